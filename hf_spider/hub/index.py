@@ -1,0 +1,118 @@
+"""On-disk model index: a set of :class:`ModelRecord` keyed by repo id, in Parquet or JSON Lines.
+
+Writes are atomic (temporary file in the same folder, then ``os.replace``) so a crash never leaves a half-written
+index. The bundled index (the 349 TransferGraph models) ships inside the package as ``data/bundled_index.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import IO
+
+from ..errors import InvalidIndexError
+from .records import ModelRecord
+
+BUNDLED_INDEX = "bundled_index.jsonl"
+
+
+def bundled_index_path() -> Path:
+    """Path of the index shipped with the package (built by ``scripts/build_bundled_data.py``)."""
+    return Path(str(resources.files("hf_spider") / "data" / BUNDLED_INDEX))
+
+
+def load_bundled_index() -> list[ModelRecord]:
+    """The embedded default candidate pool: 185 image and 164 text classification models of the Hub."""
+    return read_index(bundled_index_path())
+
+
+def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
+    """Read an index file (``.parquet`` or ``.jsonl``/``.json``).
+
+    Raises:
+        InvalidIndexError: the file is missing, unreadable, or a row is not a valid record (the message names the row).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidIndexError(f"index file '{path}' does not exist; pass the path of a .parquet or .jsonl index")
+    if path.suffix == ".parquet":
+        rows = _read_parquet_rows(path)
+        return [_record_or_raise(path, i, row, ModelRecord.from_row) for i, row in enumerate(rows, start=1)]
+    records = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InvalidIndexError(
+                    f"index '{path}' line {lineno} is not valid JSON ({exc.msg}); fix or delete that line"
+                ) from exc
+            records.append(_record_or_raise(path, lineno, row, ModelRecord.from_dict))
+    return records
+
+
+def write_index(records: Iterable[ModelRecord], path: str | os.PathLike[str]) -> Path:
+    """Write records atomically; the format follows the suffix (``.parquet``, else JSON Lines). Returns the path."""
+    path = Path(path)
+    records = list(records)
+    if path.suffix == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pylist([r.to_row() for r in records])
+        with atomic_write(path, mode="wb") as f:
+            pq.write_table(table, f)
+    else:
+        with atomic_write(path) as f:
+            for record in records:
+                f.write(json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False) + "\n")
+    return path
+
+
+@contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:  # type: ignore[type-arg]
+    """Open a temporary sibling of ``path`` and move it over ``path`` only if the block finishes without error."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the mode open() would
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_parquet_rows(path: Path) -> list[dict[str, object]]:
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.read_table(path).to_pylist()
+    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
+        raise InvalidIndexError(f"index '{path}' is not a readable Parquet file ({exc}); rebuild it") from exc
+
+
+def _record_or_raise(path: Path, where: int, row: object, parse: object) -> ModelRecord:
+    if not isinstance(row, dict):
+        raise InvalidIndexError(f"index '{path}' row {where} is not an object; each row must be one model record")
+    try:
+        return parse(row)  # type: ignore[operator,no-any-return]
+    except (TypeError, ValueError, KeyError) as exc:
+        raise InvalidIndexError(f"index '{path}' row {where} is not a valid model record ({exc}); fix that row") from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,167 @@
+"""What the Hub says about one pre-trained model, as a frozen, serialisable dataclass.
+
+Like ``huggingface_hub.ModelInfo``, every field is optional because the Hub's answer depends on the query: a field the
+Hub did not send stays ``None`` (never ``0`` or ``""``). Card metadata we do not model goes into ``extra``.
+The schema is documented in ``docs/schema.md``; ``SCHEMA_VERSION`` is bumped whenever a field changes meaning.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# Fields stored as JSON text in Parquet because their values are heterogeneous (nested dicts of any shape).
+_JSON_COLUMNS = ("eval_results", "extra")
+_TUPLE_FIELDS = ("architectures", "label_names", "datasets", "base_models", "languages", "tags")
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """One ``model-index`` result of a model card: what the author measured, on which dataset."""
+
+    dataset: str | None
+    metric: str | None
+    value: float | None
+    task: str | None = None
+    split: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """One pre-trained model as the Hub describes it (model-info API, ``config.json`` and model card).
+
+    Args:
+        repo_id: the Hub repo id, e.g. ``"google/vit-base-patch16-224"``.
+        sha: the revision the record was read at; ranking and re-ranking pin this revision.
+        pipeline_tag: the Hub's task tag (``"image-classification"``, ``"text-classification"``, ...).
+        library_name: ``"transformers"``, ``"timm"``, ...
+        architectures: ``config.json`` ``architectures``.
+        model_type: ``config.json`` ``model_type`` (the architecture family).
+        num_parameters: parameter count (safetensors metadata or header), ``None`` when unknown.
+        input_size: image side in pixels (image models) or maximum sequence length (text models).
+        label_names: the model's own output labels, ordered by id (``config.json`` ``id2label``).
+        datasets: datasets the model was trained or fine-tuned on (card ``datasets``).
+        base_models: models it was fine-tuned from (card ``base_model``).
+        eval_results: the card's ``model-index`` results.
+        license, languages, gated, downloads, likes, created_at, last_modified: Hub metadata as sent.
+        card_text: the model card's prose, without its YAML header.
+        tags: the Hub tags.
+        error: why part of the record is missing (a gated repo, a malformed card, ...), ``None`` when complete.
+        extra: card metadata this schema does not model, kept as it came.
+    """
+
+    repo_id: str
+    sha: str | None = None
+    pipeline_tag: str | None = None
+    library_name: str | None = None
+    architectures: tuple[str, ...] | None = None
+    model_type: str | None = None
+    num_parameters: int | None = None
+    input_size: int | None = None
+    label_names: tuple[str, ...] | None = None
+    datasets: tuple[str, ...] | None = None
+    base_models: tuple[str, ...] | None = None
+    eval_results: tuple[EvalResult, ...] | None = None
+    license: str | None = None
+    languages: tuple[str, ...] | None = None
+    gated: bool | None = None
+    downloads: int | None = None
+    likes: int | None = None
+    created_at: str | None = None
+    last_modified: str | None = None
+    card_text: str | None = None
+    tags: tuple[str, ...] | None = None
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def modality(self) -> str | None:
+        """``"image"`` or ``"text"`` from the pipeline tag, ``None`` for anything else."""
+        return modality_of_pipeline_tag(self.pipeline_tag)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples become lists) carrying ``schema_version``."""
+        out = asdict(self)
+        for name in _TUPLE_FIELDS:
+            if out[name] is not None:
+                out[name] = list(out[name])
+        if out["eval_results"] is not None:
+            out["eval_results"] = [dict(r) for r in out["eval_results"]]
+        out["schema_version"] = SCHEMA_VERSION
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
+        """Inverse of :meth:`to_dict`; unknown keys go into ``extra`` rather than failing.
+
+        Raises:
+            ValueError: ``repo_id`` is missing, or ``schema_version`` is newer than this library understands.
+        """
+        data = dict(data)
+        version = data.pop("schema_version", SCHEMA_VERSION)
+        if version is not None and int(version) > SCHEMA_VERSION:
+            raise ValueError(
+                f"record schema_version {version} is newer than {SCHEMA_VERSION}; upgrade hf-spider to read it"
+            )
+        if not data.get("repo_id"):
+            raise ValueError("record has no 'repo_id'; every row of an index needs the model's Hub repo id")
+        known = {f.name for f in fields(cls)}
+        extra = dict(data.pop("extra", None) or {})
+        extra.update({k: data.pop(k) for k in list(data) if k not in known})
+        for name in _TUPLE_FIELDS:
+            if data.get(name) is not None:
+                data[name] = tuple(str(v) for v in data[name])
+        if data.get("eval_results") is not None:
+            data["eval_results"] = tuple(EvalResult(**r) for r in data["eval_results"])
+        for name in ("num_parameters", "input_size", "downloads", "likes"):
+            if data.get(name) is not None:
+                data[name] = int(data[name])
+        return cls(**data, extra=extra)
+
+    def to_row(self) -> dict[str, Any]:
+        """A flat row for Parquet: nested, heterogeneous fields are JSON text (see ``docs/schema.md``)."""
+        row = self.to_dict()
+        for name in _JSON_COLUMNS:
+            row[name] = json.dumps(row[name], sort_keys=True) if row[name] is not None else None
+        return row
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ModelRecord:
+        """Inverse of :meth:`to_row` (also accepts the lists that pyarrow returns as numpy arrays)."""
+        data = {k: _plain(v) for k, v in row.items()}
+        for name in _JSON_COLUMNS:
+            if isinstance(data.get(name), str):
+                data[name] = json.loads(data[name])
+        return cls.from_dict(data)
+
+
+def modality_of_pipeline_tag(pipeline_tag: str | None) -> str | None:
+    """Map a Hub pipeline tag to the modality of its inputs (``"image"`` / ``"text"``), ``None`` if neither."""
+    if pipeline_tag is None:
+        return None
+    if pipeline_tag.startswith("image-") or pipeline_tag in {"zero-shot-image-classification", "object-detection"}:
+        return "image"
+    if pipeline_tag in {
+        "text-classification",
+        "token-classification",
+        "fill-mask",
+        "feature-extraction",
+        "sentence-similarity",
+        "zero-shot-classification",
+        "question-answering",
+        "text-generation",
+    }:
+        return "text"
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """Turn pyarrow/numpy containers and NaN into plain Python values."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, float) and value != value:  # NaN from a missing pandas cell
+        return None
+    return value

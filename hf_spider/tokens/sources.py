@@ -1,0 +1,250 @@
+"""Turn whatever the user points at (a ``datasets`` object, a local path, a Hub dataset id) into a task.
+
+Everything goes through ``datasets``: local folders of images are ``imagefolder``, tables are ``csv`` / ``json`` /
+``parquet``, a ``save_to_disk`` folder is ``load_from_disk``, and anything else is tried as a Hub dataset id. The
+modality and the label column come from the features (``ClassLabel``, ``Image``, string columns) unless given.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InvalidDatasetError
+from .task import Modality, TaskDescription
+
+if TYPE_CHECKING:
+    import datasets
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
+TABLE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category", "fine_label", "coarse_label")
+TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "tweet", "question", "title")
+
+
+@dataclass(frozen=True)
+class TaskSource:
+    """A loaded split and what was detected about it."""
+
+    description: TaskDescription
+    dataset: datasets.Dataset | datasets.IterableDataset
+
+
+def load_task_source(
+    source: Any,
+    *,
+    split: str | None = None,
+    config: str | None = None,
+    label_column: str | None = None,
+    input_column: str | None = None,
+    streaming: bool = False,
+) -> TaskSource:
+    """Load one split of a dataset and describe it as a classification task.
+
+    Args:
+        source: a ``datasets.Dataset`` / ``DatasetDict`` / ``IterableDataset`` / ``IterableDatasetDict``, a local
+            path (image folder, CSV / JSON / Parquet file, ``save_to_disk`` folder) or a Hub dataset id.
+        split: the split to use; default ``"train"`` when present, else the first split.
+        config: the dataset configuration (Hub datasets with several).
+        label_column / input_column: override the detected columns.
+        streaming: stream a Hub dataset instead of downloading it whole.
+
+    Raises:
+        InvalidDatasetError: missing path, unknown layout, no label column, a single class or an empty split.
+    """
+    name, loaded = _load(source, config=config, streaming=streaming)
+    dataset, split_name = _pick_split(name, loaded, split)
+    features = dataset.features
+    if features is None:  # an IterableDataset whose first rows were never read
+        dataset = dataset._resolve_features()  # type: ignore[union-attr]
+        features = dataset.features
+    label_column = label_column or _detect_label_column(name, features)
+    if label_column not in features:
+        raise InvalidDatasetError(
+            f"dataset '{name}' has no column '{label_column}' (columns: {', '.join(features)}); pass label_column="
+        )
+    modality, input_column = _detect_input(name, features, label_column, input_column)
+    label_names, class_counts, num_rows = _label_statistics(name, dataset, label_column)
+    if num_rows == 0:
+        raise InvalidDatasetError(f"split '{split_name}' of dataset '{name}' is empty; pass a split with examples")
+    if len(label_names) < 2:
+        only = label_names[0] if label_names else "none"
+        raise InvalidDatasetError(
+            f"dataset '{name}' has a single class ('{only}') in split '{split_name}'; ranking needs at least 2 classes"
+        )
+    description = TaskDescription(
+        name=name,
+        modality=modality,
+        label_names=tuple(label_names),
+        num_examples={split_name: num_rows} if num_rows is not None else {},
+        label_column=label_column,
+        input_column=input_column,
+        source=name if config is None else f"{name}:{config}",
+        class_counts=class_counts,
+    )
+    return TaskSource(description=description, dataset=dataset)
+
+
+def _load(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any]:
+    import datasets
+
+    if isinstance(source, (datasets.Dataset, datasets.DatasetDict)):
+        return _dataset_name(source), source
+    if isinstance(source, (datasets.IterableDataset, datasets.IterableDatasetDict)):
+        return _dataset_name(source), source
+    if not isinstance(source, (str, os.PathLike)):
+        raise InvalidDatasetError(
+            f"cannot read a task from a {type(source).__name__}; pass a datasets object, a local path or a Hub dataset id"
+        )
+    path = Path(source)
+    if path.exists():
+        return path.name or str(path), _load_local(path)
+    if os.sep in str(source) and not _looks_like_repo_id(str(source)):
+        raise InvalidDatasetError(
+            f"dataset path '{source}' does not exist; pass an existing folder or file, or a Hub dataset id"
+        )
+    try:
+        return str(source), datasets.load_dataset(str(source), config, streaming=streaming)
+    except FileNotFoundError as exc:
+        raise InvalidDatasetError(
+            f"'{source}' is neither a local path nor a dataset on the Hub ({_first_line(exc)}); check the id or path"
+        ) from exc
+    except (ConnectionError, OSError) as exc:
+        raise InvalidDatasetError(
+            f"could not load Hub dataset '{source}' ({_first_line(exc)}); check the id, the network or HF_HUB_OFFLINE"
+        ) from exc
+
+
+def _load_local(path: Path) -> Any:
+    import datasets
+
+    if path.is_file():
+        builder = TABLE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise InvalidDatasetError(
+                f"unknown dataset file type '{path.suffix}' for '{path}'; use CSV, JSON Lines or Parquet"
+            )
+        kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+        try:
+            return datasets.load_dataset(builder, data_files=str(path), **kwargs)
+        except Exception as exc:  # the builders raise many types for a malformed file
+            raise InvalidDatasetError(f"could not read '{path}' as {builder} ({_first_line(exc)}); fix the file") from exc
+    if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
+        return datasets.load_from_disk(str(path))
+    suffixes = {p.suffix.lower() for p in path.rglob("*") if p.is_file()}
+    if suffixes & IMAGE_SUFFIXES:
+        return datasets.load_dataset("imagefolder", data_dir=str(path))
+    tables = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_BUILDERS)
+    if tables:
+        builder = TABLE_BUILDERS[tables[0].suffix.lower()]
+        return datasets.load_dataset(builder, data_files=[str(p) for p in tables])
+    raise InvalidDatasetError(
+        f"unknown dataset layout in '{path}': no images, no CSV/JSON/Parquet files and no save_to_disk files; "
+        "use an image folder (one sub-folder per class), a table file or a save_to_disk folder"
+    )
+
+
+def _pick_split(name: str, loaded: Any, split: str | None) -> tuple[Any, str]:
+    import datasets
+
+    if not isinstance(loaded, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        return loaded, split or str(getattr(loaded, "split", None) or "train")
+    if split is None:
+        split = "train" if "train" in loaded else next(iter(loaded))
+    if split not in loaded:
+        raise InvalidDatasetError(
+            f"dataset '{name}' has no split '{split}' (splits: {', '.join(loaded)}); pass one of those"
+        )
+    return loaded[split], split
+
+
+def _detect_label_column(name: str, features: Any) -> str:
+    import datasets
+
+    class_labels = [c for c, f in features.items() if isinstance(f, datasets.ClassLabel)]
+    if class_labels:
+        return class_labels[0]
+    for candidate in LABEL_COLUMN_NAMES:
+        if candidate in features:
+            return candidate
+    raise InvalidDatasetError(
+        f"dataset '{name}' has no label column (columns: {', '.join(features)}); pass label_column= (--label-column)"
+    )
+
+
+def _detect_input(name: str, features: Any, label_column: str, input_column: str | None) -> tuple[Modality, str]:
+    import datasets
+
+    def is_text(f: Any) -> bool:
+        return isinstance(f, datasets.Value) and f.dtype in ("string", "large_string")
+
+    if input_column is not None:
+        if input_column not in features:
+            raise InvalidDatasetError(
+                f"dataset '{name}' has no column '{input_column}' (columns: {', '.join(features)}); fix input_column="
+            )
+        feature = features[input_column]
+        if isinstance(feature, datasets.Image):
+            return "image", input_column
+        if is_text(feature):
+            return "text", input_column
+        raise InvalidDatasetError(f"column '{input_column}' of '{name}' holds neither images nor text; pick another")
+    images = [c for c, f in features.items() if isinstance(f, datasets.Image)]
+    texts = [c for c, f in features.items() if c != label_column and is_text(f)]
+    if images and texts and not any(t in TEXT_COLUMN_NAMES for t in texts):
+        texts = []
+    if images and texts:
+        raise InvalidDatasetError(
+            f"dataset '{name}' mixes image column '{images[0]}' and text column '{texts[0]}'; pass input_column="
+        )
+    if images:
+        return "image", images[0]
+    if texts:
+        preferred = [t for t in TEXT_COLUMN_NAMES if t in texts]
+        return "text", preferred[0] if preferred else texts[0]
+    raise InvalidDatasetError(
+        f"dataset '{name}' has no image or text column (columns: {', '.join(features)}); pass input_column="
+    )
+
+
+def _label_statistics(
+    name: str, dataset: Any, label_column: str
+) -> tuple[list[str], tuple[int, ...] | None, int | None]:
+    """Label names ordered by id, per-class counts and the number of rows (counts only for in-memory datasets)."""
+    import datasets
+
+    feature = dataset.features[label_column]
+    if isinstance(dataset, datasets.IterableDataset):
+        if isinstance(feature, datasets.ClassLabel):
+            return list(feature.names), None, None
+        raise InvalidDatasetError(
+            f"streamed dataset '{name}' has no ClassLabel column '{label_column}', so its classes are unknown "
+            "before reading it all; pass streaming=False or cast the column with datasets.ClassLabel"
+        )
+    column = dataset[label_column]
+    if isinstance(feature, datasets.ClassLabel):
+        counts = Counter(column)
+        names = list(feature.names)
+        return names, tuple(counts.get(i, 0) for i in range(len(names))), len(column)
+    counts = Counter(str(v) for v in column if v is not None)
+    names = sorted(counts)
+    return names, tuple(counts[n] for n in names), len(column)
+
+
+def _dataset_name(dataset: Any) -> str:
+    info = getattr(dataset, "info", None)
+    if info is None and hasattr(dataset, "values"):
+        first = next(iter(dataset.values()), None)
+        info = getattr(first, "info", None)
+    return (getattr(info, "dataset_name", None) or getattr(info, "builder_name", None) or "dataset") if info else "dataset"
+
+
+def _looks_like_repo_id(value: str) -> bool:
+    return value.count("/") == 1 and not value.startswith((".", "/"))
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
