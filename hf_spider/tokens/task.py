@@ -127,3 +127,17 @@ def task_statistics(description: TaskDescription) -> np.ndarray:
         ],
         dtype=np.float32,
     )
+
+
+def task_tokens_from_labels(description: TaskDescription, *, text_encoder: str | None = None) -> TaskTokens:
+    """Tokens of a task known by its label names only: label-name embeddings and statistics, no prototypes."""
+    from ..constants import DEFAULT_TEXT_ENCODER
+    from .encoders import encode_texts
+
+    encoder = text_encoder or DEFAULT_TEXT_ENCODER
+    return TaskTokens(
+        description=description,
+        label_embeddings=encode_texts(list(description.label_names), model_id=encoder),
+        statistics=task_statistics(description),
+        encoder={"text": encoder},
+    )
