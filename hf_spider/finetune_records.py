@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidIndexError
+from .tokens.task import TaskDescription
 
 Modality = Literal["image", "text"]
 TRANSFERGRAPH_FOLDERS: dict[str, str] = {"image": "image_classification", "text": "sequence_classification"}
@@ -151,3 +152,11 @@ def normalised_accuracy(accuracy: pd.DataFrame) -> pd.DataFrame:
     grouped = accuracy.groupby("target").accuracy
     low, high = grouped.transform("min"), grouped.transform("max")
     return accuracy.assign(norm_accuracy=((accuracy.accuracy - low) / (high - low).replace(0, np.nan)).fillna(0.5))
+
+
+def load_target_tasks() -> dict[str, TaskDescription]:
+    """Descriptions (label names, sizes) of the TransferGraph targets, shipped as ``data/target_tasks.json``."""
+    import json
+
+    path = Path(str(resources.files("hf_spider") / "data" / "target_tasks.json"))
+    return {t["name"]: TaskDescription.from_dict(t) for t in json.loads(path.read_text(encoding="utf-8"))}
