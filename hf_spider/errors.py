@@ -45,3 +45,18 @@ class OfflineCacheMissError(HfSpiderError, FileNotFoundError):
 
 class ScorerConfigError(HfSpiderError, ValueError):
     """Tokens given to a scorer do not match the feature schema it was trained with."""
+
+
+class InvalidEncoderError(HfSpiderError, ValueError):
+    """A repo given as the general image or text encoder of task tokens cannot serve as one."""
+
+
+class CollectionPushError(HfSpiderError, OSError):
+    """A shortlist could not be pushed to a Hub collection (no write access, title taken, stopped half way, ...).
+
+    ``url`` is the collection's address when it exists already, so a half-done push can be looked at and resumed.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url

@@ -75,7 +75,9 @@ class FinetuneRecords:
         return sorted(self.accuracy.target.unique())
 
 
-def load_transfergraph(root: str | os.PathLike[str], modalities: tuple[str, ...] = ("image", "text")) -> FinetuneRecords:
+def load_transfergraph(
+    root: str | os.PathLike[str], modalities: tuple[str, ...] = ("image", "text")
+) -> FinetuneRecords:
     """Read the TransferGraph records folder (``shared/data/transfergraph``) for the given modalities."""
     root = Path(root)
     accuracy, scores = [], []

@@ -128,7 +128,9 @@ def _model_record(row: dict[str, object], modality: str, labels: dict[str, list[
     accuracy = present("accuracy")
     eval_results = None
     if accuracy is not None:
-        eval_results = (EvalResult(dataset=str(dataset) if dataset else None, metric="accuracy", value=float(accuracy)),)
+        eval_results = (
+            EvalResult(dataset=str(dataset) if dataset else None, metric="accuracy", value=float(accuracy)),
+        )
     input_size = present("input_shape")
     extra = {"source": "transfergraph"}
     if present("memory_consumption") is not None:

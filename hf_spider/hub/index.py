@@ -109,7 +109,9 @@ def _record_or_raise(path: Path, where: int, row: object, parse: object) -> Mode
     try:
         return parse(row)  # type: ignore[operator,no-any-return]
     except (TypeError, ValueError, KeyError) as exc:
-        raise InvalidIndexError(f"index '{path}' row {where} is not a valid model record ({exc}); fix that row") from exc
+        raise InvalidIndexError(
+            f"index '{path}' row {where} is not a valid model record ({exc}); fix that row"
+        ) from exc
 
 
 def _umask() -> int:

@@ -1,0 +1,119 @@
+"""``hf-spider rank``: shortlist the candidate models for a dataset (or for label names alone)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import InvalidDatasetError
+
+FORMATS = ("table", "json", "markdown")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "rank",
+        help="rank candidate models for a dataset",
+        description="Rank candidate models for a dataset (or label names) without fine-tuning any of them.",
+    )
+    task = parser.add_argument_group("task (one of --dataset / --labels)")
+    source = task.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="image folder, CSV/JSON/Parquet file, save_to_disk folder or Hub dataset id")
+    source.add_argument("--labels", help="comma-separated class names, when no samples are at hand")
+    task.add_argument("--modality", choices=("image", "text"), help="modality of a --labels task (required there)")
+    task.add_argument("--name", help="task name shown in the shortlist (default: the dataset name)")
+    task.add_argument("--split", help="split to use (default: train, else the first)")
+    task.add_argument("--config", help="configuration of a Hub dataset")
+    task.add_argument("--label-column", help="column holding the labels (default: detected)")
+    task.add_argument("--input-column", help="column holding the images or texts (default: detected)")
+
+    pool = parser.add_argument_group("candidates")
+    pool.add_argument(
+        "--candidates",
+        default="bundled",
+        help="'bundled' (default), an index file (.parquet/.jsonl) or a folder of Hub-style model repos",
+    )
+    pool.add_argument("--models", help="comma-separated repo ids to rank (default: every candidate of the modality)")
+    pool.add_argument("--max-params", type=float, help="drop candidates with more parameters (e.g. 1e8)")
+    pool.add_argument("--license", action="append", help="keep only this license (repeatable)")
+    pool.add_argument("--library", action="append", help="keep only this library (repeatable)")
+    pool.add_argument("--include-gated", action="store_true", help="also rank gated models")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
+    out.add_argument("--format", choices=FORMATS, default="table")
+    out.add_argument("--output", type=Path, help="write the shortlist to this file instead of stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from huggingface_hub.utils import tqdm
+
+    from ..hub.index import atomic_write
+    from ..ranking import CandidateFilter, default_ranker, load_candidates, rank, select_candidates
+
+    if args.top_k < 0:
+        raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
+    with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
+        progress.set_postfix_str("reading the task")
+        tokens = _task_tokens(args)
+        progress.update()
+        progress.set_postfix_str("loading candidates")
+        candidates = select_candidates(
+            load_candidates(args.candidates),
+            modality=tokens.description.modality,
+            model_ids=_split_list(args.models),
+            candidate_filter=CandidateFilter(
+                max_parameters=int(args.max_params) if args.max_params else None,
+                licenses=frozenset(args.license) if args.license else None,
+                libraries=frozenset(args.library) if args.library else None,
+                include_gated=args.include_gated,
+            ),
+        )
+        progress.update()
+        progress.set_postfix_str(f"scoring {len(candidates)} candidates")
+        shortlist = rank(tokens, candidates, ranker=default_ranker(), top_k=args.top_k or None)
+        progress.update()
+    text = {"table": shortlist.to_table, "json": shortlist.to_json, "markdown": shortlist.to_markdown}[args.format]()
+    if args.output is None:
+        print(text)
+    else:
+        with atomic_write(args.output) as f:
+            f.write(text if text.endswith("\n") else text + "\n")
+        print(f"wrote {len(shortlist)} ranked models to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _task_tokens(args: argparse.Namespace) -> Any:
+    from ..tokens.sources import load_task_source
+    from ..tokens.task import TaskDescription, task_tokens_from_labels
+
+    if args.labels is not None:
+        labels = _split_list(args.labels) or []
+        if args.modality is None:
+            raise InvalidDatasetError("--labels needs --modality image or --modality text")
+        if len(set(labels)) < 2:
+            raise InvalidDatasetError(f"--labels names {len(set(labels))} distinct class(es); pass at least 2")
+        description = TaskDescription(name=args.name or "labels", modality=args.modality, label_names=tuple(labels))
+        return task_tokens_from_labels(description)
+    source = load_task_source(
+        args.dataset,
+        split=args.split,
+        config=args.config,
+        label_column=args.label_column,
+        input_column=args.input_column,
+    )
+    description = source.description
+    if args.name:
+        from dataclasses import replace
+
+        description = replace(description, name=args.name)
+    return task_tokens_from_labels(description)
+
+
+def _split_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
