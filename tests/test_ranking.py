@@ -1,0 +1,72 @@
+"""Candidate selection and filters shared by every entry point, and the baseline rankers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hf_spider.errors import InvalidIndexError, UnknownCandidateError
+from hf_spider.finetune_records import load_bundled_records
+from hf_spider.hub.records import ModelRecord
+from hf_spider.rankers.baselines import CollaborativePrior, SizePrior
+from hf_spider.ranking import CandidateFilter, rank, select_candidates
+from hf_spider.tokens.task import TaskDescription, TaskTokens
+
+POOL = [
+    ModelRecord(repo_id="a/small", pipeline_tag="image-classification", num_parameters=10, license="mit"),
+    ModelRecord(repo_id="a/big", pipeline_tag="image-classification", num_parameters=1000, license="apache-2.0"),
+    ModelRecord(repo_id="a/gated", pipeline_tag="image-classification", num_parameters=5, gated=True),
+    ModelRecord(repo_id="a/text", pipeline_tag="text-classification", num_parameters=50),
+    ModelRecord(repo_id="a/unknown"),
+]
+
+
+def ids(records) -> list[str]:
+    return [r.repo_id for r in records]
+
+
+def test_modality_and_gated_filtering() -> None:
+    assert ids(select_candidates(POOL, modality="image", candidate_filter=CandidateFilter())) == [
+        "a/small",
+        "a/big",
+        "a/unknown",
+    ]
+    with_gated = select_candidates(POOL, modality="image", candidate_filter=CandidateFilter(include_gated=True))
+    assert "a/gated" in ids(with_gated)
+
+
+def test_size_and_license_filters() -> None:
+    kept = select_candidates(
+        POOL, modality="image", candidate_filter=CandidateFilter(max_parameters=100, licenses=frozenset({"mit"}))
+    )
+    assert ids(kept) == ["a/small"]
+
+
+def test_unknown_id_is_named() -> None:
+    with pytest.raises(UnknownCandidateError, match="a/nope"):
+        select_candidates(POOL, modality="image", model_ids=["a/small", "a/nope"])
+
+
+def test_empty_pool_after_filters_is_an_error() -> None:
+    with pytest.raises(InvalidIndexError, match="widen the filters"):
+        select_candidates(POOL, modality="image", candidate_filter=CandidateFilter(licenses=frozenset({"gpl-3.0"})))
+
+
+def test_size_prior_ranks_by_size() -> None:
+    tokens = TaskTokens(TaskDescription(name="t", modality="image", label_names=("x", "y")))
+    shortlist = rank(tokens, POOL[:2], ranker=SizePrior())
+    assert shortlist.model_ids == ["a/big", "a/small"] and shortlist[0].num_parameters == 1000
+
+
+def test_collaborative_prior_ignores_the_target_itself() -> None:
+    records = load_bundled_records()
+    models = [ModelRecord(repo_id=m, pipeline_tag="image-classification") for m in ("google/vit-base-patch16-224",)]
+    tokens = lambda name: TaskTokens(TaskDescription(name=name, modality="image", label_names=("x", "y")))  # noqa: E731
+    prior = CollaborativePrior(records)
+    frame = records.accuracy
+    # Making the model the best on one target changes its prior on other targets but not on that target.
+    boosted = frame.copy()
+    boosted.loc[(boosted.model == models[0].repo_id) & (boosted.target == "dtd"), "accuracy"] = 1.0
+    boosted_prior = CollaborativePrior(type(records)(boosted, records.estimator_scores))
+    assert np.allclose(prior.score(tokens("dtd"), models), boosted_prior.score(tokens("dtd"), models))
+    assert not np.allclose(prior.score(tokens("pets"), models), boosted_prior.score(tokens("pets"), models))
