@@ -60,3 +60,7 @@ class CollectionPushError(HfSpiderError, OSError):
     def __init__(self, message: str, *, url: str | None = None) -> None:
         super().__init__(message)
         self.url = url
+
+
+class HubCrawlError(HfSpiderError, OSError):
+    """The Hub listing itself failed for good (not one repo: those are recorded per model and the crawl goes on)."""

@@ -79,13 +79,90 @@ def load_task_source(
         name=name,
         modality=modality,
         label_names=tuple(label_names),
-        num_examples={split_name: num_rows} if num_rows is not None else {},
+        num_examples=_split_sizes(loaded, split_name, num_rows),
         label_column=label_column,
         input_column=input_column,
         source=name if config is None else f"{name}:{config}",
         class_counts=class_counts,
     )
     return TaskSource(description=description, dataset=dataset)
+
+
+def describe_hub_dataset(
+    repo_id: str,
+    *,
+    config: str | None = None,
+    label_column: str | None = None,
+    input_column: str | None = None,
+    revision: str | None = None,
+    token: str | None = None,
+    endpoint: str | None = None,
+) -> TaskDescription:
+    """Describe a Hub dataset from its card's ``dataset_info`` alone: label names and split sizes, no download.
+
+    This is what ranks a task before its data is fetched: the description gives label-name and statistics tokens.
+
+    Raises:
+        InvalidDatasetError: the dataset is not reachable, or its card declares no usable features.
+    """
+    from huggingface_hub import HfApi
+
+    try:
+        info = HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, token=token)
+    except OSError as exc:  # HfHubHTTPError, RepositoryNotFoundError and offline errors are all OSErrors
+        raise InvalidDatasetError(
+            f"could not read the card of Hub dataset '{repo_id}' ({_first_line(exc)}); check the id, the network or "
+            "HF_HUB_OFFLINE"
+        ) from exc
+    card = info.card_data.to_dict() if info.card_data is not None else {}
+    return description_from_card(repo_id, card, config=config, label_column=label_column, input_column=input_column)
+
+
+def description_from_card(
+    name: str,
+    card: dict[str, Any],
+    *,
+    config: str | None = None,
+    label_column: str | None = None,
+    input_column: str | None = None,
+) -> TaskDescription:
+    """A :class:`TaskDescription` from dataset-card YAML (``dataset_info``: features and splits), without samples.
+
+    Raises:
+        InvalidDatasetError: no ``dataset_info`` (or not for ``config``), no class labels, or a single class.
+    """
+    import datasets
+
+    infos = card.get("dataset_info") or []
+    infos = [infos] if isinstance(infos, dict) else list(infos)
+    if config is not None:
+        infos = [i for i in infos if i.get("config_name", "default") == config]
+    if not infos or not infos[0].get("features"):
+        which = f" for config '{config}'" if config else ""
+        raise InvalidDatasetError(
+            f"the card of dataset '{name}' has no dataset_info features{which}; load its data instead, or pass config="
+        )
+    info = infos[0]
+    features = datasets.Features._from_yaml_list(info["features"])
+    label_column = label_column or _detect_label_column(name, features)
+    feature = features.get(label_column)
+    if not isinstance(feature, datasets.ClassLabel):
+        raise InvalidDatasetError(
+            f"column '{label_column}' of dataset '{name}' is not a class label in its card, so the classes are unknown "
+            "before download; load its data instead, or pass label_column="
+        )
+    if feature.num_classes < 2:
+        raise InvalidDatasetError(
+            f"dataset '{name}' declares {feature.num_classes} class(es); ranking needs at least 2"
+        )
+    modality, _ = _detect_input(name, features, label_column, input_column)
+    sizes = {s["name"]: int(s["num_examples"]) for s in info.get("splits") or [] if s.get("num_examples")}
+    return TaskDescription(
+        name=name if config is None else f"{name}:{config}",
+        modality=modality,
+        label_names=tuple(feature.names),
+        num_examples=sizes,
+    )
 
 
 def _load(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any]:
@@ -97,7 +174,8 @@ def _load(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any
         return _dataset_name(source), source
     if not isinstance(source, (str, os.PathLike)):
         raise InvalidDatasetError(
-            f"cannot read a task from a {type(source).__name__}; pass a datasets object, a local path or a Hub dataset id"
+            f"cannot read a task from a {type(source).__name__}; "
+            "pass a datasets object, a local path or a Hub dataset id"
         )
     path = Path(source)
     if path.exists():
@@ -131,7 +209,9 @@ def _load_local(path: Path) -> Any:
         try:
             return datasets.load_dataset(builder, data_files=str(path), **kwargs)
         except Exception as exc:  # the builders raise many types for a malformed file
-            raise InvalidDatasetError(f"could not read '{path}' as {builder} ({_first_line(exc)}); fix the file") from exc
+            raise InvalidDatasetError(
+                f"could not read '{path}' as {builder} ({_first_line(exc)}); fix the file"
+            ) from exc
     if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
         return datasets.load_from_disk(str(path))
     suffixes = {p.suffix.lower() for p in path.rglob("*") if p.is_file()}
@@ -159,6 +239,19 @@ def _pick_split(name: str, loaded: Any, split: str | None) -> tuple[Any, str]:
             f"dataset '{name}' has no split '{split}' (splits: {', '.join(loaded)}); pass one of those"
         )
     return loaded[split], split
+
+
+def _split_sizes(loaded: Any, split_name: str, num_rows: int | None) -> dict[str, int]:
+    """Examples per split (a statistics token): every split of a dict, or the split sizes a stream's info knows."""
+    import datasets
+
+    if isinstance(loaded, datasets.DatasetDict):
+        return {name: split.num_rows for name, split in loaded.items()}
+    if num_rows is not None:
+        return {split_name: num_rows}
+    first = next(iter(loaded.values())) if isinstance(loaded, datasets.IterableDatasetDict) else loaded
+    splits = getattr(first.info, "splits", None) or {}
+    return {name: int(s.num_examples) for name, s in splits.items() if s.num_examples}
 
 
 def _detect_label_column(name: str, features: Any) -> str:
@@ -239,7 +332,9 @@ def _dataset_name(dataset: Any) -> str:
     if info is None and hasattr(dataset, "values"):
         first = next(iter(dataset.values()), None)
         info = getattr(first, "info", None)
-    return (getattr(info, "dataset_name", None) or getattr(info, "builder_name", None) or "dataset") if info else "dataset"
+    return (
+        (getattr(info, "dataset_name", None) or getattr(info, "builder_name", None) or "dataset") if info else "dataset"
+    )
 
 
 def _looks_like_repo_id(value: str) -> bool:

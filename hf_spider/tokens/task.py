@@ -69,7 +69,7 @@ class TaskTokens:
         prototypes: ``[C, D]`` mean of L2-normalised sample embeddings per class, ``None`` without samples.
         label_embeddings: ``[C, D]`` text-encoder embeddings of the class names, ``None`` when not computed.
         statistics: ``[S]`` dataset statistics, see :func:`task_statistics`.
-        encoder: ids and revisions of the encoders used, e.g. ``{"text": "sentence-transformers/all-MiniLM-L6-v2@sha"}``.
+        encoder: ``id@revision`` of the encoders used per modality, e.g. ``{"text": "<repo id>@<commit sha>"}``.
         sampling: how samples were drawn (``{"per_class": 10, "seed": 0}``) so a ranking can be reproduced.
     """
 
@@ -131,13 +131,6 @@ def task_statistics(description: TaskDescription) -> np.ndarray:
 
 def task_tokens_from_labels(description: TaskDescription, *, text_encoder: str | None = None) -> TaskTokens:
     """Tokens of a task known by its label names only: label-name embeddings and statistics, no prototypes."""
-    from ..constants import DEFAULT_TEXT_ENCODER
-    from .encoders import encode_texts
+    from .build import build_task_tokens
 
-    encoder = text_encoder or DEFAULT_TEXT_ENCODER
-    return TaskTokens(
-        description=description,
-        label_embeddings=encode_texts(list(description.label_names), model_id=encoder),
-        statistics=task_statistics(description),
-        encoder={"text": encoder},
-    )
+    return build_task_tokens(description, text_encoder=text_encoder, use_cache=False)

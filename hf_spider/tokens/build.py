@@ -1,0 +1,253 @@
+"""Build a task's tokens from anything ``datasets`` can load: sample, encode, pool per class, cache.
+
+The flow is :func:`~hf_spider.tokens.sources.load_task_source` (what the task is) ->
+:func:`~hf_spider.tokens.sampling.stratified_sample` (a few samples per class) -> the general encoder of the task's
+modality (class prototypes) and the text encoder (label names) -> :class:`TaskTokens`, cached by content so the same
+inputs are never encoded twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import InvalidDatasetError
+from .cache import embedding_key, load_tokens, path_fingerprint, save_tokens
+from .encoders import default_device, encoder_revision, load_encoder
+from .sampling import DEFAULT_PER_CLASS, stratified_sample
+from .sources import TaskSource, load_task_source
+from .task import TaskDescription, TaskTokens, task_statistics
+
+logger = logging.getLogger(__name__)
+
+#: Bump when the tokens built from the same inputs change (sampling, pooling, statistics).
+TRANSFORM_VERSION = "1"
+
+
+def build_task_tokens(
+    source: Any,
+    *,
+    split: str | None = None,
+    config: str | None = None,
+    label_column: str | None = None,
+    input_column: str | None = None,
+    per_class: int = DEFAULT_PER_CLASS,
+    seed: int = 0,
+    text_encoder: str | None = None,
+    image_encoder: str | None = None,
+    device: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    num_workers: int = 0,
+    streaming: bool | None = None,
+    use_cache: bool = True,
+) -> TaskTokens:
+    """Task tokens of a classification dataset: class prototypes, label-name embeddings and statistics.
+
+    Args:
+        source: a ``datasets`` object, a local path, a Hub dataset id, or a :class:`TaskDescription` (label names
+            and counts only, e.g. from :func:`~hf_spider.tokens.sources.describe_hub_dataset`: no prototypes).
+        split / config / label_column / input_column: see :func:`~hf_spider.tokens.sources.load_task_source`.
+        per_class: samples per class behind each prototype; ``seed`` fixes which (both recorded in the tokens).
+        text_encoder / image_encoder: Hub ids or local folders; default those of :mod:`hf_spider.constants`.
+        device: where the encoders run; default CUDA when available.
+        cache_dir: where tokens are cached; default ``$HF_SPIDER_CACHE/task_tokens``.
+        num_workers: DataLoader workers for preprocessing; the tokens do not depend on it.
+        streaming: stream the dataset; default True for a Hub dataset id, so only the sampled rows are downloaded.
+        use_cache: read and write the cache.
+
+    Returns:
+        :class:`TaskTokens` with ``encoder`` (``id@sha`` per modality) and ``sampling`` (settings and counts).
+
+    Raises:
+        InvalidDatasetError: see ``load_task_source`` and ``stratified_sample``; also an empty label name.
+        InvalidEncoderError: an encoder repo cannot serve as one.
+
+    Example::
+
+        >>> tokens = build_task_tokens("path/to/imagefolder", image_encoder="facebook/dinov2-small")  # doctest: +SKIP
+        >>> tokens.prototypes.shape  # doctest: +SKIP
+        (20, 384)
+    """
+    from ..constants import CACHE_DIR, DEFAULT_IMAGE_ENCODER, DEFAULT_TEXT_ENCODER
+
+    text_id = text_encoder or DEFAULT_TEXT_ENCODER
+    image_id = image_encoder or DEFAULT_IMAGE_ENCODER
+    device = device or default_device()
+    cache = Path(cache_dir) if cache_dir is not None else CACHE_DIR / "task_tokens"
+    text_key = f"{text_id}@{encoder_revision(text_id)}"
+    labels_only = isinstance(source, TaskDescription)
+    if streaming is None:
+        streaming = isinstance(source, (str, os.PathLike)) and not Path(source).exists()
+    # The key is known before the dataset is loaded, so a hit costs neither loading nor encoding.
+    settings: dict[str, Any] = (
+        {"description": source.to_dict()}
+        if labels_only
+        else {
+            "split": split,
+            "config": config,
+            "label_column": label_column,
+            "input_column": input_column,
+            "per_class": per_class,
+            "seed": seed,
+            "image_encoder": image_id,
+            "streaming": streaming,
+        }
+    )
+    fingerprint = _source_fingerprint(source, config) if use_cache else None
+    key = None if fingerprint is None else embedding_key(fingerprint, text_key, TRANSFORM_VERSION, **settings)
+    if key is not None:
+        cached = load_tokens(cache, key)
+        if cached is not None and _encoders_unchanged(cached):
+            logger.info("task tokens of '%s' read from the cache (%s)", cached.description.name, key)
+            return cached
+    elif use_cache:
+        logger.info("'%s' has no fingerprint, so its task tokens are not cached", source)
+
+    encoders = {"text": text_key}
+    sampling: dict[str, Any] = {}
+    prototypes = None
+    if labels_only:
+        description = source
+    else:
+        task = load_task_source(
+            source,
+            split=split,
+            config=config,
+            label_column=label_column,
+            input_column=input_column,
+            streaming=streaming,
+        )
+        description = task.description
+        sample_id = image_id if description.modality == "image" else text_id
+        encoders[description.modality] = f"{sample_id}@{encoder_revision(sample_id)}"
+        sampling = {"per_class": per_class, "seed": seed}
+        prototypes, counts = _prototypes(task, sample_id, per_class, seed, device, num_workers)
+        sampling.update(counts)
+    text = load_encoder(text_id, modality="text", device=device)
+    tokens = TaskTokens(
+        description=description,
+        prototypes=prototypes,
+        label_embeddings=text.encode(_label_texts(description)),
+        statistics=task_statistics(description),
+        encoder=encoders,
+        sampling=sampling,
+    )
+    if key is not None:
+        save_tokens(cache, key, tokens, inputs={"source": fingerprint, "text_encoder": text_key, **settings})
+    return tokens
+
+
+def _prototypes(
+    task: TaskSource, encoder_id: str, per_class: int, seed: int, device: str, num_workers: int
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """``[C, D]`` mean of the L2-normalised embeddings of each class's samples, and how they were drawn."""
+    import datasets
+
+    description = task.description
+    label_column, input_column = description.label_column, description.input_column
+    assert label_column is not None and input_column is not None  # set by load_task_source for every loaded split
+    raw = task.dataset.select_columns([label_column, input_column])
+    if isinstance(raw, datasets.IterableDataset):
+        raw = raw.decode(False)
+    elif isinstance(raw.features[input_column], datasets.Image):
+        raw = raw.cast_column(input_column, datasets.Image(decode=False))
+    sample = stratified_sample(
+        raw,
+        label_column=label_column,
+        input_column=input_column,
+        label_names=description.label_names,
+        label_index=_label_index(task.dataset.features[label_column], description.label_names),
+        prepare=_open_image if description.modality == "image" else _clean_text,
+        per_class=per_class,
+        seed=seed,
+    )
+    encoder = load_encoder(encoder_id, modality=description.modality, device=device)
+    embeddings = encoder.encode(sample.inputs, num_workers=num_workers)  # [N, D]
+    prototypes = np.stack([embeddings[sample.labels == c].mean(0) for c in range(description.num_classes)])
+    counts = {
+        "num_samples": len(sample.inputs),
+        "skipped": sample.skipped,
+        "rows_read": sample.rows_read,
+        "streamed": isinstance(task.dataset, datasets.IterableDataset),
+    }
+    return prototypes.astype(np.float32), counts
+
+
+def _label_index(feature: Any, label_names: Sequence[str]) -> Callable[[Any], int | None]:
+    """Raw label value -> class id: ClassLabel ids as they are, other values by their string (as sources names them)."""
+    import datasets
+
+    if isinstance(feature, datasets.ClassLabel):
+        num_classes = len(label_names)
+        return lambda v: v if isinstance(v, int) and 0 <= v < num_classes else None
+    index = {name: i for i, name in enumerate(label_names)}
+    return lambda v: None if v is None else index.get(str(v))
+
+
+def _open_image(raw: Any) -> Any | None:
+    """A decoded RGB PIL image from an undecoded ``Image`` value, ``None`` when the file is corrupt or missing."""
+    from PIL import Image
+
+    try:
+        if isinstance(raw, Image.Image):
+            return raw.convert("RGB")
+        data = raw.get("bytes")
+        with Image.open(io.BytesIO(data) if data else raw["path"]) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, TypeError, KeyError, Image.DecompressionBombError):
+        return None
+
+
+def _clean_text(raw: Any) -> str | None:
+    return raw.strip() if isinstance(raw, str) and raw.strip() else None
+
+
+def _label_texts(description: TaskDescription) -> list[str]:
+    """Label names as the text encoder should read them (``"sea_turtle"`` -> ``"sea turtle"``)."""
+    texts = [str(name).replace("_", " ").strip() for name in description.label_names]
+    empty = [i for i, t in enumerate(texts) if not t]
+    if empty:
+        raise InvalidDatasetError(
+            f"dataset '{description.name}' has empty label name(s) at id(s) {empty[:5]}; give every class a name"
+        )
+    return texts
+
+
+def _source_fingerprint(source: Any, config: str | None) -> str | None:
+    """What the source's content is keyed on: a ``datasets`` fingerprint, the files' sizes and times for a local path,
+    the commit SHA for a Hub id; ``None`` (no caching) for streams and unreachable Hub datasets."""
+    import datasets
+
+    if isinstance(source, TaskDescription):
+        return "labels-only"  # the description itself is in the key
+    if isinstance(source, datasets.Dataset):
+        return str(source._fingerprint)
+    if isinstance(source, datasets.DatasetDict):
+        return json.dumps({name: split._fingerprint for name, split in source.items()}, sort_keys=True)
+    if not isinstance(source, (str, os.PathLike)):
+        return None  # an IterableDataset has no fingerprint
+    if Path(source).exists():
+        return "path-" + path_fingerprint(source)
+    from huggingface_hub import HfApi
+
+    try:
+        sha = HfApi().dataset_info(str(source)).sha
+    except OSError:  # offline or unreachable: no cache rather than a key that could hit stale tokens
+        return None
+    return f"hub-{source}-{config}@{sha}" if sha else None
+
+
+def _encoders_unchanged(tokens: TaskTokens) -> bool:
+    """Whether every encoder recorded in cached tokens still resolves to the revision they were built with."""
+    for recorded in tokens.encoder.values():
+        model_id, _, revision = recorded.rpartition("@")
+        if encoder_revision(model_id) != revision:
+            return False
+    return True
