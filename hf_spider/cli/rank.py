@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidDatasetError
+from ..outputs.collections import add_push_arguments, push_from_args
 
 FORMATS = ("table", "json", "markdown")
 
@@ -45,6 +46,7 @@ def register(subparsers: Any) -> None:
     out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
     out.add_argument("--format", choices=FORMATS, default="table")
     out.add_argument("--output", type=Path, help="write the shortlist to this file instead of stdout")
+    add_push_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,6 +85,9 @@ def run(args: argparse.Namespace) -> int:
         with atomic_write(args.output) as f:
             f.write(text if text.endswith("\n") else text + "\n")
         print(f"wrote {len(shortlist)} ranked models to {args.output}", file=sys.stderr)
+    url = push_from_args(shortlist, args)
+    if url is not None:
+        print(f"pushed to {url}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
+
+    from .collections import PlannedCall
 
 SHORTLIST_SCHEMA_VERSION = 1
 
@@ -154,6 +157,55 @@ class Shortlist(Sequence[ShortlistEntry]):
 
     def __str__(self) -> str:
         return self.to_table()
+
+    def pareto_front(self) -> Shortlist:
+        """Only the models that no smaller model beats (see :mod:`hf_spider.outputs.pareto`)."""
+        from .pareto import pareto_front
+
+        return pareto_front(self)
+
+    def plot_scores(self, **kwargs: Any) -> Figure:
+        """Bar chart of the scores (see :func:`hf_spider.outputs.plots.plot_scores`)."""
+        from .plots import plot_scores
+
+        return plot_scores(self, **kwargs)
+
+    def plot_size_vs_score(self, **kwargs: Any) -> Figure:
+        """Parameters against score with the Pareto front (see :func:`hf_spider.outputs.plots.plot_size_vs_score`)."""
+        from .plots import plot_size_vs_score
+
+        return plot_size_vs_score(self, **kwargs)
+
+    def push_to_hub_collection(
+        self,
+        title: str,
+        *,
+        namespace: str | None = None,
+        private: bool = True,
+        token: str | None = None,
+        description: str | None = None,
+        prune: bool = True,
+        date: str | None = None,
+        dry_run: bool = False,
+    ) -> str | list[PlannedCall]:
+        """Create or update the Hub collection ``title`` so it lists these models in rank order; returns its URL.
+
+        Safe to run twice, and running it again after a failure half way resumes it. See
+        :func:`hf_spider.outputs.collections.push_to_hub_collection` for the arguments.
+        """
+        from .collections import push_to_hub_collection
+
+        return push_to_hub_collection(
+            self,
+            title,
+            namespace=namespace,
+            private=private,
+            token=token,
+            description=description,
+            prune=prune,
+            date=date,
+            dry_run=dry_run,
+        )
 
 
 def _human_count(n: int) -> str:

@@ -1,0 +1,403 @@
+"""``pipeline("model-selection")``: hf-spider as a transformers pipeline, the way Hub users already call models.
+
+``preprocess`` turns the task (a ``datasets`` object, a local path, a Hub dataset id, or label names) into task tokens
+and gathers the candidates (the bundled index, an index file, repo ids, or a Hub query); ``_forward`` makes the one
+ranker call and touches no network; ``postprocess`` re-ranks the top ``rerank`` with real forward passes when asked,
+keeps the accuracy-versus-size front with ``pareto=True`` and cuts to ``top_k``. The shared logic lives in
+:mod:`hf_spider.ranking`, so the CLI, this pipeline and the Space rank identically.
+
+This module is callable (``hf_spider.pipeline("model-selection")``) as well as importable
+(``hf_spider.pipeline.ModelSelectionPipeline``): see the end of the file.
+
+Example::
+
+    >>> import hf_spider
+    >>> selector = hf_spider.pipeline("model-selection")
+    >>> shortlist = selector({"labels": ["negative", "positive"], "modality": "text"}, top_k=3)
+    >>> len(shortlist), shortlist[0].rank
+    (3, 1)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import types
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import Pipeline
+
+from .errors import InvalidDatasetError, ScorerConfigError
+from .hub.records import ModelRecord
+from .outputs.pareto import pareto_front
+from .outputs.shortlist import Shortlist
+from .rankers.base import Ranker
+from .ranking import CandidateFilter, load_candidates, rank, select_candidates
+from .tokens.task import MODALITIES, TaskDescription, TaskTokens
+
+logger = logging.getLogger(__name__)
+
+TASK = "model-selection"
+DEFAULT_TOP_K = 10
+#: Keys of a ``candidates`` dict that make it a Hub query (passed to ``HfApi.list_models``).
+HUB_QUERY_KEYS = frozenset({"pipeline_tag", "library", "search", "sort", "limit", "author"})
+_PREPROCESS_KEYS = ("split", "config", "label_column", "input_column", "candidates", "models", "candidate_filter")
+_FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated")
+
+
+class _RankerModule(torch.nn.Module):
+    """Gives a plain :class:`Ranker` the ``device`` and ``to()`` that ``transformers.Pipeline`` expects of a model."""
+
+    def __init__(self, ranker: Ranker) -> None:
+        super().__init__()
+        self.ranker = ranker
+        self.name = ranker.name
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")  # the wrapped rankers are numpy code
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> Any:
+        return self.ranker.score(task, candidates)
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What ``preprocess`` hands on: the tokens, the filtered candidates, and the raw task for re-ranking."""
+
+    tokens: TaskTokens
+    candidates: list[ModelRecord]
+    source: Any
+
+
+class ModelSelectionPipeline(Pipeline):
+    """Rank pre-trained models for a classification task (Model Spider, stage one, optionally stage two).
+
+    Inputs (one task; a list of them ranks several and returns a list):
+        a ``datasets`` object, a local path (image folder, CSV / JSON / Parquet, ``save_to_disk`` folder), a Hub
+        dataset id, ``{"dataset": ..., "split": ...}``, ``{"labels": [...], "modality": "text"}`` for a task known by
+        its class names, or a :class:`TaskDescription` / :class:`TaskTokens`.
+
+    Options (at construction or per call; call values win):
+        split, config, label_column, input_column: which part of the dataset.
+        candidates: ``"bundled"`` (default), an index file, a list of repo ids, a list of :class:`ModelRecord`, or a
+            Hub query dict (``pipeline_tag``, ``library``, ``search``, ``sort``, ``limit``, ``author``).
+        models: repo ids to keep from the pool.
+        max_parameters, licenses, libraries, include_gated: filters (gated models are left out by default), or a
+            ready :class:`CandidateFilter` as ``candidate_filter``.
+        top_k: how many to return (default 10; ``None`` or 0 for all).
+        rerank: re-rank the top ``rerank`` models with real forward passes (:mod:`hf_spider.rerank`).
+        pareto: keep only the accuracy-versus-size front.
+
+    Returns:
+        A :class:`Shortlist`: prints as a table, converts with ``to_pandas`` / ``to_json`` / ``to_markdown``, plots
+        with ``plot_scores`` / ``plot_size_vs_score``, and pushes with ``push_to_hub_collection``.
+    """
+
+    # No tokenizer or processor: the scorer reads task tokens, which preprocess builds itself.
+    _load_tokenizer = False  # type: ignore[assignment]
+    _load_feature_extractor = False  # type: ignore[assignment]
+    _load_image_processor = False  # type: ignore[assignment]
+    _load_processor = False  # type: ignore[assignment]
+    _load_video_processor = False  # type: ignore[assignment]
+
+    def __init__(self, model: Any, **kwargs: Any) -> None:
+        if not isinstance(model, Ranker):
+            raise ScorerConfigError(
+                f"model-selection needs a scorer or ranker (with .name and .score), got {type(model).__name__}; "
+                "pass model=<TransferScorer, its repo id or folder> or leave it out for the default ranker"
+            )
+        if not isinstance(model, torch.nn.Module) or not hasattr(model, "device"):
+            model = _RankerModule(model)
+        super().__init__(model=model, **kwargs)
+
+    def _sanitize_parameters(  # type: ignore[override]
+        self,
+        top_k: int | None = None,
+        rerank: int | None = None,
+        pareto: bool | None = None,
+        **kwargs: Any,
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        unknown = set(kwargs) - set(_PREPROCESS_KEYS) - set(_FILTER_KEYS)
+        if unknown:
+            raise ScorerConfigError(
+                f"unknown model-selection option(s) {', '.join(sorted(unknown))}; "
+                f"use {', '.join((*_PREPROCESS_KEYS, *_FILTER_KEYS, 'top_k', 'rerank', 'pareto'))}"
+            )
+        if "candidate_filter" in kwargs and any(k in kwargs for k in _FILTER_KEYS):
+            raise ScorerConfigError(
+                "candidate_filter= clashes with max_parameters / licenses / libraries / include_gated; "
+                "pass one or the other"
+            )
+        preprocess = {k: v for k, v in kwargs.items() if k in _PREPROCESS_KEYS}
+        filters = {k: v for k, v in kwargs.items() if k in _FILTER_KEYS}
+        if filters:
+            for name in ("licenses", "libraries"):
+                if isinstance(filters.get(name), str):
+                    filters[name] = [filters[name]]
+                if filters.get(name) is not None:
+                    filters[name] = frozenset(filters[name])
+            preprocess["candidate_filter"] = CandidateFilter(**filters)
+        postprocess: dict[str, Any] = {}
+        if top_k is not None:
+            if top_k < 0:
+                raise ScorerConfigError(f"top_k must be >= 0, got {top_k}; pass 0 or None for every candidate")
+            postprocess["top_k"] = top_k
+        if rerank is not None:
+            postprocess["rerank"] = rerank
+        if pareto is not None:
+            postprocess["pareto"] = pareto
+        return preprocess, {}, postprocess
+
+    def preprocess(  # type: ignore[override]
+        self,
+        inputs: Any,
+        split: str | None = None,
+        config: str | None = None,
+        label_column: str | None = None,
+        input_column: str | None = None,
+        candidates: Any = None,
+        models: Sequence[str] | None = None,
+        candidate_filter: CandidateFilter | None = None,
+    ) -> _Prepared:
+        source, options = _task_source(inputs, split=split, config=config)
+        if isinstance(source, TaskTokens):
+            tokens = source
+        else:
+            from .tokens.build import build_task_tokens
+
+            tokens = build_task_tokens(source, label_column=label_column, input_column=input_column, **options)
+        pool = select_candidates(
+            resolve_candidates(candidates),
+            modality=tokens.description.modality,
+            model_ids=models,
+            candidate_filter=candidate_filter if candidate_filter is not None else CandidateFilter(),
+        )
+        logger.info("ranking %d candidates for '%s'", len(pool), tokens.description.name)
+        return _Prepared(tokens=tokens, candidates=pool, source=source)
+
+    def _forward(self, model_inputs: _Prepared) -> dict[str, Any]:  # type: ignore[override]
+        ranker: Ranker = self.model  # type: ignore[assignment]  # checked in __init__
+        shortlist = rank(model_inputs.tokens, model_inputs.candidates, ranker=ranker)
+        return {"shortlist": shortlist, "prepared": model_inputs}
+
+    def postprocess(  # type: ignore[override]
+        self,
+        model_outputs: dict[str, Any],
+        top_k: int | None = DEFAULT_TOP_K,
+        rerank: int | None = None,
+        pareto: bool = False,
+    ) -> Shortlist:
+        shortlist: Shortlist = model_outputs["shortlist"]
+        prepared: _Prepared = model_outputs["prepared"]
+        if rerank:
+            if _has_no_samples(prepared.source):
+                raise InvalidDatasetError(
+                    "rerank= needs samples to run the candidates on, but this task has label names only; "
+                    "pass a dataset or drop rerank="
+                )
+            shortlist = _rerank(shortlist, prepared, k=int(rerank))
+        if pareto:
+            shortlist = pareto_front(shortlist)
+        if top_k:
+            shortlist = shortlist.with_entries(shortlist.entries[:top_k])
+        return shortlist
+
+
+def _rerank(shortlist: Shortlist, prepared: _Prepared, *, k: int) -> Shortlist:
+    """Stage two: forward passes of the top ``k`` on the samples (:func:`hf_spider.rerank.rerank_shortlist`)."""
+    from .rerank import rerank_shortlist
+
+    return rerank_shortlist(shortlist, prepared.source, prepared.candidates, k=k)
+
+
+def _has_no_samples(source: Any) -> bool:
+    return isinstance(source, TaskDescription) or (isinstance(source, TaskTokens) and source.prototypes is None)
+
+
+def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple[Any, dict[str, Any]]:
+    """The task's source for :func:`build_task_tokens` and its loading options; label names become a description."""
+    options: dict[str, Any] = {"split": split, "config": config}
+    if isinstance(inputs, TaskDescription | TaskTokens):
+        return inputs, {}
+    if not isinstance(inputs, Mapping) or _is_dataset_dict(inputs):
+        return inputs, options
+    if "labels" in inputs:
+        labels = [str(name) for name in inputs["labels"]]
+        modality = inputs.get("modality")
+        if modality not in MODALITIES:
+            raise InvalidDatasetError(
+                f"a task given by label names needs 'modality' ('image' or 'text'), got {modality!r}; "
+                "add it to the dict"
+            )
+        if len(set(labels)) < 2:
+            raise InvalidDatasetError(f"label names give {len(set(labels))} distinct class(es); pass at least 2")
+        name = str(inputs.get("name", "labels"))
+        return TaskDescription(name=name, modality=modality, label_names=tuple(labels)), {}
+    if "dataset" in inputs:
+        options.update({k: inputs[k] for k in ("split", "config") if k in inputs})
+        return inputs["dataset"], options
+    raise InvalidDatasetError(
+        f"a task dict needs 'dataset' or 'labels' (got keys {', '.join(map(str, inputs))}); "
+        "pass {'dataset': ..., 'split': ...} or {'labels': [...], 'modality': ...}"
+    )
+
+
+def _is_dataset_dict(value: Any) -> bool:
+    return type(value).__name__ in ("DatasetDict", "IterableDatasetDict")
+
+
+def resolve_candidates(candidates: Any = None) -> list[ModelRecord]:
+    """The candidate pool from any of its forms: ``None`` / ``"bundled"``, an index file or folder, records, repo ids
+    (bundled records where known, else read from the Hub), or a Hub query dict.
+
+    Raises:
+        InvalidIndexError: a missing or malformed index file.
+        UnknownCandidateError: a repo id the Hub does not know.
+    """
+    if isinstance(candidates, Mapping):
+        return query_hub_candidates(**candidates)
+    if isinstance(candidates, Sequence) and not isinstance(candidates, str) and candidates:
+        if all(isinstance(c, ModelRecord) for c in candidates):
+            return list(candidates)
+        return _records_for_ids([str(c) for c in candidates])
+    return load_candidates(candidates)
+
+
+def query_hub_candidates(
+    *,
+    pipeline_tag: str | None = None,
+    library: str | None = None,
+    search: str | None = None,
+    author: str | None = None,
+    sort: str | None = "downloads",
+    limit: int = 50,
+    token: str | None = None,
+) -> list[ModelRecord]:
+    """Candidates from a Hub listing (``HfApi.list_models``), lazily paged so ``limit`` bounds the requests."""
+    from huggingface_hub import HfApi
+
+    from .hub.cards import record_from_model_info
+    from .hub.crawl import LIST_EXPAND
+
+    listing = HfApi(token=token).list_models(
+        pipeline_tag=pipeline_tag,
+        filter=library,
+        search=search,
+        author=author,
+        sort=sort,  # type: ignore[arg-type]
+        limit=limit,
+        expand=LIST_EXPAND,
+    )
+    return [record_from_model_info(info) for info in listing]
+
+
+def _records_for_ids(model_ids: list[str]) -> list[ModelRecord]:
+    """Bundled records for the ids the bundled index knows; the Hub's ``model_info`` for the others."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from .errors import UnknownCandidateError
+    from .hub.cards import record_from_model_info
+    from .hub.crawl import LIST_EXPAND
+
+    bundled = {r.repo_id: r for r in load_candidates(None)}
+    missing = [m for m in model_ids if m not in bundled]
+    fetched = {}
+    api = HfApi()
+    for model_id in missing:
+        try:
+            fetched[model_id] = record_from_model_info(api.model_info(model_id, expand=LIST_EXPAND))
+        except RepositoryNotFoundError as exc:
+            raise UnknownCandidateError(
+                f"candidate '{model_id}' is neither in the bundled index nor on the Hub; check the repo id"
+            ) from exc
+    return [bundled.get(m) or fetched[m] for m in model_ids]
+
+
+class _LoadScorer:
+    """``pt_model`` of the registered task: loads a ``TransferScorer`` for ``transformers.pipeline(model=<path>)``.
+
+    transformers passes its own keyword arguments (``config``, ``_from_pipeline``, ``trust_remote_code``, ...) to
+    ``from_pretrained``; the scorer's mixin would hand them to ``__init__``, so only the Hub ones go through.
+    """
+
+    @classmethod
+    def from_pretrained(cls, pretrained: str | os.PathLike[str], **kwargs: Any) -> Ranker:
+        return load_scorer(pretrained, revision=kwargs.get("revision"), token=kwargs.get("token"))
+
+
+def load_scorer(
+    pretrained: str | os.PathLike[str], *, revision: str | None = None, token: str | bool | None = None
+) -> Ranker:
+    """A trained Model Spider scorer from a Hub repo id or a local folder (safetensors only, no remote code)."""
+    from .scorer.model import TransferScorer  # type: ignore[import-not-found,unused-ignore]
+
+    scorer: Ranker = TransferScorer.from_pretrained(str(pretrained), revision=revision, token=token)
+    return scorer
+
+
+def register() -> None:
+    """Register ``"model-selection"`` with transformers so ``transformers.pipeline("model-selection", ...)`` works.
+
+    Idempotent; :func:`pipeline` calls it. No default scorer is pinned yet, so ``transformers.pipeline`` needs
+    ``model=`` (``hf_spider.pipeline`` falls back to :func:`hf_spider.ranking.default_ranker`).
+    """
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is ModelSelectionPipeline:
+        return
+    PIPELINE_REGISTRY.register_pipeline(
+        TASK, pipeline_class=ModelSelectionPipeline, pt_model=_LoadScorer, type="multimodal"
+    )
+
+
+def pipeline(
+    task: str = TASK,
+    model: Any = None,
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    **kwargs: Any,
+) -> ModelSelectionPipeline:
+    """Build the model-selection pipeline; the Hub-native twin of ``transformers.pipeline("model-selection", ...)``.
+
+    Args:
+        task: must be ``"model-selection"``.
+        model: a ``TransferScorer`` or any :class:`Ranker`, a scorer repo id or folder, or ``None`` for
+            :func:`hf_spider.ranking.default_ranker`.
+        revision / token: for loading a scorer from the Hub.
+        kwargs: default options of every call (see :class:`ModelSelectionPipeline`).
+
+    Raises:
+        ScorerConfigError: another task, an unknown option, or a model that is not a scorer or ranker.
+    """
+    if task != TASK:
+        raise ScorerConfigError(f"hf_spider.pipeline serves the '{TASK}' task, not '{task}'; use transformers.pipeline")
+    register()
+    if model is None:
+        from .ranking import default_ranker
+
+        model = default_ranker()
+    elif isinstance(model, (str, os.PathLike)):
+        model = load_scorer(model, revision=revision, token=token)
+    kwargs.setdefault("device", -1)  # the model's own device: rankers are CPU code, a scorer stays where it is
+    return ModelSelectionPipeline(model=model, task=TASK, **kwargs)
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``hf_spider.pipeline("model-selection")`` work although ``hf_spider.pipeline`` is also this module.
+
+    Once the submodule is imported, Python binds the package attribute ``pipeline`` to the module, so a function of
+    the same name in ``hf_spider/__init__.py`` would be shadowed. Making the module callable keeps both spellings.
+    """
+
+    def __call__(self, task: str = TASK, model: Any = None, **kwargs: Any) -> ModelSelectionPipeline:
+        return pipeline(task, model, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,165 @@
+"""`pipeline("model-selection")`: both entry points agree, every input and candidate form, filters, Pareto, errors."""
+
+from __future__ import annotations
+
+import os
+
+import pandas as pd
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import hf_spider
+from hf_spider.errors import InvalidDatasetError, InvalidIndexError, ScorerConfigError
+from hf_spider.hub.index import load_bundled_index, write_index
+from hf_spider.outputs.pareto import pareto_entries
+from hf_spider.outputs.shortlist import Shortlist
+from hf_spider.ranking import default_ranker
+
+LABELS = {"labels": ["negative", "positive"], "modality": "text"}
+
+
+@pytest.fixture(scope="module")
+def ranker():
+    return default_ranker()
+
+
+@pytest.fixture(scope="module")
+def selector(ranker):
+    return hf_spider.pipeline("model-selection", model=ranker)
+
+
+@pytest.fixture(scope="module")
+def text_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("csv") / "reviews.csv"
+    texts = [f"the film was {w} {i}" for i, w in enumerate(["great", "awful", "fine"] * 8)]
+    pd.DataFrame({"text": texts, "label": ["pos", "neg", "neutral"] * 8}).to_csv(path, index=False)
+    return path
+
+
+def test_hf_spider_and_transformers_pipelines_give_the_same_shortlist(ranker, selector, text_csv) -> None:
+    import transformers
+
+    hf_spider.register()
+    via_transformers = transformers.pipeline("model-selection", model=ranker)
+    ours = selector(str(text_csv), top_k=5)
+    theirs = via_transformers(str(text_csv), top_k=5)
+    assert isinstance(ours, Shortlist)
+    assert ours == theirs
+    assert ours.task == "reviews.csv" and [e.rank for e in ours] == [1, 2, 3, 4, 5]
+
+
+def test_default_model_is_the_default_ranker(selector) -> None:
+    assert hf_spider.pipeline("model-selection")(LABELS, top_k=4) == selector(LABELS, top_k=4)
+
+
+def test_shortlist_is_sorted_and_cut_to_top_k(selector) -> None:
+    shortlist = selector(LABELS, top_k=7)
+    scores = [e.score for e in shortlist]
+    assert len(shortlist) == 7 and scores == sorted(scores, reverse=True)
+    assert {r.repo_id for r in load_bundled_index() if r.modality == "text"} >= set(shortlist.model_ids)
+
+
+def test_top_k_zero_keeps_every_candidate_of_the_modality(selector) -> None:
+    text_models = [r for r in load_bundled_index() if r.modality in ("text", None) and not r.gated]
+    assert len(selector(LABELS, top_k=0)) == len(text_models)
+
+
+def test_a_list_of_tasks_gives_a_list_of_shortlists(selector) -> None:
+    image = {"labels": ["cat", "dog", "bird"], "modality": "image", "name": "pets"}
+    out = selector([LABELS, image], top_k=3)
+    assert [s.task for s in out] == ["labels", "pets"]
+    image_ids = {r.repo_id for r in load_bundled_index() if r.modality == "image"}
+    assert set(out[1].model_ids) <= image_ids
+
+
+def test_filters_drop_large_models(selector) -> None:
+    limit = 100_000_000
+    shortlist = selector(LABELS, top_k=0, max_parameters=limit)
+    assert shortlist and all(e.num_parameters is not None and e.num_parameters <= limit for e in shortlist)
+    assert len(shortlist) < len(selector(LABELS, top_k=0))
+
+
+def test_a_filter_that_leaves_nothing_names_the_fix(selector) -> None:
+    with pytest.raises(InvalidIndexError, match="widen the filters"):
+        selector(LABELS, libraries="no-such-library")
+
+
+def test_pareto_keeps_only_undominated_models(selector) -> None:
+    everything = selector(LABELS, top_k=0)
+    front = selector(LABELS, top_k=0, pareto=True)
+    assert front.metadata["pareto"] is True and 0 < len(front) < len(everything)
+    for e in front:
+        assert not any(
+            o.num_parameters is not None
+            and o.num_parameters <= e.num_parameters
+            and o.score >= e.score
+            and (o.num_parameters < e.num_parameters or o.score > e.score)
+            for o in everything
+        )
+    assert front.model_ids == [e.model_id for e in pareto_entries(everything.entries)]
+
+
+def test_candidates_from_an_index_file(selector, tmp_path) -> None:
+    chosen = [r for r in load_bundled_index() if r.modality == "text"][:6]
+    path = write_index(chosen, tmp_path / "pool.jsonl")
+    shortlist = selector(LABELS, candidates=str(path), top_k=0)
+    assert sorted(shortlist.model_ids) == sorted(r.repo_id for r in chosen)
+
+
+def test_candidates_as_repo_ids_of_the_bundled_index(selector) -> None:
+    ids = [r.repo_id for r in load_bundled_index() if r.modality == "text"][:4]
+    assert sorted(selector(LABELS, candidates=ids, top_k=0).model_ids) == sorted(ids)
+
+
+def test_call_options_override_init_options_without_changing_them(ranker) -> None:
+    selector = hf_spider.pipeline("model-selection", model=ranker, top_k=2)
+    assert len(selector(LABELS, top_k=5)) == 5
+    assert len(selector(LABELS)) == 2
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"labels": ["a", "b"]}, "needs 'modality'"),
+        ({"labels": ["a", "a"], "modality": "text"}, "at least 2"),
+        ({"text": "x"}, "needs 'dataset' or 'labels'"),
+        ("no-such-user/no-such-dataset", "could not load Hub dataset"),
+    ],
+)
+def test_bad_tasks_raise_one_clear_line(selector, task, message) -> None:
+    with pytest.raises(InvalidDatasetError, match=message):
+        selector(task)
+
+
+def test_a_file_that_is_not_a_dataset_is_refused(selector, tmp_path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a table")
+    with pytest.raises(InvalidDatasetError, match="unknown dataset file type"):
+        selector(str(notes))
+
+
+def test_rerank_without_samples_is_refused(selector) -> None:
+    with pytest.raises(InvalidDatasetError, match="label names only"):
+        selector(LABELS, rerank=3)
+
+
+def test_unknown_option_and_wrong_model_are_refused(selector, ranker) -> None:
+    with pytest.raises(ScorerConfigError, match="unknown model-selection option"):
+        selector(LABELS, topk=3)
+    with pytest.raises(ScorerConfigError, match="needs a scorer or ranker"):
+        hf_spider.pipeline("model-selection", model=object())
+    with pytest.raises(ScorerConfigError, match="not 'text-classification'"):
+        hf_spider.pipeline("text-classification", model=ranker)
+
+
+def test_shortlist_outputs_and_plots(selector) -> None:
+    shortlist = selector(LABELS, top_k=5)
+    assert list(shortlist.to_pandas().model_id) == shortlist.model_ids
+    assert Shortlist.from_json(shortlist.to_json()) == shortlist
+    assert shortlist.to_markdown().count("\n|") == 2 + 5
+    bars = shortlist.plot_scores()
+    assert len(bars.axes[0].patches) == 5
+    scatter = shortlist.plot_size_vs_score()
+    assert scatter.axes[0].collections[0].get_offsets().shape == (5, 2)
+    assert scatter.axes[0].get_xscale() == "log"
