@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import HfSpiderError
 
 #: Sub-command modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("rank",)
+COMMANDS = ("rank", "rerank", "crawl", "index")
 
 EXIT_USAGE = 2
 

@@ -1,0 +1,76 @@
+"""``hf-spider crawl``: Hub models (or a folder of Hub-style repos) into a resumable model index."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..hub.crawl import Selection, crawl, crawl_dir
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "crawl",
+        help="crawl Hub models into a model index",
+        description="List Hub models (one request per page) and optionally fetch config.json and README.md into an "
+        "index keyed by repo id and sha. Re-running fetches only changed models; a killed crawl resumes. With "
+        "HF_HUB_OFFLINE=1 nothing is requested: the last index and the local HF cache are used.",
+    )
+    parser.add_argument("--index", type=Path, required=True, help="index file to create or update (.parquet/.jsonl)")
+    source = parser.add_argument_group("what to crawl")
+    source.add_argument("--pipeline-tag", help="e.g. image-classification")
+    source.add_argument("--library", help="e.g. transformers, timm")
+    source.add_argument("--search", help="substring of the repo id")
+    source.add_argument("--author", help="user or organisation")
+    source.add_argument("--models", nargs="+", metavar="REPO_ID", help="explicit repo ids instead of a listing")
+    source.add_argument("--from-dir", type=Path, help="index a folder of model repos laid out as on the Hub")
+    source.add_argument(
+        "--sort", choices=("downloads", "likes", "trending", "last_modified", "created_at"), default="downloads"
+    )
+    source.add_argument("--limit", type=int, help="at most this many models")
+    fetch = parser.add_argument_group("what to fetch and how")
+    fetch.add_argument("--with-config", action="store_true", help="fetch config.json (label names, input size)")
+    fetch.add_argument("--with-card", action="store_true", help="fetch README.md (card text, eval results)")
+    fetch.add_argument("--workers", type=int, default=8, help="concurrent fetches (default 8)")
+    fetch.add_argument("--rate", type=float, help="at most this many requests per second (default: no cap)")
+    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds before a silent request is retried")
+    fetch.add_argument("--max-retries", type=int, default=5, help="retries on 429 / 5xx / timeouts (default 5)")
+    fetch.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubled each time)")
+    fetch.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.from_dir is not None:
+        report = crawl_dir(args.from_dir, args.index)
+    else:
+        selection = Selection(
+            pipeline_tag=args.pipeline_tag,
+            library=args.library,
+            search=args.search,
+            author=args.author,
+            models=tuple(args.models) if args.models else None,
+            sort=args.sort,
+            limit=args.limit,
+        )
+        report = crawl(
+            args.index,
+            selection,
+            endpoint=args.endpoint,
+            with_config=args.with_config,
+            with_card=args.with_card,
+            workers=args.workers,
+            requests_per_second=args.rate,
+            timeout=args.timeout,
+            max_retries=args.max_retries,
+            backoff=args.backoff,
+        )
+    mode = " (offline: nothing requested)" if report.offline else ""
+    print(
+        f"{report.index_path}: {report.total} models; this run listed {report.listed}, fetched {report.fetched}, "
+        f"kept {report.unchanged} unchanged in {report.seconds:.1f}s{mode}"
+    )
+    if report.errors:
+        print("errors: " + ", ".join(f"{kind} {n}" for kind, n in sorted(report.errors.items())))
+    return 0

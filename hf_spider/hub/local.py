@@ -1,0 +1,134 @@
+"""Model repos on disk, laid out as on the Hub, into :class:`ModelRecord`s (``crawl --from-dir``, offline pools).
+
+A repo folder holds ``config.json``, ``README.md`` and optionally ``*.safetensors`` files. The parameter count comes
+from the safetensors *header* only (8-byte length, then JSON), so no weight is ever read. The same parsing as the Hub
+crawler is used (:mod:`hf_spider.hub.cards`), so a folder and the Hub give identical records for identical files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import struct
+from math import prod
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ..errors import InvalidIndexError
+from .cards import config_fields, join_errors, parse_card
+from .records import ModelRecord
+
+logger = logging.getLogger(__name__)
+
+#: Files whose presence marks a folder as a model repo.
+REPO_MARKERS = ("config.json", "README.md")
+# A safetensors header above this size is not a real header (the format caps it at 100 MB).
+_MAX_HEADER_BYTES = 100_000_000
+
+
+def records_from_dir(root: Path) -> list[ModelRecord]:
+    """One record per model repo under ``root``: ``root/name`` gives ``name``, ``root/owner/name`` gives ``owner/name``.
+
+    Raises:
+        InvalidIndexError: ``root`` is not a folder or holds no model repo (a folder with ``config.json``,
+            ``README.md`` or a ``.safetensors`` file).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InvalidIndexError(f"'{root}' is not a folder; pass a folder with one sub-folder per model repo")
+    records = []
+    for path in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if _is_repo(path):
+            records.append(read_model_dir(path, path.name))
+            continue
+        for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if _is_repo(sub):
+                records.append(read_model_dir(sub, f"{path.name}/{sub.name}"))
+    if not records:
+        raise InvalidIndexError(
+            f"'{root}' holds no model repo; each sub-folder (or owner/name sub-folder) needs a config.json or README.md"
+        )
+    return records
+
+
+def read_model_dir(path: Path, repo_id: str, *, sha: str | None = None) -> ModelRecord:
+    """The record of one repo folder; what cannot be read is named in ``error`` and the rest is kept.
+
+    Args:
+        path: the repo folder.
+        repo_id: the id to give the record (``owner/name``).
+        sha: the revision the folder holds, when known (a HF cache snapshot folder is named after it).
+    """
+    path = Path(path)
+    fields: dict[str, Any] = {}
+    errors: list[str] = []
+    card_file = path / "README.md"
+    if card_file.is_file():
+        card_fields, card_error = parse_card(card_file.read_bytes())
+        fields.update(card_fields)
+        errors.append(card_error or "")
+    config_file = path / "config.json"
+    if config_file.is_file():
+        cfg_fields, cfg_error = config_fields(config_file.read_bytes())
+        fields.update(cfg_fields)
+        errors.append(cfg_error or "")
+    counts: dict[str, int] = {}
+    for weights in sorted(path.glob("*.safetensors")):
+        try:
+            with weights.open("rb") as f:
+                for dtype, n in parameters_from_safetensors_header(f).items():
+                    counts[dtype] = counts.get(dtype, 0) + n
+        except (OSError, ValueError) as exc:
+            errors.append(f"bad_weights: {weights.name} has no readable safetensors header ({exc})")
+    if counts:
+        fields["num_parameters"] = sum(counts.values())
+    return ModelRecord(repo_id=repo_id, sha=sha, **fields, error=join_errors(errors))
+
+
+def parameters_from_safetensors_header(f: BinaryIO) -> dict[str, int]:
+    """Parameter count per dtype from a safetensors file's header; reads only the header, never the weights.
+
+    Raises:
+        ValueError: the file does not start with a safetensors header.
+    """
+    raw = f.read(8)
+    if len(raw) != 8:
+        raise ValueError("file is shorter than the 8-byte header length")
+    (size,) = struct.unpack("<Q", raw)
+    if size > _MAX_HEADER_BYTES:
+        raise ValueError(f"header length {size} is not plausible")
+    header_bytes = f.read(size)
+    if len(header_bytes) != size:
+        raise ValueError("file ends inside its header")
+    try:
+        header = json.loads(header_bytes)
+    except ValueError as exc:
+        raise ValueError(f"header is not JSON ({exc})") from exc
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    counts: dict[str, int] = {}
+    for name, tensor in header.items():
+        if name == "__metadata__":
+            continue
+        if not isinstance(tensor, dict) or "dtype" not in tensor or "shape" not in tensor:
+            raise ValueError(f"tensor '{name}' has no dtype/shape")
+        counts[tensor["dtype"]] = counts.get(tensor["dtype"], 0) + prod(int(d) for d in tensor["shape"])
+    return counts
+
+
+def parameters_from_safetensors_bytes(data: bytes) -> dict[str, int]:
+    """:func:`parameters_from_safetensors_header` for a file already in memory."""
+    import io
+
+    return parameters_from_safetensors_header(io.BytesIO(data))
+
+
+def _is_repo(path: Path) -> bool:
+    return any((path / marker).is_file() for marker in REPO_MARKERS) or any(path.glob("*.safetensors"))
+
+
+def snapshot_record(repo_id: str, snapshot_dir: str | os.PathLike[str]) -> ModelRecord:
+    """The record of a HF cache snapshot folder (``.../snapshots/<sha>``), pinned to that sha."""
+    snapshot = Path(snapshot_dir)
+    return read_model_dir(snapshot, repo_id, sha=snapshot.name)

@@ -1,0 +1,130 @@
+"""The crawl journal and index statistics: what makes a crawl resumable and its index inspectable.
+
+A crawl writes every record it finishes to an append-only journal next to the index (one JSON line each, flushed at
+once, so ``kill -9`` loses at most the line being written). The next crawl replays the journal over the last index
+snapshot, skips what it already has, and at the end writes the merged index atomically and drops the journal. A torn
+last line is the only damage a kill can do; it is cut off before appending again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import IO, Any
+
+from .cards import error_kinds
+from .index import read_index
+from .records import ModelRecord
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_SUFFIX = ".journal.jsonl"
+
+
+class CrawlJournal:
+    """Append-only JSON Lines of the records a crawl has finished since the last index snapshot; thread-safe."""
+
+    def __init__(self, index_path: str | Path) -> None:
+        index_path = Path(index_path)
+        self.path = index_path.with_name(index_path.name + JOURNAL_SUFFIX)
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+
+    def replay(self) -> dict[str, ModelRecord]:
+        """The records of the journal by repo id (a later line wins); a torn or unreadable line is skipped."""
+        records: dict[str, ModelRecord] = {}
+        if not self.path.is_file():
+            return records
+        with self.path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                try:
+                    record = ModelRecord.from_dict(json.loads(line))
+                except (ValueError, TypeError, KeyError):
+                    logger.info(
+                        "skipping unreadable line %d of %s (a crawl was cut off while writing it)", lineno, self.path
+                    )
+                    continue
+                records[record.repo_id] = record
+        if records:
+            logger.info("resuming: %d records from the journal %s", len(records), self.path)
+        return records
+
+    def __enter__(self) -> CrawlJournal:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._cut_torn_tail()
+        self._file = self.path.open("a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def append(self, record: ModelRecord) -> None:
+        """Write one record as one line and flush it to the OS, so a killed process keeps it."""
+        line = json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
+        with self._lock:
+            if self._file is None:
+                raise RuntimeError("the journal is not open; use it as a context manager")
+            self._file.write(line)
+            self._file.flush()
+
+    def discard(self) -> None:
+        """Remove the journal once its records are in an index snapshot."""
+        self.path.unlink(missing_ok=True)
+
+    def _cut_torn_tail(self) -> None:
+        """Drop a last line without its newline, so the next append starts a fresh line."""
+        if not self.path.is_file():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with self.path.open("r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+
+
+@dataclass(frozen=True)
+class IndexStats:
+    """Counts over an index: models per pipeline tag and library, fields left empty, errors by kind."""
+
+    total: int
+    pipeline_tags: dict[str, int]
+    libraries: dict[str, int]
+    missing_fields: dict[str, int]
+    errors: dict[str, int]
+    with_error: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+#: Fields that ``missing_fields`` does not count (always set, or bookkeeping).
+_NOT_COUNTED = frozenset({"repo_id", "error", "extra"})
+
+
+def index_stats(records: Iterable[ModelRecord]) -> IndexStats:
+    """Statistics of ``records``; a missing tag or library is counted under ``"(none)"``."""
+    records = list(records)
+    names = [f.name for f in fields(ModelRecord) if f.name not in _NOT_COUNTED]
+    missing = {name: sum(1 for r in records if getattr(r, name) is None) for name in names}
+    return IndexStats(
+        total=len(records),
+        pipeline_tags=dict(Counter(r.pipeline_tag or "(none)" for r in records).most_common()),
+        libraries=dict(Counter(r.library_name or "(none)" for r in records).most_common()),
+        missing_fields={k: v for k, v in missing.items() if v},
+        errors=dict(Counter(kind for r in records for kind in error_kinds(r.error)).most_common()),
+        with_error=sum(1 for r in records if r.error),
+    )
+
+
+def load_with_journal(index_path: str | Path) -> dict[str, ModelRecord]:
+    """The last snapshot of an index with its journal replayed on top, by repo id (empty when neither exists)."""
+    index_path = Path(index_path)
+    records = {r.repo_id: r for r in read_index(index_path)} if index_path.is_file() else {}
+    records.update(CrawlJournal(index_path).replay())
+    return records

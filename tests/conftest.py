@@ -1,0 +1,49 @@
+"""Shared fixtures. ``loopback_hub``: a Hugging Face Hub served on 127.0.0.1 that the real client talks to.
+
+Usage: take ``loopback_hub`` as an argument. It is empty at the start of each test (one server per session), and for
+the duration of the test the client's *default* endpoint points at it: ``HF_ENDPOINT`` is set and, because
+``huggingface_hub.constants`` reads that variable at import, ``constants.ENDPOINT`` and the resolve-URL template are
+patched too, so ``hf_hub_download``, ``snapshot_download``, ``from_pretrained`` and ``push_to_hub`` reach it without an
+``endpoint=`` argument. ``HfApi(endpoint=loopback_hub.endpoint)`` works as well. Offline mode is switched off and the
+HF cache moved to the test's ``tmp_path``. Writes need a token: pass ``token=loopback_hub.token`` or
+``monkeypatch.setenv("HF_TOKEN", loopback_hub.token)``. Faults: ``loopback_hub.faults.add("429", match="resolve")``.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Read by huggingface_hub at import: set before anything imports it.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hf_spider.testing import LoopbackHub
+
+
+@pytest.fixture(scope="session")
+def _loopback_hub_server() -> Iterator[LoopbackHub]:
+    with LoopbackHub() as hub:
+        yield hub
+
+
+@pytest.fixture
+def loopback_hub(_loopback_hub_server: LoopbackHub, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> LoopbackHub:
+    """An empty Hub on 127.0.0.1, set as the client's default endpoint for this test (see the module docstring)."""
+    from huggingface_hub import constants
+
+    hub = _loopback_hub_server
+    hub.reset()
+    monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+    monkeypatch.setattr(constants, "ENDPOINT", hub.endpoint)
+    monkeypatch.setattr(
+        constants, "HUGGINGFACE_CO_URL_TEMPLATE", hub.endpoint + "/{repo_id}/resolve/{revision}/{filename}"
+    )
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    return hub

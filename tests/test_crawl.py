@@ -1,0 +1,230 @@
+"""The Hub crawler against the loopback Hub: correct records, faults, incremental and resumed crawls, offline mode."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hf_spider.cli import main
+from hf_spider.errors import HubCrawlError, OfflineCacheMissError
+from hf_spider.hub.crawl import CrawlReport, Selection, crawl
+from hf_spider.hub.index import read_index
+from hf_spider.hub.snapshot import CrawlJournal
+from hf_spider.testing import DEFAULT_USER, LoopbackHub
+from hf_spider.testing.repos import GeneratedRepo, change_repo, generate_repos, mismatches
+
+N = 50  # covers every bad kind once (slots 3, 13, 23, 33 of 50)
+FAST = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 2.0, "workers": 4}
+
+
+def _crawl(hub: LoopbackHub, index: Path, selection: Selection | None = None, **kw: Any) -> CrawlReport:
+    settings = {**FAST, "with_config": True, "with_card": True, **kw}
+    return crawl(index, selection or Selection(sort=None), endpoint=hub.endpoint, **settings)
+
+
+def _check(index: Path, repos: list[GeneratedRepo], *, with_config: bool = True, with_card: bool = True) -> None:
+    records = read_index(index)
+    assert len(records) == len({r.repo_id for r in records}) == len(repos)
+    by_id = {r.repo_id: r for r in records}
+    wrong = [
+        m for g in repos for m in mismatches(g.expected(with_config=with_config, with_card=with_card), by_id[g.repo_id])
+    ]
+    assert wrong == []
+
+
+def test_full_crawl_gives_every_record_field_by_field(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, N)
+    report = _crawl(loopback_hub, tmp_path / "index.parquet")
+    _check(tmp_path / "index.parquet", repos)
+    assert report.listed == report.fetched == N
+    assert report.errors == {"malformed_card": 1, "no_card_metadata": 1, "bad_config": 1, "gated": 1}
+    assert not CrawlJournal(tmp_path / "index.parquet").path.exists()
+
+
+def test_list_only_crawl_makes_no_file_request(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, N)
+    _crawl(loopback_hub, tmp_path / "index.jsonl", with_config=False, with_card=False)
+    _check(tmp_path / "index.jsonl", repos, with_config=False, with_card=False)
+    assert loopback_hub.count("/resolve/") == 0
+    assert loopback_hub.count("^/api/models$") == 1
+
+
+def test_selection_filters_and_limit(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, 20, bad=False)
+    selection = Selection(pipeline_tag="text-classification", sort="downloads", limit=3)
+    _crawl(loopback_hub, tmp_path / "index.jsonl", selection, with_config=False, with_card=False)
+    text = sorted((g for g in repos if g.pipeline_tag == "text-classification"), key=lambda g: -g.downloads)
+    assert [r.repo_id for r in read_index(tmp_path / "index.jsonl")] == sorted(g.repo_id for g in text[:3])
+
+
+def test_recrawl_fetches_only_changed_repos(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, N)
+    index = tmp_path / "index.parquet"
+    _crawl(loopback_hub, index)
+    changed = {i: change_repo(loopback_hub, repos[i]) for i in (0, 5, 7)}
+    repos = [changed.get(i, g) for i, g in enumerate(repos)]
+    loopback_hub.clear_requests()
+    report = _crawl(loopback_hub, index)
+    assert report.fetched == 3 and report.unchanged == N - 3
+    fetched_repos = {r.path.split("/resolve/")[0].lstrip("/") for r in loopback_hub.requests if "/resolve/" in r.path}
+    assert fetched_repos == {repos[i].repo_id for i in changed}
+    _check(index, repos)
+
+
+def test_faults_on_many_requests_still_give_correct_records(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, N)
+    loopback_hub.faults.add("429", "500", "503", "truncate", match="/resolve/", probability=0.15, retry_after=0)
+    loopback_hub.faults.add("500", match="^GET /api/models", times=1)
+    loopback_hub.faults.add("stall", match="/resolve/", times=2, stall_s=1.5)
+    _crawl(loopback_hub, tmp_path / "index.jsonl", timeout=0.5)
+    _check(tmp_path / "index.jsonl", repos)
+    assert sum(1 for r in loopback_hub.requests if r.fault) > 10
+
+
+def test_exhausted_retries_keep_the_record_and_the_next_crawl_repairs_it(
+    loopback_hub: LoopbackHub, tmp_path: Path
+) -> None:
+    repos = generate_repos(loopback_hub, 6, bad=False)
+    target = repos[2].repo_id
+    loopback_hub.faults.add("503", match=f"GET /{target}/resolve/")
+    index = tmp_path / "index.jsonl"
+    report = _crawl(loopback_hub, index, max_retries=2)
+    record = {r.repo_id: r for r in read_index(index)}[target]
+    assert report.errors == {"transient": 1}
+    assert record.error is not None and record.error.startswith("transient:")
+    assert record.sha == repos[2].sha and record.label_names is None  # what the listing said is kept
+    loopback_hub.faults.clear()
+    loopback_hub.clear_requests()
+    assert _crawl(loopback_hub, index).fetched == 1
+    _check(index, repos)
+
+
+def test_repo_deleted_between_listing_and_fetch_is_recorded(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, 6, bad=False)
+    loopback_hub.faults.add("404", match=f"/{repos[1].repo_id}/resolve/")
+    report = _crawl(loopback_hub, tmp_path / "index.jsonl")
+    assert report.errors == {"not_found": 1}
+    assert len(read_index(tmp_path / "index.jsonl")) == 6
+
+
+def test_explicit_models_private_invalid_and_missing(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, 3, bad=False)
+    loopback_hub.add_repo(f"{DEFAULT_USER}/private", {"config.json": "{}"}, private=True)
+    ids = (repos[0].repo_id, f"{DEFAULT_USER}/private", "bad--id", "nobody/missing")
+    _crawl(loopback_hub, tmp_path / "index.jsonl", Selection(models=ids))
+    by_id = {r.repo_id: r for r in read_index(tmp_path / "index.jsonl")}
+    assert mismatches(repos[0].expected(with_config=True, with_card=True), by_id[repos[0].repo_id]) == []
+    assert by_id[f"{DEFAULT_USER}/private"].error.startswith("not_found:")  # type: ignore[union-attr]
+    assert by_id["bad--id"].error.startswith("invalid_id:")  # type: ignore[union-attr]
+    assert by_id["nobody/missing"].error.startswith("not_found:")  # type: ignore[union-attr]
+
+
+def test_gated_repo_is_read_with_a_granted_token(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, 34)
+    gated = repos[33]
+    assert gated.bad == "gated"
+    loopback_hub.repos[gated.repo_id].granted.add(DEFAULT_USER)
+    _crawl(loopback_hub, tmp_path / "index.jsonl", Selection(models=(gated.repo_id,)), token=loopback_hub.token)
+    (record,) = read_index(tmp_path / "index.jsonl")
+    assert record.error is None and record.label_names == gated.label_names and record.gated is True
+
+
+def test_listing_failure_is_one_typed_error(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    loopback_hub.faults.add("404", match="^GET /api/models")
+    with pytest.raises(HubCrawlError, match="listing models failed"):
+        _crawl(loopback_hub, tmp_path / "index.jsonl")
+
+
+def test_token_never_appears_in_logs_errors_or_output(
+    loopback_hub: LoopbackHub,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    secret = "hf_SECRETsecretSECRETsecret0123456789"
+    loopback_hub.users[secret] = "someone"  # a valid token without access to the gated repo
+    monkeypatch.setenv("HF_TOKEN", secret)
+    generate_repos(loopback_hub, 40)
+    # GETs only: a failed HEAD makes huggingface_hub itself wait 1-8 s per retry
+    loopback_hub.faults.add("500", "truncate", match="^GET .*/resolve/", probability=0.3)
+    loopback_hub.faults.add("503", match="^GET .*model-00002/resolve/")
+    caplog.set_level(logging.DEBUG)
+    index = tmp_path / "index.jsonl"
+    code = main(["-v", "crawl", "--index", str(index), "--endpoint", loopback_hub.endpoint, "--with-card",
+                 "--with-config", "--backoff", "0.01", "--max-retries", "2"])  # fmt: skip
+    assert code == 0
+    errors = [r.error for r in read_index(index) if r.error]
+    assert any(e.startswith("gated") for e in errors) and any(e.startswith("transient") for e in errors)
+    out = capsys.readouterr()
+    text = caplog.text + out.out + out.err + index.read_text()
+    assert secret not in text
+    assert "retry" in caplog.text  # the retries were logged, without the token
+
+
+def test_offline_reads_the_index_and_the_hf_cache_only(
+    loopback_hub: LoopbackHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import constants, snapshot_download
+
+    repos = generate_repos(loopback_hub, 4, bad=False)
+    index = tmp_path / "index.jsonl"
+    _crawl(loopback_hub, index, Selection(models=(repos[0].repo_id,)))
+    snapshot_download(repos[1].repo_id)  # only in the HF cache
+    loopback_hub.clear_requests()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    report = _crawl(loopback_hub, index, Selection(models=(repos[0].repo_id, repos[1].repo_id)))
+    assert report.offline and loopback_hub.requests == []
+    by_id = {r.repo_id: r for r in read_index(index)}
+    cached = by_id[repos[1].repo_id]
+    assert cached.sha == repos[1].sha and cached.label_names == repos[1].label_names
+    assert cached.num_parameters == repos[1].num_parameters
+    with pytest.raises(OfflineCacheMissError, match="HF_HUB_OFFLINE"):
+        _crawl(loopback_hub, index, Selection(models=(repos[2].repo_id,)))
+    with pytest.raises(OfflineCacheMissError, match="no index"):
+        _crawl(loopback_hub, tmp_path / "none.jsonl")
+
+
+def test_torn_journal_line_is_dropped_and_appending_resumes(tmp_path: Path) -> None:
+    from hf_spider.hub.records import ModelRecord
+
+    journal = CrawlJournal(tmp_path / "index.jsonl")
+    with journal:
+        journal.append(ModelRecord(repo_id="a/one", sha="1"))
+    with journal.path.open("a") as f:
+        f.write('{"repo_id": "a/two", "sha"')  # a kill -9 in the middle of a line
+    assert list(journal.replay()) == ["a/one"]
+    with journal:
+        journal.append(ModelRecord(repo_id="a/three", sha="3"))
+    assert list(journal.replay()) == ["a/one", "a/three"]
+
+
+def test_kill_9_mid_crawl_then_resume_gives_the_same_index(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, 120)
+    loopback_hub.faults.add("stall", match="/resolve/", probability=0.2, stall_s=0.05)  # keep the crawl slow enough
+    index = tmp_path / "index.parquet"
+    journal = CrawlJournal(index).path
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "0"}
+    command = [sys.executable, "-c", "from hf_spider.cli import main; raise SystemExit(main())", "crawl",
+               "--index", str(index), "--endpoint", loopback_hub.endpoint, "--with-config", "--with-card",
+               "--workers", "2", "--backoff", "0.01"]  # fmt: skip
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not journal.exists() or journal.read_text().count("\n") < 20):
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not index.exists() and journal.exists(), "the crawl finished before it could be killed"
+    kept = journal.read_text().count("\n")
+    loopback_hub.clear_requests()
+    report = _crawl(loopback_hub, index)
+    assert report.fetched <= len(repos) - kept + 1
+    _check(index, repos)
