@@ -1,0 +1,181 @@
+"""GraphRanker: a TransferGraph-style ranker learned from records, scored leave-one-target-out on a synthetic zoo.
+
+The synthetic zoo has a known structure: attention models (vit) transfer better to "object" tasks and convolution
+models (convnext) to "texture" tasks, and the two kinds of task have different label-name embeddings. A ranker that
+uses the records and the task tokens as intended recovers that structure for a held-out task; one that ignores them
+does not. The world builder is shared with ``test_fennec_ranker.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import weightedtau
+
+from hf_spider.errors import InvalidIndexError
+from hf_spider.finetune_records import FinetuneRecords
+from hf_spider.hub.records import ModelRecord
+from hf_spider.rankers.base import TrainableRanker
+from hf_spider.rankers.baselines import SizePrior
+from hf_spider.rankers.graph import GraphRanker, percentile_matrix, spectral_embedding
+from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics
+
+KINDS = {"vit": "object", "convnext": "texture"}
+
+
+@dataclass
+class World:
+    records: FinetuneRecords
+    models: list[ModelRecord]
+    tasks: dict[str, TaskTokens]
+    kind: dict[str, str]  # task name -> "object" / "texture"
+
+
+def synthetic_world(seed: int = 0, n_per_family: int = 6, n_per_kind: int = 4) -> World:
+    """Models of two families, tasks of two kinds; accuracy = family/kind match + model quality + noise."""
+    rng = np.random.default_rng(seed)
+    directions = {"object": rng.standard_normal(16), "texture": rng.standard_normal(16)}
+    models, quality = [], {}
+    for family in KINDS:
+        for i in range(n_per_family):
+            repo_id = f"zoo/{family}-{i}"
+            models.append(
+                ModelRecord(
+                    repo_id=repo_id,
+                    pipeline_tag="image-classification",
+                    model_type=family,
+                    architectures=(f"{'ViT' if family == 'vit' else 'ConvNext'}ForImageClassification",),
+                    num_parameters=int(rng.integers(5, 90) * 1_000_000),
+                    input_size=224,
+                )
+            )
+            quality[repo_id] = rng.uniform(0.0, 0.1)
+    tasks, kind, rows = {}, {}, []
+    for k in ("object", "texture"):
+        for j in range(n_per_kind):
+            name = f"{k}-{j}"
+            labels = directions[k] + 0.3 * rng.standard_normal((5, 16))
+            desc = TaskDescription(name=name, modality="image", label_names=tuple(f"{name}-c{c}" for c in range(5)))
+            tasks[name] = TaskTokens(desc, label_embeddings=labels.astype(np.float32), statistics=task_statistics(desc))
+            kind[name] = k
+            for m in models:
+                match = KINDS[m.model_type or ""] == k
+                accuracy = 0.5 + 0.3 * match + quality[m.repo_id] + 0.02 * rng.standard_normal()
+                rows.append({"model": m.repo_id, "target": name, "modality": "image", "accuracy": accuracy})
+    empty = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
+    return World(FinetuneRecords(pd.DataFrame(rows), empty), models, tasks, kind)
+
+
+def leave_one_out_tau(ranker_factory, world: World) -> list[float]:
+    """Weighted tau of the ranker on every task, fitted each time without that task's records."""
+    taus = []
+    for target in world.tasks:
+        ranker = ranker_factory().fit(world.records.without_target(target), world.models, world.tasks)
+        truth = world.records.accuracy[world.records.accuracy.target == target].set_index("model").accuracy
+        by_id = {m.repo_id: m for m in world.models}
+        scores = ranker.score(world.tasks[target], [by_id[m] for m in truth.index])
+        taus.append(weightedtau(truth.to_numpy(), scores)[0])
+    return taus
+
+
+def new_model(family: str, repo_id: str) -> ModelRecord:
+    arch = "ViTForImageClassification" if family == "vit" else "ConvNextForImageClassification"
+    return ModelRecord(
+        repo_id=repo_id,
+        pipeline_tag="image-classification",
+        model_type=family,
+        architectures=(arch,),
+        num_parameters=40_000_000,
+        input_size=224,
+    )
+
+
+@pytest.fixture(scope="module")
+def world() -> World:
+    return synthetic_world()
+
+
+def test_implements_trainable_ranker():
+    assert isinstance(GraphRanker(seed=0), TrainableRanker)
+
+
+def test_leave_one_target_out_recovers_the_family_task_match(world):
+    taus = leave_one_out_tau(lambda: GraphRanker(seed=0), world)
+    size = [
+        weightedtau(
+            world.records.accuracy[world.records.accuracy.target == t].accuracy.to_numpy(),
+            SizePrior().score(world.tasks[t], world.models),
+        )[0]
+        for t in world.tasks
+    ]
+    assert min(taus) > 0.5, taus
+    assert np.mean(taus) > np.mean(size) + 0.3
+
+
+def test_unseen_model_is_placed_by_its_architecture(world):
+    target = "texture-0"
+    ranker = GraphRanker(seed=0).fit(world.records.without_target(target), world.models, world.tasks)
+    fresh = [new_model("vit", "new/vit"), new_model("convnext", "new/convnext")]
+    texture = ranker.score(world.tasks[target], fresh)
+    obj = ranker.score(world.tasks["object-0"], fresh)
+    assert texture[1] > texture[0]  # convolution wins on texture ...
+    assert obj[0] > obj[1]  # ... and attention on objects, for models the records never saw
+
+
+def test_tasks_without_records_are_ignored(world):
+    """Tokens of the held-out task handed to fit change nothing: only recorded targets enter the graph."""
+    target = "object-1"
+    train = world.records.without_target(target)
+    others = {t: v for t, v in world.tasks.items() if t != target}
+    with_target = GraphRanker(seed=0).fit(train, world.models, world.tasks).score(world.tasks[target], world.models)
+    without = GraphRanker(seed=0).fit(train, world.models, others).score(world.tasks[target], world.models)
+    np.testing.assert_allclose(with_target, without)
+
+
+def test_same_seed_same_scores(world):
+    target = "texture-1"
+    train = world.records.without_target(target)
+    a = GraphRanker(seed=0).fit(train, world.models, world.tasks).score(world.tasks[target], world.models)
+    b = GraphRanker(seed=0).fit(train, world.models, world.tasks).score(world.tasks[target], world.models)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_boosted_regressor_also_learns(world):
+    taus = leave_one_out_tau(lambda: GraphRanker(seed=0, regressor="boosted"), world)
+    assert np.mean(taus) > 0.5, taus
+
+
+def test_score_before_fit_says_what_to_do(world):
+    with pytest.raises(InvalidIndexError, match="call fit"):
+        GraphRanker().score(world.tasks["object-0"], world.models)
+
+
+def test_fit_without_task_tokens_names_the_fix(world):
+    with pytest.raises(InvalidIndexError, match="pass tasks="):
+        GraphRanker().fit(world.records, world.models, {})
+
+
+def test_percentile_matrix_ranks_within_each_target():
+    accuracy = pd.DataFrame(
+        {
+            "model": ["a", "b", "c", "a", "b"],
+            "target": ["t1", "t1", "t1", "t2", "t2"],
+            "modality": "image",
+            "accuracy": [0.9, 0.1, 0.5, 0.2, 0.3],
+        }
+    )
+    matrix = percentile_matrix(FinetuneRecords(accuracy, pd.DataFrame()))
+    assert matrix.loc["a", "t1"] == 1.0 and matrix.loc["b", "t1"] == pytest.approx(1 / 3)
+    assert matrix.loc["b", "t2"] == 1.0 and np.isnan(matrix.loc["c", "t2"])
+
+
+def test_spectral_embedding_separates_two_communities():
+    block = np.ones((4, 4)) - np.eye(4)
+    adjacency = np.block([[block, np.zeros((4, 4))], [np.zeros((4, 4)), block]])
+    adjacency[3, 4] = adjacency[4, 3] = 0.05  # a weak bridge keeps the graph connected
+    first = spectral_embedding(adjacency, 1)[:, 0]
+    assert np.sign(first[:4]).tolist() == [np.sign(first[0])] * 4
+    assert np.sign(first[4:]).tolist() == [-np.sign(first[0])] * 4
