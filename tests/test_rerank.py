@@ -1,0 +1,450 @@
+"""Re-ranking with real forward passes: tiny random-weight BERT / ViT candidates saved by the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_spider.errors import CandidateLoadError, EstimatorInputError
+from hf_spider.finetune_records import FinetuneRecords, load_transfergraph
+from hf_spider.hub.index import write_index
+from hf_spider.hub.records import ModelRecord
+from hf_spider.outputs.shortlist import Shortlist
+from hf_spider.rerank.combine import (
+    ESTIMATOR_WEIGHTS,
+    RECORD_NAMES,
+    combine_scores,
+    fit_estimator_weight,
+    rerank_shortlist,
+    zscore,
+)
+from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
+from hf_spider.rerank.forward import ForwardOptions, extract_features
+from hf_spider.rerank.samples import load_samples
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+WORDS = [f"w{i}" for i in range(40)]
+LABELS = ("neg", "pos", "neutral")
+TRANSFERGRAPH = Path("/work/shared/data/transfergraph")
+
+
+# ----------------------------------------------------------------------------------------------- tiny candidates
+
+
+def _tokenizer(folder: Path):
+    from transformers import BertTokenizer
+
+    vocab = folder / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizer(vocab_file=str(vocab), model_max_length=32)
+    tokenizer.save_pretrained(folder)
+    return tokenizer
+
+
+def save_bert(root: Path, repo_id: str, *, hidden: int = 16, seed: int = 0, head: bool = False) -> ModelRecord:
+    """A random-weight BERT (with a 3-class head when ``head``) saved as safetensors under ``root/repo_id``."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    folder = root / repo_id
+    folder.mkdir(parents=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(WORDS) + 5,
+        hidden_size=hidden,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=32,
+        num_labels=3,
+    )
+    model = BertForSequenceClassification(config) if head else BertModel(config)
+    model.save_pretrained(folder)
+    _tokenizer(folder)
+    params = sum(p.numel() for p in model.parameters())
+    tag = "text-classification" if head else "feature-extraction"
+    return ModelRecord(repo_id=repo_id, pipeline_tag=tag, num_parameters=params, model_type="bert")
+
+
+def save_vit(root: Path, repo_id: str, *, seed: int = 0, head: bool = False) -> ModelRecord:
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor, ViTModel
+
+    folder = root / repo_id
+    folder.mkdir(parents=True)
+    torch.manual_seed(seed)
+    config = ViTConfig(
+        image_size=16,
+        patch_size=8,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=4,
+    )
+    model = ViTForImageClassification(config) if head else ViTModel(config, add_pooling_layer=False)
+    model.save_pretrained(folder)
+    ViTImageProcessor(size={"height": 16, "width": 16}).save_pretrained(folder)
+    return ModelRecord(repo_id=repo_id, pipeline_tag="image-classification", num_parameters=1000)
+
+
+def _pickle_only(folder: Path) -> None:
+    """Replace the safetensors weights by ``pytorch_model.bin`` (what old Hub repos hold)."""
+    import torch
+    from safetensors.torch import load_file
+
+    weights = folder / "model.safetensors"
+    torch.save(load_file(str(weights)), folder / "pytorch_model.bin")
+    weights.unlink()
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory) -> tuple[Path, list[ModelRecord]]:
+    """8 loadable text candidates plus a broken one, a remote-code one and a pickle-only one, under one folder."""
+    root = tmp_path_factory.mktemp("candidates")
+    records = [save_bert(root, f"tiny/bert-{i}", hidden=(16, 24, 32)[i % 3], seed=i, head=i % 2 == 1) for i in range(8)]
+    broken = save_bert(root, "tiny/broken", seed=9)
+    (root / "tiny/broken/model.safetensors").write_bytes(b"not a safetensors file")
+    remote = save_bert(root, "tiny/remote-code", seed=10)
+    config = json.loads((root / "tiny/remote-code/config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    (root / "tiny/remote-code/config.json").write_text(json.dumps(config))
+    pickled = save_bert(root, "tiny/pickle-only", seed=11)
+    _pickle_only(root / "tiny/pickle-only")
+    return root, [*records, broken, remote, pickled]
+
+
+@pytest.fixture(scope="module")
+def text_task(tmp_path_factory) -> Path:
+    """A ``save_to_disk`` text dataset: 3 classes, 12 rows each, class-dependent words."""
+    import datasets
+
+    rng = np.random.default_rng(0)
+    texts, labels = [], []
+    for c in range(len(LABELS)):
+        for _ in range(12):
+            words = rng.choice(WORDS[c * 10 : c * 10 + 15], size=rng.integers(3, 8))
+            texts.append(" ".join(words))
+            labels.append(c)
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=list(LABELS))})
+    path = tmp_path_factory.mktemp("task") / "reviews"
+    datasets.Dataset.from_dict({"text": texts, "label": labels}, features=features).save_to_disk(str(path))
+    return path
+
+
+def stage_one(records: list[ModelRecord]) -> Shortlist:
+    """A stage-one shortlist: every candidate, scored by a fixed, made-up fitness (higher for later ids)."""
+    scores = {r.repo_id: float(i) / 10 for i, r in enumerate(records)}
+    return Shortlist.from_scores(scores, task="reviews", ranker="test", reasons={m: ("test",) for m in scores})
+
+
+def options(root: Path, **kwargs) -> ForwardOptions:
+    return ForwardOptions(local_dir=str(root), batch_size=8, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------------- safety checks
+
+
+def test_auto_map_config_is_skipped_unless_remote_code_is_trusted(pool, text_task) -> None:
+    root, records = pool
+    remote = next(r for r in records if r.repo_id == "tiny/remote-code")
+    samples = load_samples(text_task, per_class=2)
+    with pytest.raises(CandidateLoadError, match=r"auto_map.*trust_remote_code=True") as info:
+        extract_features(remote, samples.inputs, modality="text", options=options(root))
+    assert info.value.model_id == "tiny/remote-code"
+
+
+def test_pickle_only_weights_are_skipped_unless_allowed(pool, text_task) -> None:
+    root, records = pool
+    pickled = next(r for r in records if r.repo_id == "tiny/pickle-only")
+    samples = load_samples(text_task, per_class=2)
+    with pytest.raises(CandidateLoadError, match=r"pickle \(pytorch_model.bin\).*allow_pickle=True"):
+        extract_features(pickled, samples.inputs, modality="text", options=options(root))
+    out = extract_features(pickled, samples.inputs, modality="text", options=options(root, allow_pickle=True))
+    assert out.features.shape == (6, 16)
+
+
+def test_a_model_of_the_other_modality_is_refused(pool, text_task) -> None:
+    root, records = pool
+    image_record = ModelRecord(repo_id=records[0].repo_id, pipeline_tag="image-classification")
+    with pytest.raises(CandidateLoadError, match="image model and the task is text"):
+        extract_features(image_record, ["a"], modality="text", options=options(root))
+
+
+# ----------------------------------------------------------------------------------------------- features
+
+
+def test_head_models_give_the_head_input_and_source_probabilities(pool, text_task) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    root, records = pool
+    samples = load_samples(text_task, per_class=3)
+    out = extract_features(records[1], samples.inputs, modality="text", options=options(root))
+    model = AutoModelForSequenceClassification.from_pretrained(root / records[1].repo_id).eval()
+    batch = AutoTokenizer.from_pretrained(root / records[1].repo_id)(samples.inputs, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        pooled = model.bert(**batch).pooler_output  # what BertForSequenceClassification's classifier reads
+        logits = model(**batch).logits
+    np.testing.assert_allclose(out.features, pooled.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.probabilities, torch.softmax(logits.double(), -1).numpy(), rtol=1e-5, atol=1e-7)
+    assert out.forward_seconds > 0
+
+
+def test_plain_text_encoders_are_mean_pooled_and_batching_does_not_change_features(pool, text_task) -> None:
+    root, records = pool
+    samples = load_samples(text_task, per_class=4)
+    one = extract_features(
+        records[0], samples.inputs, modality="text", options=ForwardOptions(local_dir=str(root), batch_size=1)
+    )
+    many = extract_features(records[0], samples.inputs, modality="text", options=options(root))
+    assert one.features.shape == (12, 16) and one.probabilities is None
+    np.testing.assert_allclose(one.features, many.features, rtol=1e-4, atol=1e-5)
+
+
+def test_image_candidates_with_and_without_head(tmp_path) -> None:
+    from PIL import Image
+
+    head = save_vit(tmp_path, "tiny/vit-head", head=True)
+    plain = save_vit(tmp_path, "tiny/vit", seed=1)
+    rng = np.random.default_rng(0)
+    images = [Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)) for _ in range(5)]
+    with_head = extract_features(head, images, modality="image", options=options(tmp_path))
+    without = extract_features(plain, images, modality="image", options=options(tmp_path))
+    assert with_head.features.shape == (5, 16) and with_head.probabilities.shape == (5, 4)
+    assert without.features.shape == (5, 16) and without.probabilities is None
+
+
+# ----------------------------------------------------------------------------------------------- from the Hub
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(f.relative_to(folder)): f.read_bytes() for f in folder.rglob("*") if f.is_file()}
+
+
+def test_the_indexed_revision_is_the_one_downloaded(loopback_hub, pool, tmp_path) -> None:
+    root, records = pool
+    first = loopback_hub.add_repo("acme/tiny-bert", _files(root / records[0].repo_id))
+    newer = save_bert(tmp_path, "newer", seed=42)
+    loopback_hub.update_repo(
+        "acme/tiny-bert", {"model.safetensors": (tmp_path / "newer/model.safetensors").read_bytes()}
+    )
+    texts = ["w1 w2 w3", "w4 w5"]
+    pinned = extract_features(ModelRecord(repo_id="acme/tiny-bert", sha=first), texts, modality="text")
+    local = extract_features(records[0], texts, modality="text", options=options(root))
+    latest = extract_features(ModelRecord(repo_id="acme/tiny-bert"), texts, modality="text")
+    local_newer = extract_features(newer, texts, modality="text", options=options(tmp_path))
+    np.testing.assert_array_equal(pinned.features, local.features)
+    np.testing.assert_array_equal(latest.features, local_newer.features)
+
+
+def test_offline_the_cached_snapshot_of_the_pinned_revision_is_used(loopback_hub, pool, monkeypatch) -> None:
+    from huggingface_hub import constants
+
+    root, _ = pool
+    record = ModelRecord(repo_id="acme/cached", sha=loopback_hub.add_repo("acme/cached", _files(root / "tiny/bert-1")))
+    online = extract_features(record, ["w1 w2", "w3"], modality="text")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    loopback_hub.clear_requests()
+    offline = extract_features(record, ["w1 w2", "w3"], modality="text")
+    assert loopback_hub.requests == []
+    np.testing.assert_array_equal(online.features, offline.features)
+    np.testing.assert_array_equal(online.probabilities, offline.probabilities)
+
+
+def test_unsafe_hub_candidates_are_refused_before_their_weights_are_downloaded(loopback_hub, pool) -> None:
+    root, _ = pool
+    for name in ("pickle-only", "remote-code"):
+        loopback_hub.add_repo(f"acme/{name}", _files(root / f"tiny/{name}"))
+    for name, reason in (("pickle-only", "allow_pickle=True"), ("remote-code", "trust_remote_code=True")):
+        with pytest.raises(CandidateLoadError, match=reason):
+            extract_features(ModelRecord(repo_id=f"acme/{name}"), ["w1"], modality="text")
+    weights = [r.path for r in loopback_hub.requests if r.path.endswith((".bin", ".safetensors"))]
+    assert weights == []
+
+
+def test_a_missing_hub_repo_is_a_candidate_error(loopback_hub) -> None:
+    with pytest.raises(CandidateLoadError, match="could not fetch it from the Hub") as info:
+        extract_features(ModelRecord(repo_id="acme/gone"), ["w1"], modality="text")
+    assert info.value.model_id == "acme/gone"
+
+
+# ----------------------------------------------------------------------------------------------- distribution
+
+
+def test_deal_by_size_balances_the_contiguous_slices() -> None:
+    sizes = [100, 90, 80, 70, 60, 50, 40]
+    records = [ModelRecord(repo_id=f"m{i}", num_parameters=s) for i, s in enumerate(sizes)]
+    dealt = deal_by_size(records, 2)
+    first, second = dealt[:4], dealt[4:]  # the slices split_between_processes cuts for 7 items over 2 processes
+    assert [r.num_parameters for r in first] == [100, 80, 60, 40]
+    assert [r.num_parameters for r in second] == [90, 70, 50]
+    assert sorted(r.repo_id for r in dealt) == sorted(r.repo_id for r in records)
+
+
+def test_a_failing_candidate_is_reported_and_the_others_are_scored(pool, text_task) -> None:
+    root, records = pool
+    chosen = [records[0], records[-3], records[1], records[0]]  # broken one in the middle, a duplicate at the end
+    results = rerank_candidates(chosen, load_samples(text_task, per_class=3), options=options(root))
+    assert [r.model_id for r in results] == ["tiny/bert-0", "tiny/broken", "tiny/bert-1"]
+    assert "could not load" in results[1].error and not results[1].estimator_scores
+    assert all(r.error is None and np.isfinite(r.estimator_scores["logme"]) for r in (results[0], results[2]))
+
+
+# ----------------------------------------------------------------------------------------------- the shortlist
+
+
+def test_rerank_shortlist_orders_reranked_then_rest_then_failed(pool, text_task) -> None:
+    root, records = pool
+    shortlist = stage_one(records[:9])  # bert-0..7 and broken (best stage-one score)
+    out = rerank_shortlist(shortlist, text_task, records, k=4, per_class=3, options=options(root))
+    top4 = shortlist.model_ids[:4]
+    assert len(out) == len(shortlist) and [e.rank for e in out] == list(range(1, len(out) + 1))
+    assert set(out.model_ids[:3]) == set(top4) - {"tiny/broken"}
+    assert all(e.reasons[0].startswith("re-ranked: LogME ") and "logme" in e.estimator_scores for e in out[:3])
+    assert out.model_ids[3:-1] == shortlist.model_ids[4:]  # not re-ranked: stage-one order kept
+    assert out[-1].model_id == "tiny/broken" and "could not load" in out[-1].error
+    scores = [e.score for e in out[:3]]
+    assert scores == sorted(scores, reverse=True)
+    assert out.metadata["rerank"]["k"] == 4 and out.metadata["rerank"]["num_samples"] == 9
+
+
+def test_budget_and_successive_halving(pool, text_task) -> None:
+    root, records = pool
+    shortlist = stage_one(records[:8])
+    samples = load_samples(text_task, per_class=4)
+    budget = rerank_shortlist(shortlist, samples, records, k=8, max_forward_passes=30, options=options(root))
+    assert budget.metadata["rerank"]["k"] == 2  # 12 samples per candidate: 2 fit in 30 forward passes
+    halving = rerank_shortlist(shortlist, samples, records, k=4, halving_rounds=2, options=options(root))
+    notes = [e.reasons[0] for e in halving[:4]]
+    assert all(n.endswith("on 12 samples") for n in notes[:2])  # the better half ran on every sample
+    assert all(n.endswith("on 6 samples") for n in notes[2:])  # the other half was dropped after 2 per class
+
+
+def test_unknown_estimator_fails_before_any_forward_pass(pool, text_task) -> None:
+    root, records = pool
+    with pytest.raises(EstimatorInputError, match="unknown estimator 'nope'"):
+        rerank_shortlist(stage_one(records[:2]), text_task, records, estimator="nope", options=options(root))
+
+
+def test_probability_estimators_need_a_head(pool, text_task) -> None:
+    root, records = pool
+    results = rerank_candidates(
+        records[:2], load_samples(text_task, per_class=3), estimators=("leep",), options=options(root)
+    )
+    assert "needs source-class probabilities" in results[0].error
+    assert results[1].error is None and results[1].estimator_scores["leep"] < 0  # a mean log-likelihood
+
+
+# ----------------------------------------------------------------------------------------------- the mixing weight
+
+
+def _synthetic_records(noise_on: str) -> FinetuneRecords:
+    """8 targets x 30 models; accuracy follows a per-model quality, and either the estimator or the prior is noise."""
+    rng = np.random.default_rng(1)
+    quality = rng.normal(size=30)
+    rows, scores = [], []
+    for t in range(8):
+        target_effect = rng.normal(size=30)
+        for m in range(30):
+            if noise_on == "estimator":  # model quality carries over between targets: the prior is right
+                accuracy, est = quality[m] + 0.1 * target_effect[m], rng.normal()
+            else:  # every target is different: only a forward pass on the target can tell
+                accuracy, est = target_effect[m], target_effect[m] + 0.05 * rng.normal()
+            rows.append({"model": f"m{m}", "target": f"t{t}", "modality": "image", "accuracy": accuracy})
+            scores.append(
+                {"model": f"m{m}", "target": f"t{t}", "modality": "image", "estimator": "logme", "score": est}
+            )
+    return FinetuneRecords(pd.DataFrame(rows), pd.DataFrame(scores))
+
+
+def test_the_weight_follows_whichever_signal_predicts_accuracy() -> None:
+    trust_estimator = fit_estimator_weight(_synthetic_records("prior"))
+    trust_prior = fit_estimator_weight(_synthetic_records("estimator"))
+    assert trust_estimator.weight >= 0.8 and trust_estimator.estimator_tau > trust_estimator.prior_tau
+    assert trust_prior.weight <= 0.2 and trust_prior.prior_tau > trust_prior.estimator_tau
+
+
+@pytest.mark.skipif(not TRANSFERGRAPH.is_dir(), reason="needs the shared TransferGraph records")
+@pytest.mark.parametrize("modality", ["image", "text"])
+def test_shipped_weights_are_the_ones_fit_on_the_records(modality) -> None:
+    records = load_transfergraph(TRANSFERGRAPH, modalities=(modality,))
+    fit = fit_estimator_weight(records, estimator=RECORD_NAMES["logme"])
+    assert ESTIMATOR_WEIGHTS[modality, "logme"] == fit.weight
+
+
+def test_zscore_and_combination() -> None:
+    np.testing.assert_allclose(zscore([1.0, 2.0, 3.0]), [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
+    assert not zscore([5.0, 5.0]).any()
+    stage, est = [3.0, 2.0, 1.0], [1.0, 2.0, 3.0]
+    assert np.argmax(combine_scores(stage, est, 0.0)) == 0 and np.argmax(combine_scores(stage, est, 1.0)) == 2
+
+
+# ----------------------------------------------------------------------------------------------- 1 vs 2 processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_same_shortlist_as_one(pool, text_task, tmp_path) -> None:
+    root, records = pool
+    index = write_index(records, tmp_path / "index.jsonl")
+    shortlist_file = tmp_path / "stage_one.json"
+    shortlist_file.write_text(stage_one(records[:9]).to_json(), encoding="utf-8")
+    args = ["--dataset", str(text_task), "--shortlist", str(shortlist_file), "--candidates", str(index)]
+    args += ["--local-dir", str(root), "-k", "9", "--per-class", "4", "--format", "json", "--output"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    single = subprocess.run(
+        [sys.executable, "-m", "hf_spider.rerank", *args, str(tmp_path / "one.json")], env=env, capture_output=True
+    )
+    assert single.returncode == 0, single.stderr.decode()[-2000:]
+    # `--cpu` alone starts one process in accelerate 1.15 (it needs mpirun); `--multi_gpu` uses torchrun, and
+    # PartialState(cpu=True) joins the processes into a gloo group when no accelerator is present.
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    launch += ["--main_process_port", str(_free_port()), "-m", "hf_spider.rerank"]
+    double = subprocess.run([*launch, *args, str(tmp_path / "two.json")], env=env, capture_output=True)
+    assert double.returncode == 0, double.stderr.decode()[-2000:]
+    one = json.loads((tmp_path / "one.json").read_text())
+    two = json.loads((tmp_path / "two.json").read_text())
+    assert two["metadata"]["rerank"]["processes"] == 2 and one["metadata"]["rerank"]["processes"] == 1
+    assert one["entries"] == two["entries"]
+    assert one["entries"][-1]["model_id"] == "tiny/broken" and one["entries"][-1]["error"]
+    assert sum(e["error"] is None for e in one["entries"]) == 8
+
+
+# ----------------------------------------------------------------------------------------------- command line
+
+
+def test_cli_ranks_the_pool_first_when_no_shortlist_is_given(pool, text_task, tmp_path, capsys) -> None:
+    from hf_spider.cli import main
+
+    root, records = pool
+    index = write_index(records[:3], tmp_path / "index.jsonl")
+    code = main(["rerank", "--dataset", str(text_task), "--candidates", str(index), "--local-dir", str(root)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert all(m in out for m in ("tiny/bert-0", "tiny/bert-1", "tiny/bert-2")) and "re-ranked: LogME" in out
+
+
+def test_cli_refuses_an_estimator_that_needs_the_source_task(pool, text_task, capsys) -> None:
+    from hf_spider.cli import main
+
+    root, _ = pool
+    code = main(["rerank", "--dataset", str(text_task), "--local-dir", str(root), "--estimator", "otce"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1].endswith("pick one such as 'logme'") and "source_features" in err
