@@ -1,0 +1,85 @@
+"""LFC: label-feature correlation, the alignment of the feature kernel with the label kernel.
+
+Deshpande et al., "A Linearized Framework and a New Benchmark for Model Selection for Fine-Tuning", 2021, Sec. 3.2:
+``LFC = <K~, L~>_F / (|K~|_F |L~|_F)`` with ``K = f f^T``, ``L_ij = +1`` (same label) or ``-1``, each matrix minus
+its global mean. References: zhangyikaii/Model-Spider ``mptms/LFC.py`` (linear kernel) and TransferGraph
+``.../baseline/methods/lfc.py`` (dot / l2 / cos / corr kernels).
+
+Shortcut (exact): for the inner-product kernels every term has a closed form in ``F^T F`` [D, D] (or ``F F^T`` when
+N < D) and ``F^T Y`` [D, C]; the [N, N] matrices are never built. Only the ``"l2"`` kernel forms the distance
+matrix. Model-Spider builds L in float32; we use the working dtype (a ~1e-7 relative difference).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..errors import EstimatorInputError
+from . import _validate as validate
+from ._linalg import class_counts, class_sums, one_hot
+
+if TYPE_CHECKING:
+    import torch
+
+Kernel = Literal["linear", "cos", "corr", "l2"]
+
+
+def lfc(
+    features: Any,
+    labels: Any,
+    *,
+    kernel: Kernel = "linear",
+    dtype: torch.dtype | None = None,
+    device: str | torch.device | None = None,
+) -> float:
+    """LFC of ``features`` [N, D] for ``labels`` [N]; higher is better.
+
+    Args:
+        kernel: ``"linear"`` (``f f^T``; Model-Spider, TransferGraph "dot"), ``"cos"`` (cosine similarity of
+            samples), ``"corr"`` (Pearson correlation of samples) or ``"l2"`` (minus the Euclidean distance).
+
+    Raises:
+        EstimatorInputError: malformed features or labels, or a zero row with ``kernel="cos"``/``"corr"``.
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.arange(200) % 2
+        >>> f = np.random.default_rng(0).normal(size=(200, 4))
+        >>> lfc(f + 5 * y[:, None], y) > lfc(f, y)
+        True
+    """
+    import torch
+
+    dtype, dev = validate.resolve(dtype, device)
+    validate.choice(kernel, ("linear", "cos", "corr", "l2"), "kernel")
+    F = validate.features(features, dtype=dtype, device=dev)
+    y, C = validate.labels(labels, F.shape[0], device=dev)
+    N = F.shape[0]
+    n_c = class_counts(y, C, dtype)
+    # Label kernel L = 2 Y Y^T - 1: sum(L) and |L|_F^2 = N^2 in closed form.
+    L_sum = 2 * n_c.square().sum() - N * N
+    L_norm2 = N * N - L_sum**2 / (N * N)  # |L - mean(L)|_F^2
+
+    if kernel == "l2":
+        K = -torch.cdist(F, F, compute_mode="donot_use_mm_for_euclid_dist")  # exact, not |a|^2 - 2ab + |b|^2
+        KL = 2 * (one_hot(y, C, dtype).T @ K @ one_hot(y, C, dtype)).trace() - K.sum()  # <K, L>
+        K_sum, K_norm2 = K.sum(), K.square().sum()
+    else:
+        if kernel == "corr":
+            F = F - F.mean(dim=1, keepdim=True)
+        if kernel in ("cos", "corr"):
+            norms = F.norm(dim=1, keepdim=True)
+            if bool((norms == 0).any()):
+                raise EstimatorInputError(
+                    f"features has an all-zero (or constant, for kernel={kernel!r}) row, whose similarity is "
+                    "undefined; drop it or use kernel='linear'"
+                )
+            F = F / norms
+        G = F.T @ F if F.shape[1] <= N else F @ F.T  # |K|_F = |F^T F|_F = |F F^T|_F
+        s = F.sum(dim=0)
+        K_sum = s @ s  # 1^T F F^T 1
+        KL = 2 * class_sums(F, y, C).square().sum() - K_sum  # 2 |F^T Y|_F^2 - sum(K)
+        K_norm2 = G.square().sum()
+    num = KL - K_sum * L_sum / (N * N)  # <K - mean K, L - mean L>
+    den = (K_norm2 - K_sum**2 / (N * N)).sqrt() * L_norm2.sqrt()
+    return float(num / den)
