@@ -117,8 +117,7 @@ def rank(
 
 
 def default_ranker() -> Ranker:
-    """The ranker used when none is named: the collaborative prior of the bundled records, for now."""
-    from .finetune_records import load_bundled_records
-    from .rankers.baselines import CollaborativePrior
+    """The ranker used when none is named: the shipped Model Spider scorer (``hf_spider/data/scorer``)."""
+    from .rankers import get_ranker
 
-    return CollaborativePrior(load_bundled_records())
+    return get_ranker()

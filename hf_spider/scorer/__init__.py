@@ -1,0 +1,1 @@
+"""The Model Spider scorer: model (``TransferScorer``), listwise training, the benchmark protocol, ``SpiderRanker``."""

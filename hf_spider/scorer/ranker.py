@@ -1,0 +1,93 @@
+"""``SpiderRanker``: the Model Spider scorer behind the :class:`~hf_spider.rankers.base.TrainableRanker` interface.
+
+``fit`` trains a fresh :class:`TransferScorer` from records (the benchmark calls it once per held-out target);
+``score`` builds the candidates' PTM tokens and makes one batched scorer call. The shipped default scorer lives in
+``hf_spider/data/scorer`` and is rebuilt by ``python scripts/train_default_scorer.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from ..finetune_records import FinetuneRecords, load_target_tasks
+from ..hub.records import ModelRecord
+from ..tokens.ptm import known_dataset_labels, ptm_tokens
+from ..tokens.task import TaskDescription, TaskTokens, task_tokens_from_labels
+from .model import TransferScorer
+from .train import TrainConfig, train_scorer
+
+logger = logging.getLogger(__name__)
+
+#: Folder of the scorer shipped inside the package.
+DEFAULT_SCORER_DIR = "scorer"
+
+
+def default_scorer_path() -> Path:
+    """Where the embedded default scorer lives (``config.json`` + ``model.safetensors`` + ``README.md``)."""
+    return Path(str(resources.files("hf_spider") / "data" / DEFAULT_SCORER_DIR))
+
+
+@dataclass
+class SpiderRanker:
+    """Ranks candidates with a :class:`TransferScorer`; trainable from fine-tuning records.
+
+    Args:
+        scorer: a trained scorer; ``None`` until :meth:`fit` (or use :meth:`from_pretrained`).
+        config: training hyper-parameters used by :meth:`fit`.
+        text_encoder: the text encoder of the PTM tokens (must be the one the scorer was trained with).
+    """
+
+    scorer: TransferScorer | None = None
+    config: TrainConfig = field(default_factory=TrainConfig)
+    text_encoder: str | None = None
+    name: str = "hf_spider"
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str] | None = None, **kwargs: object) -> SpiderRanker:
+        """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin."""
+        source = str(path_or_repo_id) if path_or_repo_id is not None else str(default_scorer_path())
+        return cls(scorer=TransferScorer.from_pretrained(source, **kwargs))  # type: ignore[arg-type]
+
+    def fit(
+        self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
+    ) -> SpiderRanker:
+        """Train a fresh scorer on ``records`` (nothing else is read: no target data leaks in)."""
+        tokens = ptm_tokens(models, text_encoder=self.text_encoder)
+        self.scorer = train_scorer(
+            records, models, tasks, config=self.config, tokens=tokens, text_encoder=self.text_encoder
+        )
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        """``[len(candidates)]`` fitness scores, one batched pass."""
+        if self.scorer is None:
+            raise RuntimeError("SpiderRanker has no scorer: call fit() or SpiderRanker.from_pretrained() first")
+        return self.scorer.score(task, candidates)
+
+
+def record_tasks(records: FinetuneRecords, *, text_encoder: str | None = None) -> dict[str, TaskTokens]:
+    """Label-name task tokens of every target of ``records`` whose label names are known.
+
+    Descriptions come from the shipped TransferGraph targets, else from the known dataset label lists (``food101``);
+    a target with neither is left out (logged) and cannot be trained on.
+    """
+    descriptions = load_target_tasks()
+    known = known_dataset_labels()
+    modality = records.accuracy.groupby("target").modality.first().to_dict()
+    out = {}
+    for name in sorted(modality):
+        description = descriptions.get(name)
+        if description is None and name.lower() in known and modality[name] in ("image", "text"):
+            description = TaskDescription(name=name, modality=modality[name], label_names=known[name.lower()])
+        if description is None:
+            logger.info("no label names known for target '%s'; it is left out of training", name)
+            continue
+        out[name] = task_tokens_from_labels(description, text_encoder=text_encoder)
+    return out

@@ -1,0 +1,85 @@
+"""The benchmark protocol: nothing recorded on a target (or on held-out models) reaches ``fit``; metrics are right."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_spider.finetune_records import PUBLISHED_TARGETS, FinetuneRecords, load_bundled_records
+from hf_spider.hub.index import load_bundled_index
+from hf_spider.hub.records import ModelRecord
+from hf_spider.scorer.evaluate import cold_start_splits, evaluate, loto_splits, ranking_metrics, summarise
+from hf_spider.tokens.task import TaskDescription, TaskTokens
+
+
+@dataclass
+class SpyRanker:
+    """Records what ``fit`` was given; scores by model size so the metrics have something to measure."""
+
+    seen: list[tuple[FinetuneRecords, set[str]]] = field(default_factory=list)
+    name: str = "spy"
+
+    def fit(
+        self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
+    ) -> SpyRanker:
+        self.seen.append((records, set(tasks)))
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        return np.array([float(c.num_parameters or 0) for c in candidates])
+
+
+@pytest.fixture(scope="module")
+def setup() -> tuple[FinetuneRecords, list[ModelRecord], dict[str, TaskTokens]]:
+    records = load_bundled_records()
+    estimator_rows = records.accuracy.assign(estimator="logme", score=records.accuracy.accuracy)  # stands in for LogME
+    records = FinetuneRecords(records.accuracy, estimator_rows[["model", "target", "modality", "estimator", "score"]])
+    models = load_bundled_index()
+    tasks = {t: TaskTokens(TaskDescription(name=t, modality="image", label_names=("a", "b"))) for t in records.targets}
+    return records, models, tasks
+
+
+def test_leave_one_target_out_never_shows_the_target(setup: tuple) -> None:
+    records, models, tasks = setup
+    targets = PUBLISHED_TARGETS["image"]
+    spy = SpyRanker()
+    table = evaluate(lambda: spy, loto_splits(records, models, tasks, targets), tasks, models=models)
+    assert len(spy.seen) == len(targets)
+    for target, (train, task_names) in zip(targets, spy.seen, strict=True):
+        assert target not in set(train.accuracy.target)
+        assert target not in set(train.estimator_scores.target)
+        assert target not in task_names
+        assert len(train.accuracy) == (records.accuracy.target != target).sum()  # everything else is kept
+    assert list(table.index) == list(targets) and table.weighted_tau.between(-1, 1).all()
+
+
+def test_cold_start_hides_every_record_of_the_held_out_models(setup: tuple) -> None:
+    records, models, tasks = setup
+    splits = cold_start_splits(records, models, tasks, ["cifar100"], folds=4, seed=0)
+    assert len(splits) == 4
+    held_out = [set(s.truth.index) for s in splits]
+    assert set().union(*held_out) == set(records.accuracy[records.accuracy.target == "cifar100"].model)
+    assert all(a.isdisjoint(b) for i, a in enumerate(held_out) for b in held_out[i + 1 :])
+    for split, held in zip(splits, held_out, strict=True):
+        assert held.isdisjoint(split.train_records.accuracy.model)
+        assert held.isdisjoint(split.train_records.estimator_scores.model)
+        assert "cifar100" not in set(split.train_records.accuracy.target)
+        assert 0.2 < len(held) / len(records.accuracy[records.accuracy.target == "cifar100"]) < 0.3
+
+
+def test_ranking_metrics() -> None:
+    truth = np.array([0.9, 0.8, 0.5, 0.4])
+    perfect = ranking_metrics(truth, truth)
+    assert perfect == pytest.approx({"weighted_tau": 1.0, "pearson": 1.0, "top1": 1.0, "rel1": 1.0})
+    reverse = ranking_metrics(truth, -truth)
+    assert reverse["weighted_tau"] == pytest.approx(-1.0) and reverse["top1"] == 0.0
+    assert reverse["rel1"] == pytest.approx(0.4 / 0.9)
+
+
+def test_summary_weights_targets_by_spread() -> None:
+    table = pd.DataFrame({"weighted_tau": [1.0, 0.0], "weight": [3.0, 1.0]}, index=["a", "b"])
+    assert summarise(table) == pytest.approx({"plain_mean": 0.5, "weighted_mean": 0.75})
