@@ -360,6 +360,7 @@ def pipeline(
     task: str = TASK,
     model: Any = None,
     *,
+    ranker: str | None = None,
     revision: str | None = None,
     token: str | bool | None = None,
     **kwargs: Any,
@@ -370,6 +371,8 @@ def pipeline(
         task: must be ``"model-selection"``.
         model: a ``TransferScorer`` or any :class:`Ranker`, a scorer repo id or folder, or ``None`` for
             :func:`hf_spider.ranking.default_ranker`.
+        ranker: a ranker by name instead of ``model`` (``"spider"``, ``"graph"``, ``"fennec"``, ``"collab_prior"``,
+            ``"size_prior"``; see :func:`hf_spider.rankers.get_ranker`).
         revision / token: for loading a scorer from the Hub.
         kwargs: default options of every call (see :class:`ModelSelectionPipeline`).
 
@@ -379,7 +382,13 @@ def pipeline(
     if task != TASK:
         raise ScorerConfigError(f"hf_spider.pipeline serves the '{TASK}' task, not '{task}'; use transformers.pipeline")
     register()
-    if model is None:
+    if ranker is not None:
+        if model is not None:
+            raise ScorerConfigError("pass either model= or ranker=, not both")
+        from .rankers import get_ranker
+
+        model = get_ranker(ranker)
+    elif model is None:
         from .ranking import default_ranker
 
         model = default_ranker()

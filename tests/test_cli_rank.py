@@ -148,3 +148,20 @@ def test_console_script_runs_offline(text_csv) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert len(json.loads(result.stdout)["entries"]) == 1
+
+
+def test_ranker_option_picks_the_ranker(capsys) -> None:
+    code, out, _ = run(
+        capsys, "--labels", "a,b", "--modality", "text", "--ranker", "size_prior", "--top-k", "1", "--format", "json"
+    )
+    assert code == 0
+    shortlist = json.loads(out)
+    largest = max((r for r in load_bundled_index() if r.modality == "text"), key=lambda r: r.num_parameters or 0)
+    assert shortlist["ranker"] == "size_prior" and shortlist["entries"][0]["model_id"] == largest.repo_id
+
+
+def test_trainable_rankers_are_fitted_on_the_bundled_records(capsys) -> None:
+    code, out, _ = run(capsys, "--labels", "cat,dog", "--modality", "image", "--ranker", "fennec", "--format", "json")
+    assert code == 0
+    entries = json.loads(out)["entries"]
+    assert json.loads(out)["ranker"] == "fennec" and len({e["score"] for e in entries}) > 1

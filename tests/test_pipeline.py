@@ -14,6 +14,7 @@ from hf_spider.errors import InvalidDatasetError, InvalidIndexError, ScorerConfi
 from hf_spider.hub.index import load_bundled_index, write_index
 from hf_spider.outputs.pareto import pareto_entries
 from hf_spider.outputs.shortlist import Shortlist
+from hf_spider.rankers.baselines import SizePrior
 from hf_spider.ranking import default_ranker
 
 LABELS = {"labels": ["negative", "positive"], "modality": "text"}
@@ -163,3 +164,12 @@ def test_shortlist_outputs_and_plots(selector) -> None:
     scatter = shortlist.plot_size_vs_score()
     assert scatter.axes[0].collections[0].get_offsets().shape == (5, 2)
     assert scatter.axes[0].get_xscale() == "log"
+
+
+def test_ranker_by_name_and_not_together_with_a_model() -> None:
+    selector = hf_spider.pipeline("model-selection", ranker="size_prior")
+    shortlist = selector({"labels": ["cat", "dog"], "modality": "image"}, top_k=2)
+    assert shortlist.ranker == "size_prior"
+    assert shortlist[0].num_parameters >= shortlist[1].num_parameters
+    with pytest.raises(ScorerConfigError, match="either model= or ranker="):
+        hf_spider.pipeline("model-selection", model=SizePrior(), ranker="size_prior")

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, push_from_args
+from ..rankers import DEFAULT_RANKER, RANKERS
 
 FORMATS = ("table", "json", "markdown")
 
@@ -42,6 +43,12 @@ def register(subparsers: Any) -> None:
     pool.add_argument("--library", action="append", help="keep only this library (repeatable)")
     pool.add_argument("--include-gated", action="store_true", help="also rank gated models")
 
+    parser.add_argument(
+        "--ranker",
+        choices=sorted(RANKERS),
+        default=DEFAULT_RANKER,
+        help=f"how to score candidates (default: {DEFAULT_RANKER}, the Model Spider scorer)",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
     out.add_argument("--format", choices=FORMATS, default="table")
@@ -54,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import tqdm
 
     from ..hub.index import atomic_write
-    from ..ranking import CandidateFilter, default_ranker, load_candidates, rank, select_candidates
+    from ..rankers import get_ranker
+    from ..ranking import CandidateFilter, load_candidates, rank, select_candidates
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
@@ -76,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         )
         progress.update()
         progress.set_postfix_str(f"scoring {len(candidates)} candidates")
-        shortlist = rank(tokens, candidates, ranker=default_ranker(), top_k=args.top_k or None)
+        shortlist = rank(tokens, candidates, ranker=get_ranker(args.ranker), top_k=args.top_k or None)
         progress.update()
     text = {"table": shortlist.to_table, "json": shortlist.to_json, "markdown": shortlist.to_markdown}[args.format]()
     if args.output is None:

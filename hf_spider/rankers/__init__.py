@@ -19,6 +19,8 @@ RANKERS: dict[str, tuple[str, str, bool]] = {
     "fennec": ("hf_spider.rankers.fennec", "FennecRanker", False),
 }
 DEFAULT_RANKER = "spider"
+#: Trainable rankers that :func:`get_ranker` fits on the bundled records before returning them.
+FIT_ON_BUNDLED_RECORDS = frozenset({"graph", "fennec"})
 
 
 class UnknownRankerError(HfSpiderError, KeyError):
@@ -31,7 +33,8 @@ class UnknownRankerError(HfSpiderError, KeyError):
 def get_ranker(name: str = DEFAULT_RANKER) -> Ranker:
     """A ready-to-use ranker by name (``spider`` loads the shipped scorer).
 
-    The graph and Fennec rankers are trainable: they come back untrained and must be ``fit`` on records.
+    The graph and Fennec rankers learn from records: they come back fitted on the bundled TransferGraph records
+    (a few seconds).
 
     Raises:
         UnknownRankerError: ``name`` is not a known ranker, or its module is not installed.
@@ -49,7 +52,20 @@ def get_ranker(name: str = DEFAULT_RANKER) -> Ranker:
         from ..finetune_records import load_bundled_records
 
         return target(load_bundled_records())  # type: ignore[operator,no-any-return]
-    return target()  # type: ignore[operator,no-any-return]
+    ranker = target()  # type: ignore[operator]
+    if name in FIT_ON_BUNDLED_RECORDS:
+        ranker = _fit_on_bundled_records(ranker)
+    return ranker  # type: ignore[no-any-return]
+
+
+def _fit_on_bundled_records(ranker: TrainableRanker) -> Ranker:
+    """Fit a trainable ranker on every record shipped with the package (all TransferGraph targets)."""
+    from ..finetune_records import load_bundled_records
+    from ..hub.index import load_bundled_index
+    from ..scorer.ranker import record_tasks
+
+    records = load_bundled_records()
+    return ranker.fit(records, load_bundled_index(), record_tasks(records))
 
 
 __all__ = ["DEFAULT_RANKER", "RANKERS", "Ranker", "TrainableRanker", "UnknownRankerError", "get_ranker"]
