@@ -10,8 +10,7 @@ from typing import Any
 from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
-
-FORMATS = ("table", "json", "markdown")
+from ._output import FORMATS, emit_shortlist
 
 
 def register(subparsers: Any) -> None:
@@ -60,7 +59,6 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import tqdm
 
-    from ..hub.index import atomic_write
     from ..rankers import get_ranker
     from ..ranking import CandidateFilter, load_candidates, rank, select_candidates
 
@@ -86,13 +84,7 @@ def run(args: argparse.Namespace) -> int:
         progress.set_postfix_str(f"scoring {len(candidates)} candidates")
         shortlist = rank(tokens, candidates, ranker=get_ranker(args.ranker), top_k=args.top_k or None)
         progress.update()
-    text = {"table": shortlist.to_table, "json": shortlist.to_json, "markdown": shortlist.to_markdown}[args.format]()
-    if args.output is None:
-        print(text)
-    else:
-        with atomic_write(args.output) as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        print(f"wrote {len(shortlist)} ranked models to {args.output}", file=sys.stderr)
+    emit_shortlist(shortlist, args.format, args.output)
     url = push_from_args(shortlist, args)
     if url is not None:
         print(f"pushed to {url}", file=sys.stderr)

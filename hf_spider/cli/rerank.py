@@ -7,11 +7,10 @@ only the main process prints or writes the shortlist.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("table", "json", "markdown")
+from ._output import FORMATS, emit_shortlist
 
 
 def register(subparsers: Any) -> None:
@@ -51,7 +50,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..hub.index import atomic_write
     from ..outputs.shortlist import Shortlist
     from ..ranking import load_candidates
     from ..rerank.combine import rerank_shortlist
@@ -90,13 +88,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not state.is_main_process:
         return 0
-    text = {"table": reranked.to_table, "json": reranked.to_json, "markdown": reranked.to_markdown}[args.format]()
-    if args.output is None:
-        print(text)
-    else:
-        with atomic_write(args.output) as f:
-            f.write(text if text.endswith("\n") else text + "\n")
-        print(f"wrote {len(reranked)} ranked models to {args.output}", file=sys.stderr)
+    emit_shortlist(reranked, args.format, args.output)
     return 0
 
 
