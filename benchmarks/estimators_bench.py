@@ -6,7 +6,9 @@ D=768, C=100. Inputs follow the shared estimator vectors' generator (orthogonal 
 class means N(0, sep^2 I), sep = 0.25; source probabilities a softmax of a random projection; OTCE's source set
 1,000 labelled points of 100 classes; N-LEEP with K = C components, see ``main``). Each estimator runs once on a
 tiny input first (lazy initialisation), then once per dtype; LogME and its baseline alternate ``--repeat`` times
-and keep their best. Peak memory: the rise of the resident-set high-water mark during the float64 call (Linux
+and keep their best. Every timed call starts after a short pause (``SETTLE_S``), so that no BLAS pool left spinning
+by the previous call (OpenBLAS workers spin ~0.1 s; NumPy, SciPy and torch each have a pool) takes cores from it.
+Peak memory: the rise of the resident-set high-water mark during the float64 call (Linux
 ``/proc/self/clear_refs``; without it, the process maximum ``ru_maxrss``).
 
     python benchmarks/estimators_bench.py --json OUT.json [--only logme,sfda] [--threads 2] [--repeat 3]
@@ -30,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SEED = 0
 SEPARABILITY = 0.25
+#: Pause before each timed call: longer than OpenBLAS's worker spin (THREAD_TIMEOUT, 2^28 cycles, ~0.1 s).
+SETTLE_S = 0.3
 
 
 def make_case(N: int, D: int, C: int, seed: int = SEED) -> dict[str, np.ndarray]:
@@ -96,6 +100,7 @@ def measure(name: str, arrays: dict[str, np.ndarray], options: dict[str, Any]) -
     for label, dtype in (("float64", torch.float64), ("float32", torch.float32)):
         reset = _reset_peak()
         base = _rss_mb()
+        time.sleep(SETTLE_S)
         start = time.perf_counter()
         value = spec(**arrays, **options, dtype=dtype)
         out[f"seconds_{label}"] = round(time.perf_counter() - start, 3)
@@ -117,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     import sklearn
     import torch
     from logme_numpy_reference import logme_numpy
+    from threadpoolctl import threadpool_info
 
     from hf_spider.estimators import ESTIMATORS
 
@@ -130,12 +136,18 @@ def main(argv: list[str] | None = None) -> int:
             "cpu_count": os.cpu_count(),
             "load_average_at_start": os.getloadavg(),
             "torch_threads": torch.get_num_threads(),
+            # NumPy / SciPy's BLAS pools: the baseline runs in them, and so does LogME's CPU path (syrk, sytrd).
+            "thread_pools": [
+                {"api": i["internal_api"], "library": Path(i["filepath"]).name, "threads": i["num_threads"]}
+                for i in threadpool_info()
+            ],
             "python": platform.python_version(),
             "torch": torch.__version__,
             "numpy": np.__version__,
             "scipy": scipy.__version__,
             "scikit_learn": sklearn.__version__,
             "seed": SEED,
+            "settle_seconds": SETTLE_S,
             "separability": SEPARABILITY,
         }
     }
@@ -163,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             # Alternate ours and the baseline --repeat times and keep each one's best: load on a shared box varies.
             best = np.inf
             for _ in range(args.repeat):
+                time.sleep(SETTLE_S)
                 start = time.perf_counter()
                 baseline = logme_numpy(arrays["features"], arrays["labels"])
                 best = min(best, time.perf_counter() - start)
@@ -182,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             + (f"  numpy {entry['logme_numpy_baseline_seconds']:.3f}s" if "speedup_vs_numpy" in entry else ""),
             flush=True,
         )
+    results["_meta"]["load_average_at_end"] = os.getloadavg()
     if args.json:
         from hf_spider.hub.index import atomic_write
 

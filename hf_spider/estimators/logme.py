@@ -7,6 +7,8 @@ Pre-trained Models", JMLR 2022 (Algorithm 2). Reference: thuml/LogME ``LogME.py`
 Every target column t (one 0/1 column per class, or one column per regression target) gets the evidence
 ``log p(t | F, alpha, beta)`` at its own maximising alpha, beta; the score is the mean over targets, divided by N.
 All targets are solved at once: the alpha, beta iterations run as ``[T]`` tensors with a per-target stop mask.
+On the CPU no eigenvector is formed: the Gram matrix is reduced to tridiagonal form, and each iteration's quadratic
+terms come from one O(D) tridiagonal solve per target (``_tridiagonal_quad``); other devices use one eigh.
 
 Departure from the reference (paper wins): ``log |A|`` with ``A = alpha I + beta F^T F`` [D, D] has D terms.
 The reference sums ``log(alpha + beta s_i^2)`` over the retained singular values only, which drops
@@ -17,10 +19,12 @@ evidence; when r = D (every published test vector) the two agree.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EstimatorInputError
 from . import _validate as validate
+from ._linalg import eigh_project, gram, shifted_solves, tridiagonalize
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +41,8 @@ EPS = 1e-5
 SVD_ZERO = 1e-10
 
 Method = Literal["fixed_point", "icml"]
+#: ``lam`` [T] -> ``(m2, res2)`` [T], the quadratic terms of the fixed point (one per decomposition path).
+Quad = Callable[["torch.Tensor"], tuple["torch.Tensor", "torch.Tensor"]]
 
 
 def logme(
@@ -71,8 +77,6 @@ def logme(
         >>> logme(rng.normal(size=(100, 8)) + 3 * y[:, None], y) > logme(rng.normal(size=(100, 8)), y)
         True
     """
-    import torch
-
     dtype, dev = validate.resolve(dtype, device)
     validate.choice(method, ("fixed_point", "icml"), "method")
     F = validate.features(features, dtype=dtype, device=dev)
@@ -81,19 +85,53 @@ def logme(
 
     if method == "icml":
         return float(_evidence_icml(F, Y).mean())
-    # F = U diag(s) V^T; only sigma = s^2 and x = U^T Y are needed. Eigen-decompose the smaller Gram matrix
-    # (the reference does the same when N > D; its thin SVD when N <= D has the same singular values).
-    if N > D:
-        sigma, Vd = torch.linalg.eigh(F.T @ F)  # [D], [D, D]
-        keep = sigma.clamp_min(0).sqrt() > SVD_ZERO
-        sigma, Vd = sigma[keep], Vd[:, keep]
-        x = (Vd.T @ (F.T @ Y)) / sigma.sqrt()[:, None]  # U^T Y with U = F V / s, never formed, [r, T]
-    else:
-        sigma, U = torch.linalg.eigh(F @ F.T)  # [N], [N, N]
-        keep = sigma.clamp_min(0).sqrt() > SVD_ZERO
-        sigma, U = sigma[keep], U[:, keep]
-        x = U.T @ Y  # [r, T]
-    return float(_evidence_fixed_point(sigma, x, (Y * Y).sum(dim=0), N, D).mean())
+    # F = U diag(s) V^T; the evidence needs sigma = s^2 and quadratic forms of x = U^T t. Decompose the smaller Gram
+    # matrix (the reference does the same when N > D; its thin SVD when N <= D has the same singular values).
+    features_side = N > D
+    K, P = (gram(F), gram(F, Y)) if features_side else (gram(F.T), Y)  # [D, D] and F^T Y [D, T], or [N, N], Y
+    y2 = (Y * Y).sum(dim=0)  # |t|^2, [T]
+    sigma, quad = (_tridiagonal_quad if F.device.type == "cpu" else _eigen_quad)(K, P, y2, features_side)
+    return float(_evidence_fixed_point(sigma, quad, Y.shape[1], N, D).mean())
+
+
+def _eigen_quad(K: torch.Tensor, P: torch.Tensor, y2: torch.Tensor, features_side: bool) -> tuple[torch.Tensor, Quad]:
+    """Kept eigenvalues sigma [r] and ``lam [T] -> (m2, res2) [T]`` in the eigenbasis (the reference's formulas)."""
+    sigma, x = eigh_project(K, P)  # [D], V^T F^T Y or U^T Y [D, T]
+    keep = sigma.clamp_min(0).sqrt() > SVD_ZERO
+    sigma, x = sigma[keep], x[keep]
+    if features_side:
+        x = x / sigma.sqrt()[:, None]  # U^T Y with U = F V / s, never formed, [r, T]
+    x2 = x * x  # [r, T]
+    res_x2 = y2 - x2.sum(dim=0)  # part of |t|^2 outside the span of F, [T]
+    s = sigma[:, None]  # [r, 1]
+
+    def quad(lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return (s * x2 / (lam + s) ** 2).sum(dim=0), (x2 / (1 + s / lam) ** 2).sum(dim=0) + res_x2
+
+    return sigma, quad
+
+
+def _tridiagonal_quad(
+    K: torch.Tensor, P: torch.Tensor, y2: torch.Tensor, features_side: bool
+) -> tuple[torch.Tensor, Quad]:
+    """:func:`_eigen_quad` without eigenvectors (CPU): ``K = Q S Q^T``, eigenvalues of S only, and per target one
+    tridiagonal solve ``u = (S + lam I)^{-1} p`` with ``p = Q^T P``. With ``a = |u|^2`` and ``b = p . u``, the sums
+    over eigenpairs become, for ``p = Q^T F^T t``: ``m2 = a``, ``res2 = |t|^2 - b - lam a``; for ``p = Q^T t``:
+    ``m2 = b - lam a``, ``res2 = lam^2 a``. Eigenvalues at or below ``SVD_ZERO^2`` carry a zero (first case) or the
+    same (second case) share of m2 and res2 as in the reference, so only gamma and log|A| need the kept eigenvalues.
+    """
+    import torch
+    from scipy.linalg import eigvalsh_tridiagonal
+
+    tri = tridiagonalize(K, P)
+    sigma = torch.from_numpy(eigvalsh_tridiagonal(tri.d, tri.e, lapack_driver="sterf", check_finite=False))
+    sigma = sigma[sigma.clamp_min(0).sqrt() > SVD_ZERO]
+
+    def quad(lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b = (torch.from_numpy(v) for v in shifted_solves(tri, lam.numpy()))
+        return (a, y2 - b - lam * a) if features_side else (b - lam * a, lam * lam * a)
+
+    return sigma, quad
 
 
 def _targets(labels: Any, N: int, *, regression: bool | None, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -112,26 +150,23 @@ def _targets(labels: Any, N: int, *, regression: bool | None, dtype: torch.dtype
     return Y
 
 
-def _evidence_fixed_point(sigma: torch.Tensor, x: torch.Tensor, y2: torch.Tensor, N: int, D: int) -> torch.Tensor:
-    """``[T]`` evidences per sample, solving all targets' fixed points together (JMLR 2022, Algorithm 2).
+def _evidence_fixed_point(sigma: torch.Tensor, quad: Quad, T: int, N: int, D: int) -> torch.Tensor:
+    """``[T]`` evidences per sample, solving all T targets' fixed points together (JMLR 2022, Algorithm 2).
 
-    ``sigma`` [r] squared singular values, ``x`` [r, T] targets in the left singular basis, ``y2`` [T] ``|t|^2``.
+    ``sigma`` [r] kept squared singular values; ``quad(lam)`` gives each target's ``m2 = |m|^2`` and
+    ``res2 = |t - F m|^2`` [T] at ``lam = alpha / beta`` [T] (:func:`_eigen_quad`, :func:`_tridiagonal_quad`).
     """
     import torch
 
-    T = x.shape[1]
-    x2 = x * x  # [r, T]
-    res_x2 = y2 - x2.sum(dim=0)  # part of |t|^2 outside the span of F, [T]
     s = sigma[:, None]  # [r, 1]
-    alpha = torch.ones(T, dtype=x.dtype, device=x.device)
+    alpha = torch.ones(T, dtype=sigma.dtype, device=sigma.device)
     beta = torch.ones_like(alpha)
-    active = torch.ones(T, dtype=torch.bool, device=x.device)
+    active = torch.ones(T, dtype=torch.bool, device=sigma.device)
     m2 = res2 = torch.zeros_like(alpha)
     for _ in range(MAX_ITER):
         lam = alpha / beta
         gamma = (s / (s + lam)).sum(dim=0)
-        new_m2 = (s * x2 / (lam + s) ** 2).sum(dim=0)
-        new_res2 = (x2 / (1 + s / lam) ** 2).sum(dim=0) + res_x2
+        new_m2, new_res2 = quad(lam)
         new_alpha = gamma / (new_m2 + EPS)
         new_beta = (N - gamma) / (new_res2 + EPS)
         # Targets that already stopped keep their last alpha, beta, m2, res2 (the reference's per-target break).
@@ -181,9 +216,8 @@ def _evidence_icml(F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     import torch
 
     N, D = F.shape
-    sigma, Vd = torch.linalg.eigh(F.T @ F)  # [D]: zeros included, so log|A| already has all D terms
+    sigma, tmp = eigh_project(gram(F), gram(F, Y))  # [D]: zeros included, so log|A| has all D terms; V^T F^T t, [D, T]
     sigma = sigma.clamp_min(0)
-    tmp = Vd.T @ (F.T @ Y)  # V^T F^T t, [D, T]
     y2 = (Y * Y).sum(dim=0)
     T = Y.shape[1]
     alpha = torch.ones(T, dtype=F.dtype, device=F.device)
