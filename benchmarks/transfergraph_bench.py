@@ -16,7 +16,7 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from hf_spider.scorer.evaluate import (
     Split,
     cold_start_splits,
     evaluate,
+    fold_rank,
     loto_splits,
     metrics_table,
     summarise,
@@ -81,7 +82,7 @@ def forward_pass_tables(records: FinetuneRecords, splits: list[Split]) -> dict[s
         for s in splits:
             rows = scores[(scores.target == s.target) & (scores.estimator == estimator)]
             predicted = rows.groupby("model").score.mean().reindex(s.truth.index)
-            predictions.setdefault(s.target, []).append(predicted.rank(pct=True).fillna(0.0))
+            predictions.setdefault(s.target, []).append(fold_rank(predicted))
         tables[method] = metrics_table(truths, {t: pd.concat(p) for t, p in predictions.items()})
     randoms = []
     for seed in range(RANDOM_SEEDS):
@@ -95,12 +96,20 @@ def forward_pass_tables(records: FinetuneRecords, splits: list[Split]) -> dict[s
 
 
 def run_modality(
-    records: FinetuneRecords, models: list, tasks: dict, modality: str, *, seed: int, members: int, cold: bool
+    records: FinetuneRecords,
+    models: list,
+    tasks: dict,
+    modality: str,
+    *,
+    seed: int,
+    members: int,
+    cold: bool,
+    skip: Sequence[str] = (),
 ) -> dict:
     records = records.for_modality(modality)
     targets = list(PUBLISHED_TARGETS[modality])
     pool = [m for m in models if m.modality == modality]
-    factories = learned_rankers(seed, members)
+    factories = {k: v for k, v in learned_rankers(seed, members).items() if k not in skip}
     out: dict = {"weighted_mean": {}, "plain_mean": {}, "per_target": {}, "rel_at_1": {}, "top_at_1": {}, "pearson": {}}
     tables: dict[str, pd.DataFrame] = {}
     splits = loto_splits(records, pool, tasks, targets)
@@ -127,6 +136,7 @@ def run_modality(
         cold_tables = {
             name: evaluate(factories[name], cold_splits, tasks, models=pool, name=f"{name} cold")  # type: ignore[arg-type]
             for name in ("hf_spider", "size_prior", "collab_prior")
+            if name in factories
         }
         cold_tables["logme"] = forward_pass_tables(records, cold_splits)["logme"]
         out["cold_start"] = {name: summarise(t)["weighted_mean"] for name, t in cold_tables.items()}
@@ -158,6 +168,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--members", type=int, default=TrainConfig().members)
     parser.add_argument("--no-cold-start", action="store_true")
+    parser.add_argument(
+        "--skip", nargs="*", default=[], help="learned rankers to leave out (quick iterations), e.g. fennec"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -169,7 +182,14 @@ def main() -> None:
     results: dict = {}
     for modality in args.modalities:
         results[modality] = run_modality(
-            records, models, tasks, modality, seed=args.seed, members=args.members, cold=not args.no_cold_start
+            records,
+            models,
+            tasks,
+            modality,
+            seed=args.seed,
+            members=args.members,
+            cold=not args.no_cold_start,
+            skip=args.skip,
         )
     results["meta"] = {
         "seconds": time.perf_counter() - started,

@@ -25,6 +25,22 @@ import pytest
 from hf_spider.testing import LoopbackHub
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """hf_spider's own cache (``HF_SPIDER_CACHE``: text embeddings, task tokens) in a folder of this test session.
+
+    ``hf_spider.constants.CACHE_DIR`` is read once at import, and users of it import it at call time, so patching
+    the attribute (and the variable, for subprocesses) redirects every cache write of the session.
+    """
+    from hf_spider import constants
+
+    folder = tmp_path_factory.mktemp("hf-spider-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HF_SPIDER_CACHE", str(folder))
+        patch.setattr(constants, "CACHE_DIR", folder)
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def _loopback_hub_server() -> Iterator[LoopbackHub]:
     with LoopbackHub() as hub:

@@ -10,10 +10,10 @@ import torch
 from hf_spider.errors import ScorerConfigError
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
-from hf_spider.scorer.model import TransferScorer
+from hf_spider.scorer.model import PAIR_FEATURES, TransferScorer
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
 from hf_spider.scorer.train import TrainConfig, list_mle, train_scorer
-from hf_spider.tokens.ptm import PTMTokens, ptm_tokens, token_dim
+from hf_spider.tokens.ptm import SCALAR_NAMES, PTMTokens, ptm_tokens, token_dim
 from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics, task_tokens_from_labels
 
 FAST = TrainConfig(epochs=40, members=2, hidden=16)
@@ -205,3 +205,45 @@ def test_ranker_registry() -> None:
     assert get_ranker("collab_prior").name == "collab_prior"
     with pytest.raises(UnknownRankerError, match="pick one of"):
         get_ranker("oracle")
+
+
+def test_fast_scoring_equals_the_reference_forward(zoo: tuple) -> None:
+    """``score_tokens`` (fused matmuls, task side folded in) gives what ``forward`` gives, seen and unseen alike."""
+    models, records, tasks = zoo
+    scorer = train_scorer(records, models, tasks, config=FAST)
+    for member in scorer.member_modules:  # a trained content path is small: give it a voice
+        torch.nn.init.normal_(member.out.weight)
+    unseen = [
+        ModelRecord("new/vit", model_type="vit", num_parameters=3_000_000, label_names=("rose", "tulip")),
+        ModelRecord("new/exotic", model_type="never-seen-family", num_parameters=9_000_000),
+    ]
+    tokens = ptm_tokens([*models, *unseen])
+    for task in tasks.values():
+        with torch.no_grad():
+            reference = scorer(
+                torch.from_numpy(tokens.features), scorer.rows_of(tokens.model_ids), *scorer.task_inputs(task)
+            )
+        np.testing.assert_allclose(scorer.score_tokens(tokens, task, batch_size=5), reference.numpy(), atol=1e-5)
+
+
+def test_unseen_models_read_their_family_record() -> None:
+    """An unseen model's learned token is the mean row of its family's seen models; a seen one keeps its own row."""
+    scorer = TransferScorer(
+        in_dim=token_dim(8), text_dim=8, proto_dim=8, model_ids=["a", "b", "c"], train_tasks=["t1", "t2"]
+    )
+    scorer.collab.copy_(torch.tensor([[0.2, 0.4], [0.6, float("nan")], [0.9, 0.1]]))
+    start = len(SCALAR_NAMES)
+    scorer.families.zero_()
+    scorer.families[0, 3] = scorer.families[1, 3] = scorer.families[2, 5] = 1.0  # a, b: family 3; c: family 5
+    x = torch.zeros(4, token_dim(8))
+    x[0, start + 3] = x[1, start + 3] = x[2, start + 5] = 1.0  # row 3: family unknown
+    rows = torch.tensor([-1, 0, -1, -1])
+    pair = scorer.pair_features(x, rows, torch.zeros(0, 8))
+    at = {name: i for i, name in enumerate(PAIR_FEATURES)}
+    assert pair[:, at["seen"]].tolist() == [0.0, 1.0, 0.0, 0.0]
+    assert pair[:, at["has_record"]].tolist() == [1.0, 1.0, 1.0, 0.0]
+    # family 3's row: t1 = mean(0.2, 0.6), t2 = 0.4 (b has no record there); the model mean is over that row
+    torch.testing.assert_close(pair[:, at["collab_mean"]], torch.tensor([0.4, 0.3, 0.5, 0.0]))
+    # playing the seen model "a" as unseen in training: its own record must not count in its family row
+    hidden = scorer.pair_features(x[:1], torch.tensor([-1]), torch.zeros(0, 8), exclude_rows=torch.tensor([0]))
+    torch.testing.assert_close(hidden[:, at["collab_mean"]], torch.tensor([0.6]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,14 @@ import pytest
 from hf_spider.finetune_records import PUBLISHED_TARGETS, FinetuneRecords, load_bundled_records
 from hf_spider.hub.index import load_bundled_index
 from hf_spider.hub.records import ModelRecord
-from hf_spider.scorer.evaluate import cold_start_splits, evaluate, loto_splits, ranking_metrics, summarise
+from hf_spider.scorer.evaluate import (
+    cold_start_splits,
+    evaluate,
+    fold_rank,
+    loto_splits,
+    ranking_metrics,
+    summarise,
+)
 from hf_spider.tokens.task import TaskDescription, TaskTokens
 
 
@@ -83,3 +91,27 @@ def test_ranking_metrics() -> None:
 def test_summary_weights_targets_by_spread() -> None:
     table = pd.DataFrame({"weighted_tau": [1.0, 0.0], "weight": [3.0, 1.0]}, index=["a", "b"])
     assert summarise(table) == pytest.approx({"plain_mean": 0.5, "weighted_mean": 0.75})
+
+
+@dataclass
+class ConstantRanker:
+    """No signal at all: every candidate gets the same score."""
+
+    name: str = "constant"
+
+    def fit(self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]) -> Self:
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        return np.zeros(len(candidates))
+
+
+def test_cold_start_folds_of_a_ranker_without_signal_score_zero(setup: tuple) -> None:
+    """Pooling folds of different sizes must not turn tied scores into a ranking by fold size."""
+    records, models, tasks = setup
+    splits = cold_start_splits(records, models, tasks, ["cifar100"], folds=4, seed=0)
+    assert len({len(s.truth) for s in splits}) > 1  # the folds differ in size: the case that used to leak
+    table = evaluate(ConstantRanker, splits, tasks, models=models)
+    assert table.loc["cifar100", "weighted_tau"] == 0.0
+    np.testing.assert_array_equal(fold_rank(pd.Series([3.0, 3.0, 3.0])), [0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(fold_rank(pd.Series([2.0, np.nan, 5.0])), [0.5, 0.0, 1.0])

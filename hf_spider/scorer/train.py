@@ -126,6 +126,7 @@ def train_scorer(
     )
     x = torch.from_numpy(np.ascontiguousarray(tokens.features[[position[m] for m in seen]], dtype=np.float32))
     _fill_tables(scorer, norm, tasks)
+    scorer.fit_text_basis(x)
     scorer.families.copy_(x[:, len(SCALAR_NAMES) : len(SCALAR_NAMES) + FAMILY_BUCKETS])
     batches = []
     for name in usable:
@@ -148,11 +149,12 @@ def train_scorer(
             )
             for b in batches
         }
+    compressed = scorer.compress(x)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the lists are small: extra threads only add contention (and run-to-run jitter)
     try:
         for index, member in enumerate(scorer.member_modules):
-            _train_member(member, x, batches, pairs, config, seed=config.seed * 1000 + index)
+            _train_member(member, compressed, batches, pairs, config, seed=config.seed * 1000 + index)
     finally:
         torch.set_num_threads(threads)
     logger.info("trained the scorer on %d tasks and %d models (%d members)", len(usable), len(seen), config.members)
@@ -182,7 +184,7 @@ def _train_member(
     member.train()
     for _ in tqdm(range(config.epochs), desc="train scorer", name="hf_spider.train", leave=False):
         optimiser.zero_grad()
-        h = member.ptm(x)  # [M, H]: each model encoded once per step
+        h = member.ptm(x)  # [M, H]: each model encoded once per step (x: compressed tokens)
         loss = torch.zeros(())
         for batch in batches:
             full, hidden = pairs[batch.name]
