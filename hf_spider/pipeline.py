@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from transformers import Pipeline
+from transformers import AutoConfig, Pipeline, PretrainedConfig
 
 from .errors import InvalidDatasetError, ScorerConfigError
 from .hub.records import ModelRecord
@@ -319,6 +319,12 @@ def _records_for_ids(model_ids: list[str]) -> list[ModelRecord]:
     return [bundled.get(m) or fetched[m] for m in model_ids]
 
 
+class ScorerConfig(PretrainedConfig):
+    """What ``transformers.AutoConfig`` reads from a scorer's ``config.json`` (the scorer itself loads the rest)."""
+
+    model_type = "hf_spider_scorer"  # hf_spider.scorer.model.SCORER_MODEL_TYPE, without importing the scorer
+
+
 class _LoadScorer:
     """``pt_model`` of the registered task: loads a ``TransferScorer`` for ``transformers.pipeline(model=<path>)``.
 
@@ -344,11 +350,14 @@ def load_scorer(
 def register() -> None:
     """Register ``"model-selection"`` with transformers so ``transformers.pipeline("model-selection", ...)`` works.
 
-    Idempotent; :func:`pipeline` calls it. No default scorer is pinned yet, so ``transformers.pipeline`` needs
-    ``model=`` (``hf_spider.pipeline`` falls back to :func:`hf_spider.ranking.default_ranker`).
+    Also registers the scorer's ``model_type`` with ``AutoConfig``, so ``model=`` may be a scorer folder or Hub repo
+    as well as a loaded ranker. Idempotent; :func:`pipeline` calls it. The default scorer ships inside the package
+    rather than in a pinned Hub repo, so ``transformers.pipeline`` needs ``model=`` (``hf_spider.pipeline`` falls back
+    to :func:`hf_spider.ranking.default_ranker`).
     """
     from transformers.pipelines import PIPELINE_REGISTRY
 
+    AutoConfig.register(ScorerConfig.model_type, ScorerConfig, exist_ok=True)
     if PIPELINE_REGISTRY.supported_tasks.get(TASK, {}).get("impl") is ModelSelectionPipeline:
         return
     PIPELINE_REGISTRY.register_pipeline(

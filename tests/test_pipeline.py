@@ -173,3 +173,21 @@ def test_ranker_by_name_and_not_together_with_a_model() -> None:
     assert shortlist[0].num_parameters >= shortlist[1].num_parameters
     with pytest.raises(ScorerConfigError, match="either model= or ranker="):
         hf_spider.pipeline("model-selection", model=SizePrior(), ranker="size_prior")
+
+
+def test_transformers_pipeline_opens_a_saved_scorer_folder(tmp_path) -> None:
+    import json
+
+    import transformers
+
+    from hf_spider.scorer.model import TransferScorer
+    from hf_spider.scorer.ranker import default_scorer_path
+
+    folder = tmp_path / "scorer"
+    TransferScorer.from_pretrained(default_scorer_path()).save_pretrained(folder)
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "hf_spider_scorer"
+    hf_spider.register()
+    task = {"labels": ["cat", "dog", "bird"], "modality": "image"}
+    from_transformers = transformers.pipeline("model-selection", model=str(folder))(task, top_k=5)
+    from_hf_spider = hf_spider.pipeline("model-selection", model=str(folder))(task, top_k=5)
+    assert from_transformers == from_hf_spider and len(from_transformers) == 5

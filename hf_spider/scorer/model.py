@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -70,6 +72,9 @@ PAIR_FEATURES = (
     *(f"unseen_{name}" for name in SCALAR_NAMES),
 )
 _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produce NaN
+#: ``model_type`` written into ``config.json``: ``transformers.AutoConfig`` needs one to open the folder, and
+#: :func:`hf_spider.pipeline.register` registers it, so ``transformers.pipeline(model=<scorer path>)`` works.
+SCORER_MODEL_TYPE = "hf_spider_scorer"
 
 MODEL_CARD_TEMPLATE = """---
 {{ card_data }}
@@ -254,6 +259,17 @@ class TransferScorer(
             scorer = super()._from_pretrained(model_id=model_id, **kwargs)
         logger.info("loaded scorer from %s", model_id)
         return cast(TransferScorer, scorer)
+
+    def _save_pretrained(self, save_directory: Path) -> None:
+        """Weights via the mixin, then ``config.json`` with the ``model_type`` that transformers' Auto classes read.
+
+        The mixin keeps a ``config.json`` that ``_save_pretrained`` wrote; extra keys are ignored when loading.
+        """
+        super()._save_pretrained(save_directory)
+        config = dict(self._hub_mixin_config or {})  # type: ignore[arg-type]
+        (save_directory / "config.json").write_text(
+            json.dumps({**config, "model_type": SCORER_MODEL_TYPE}, sort_keys=True, indent=2)
+        )
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The mixin's card, with this scorer's training and benchmark summary filled in."""
