@@ -135,10 +135,10 @@ def run_modality(
         cold_splits = cold_start_splits(records, pool, tasks, targets, folds=4, seed=seed)
         cold_tables = {
             name: evaluate(factories[name], cold_splits, tasks, models=pool, name=f"{name} cold")  # type: ignore[arg-type]
-            for name in ("hf_spider", "size_prior", "collab_prior")
-            if name in factories
+            for name in factories
         }
-        cold_tables["logme"] = forward_pass_tables(records, cold_splits)["logme"]
+        forward_pass = forward_pass_tables(records, cold_splits)
+        cold_tables.update({name: forward_pass[name] for name in ("logme", "reg_hscore", "random")})
         out["cold_start"] = {name: summarise(t)["weighted_mean"] for name, t in cold_tables.items()}
         out["cold_start_plain"] = {name: summarise(t)["plain_mean"] for name, t in cold_tables.items()}
         out["seconds_cold_start"] = time.perf_counter() - started
