@@ -34,7 +34,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 WORDS = [f"w{i}" for i in range(40)]
 LABELS = ("neg", "pos", "neutral")
-TRANSFERGRAPH = Path("/work/shared/data/transfergraph")
+TRANSFERGRAPH = (
+    Path(os.environ.get("HF_SPIDER_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
+    / "data"
+    / "transfergraph"
+)
 
 
 # ----------------------------------------------------------------------------------------------- tiny candidates

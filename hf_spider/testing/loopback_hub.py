@@ -1,6 +1,6 @@
 """A small Hugging Face Hub served on 127.0.0.1, for tests and benchmarks driving the real ``huggingface_hub`` client.
 
-It answers what the 2.4 client calls (see ``/work/shared/HUB_CLIENT_NOTES.md``): model listing with ``Link``
+It answers what the 2.4 client calls (see the project's ``shared/HUB_CLIENT_NOTES.md``): model listing with ``Link``
 pagination and ``expand``, model info by revision, ``HEAD``/``GET`` (with ``Range``) on ``resolve``, ``tree``,
 ``whoami-v2``, repo creation, ``validate-yaml``, ``preupload`` and ndjson ``commit``, and collections with their items.
 Repos live in memory; every commit stays readable by its sha. Faults are injected per request by :class:`FaultPlan`
