@@ -106,3 +106,15 @@ def test_embeddings_persist_on_disk(tmp_path) -> None:
     np.testing.assert_array_equal(second.mean(["zebra", "okapi"]), vector)
     first.path.write_bytes(b"not an npz")  # a corrupt cache is a miss, never an error
     assert TextEmbedder(cache_dir=tmp_path).mean(["zebra"]).shape == vector.shape
+
+
+def test_shipped_embeddings_cover_the_bundled_index(tmp_path, monkeypatch) -> None:
+    from hf_spider.hub.index import load_bundled_index
+    from hf_spider.tokens import ptm
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the bundled index's strings should come from the shipped embeddings")
+
+    monkeypatch.setattr("hf_spider.tokens.encoders.encode_texts", no_encoding)
+    tokens = ptm.ptm_tokens(load_bundled_index()[:40], embedder=ptm.TextEmbedder(cache_dir=tmp_path))
+    assert tokens.features.shape[0] == 40 and np.isfinite(tokens.features).all()

@@ -142,7 +142,9 @@ class TextEmbedder:
     """Embeds strings with the general text encoder, caching each unique string (labels repeat across models).
 
     The cache also lives on disk (``HF_SPIDER_CACHE/text_embeddings/<encoder>.npz``, written atomically), so the
-    bundled zoo's ~2,000 label names are embedded once per machine, not once per ``hf-spider rank``.
+    bundled zoo's ~2,000 label names are embedded once per machine, not once per ``hf-spider rank``. The package
+    ships the default encoder's embeddings of the bundled index's strings (``data/text_embeddings``, rebuilt by
+    ``scripts/build_text_embeddings.py``), so even a first ranking of the bundled pool encodes only the task.
     """
 
     def __init__(self, model_id: str | None = None, *, cache_dir: str | os.PathLike[str] | None = None) -> None:
@@ -150,9 +152,9 @@ class TextEmbedder:
 
         self.model_id = model_id
         encoder = model_id or DEFAULT_TEXT_ENCODER
-        self.path = (
-            Path(cache_dir or CACHE_DIR / "text_embeddings") / f"{re.sub(r'[^A-Za-z0-9.-]+', '--', encoder)}.npz"
-        )
+        file_name = f"{re.sub(r'[^A-Za-z0-9.-]+', '--', encoder)}.npz"
+        self.path = Path(cache_dir or CACHE_DIR / "text_embeddings") / file_name
+        self.shipped_path = Path(str(resources.files("hf_spider") / "data" / "text_embeddings" / file_name))
         self._cache: dict[str, np.ndarray] = {}
         self._dim: int | None = None
         self._loaded = False
@@ -191,14 +193,16 @@ class TextEmbedder:
         if self._loaded:
             return
         self._loaded = True
-        try:
-            with np.load(self.path, allow_pickle=False) as data:
-                vectors = data["vectors"]
-                self._cache.update(zip(data["texts"].tolist(), vectors, strict=True))
-            self._dim = int(vectors.shape[1]) if len(vectors) else None
-        except (OSError, KeyError, ValueError) as exc:  # absent or unreadable: a cache miss, never a wrong hit
-            if self.path.exists():
-                logger.warning("ignoring unreadable text-embedding cache %s (%s)", self.path, exc)
+        for path in (self.shipped_path, self.path):  # the user's cache last: it wins
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    vectors = data["vectors"]
+                    self._cache.update(zip(data["texts"].tolist(), vectors, strict=True))
+                if len(vectors):
+                    self._dim = int(vectors.shape[1])
+            except (OSError, KeyError, ValueError) as exc:  # absent or unreadable: a cache miss, never a wrong hit
+                if path.exists():
+                    logger.warning("ignoring unreadable text-embedding cache %s (%s)", path, exc)
 
     def _save(self) -> None:
         from ..hub.index import atomic_write
