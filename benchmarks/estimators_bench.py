@@ -102,7 +102,13 @@ def measure(name: str, arrays: dict[str, np.ndarray], options: dict[str, Any]) -
         base = _rss_mb()
         time.sleep(SETTLE_S)
         start = time.perf_counter()
-        value = spec(**arrays, **options, dtype=dtype)
+        try:
+            value = spec(**arrays, **options, dtype=dtype)
+        except ValueError as exc:  # EstimatorInputError in one precision: record it, keep the other's timing
+            if label == "float64":
+                raise
+            out[f"error_{label}"] = str(exc)
+            continue
         out[f"seconds_{label}"] = round(time.perf_counter() - start, 3)
         out[f"value_{label}"] = value
         if label == "float64":
@@ -190,8 +196,9 @@ def main(argv: list[str] | None = None) -> int:
         results[key] = entry
         rows.append((key, entry))
         print(
-            f"{key:20s} {entry['case']:>15s} f64 {entry['seconds_float64']:8.3f}s  f32 {entry['seconds_float32']:8.3f}s"
-            f"  peak {entry['peak_mb']:8.1f} MB"
+            f"{key:20s} {entry['case']:>15s} f64 {entry['seconds_float64']:8.3f}s  f32 "
+            + (f"{entry['seconds_float32']:8.3f}s" if "seconds_float32" in entry else "  failed")
+            + f"  peak {entry['peak_mb']:8.1f} MB"
             + (f"  numpy {entry['logme_numpy_baseline_seconds']:.3f}s" if "speedup_vs_numpy" in entry else ""),
             flush=True,
         )
