@@ -56,7 +56,8 @@ def nleep(
         seed: seeds the k-means++ initialisation; same seed, inputs and device give the same value.
         init_assignment: ``[N]`` component ids 0..K-1 to start EM from instead of the seeded k-means (to replay
             another implementation's initialisation, e.g. scikit-learn's ``KMeans`` labels).
-        dtype: ``torch.float64`` (default) or ``torch.float32``.
+        dtype: ``torch.float64`` (default) or ``torch.float32`` for the PCA and the LEEP step; the mixture itself is
+            always fitted in float64.
         device: where to compute.
 
     Raises:
@@ -85,8 +86,10 @@ def nleep(
         start = validate.source_labels(init_assignment, N, device=dev, name="init_assignment")
         if int(start.max()) >= K:
             raise EstimatorInputError(f"init_assignment holds ids >= n_components={K}; pass ids 0..{K - 1}")
-    theta = _gmm_posteriors(X, start, K)
-    return leep_score(theta, y, C, eps=LEEP_EPS)
+    # The mixture is fitted in float64 whatever ``dtype``: scikit-learn's reg_covar (1e-6) is below float32 round-off,
+    # so float32 covariances of components with fewer samples than PCA dimensions are numerically singular.
+    theta = _gmm_posteriors(X.double(), start, K)
+    return leep_score(theta.to(dtype), y, C, eps=LEEP_EPS)
 
 
 def _pca(F: torch.Tensor, share: float) -> torch.Tensor:
@@ -159,7 +162,7 @@ def _m_step(X: torch.Tensor, resp: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         if bool((info != 0).any()):
             raise EstimatorInputError(
                 f"N-LEEP's Gaussian mixture has a component with a singular covariance ({p} PCA dims, {K} components, "
-                f"{X.dtype}); pass dtype=torch.float64 or a smaller n_components"
+                f"{X.dtype}); pass a smaller n_components"
             )
         chols.append(L)
     return nk / N, means, torch.cat(chols)
