@@ -6,15 +6,13 @@ process runs it: that is what makes 1 and N processes agree to the last digit.
 
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import InvalidDatasetError
-from ..tokens.sampling import DEFAULT_PER_CLASS, stratified_sample
+from ..tokens.sampling import DEFAULT_PER_CLASS, sample_task
 from ..tokens.sources import TaskSource, load_task_source
 from ..tokens.task import TaskDescription
 
@@ -72,56 +70,10 @@ def load_samples(
     if not isinstance(source, TaskSource):
         source = load_task_source(source, split=split, label_column=label_column, input_column=input_column)
     description = source.description
-    if description.label_column is None or description.input_column is None:
-        raise InvalidDatasetError(
-            f"task '{description.name}' has no samples (no label or input column); pass a dataset to re-rank on"
-        )
-    dataset = source.dataset
-    if description.modality == "image":  # decode only the drawn rows, and skip the corrupt ones
-        import datasets
-
-        dataset = dataset.cast_column(description.input_column, datasets.Image(decode=False))
-    index = {name: i for i, name in enumerate(description.label_names)}
-    ids = set(range(len(description.label_names)))
-
-    def label_index(value: Any) -> int | None:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in ids:
-            return int(value)
-        return None if value is None else index.get(str(value))
-
-    sample = stratified_sample(
-        dataset,
-        label_column=description.label_column,
-        input_column=description.input_column,
-        label_names=description.label_names,
-        label_index=label_index,
-        prepare=_prepare_image if description.modality == "image" else _prepare_text,
-        per_class=per_class,
-        seed=seed,
-    )
+    sample = sample_task(source, per_class=per_class, seed=seed)
     return TaskSamples(
         description=description,
         inputs=sample.inputs,
         labels=sample.labels.astype(np.int64),
         sampling={"per_class": per_class, "seed": seed, "skipped": sample.skipped},
     )
-
-
-def _prepare_text(raw: Any) -> str | None:
-    text = str(raw).strip() if raw is not None else ""
-    return text or None
-
-
-def _prepare_image(raw: Any) -> Any:
-    """An RGB PIL image from an undecoded ``datasets.Image`` value, ``None`` when it cannot be read."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        if isinstance(raw, Image.Image):
-            return raw.convert("RGB")
-        data = raw.get("bytes")
-        image = Image.open(io.BytesIO(data)) if data else Image.open(raw["path"])
-        return image.convert("RGB")
-    except (OSError, UnidentifiedImageError, KeyError, TypeError) as exc:
-        logger.debug("unreadable image skipped: %s", exc)
-        return None

@@ -8,11 +8,9 @@ inputs are never encoded twice.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import numpy as np
 from ..errors import InvalidDatasetError
 from .cache import embedding_key, load_tokens, path_fingerprint, save_tokens
 from .encoders import default_device, encoder_revision, load_encoder
-from .sampling import DEFAULT_PER_CLASS, stratified_sample
+from .sampling import DEFAULT_PER_CLASS, sample_task
 from .sources import TaskSource, load_task_source
 from .task import TaskDescription, TaskTokens, task_statistics
 
@@ -151,23 +149,7 @@ def _prototypes(
     import datasets
 
     description = task.description
-    label_column, input_column = description.label_column, description.input_column
-    assert label_column is not None and input_column is not None  # set by load_task_source for every loaded split
-    raw = task.dataset.select_columns([label_column, input_column])
-    if isinstance(raw, datasets.IterableDataset):
-        raw = raw.decode(False)
-    elif isinstance(raw.features[input_column], datasets.Image):
-        raw = raw.cast_column(input_column, datasets.Image(decode=False))
-    sample = stratified_sample(
-        raw,
-        label_column=label_column,
-        input_column=input_column,
-        label_names=description.label_names,
-        label_index=_label_index(task.dataset.features[label_column], description.label_names),
-        prepare=_open_image if description.modality == "image" else _clean_text,
-        per_class=per_class,
-        seed=seed,
-    )
+    sample = sample_task(task, per_class=per_class, seed=seed)
     encoder = load_encoder(encoder_id, modality=description.modality, device=device)
     embeddings = encoder.encode(sample.inputs, num_workers=num_workers)  # [N, D]
     prototypes = np.stack([embeddings[sample.labels == c].mean(0) for c in range(description.num_classes)])
@@ -178,35 +160,6 @@ def _prototypes(
         "streamed": isinstance(task.dataset, datasets.IterableDataset),
     }
     return prototypes.astype(np.float32), counts
-
-
-def _label_index(feature: Any, label_names: Sequence[str]) -> Callable[[Any], int | None]:
-    """Raw label value -> class id: ClassLabel ids as they are, other values by their string (as sources names them)."""
-    import datasets
-
-    if isinstance(feature, datasets.ClassLabel):
-        num_classes = len(label_names)
-        return lambda v: v if isinstance(v, int) and 0 <= v < num_classes else None
-    index = {name: i for i, name in enumerate(label_names)}
-    return lambda v: None if v is None else index.get(str(v))
-
-
-def _open_image(raw: Any) -> Any | None:
-    """A decoded RGB PIL image from an undecoded ``Image`` value, ``None`` when the file is corrupt or missing."""
-    from PIL import Image
-
-    try:
-        if isinstance(raw, Image.Image):
-            return raw.convert("RGB")
-        data = raw.get("bytes")
-        with Image.open(io.BytesIO(data) if data else raw["path"]) as image:
-            return image.convert("RGB")
-    except (OSError, ValueError, SyntaxError, TypeError, KeyError, Image.DecompressionBombError):
-        return None
-
-
-def _clean_text(raw: Any) -> str | None:
-    return raw.strip() if isinstance(raw, str) and raw.strip() else None
 
 
 def _label_texts(description: TaskDescription) -> list[str]:

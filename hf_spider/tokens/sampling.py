@@ -9,14 +9,18 @@ class is full, so memory is bounded by the buffer and the sample, never by the d
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import InvalidDatasetError
+
+if TYPE_CHECKING:
+    from .sources import TaskSource
 
 logger = logging.getLogger(__name__)
 
@@ -164,3 +168,66 @@ def _sample_stream(
 
 def _or_minus_one(value: int | None) -> int:
     return -1 if value is None else value
+
+
+def sample_task(task: TaskSource, *, per_class: int = DEFAULT_PER_CLASS, seed: int = 0) -> Sample:
+    """:func:`stratified_sample` of a loaded task: images decoded only for the drawn rows, corrupt ones skipped.
+
+    Shared by the task tokens (class prototypes) and re-ranking (the candidates' probe set), so both draw the same
+    samples for the same seed.
+
+    Raises:
+        InvalidDatasetError: the task has no samples (no label or input column), or a class has no usable sample.
+    """
+    import datasets
+
+    description = task.description
+    label_column, input_column = description.label_column, description.input_column
+    if label_column is None or input_column is None:
+        raise InvalidDatasetError(
+            f"task '{description.name}' has no samples (no label or input column); pass a dataset with samples"
+        )
+    raw = task.dataset.select_columns([label_column, input_column])
+    if isinstance(raw, datasets.IterableDataset):
+        raw = raw.decode(False)
+    elif isinstance(raw.features[input_column], datasets.Image):
+        raw = raw.cast_column(input_column, datasets.Image(decode=False))
+    return stratified_sample(
+        raw,
+        label_column=label_column,
+        input_column=input_column,
+        label_names=description.label_names,
+        label_index=_label_index(task.dataset.features[label_column], description.label_names),
+        prepare=_open_image if description.modality == "image" else _clean_text,
+        per_class=per_class,
+        seed=seed,
+    )
+
+
+def _label_index(feature: Any, label_names: Sequence[str]) -> Callable[[Any], int | None]:
+    """Raw label value -> class id: ClassLabel ids as they are, other values by their string (as sources names them)."""
+    import datasets
+
+    if isinstance(feature, datasets.ClassLabel):
+        num_classes = len(label_names)
+        return lambda v: int(v) if isinstance(v, (int, np.integer)) and 0 <= v < num_classes else None
+    index = {name: i for i, name in enumerate(label_names)}
+    return lambda v: None if v is None else index.get(str(v))
+
+
+def _open_image(raw: Any) -> Any | None:
+    """A decoded RGB PIL image from an undecoded ``Image`` value, ``None`` when the file is corrupt or missing."""
+    from PIL import Image
+
+    try:
+        if isinstance(raw, Image.Image):
+            return raw.convert("RGB")
+        data = raw.get("bytes")
+        with Image.open(io.BytesIO(data) if data else raw["path"]) as image:
+            return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, TypeError, KeyError, Image.DecompressionBombError):
+        return None
+
+
+def _clean_text(raw: Any) -> str | None:
+    return raw.strip() if isinstance(raw, str) and raw.strip() else None
