@@ -192,8 +192,8 @@ def _source_fingerprint(source: Any, config: str | None) -> str | None:
 
     try:
         sha = HfApi().dataset_info(str(source)).sha
-    except OSError:  # offline or unreachable: no cache rather than a key that could hit stale tokens
-        return None
+    except Exception:  # offline, unreachable (httpx2 errors are no OSError), an invalid id: no cache key; the loader
+        return None  # then names the real problem in one line
     return f"hub-{source}-{config}@{sha}" if sha else None
 
 

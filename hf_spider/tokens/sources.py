@@ -190,7 +190,7 @@ def _load(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any
         raise InvalidDatasetError(
             f"'{source}' is neither a local path nor a dataset on the Hub ({_first_line(exc)}); check the id or path"
         ) from exc
-    except (ConnectionError, OSError) as exc:
+    except Exception as exc:  # network and HTTP errors come from several libraries (httpx2, aiohttp, fsspec)
         raise InvalidDatasetError(
             f"could not load Hub dataset '{source}' ({_first_line(exc)}); check the id, the network or HF_HUB_OFFLINE"
         ) from exc
