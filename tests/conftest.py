@@ -16,6 +16,8 @@ import os
 # Read by huggingface_hub at import: set before anything imports it.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+# The suite never reaches huggingface.co; the `loopback_hub` fixture turns offline mode off for its own Hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from collections.abc import Iterator
 from pathlib import Path

@@ -15,8 +15,6 @@ from PIL import Image
 from hf_spider.cli import main
 from hf_spider.hub.index import load_bundled_index
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import pandas as pd
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import hf_spider
 from hf_spider.errors import InvalidDatasetError, InvalidIndexError, ScorerConfigError

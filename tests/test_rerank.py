@@ -30,8 +30,6 @@ from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
 from hf_spider.rerank.forward import ForwardOptions, extract_features
 from hf_spider.rerank.samples import load_samples
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
 WORDS = [f"w{i}" for i in range(40)]
 LABELS = ("neg", "pos", "neutral")
 TRANSFERGRAPH = (
