@@ -26,9 +26,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from hf_spider.finetune_records import (
     PUBLISHED_TARGETS,
-    PUBLISHED_TRANSFERGRAPH_BEST,
     FinetuneRecords,
     load_transfergraph,
+    published_transfergraph_best,
 )
 from hf_spider.hub.index import atomic_write, load_bundled_index
 from hf_spider.rankers.baselines import CollaborativePrior, SizePrior
@@ -40,6 +40,7 @@ from hf_spider.scorer.evaluate import (
     fold_rank,
     loto_splits,
     metrics_table,
+    split_truths,
     summarise,
 )
 from hf_spider.scorer.ranker import SpiderRanker, record_tasks
@@ -74,7 +75,7 @@ def learned_rankers(seed: int, members: int) -> dict[str, Callable[[], object]]:
 
 def forward_pass_tables(records: FinetuneRecords, splits: list[Split]) -> dict[str, pd.DataFrame]:
     """LogME, Reg-H-Score (recorded forward passes on the target itself) and the random baseline (mean of seeds)."""
-    truths = {s.target: s.truth for s in splits}
+    truths = split_truths(splits)
     tables = {}
     scores = records.estimator_scores
     for method, estimator in ESTIMATORS.items():
@@ -101,6 +102,7 @@ def run_modality(
     tasks: dict,
     modality: str,
     *,
+    data: Path,
     seed: int,
     members: int,
     cold: bool,
@@ -127,9 +129,11 @@ def run_modality(
         out["pearson"][name] = float(table.pearson.mean())
         for target, value in table.weighted_tau.items():
             out["per_target"].setdefault(target, {})[name] = float(value)
-    published = PUBLISHED_TRANSFERGRAPH_BEST[modality]
-    out["weighted_mean"]["transfergraph_published"] = published
-    out["plain_mean"]["transfergraph_published"] = published  # the paper reports the weighted mean only
+    published = published_transfergraph_best(data, modality)
+    out["weighted_mean"]["transfergraph_published"] = published["weighted_mean"]
+    out["plain_mean"]["transfergraph_published"] = published["plain_mean"]
+    for target, value in published["per_target"].items():
+        out["per_target"].setdefault(target, {})["transfergraph_published"] = value
     if cold:
         started = time.perf_counter()
         cold_splits = cold_start_splits(records, pool, tasks, targets, folds=4, seed=seed)
@@ -186,6 +190,7 @@ def main() -> None:
             models,
             tasks,
             modality,
+            data=Path(args.data),
             seed=args.seed,
             members=args.members,
             cold=not args.no_cold_start,

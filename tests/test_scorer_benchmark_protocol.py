@@ -115,3 +115,28 @@ def test_cold_start_folds_of_a_ranker_without_signal_score_zero(setup: tuple) ->
     assert table.loc["cifar100", "weighted_tau"] == 0.0
     np.testing.assert_array_equal(fold_rank(pd.Series([3.0, 3.0, 3.0])), [0.5, 0.5, 0.5])
     np.testing.assert_array_equal(fold_rank(pd.Series([2.0, np.nan, 5.0])), [0.5, 0.0, 1.0])
+
+
+@dataclass
+class OracleRanker:
+    """Scores each candidate by its true accuracy on the target: a perfect ranking."""
+
+    truth: dict[str, float]
+    name: str = "oracle"
+
+    def fit(self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]) -> Self:
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        return np.array([self.truth[c.repo_id] for c in candidates])
+
+
+def test_cold_start_folds_of_a_perfect_ranker_score_one(setup: tuple) -> None:
+    """Every fold's models are judged against their own accuracy: pooled folds of a perfect ranker give tau 1."""
+    records, models, tasks = setup
+    rows = records.accuracy[records.accuracy.target == "cifar100"]
+    truth = rows.groupby("model").accuracy.max().to_dict()
+    splits = cold_start_splits(records, models, tasks, ["cifar100"], folds=4, seed=0)
+    table = evaluate(lambda: OracleRanker(truth), splits, tasks, models=models)
+    assert table.loc["cifar100", "weighted_tau"] > 0.9  # within-fold ranks pooled: near 1, exactly 1 per fold
+    np.testing.assert_array_equal(fold_rank(pd.Series([2.0, np.nan, 5.0])), [0.5, 0.0, 1.0])

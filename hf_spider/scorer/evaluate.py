@@ -161,7 +161,19 @@ def evaluate(
         scores = np.asarray(ranker.score(tasks[split.target], split.test_models), dtype=np.float64)
         scores = np.nan_to_num(scores, nan=-np.inf)
         predictions.setdefault(split.target, []).append(fold_rank(pd.Series(scores, index=split.truth.index)))
-    return metrics_table({s.target: s.truth for s in splits}, {t: pd.concat(p) for t, p in predictions.items()})
+    return metrics_table(split_truths(splits), {t: pd.concat(p) for t, p in predictions.items()})
+
+
+def split_truths(splits: Sequence[Split]) -> dict[str, pd.Series]:
+    """Ground truth per target over all of its splits (the cold-start folds of a target hold disjoint models).
+
+    Keeping only one split's truth per target would leave the other folds' models NaN, which ``weightedtau`` does
+    not reject: it silently returns a meaningless value (how the first cold-start figures were wrong).
+    """
+    parts: dict[str, list[pd.Series]] = {}
+    for split in splits:
+        parts.setdefault(split.target, []).append(split.truth)
+    return {target: pd.concat(truths) for target, truths in parts.items()}
 
 
 def fold_rank(scores: pd.Series) -> pd.Series:
@@ -180,6 +192,8 @@ def metrics_table(truths: Mapping[str, pd.Series], predictions: Mapping[str, pd.
     rows = {}
     for target, predicted in predictions.items():
         truth = truths[target].reindex(predicted.index)
+        if truth.isna().any():
+            raise ValueError(f"no ground truth for {int(truth.isna().sum())} ranked model(s) of target '{target}'")
         rows[target] = {**ranking_metrics(truth.to_numpy(), predicted.to_numpy()), "weight": target_weight(truth)}
     return pd.DataFrame.from_dict(rows, orient="index")
 
