@@ -17,6 +17,7 @@ import os
 import platform
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -58,8 +59,12 @@ OPTIONAL_RANKERS = (
 
 def learned_rankers(seed: int, members: int) -> dict[str, Callable[[], object]]:
     """Factories of every trainable method of the run (hf-spider, priors, and the optional colleague rankers)."""
+    config = TrainConfig(seed=seed, members=members)
     factories: dict[str, Callable[[], object]] = {
-        "hf_spider": lambda: SpiderRanker(config=TrainConfig(seed=seed, members=members)),
+        "hf_spider": lambda: SpiderRanker(config=config),
+        # Ablations of the scorer: without the transfer space in its learned tokens, and with the content path trained.
+        "hf_spider_no_transfer_space": lambda: SpiderRanker(config=replace(config, transfer_space=False)),
+        "hf_spider_content_path": lambda: SpiderRanker(config=replace(config, content_path=True)),
         "collab_prior": lambda: FittedBaseline(CollaborativePrior, name="collab_prior"),
         "size_prior": lambda: FittedBaseline(lambda _records: SizePrior(), name="size_prior"),
     }

@@ -9,7 +9,7 @@ import numpy as np
 
 from hf_spider.hub.index import load_bundled_index
 from hf_spider.hub.records import ModelRecord
-from hf_spider.rankers.archi2vec import ARCHI2VEC_DIM, FEATURE_NAMES, archi2vec, archi2vec_matrix
+from hf_spider.tokens.archi2vec import ARCHI2VEC_DIM, FEATURE_NAMES, archi2vec, archi2vec_matrix
 
 
 def _config(model_type: str) -> dict:

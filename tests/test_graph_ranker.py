@@ -8,7 +8,7 @@ does not. The world builder is shared with ``test_fennec_ranker.py``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -123,6 +123,40 @@ def test_unseen_model_is_placed_by_its_architecture(world):
     obj = ranker.score(world.tasks["object-0"], fresh)
     assert texture[1] > texture[0]  # convolution wins on texture ...
     assert obj[0] > obj[1]  # ... and attention on objects, for models the records never saw
+
+
+def held_out_entirely(world: World, target: str, held: set[str]) -> FinetuneRecords:
+    """The records without ``target`` and without any run of the ``held`` models (the cold-start protocol)."""
+    accuracy = world.records.without_target(target).accuracy
+    return FinetuneRecords(accuracy[~accuracy.model.isin(held)].reset_index(drop=True), world.records.estimator_scores)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_models_without_records_are_ranked_by_family_on_every_task(seed):
+    """Cold start: a third of the models is listed but has no record at all; on every held-out task each of them
+    whose family suits the task kind must still outrank each of them whose family does not."""
+    world = synthetic_world(seed=seed)
+    cold = world.models[::3]
+    for target in world.tasks:
+        ranker = GraphRanker(seed=0).fit(
+            held_out_entirely(world, target, {m.repo_id for m in cold}), world.models, world.tasks
+        )
+        scores = ranker.score(world.tasks[target], cold)
+        suits = np.array([KINDS[m.model_type or ""] == world.kind[target] for m in cold])
+        assert scores[suits].min() > scores[~suits].max(), (target, scores, suits)
+
+
+def test_listed_model_without_records_is_scored_like_an_unlisted_twin(world):
+    """A model passed to fit with no record is placed from its architecture, exactly as a model fit never heard of."""
+    target = "object-2"
+    listed = [m for m in world.models if m.repo_id in ("zoo/vit-1", "zoo/convnext-1")]
+    ranker = GraphRanker(seed=0).fit(
+        held_out_entirely(world, target, {m.repo_id for m in listed}), world.models, world.tasks
+    )
+    twins = [replace(m, repo_id=f"elsewhere/{m.repo_id}") for m in listed]
+    scores = ranker.score(world.tasks[target], listed + twins)
+    np.testing.assert_allclose(scores[:2], scores[2:])
+    assert scores[0] > scores[1]  # the attention model on an object task
 
 
 def test_tasks_without_records_are_ignored(world):

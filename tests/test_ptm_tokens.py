@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from hf_spider.hub.records import EvalResult, ModelRecord
+from hf_spider.tokens.archi2vec import FEATURE_NAMES, archi2vec
 from hf_spider.tokens.ptm import (
     FAMILY_BUCKETS,
     SCALAR_NAMES,
     TextEmbedder,
+    archi2vec_slice,
     family_bucket,
+    family_slice,
     informative_labels,
     known_dataset_labels,
     ptm_tokens,
@@ -54,10 +57,13 @@ def test_token_layout_and_missing_fields(embedder: TextEmbedder) -> None:
     assert _scalar(tokens.features, "has_num_parameters").tolist() == [1.0, 0.0]
     assert _scalar(tokens.features, "card_accuracy")[0] == pytest.approx(0.97)
     assert _scalar(tokens.features, "is_image").tolist() == [1.0, 0.0]
-    # a record with nothing known is all zeros: the scorer reads zeros as missing, never as "tiny model"
-    assert not tokens.features[1].any()
-    family = tokens.features[0, len(SCALAR_NAMES) : len(SCALAR_NAMES) + FAMILY_BUCKETS]
+    # a record with nothing known is zeros (read as missing, never as "tiny model") but for archi2vec's "other" family
+    bare_arch = tokens.features[1, archi2vec_slice()]
+    assert bare_arch.tolist() == archi2vec(bare).tolist() and bare_arch[FEATURE_NAMES.index("family=other")] == 1.0
+    assert np.count_nonzero(tokens.features[1]) == 1
+    family = tokens.features[0, family_slice()]
     assert family.sum() == 1.0 and family[zlib.crc32(b"vit") % FAMILY_BUCKETS] == 1.0
+    np.testing.assert_array_equal(tokens.features[0, archi2vec_slice()], archi2vec(full))
 
 
 def test_generic_label_names_are_not_embedded(embedder: TextEmbedder) -> None:

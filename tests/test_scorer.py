@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +12,9 @@ import torch
 from hf_spider.errors import ScorerConfigError
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
-from hf_spider.scorer.model import PAIR_FEATURES, TransferScorer
+from hf_spider.scorer.model import PAIR_FEATURES, SIMILARITY_TEMPERATURES, TransferScorer
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
-from hf_spider.scorer.train import TrainConfig, list_mle, train_scorer
+from hf_spider.scorer.train import TrainConfig, fit_transfer_spaces, list_mle, train_scorer
 from hf_spider.tokens.ptm import SCALAR_NAMES, PTMTokens, ptm_tokens, token_dim
 from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics, task_tokens_from_labels
 
@@ -247,3 +249,52 @@ def test_unseen_models_read_their_family_record() -> None:
     # playing the seen model "a" as unseen in training: its own record must not count in its family row
     hidden = scorer.pair_features(x[:1], torch.tensor([-1]), torch.zeros(0, 8), exclude_rows=torch.tensor([0]))
     torch.testing.assert_close(hidden[:, at["collab_mean"]], torch.tensor([0.6]))
+
+
+def test_transfer_space_scores_seen_models_by_their_vector_and_unseen_by_archi2vec() -> None:
+    """Seen models read ``b_m + u_m . v`` from their own vector; a model never seen reads its archi2vec placement."""
+    scorer = TransferScorer(in_dim=token_dim(8), text_dim=8, proto_dim=8, model_ids=["a"], train_tasks=["t1", "t2"])
+    scorer.collab.copy_(torch.tensor([[0.5, 0.5]]))
+    scorer.latent.zero_()
+    scorer.latent[0, :2] = torch.tensor([0.3, 2.0])  # b_a = 0.3, u_a = (2, 0, 0, 0)
+    scorer.task_latent.zero_()
+    scorer.task_latent[:, 1] = torch.tensor([1.0, 3.0])  # v_t1 = (1, ...), v_t2 = (3, ...): no labels -> mean 2
+    scorer.arch_map.zero_()
+    scorer.arch_map[-1, :2] = torch.tensor([0.1, 1.0])  # an all-zero archi2vec sits at b = 0.1, u = (1, 0, 0, 0)
+    x = torch.zeros(2, token_dim(8))
+    pair = scorer.pair_features(x, torch.tensor([0, -1]), torch.zeros(0, 8))
+    latent = pair[:, [PAIR_FEATURES.index(f"latent_{t}") for t in SIMILARITY_TEMPERATURES]]
+    torch.testing.assert_close(latent, torch.tensor([[0.3 + 2.0 * 2.0] * 2, [0.1 + 1.0 * 2.0] * 2]))
+    # training on t2: its vector must not speak for itself, so only t1's (v = 1) is read
+    held = scorer.pair_features(x, torch.tensor([0, -1]), torch.zeros(0, 8), exclude_task="t2")
+    held_latent = held[:, [PAIR_FEATURES.index(f"latent_{t}") for t in SIMILARITY_TEMPERATURES]]
+    torch.testing.assert_close(held_latent, torch.tensor([[0.3 + 2.0] * 2, [0.1 + 1.0] * 2]))
+
+
+def test_training_spaces_never_see_the_task_they_score(zoo: tuple) -> None:
+    """The space a training task is trained with is factorised without its column: its records cannot leak in."""
+    models, records, tasks = zoo
+    scorer = train_scorer(records, models, tasks, config=FAST)
+    by_id = {m.repo_id: m for m in models}
+    x = torch.from_numpy(ptm_tokens([by_id[m] for m in scorer.model_ids]).features)
+    spaces = fit_transfer_spaces(scorer, x, seed=0)
+    shuffled = scorer.collab.clone()
+    column = scorer.train_tasks.index("animals")
+    scorer.collab[:, column] = shuffled[
+        torch.randperm(len(shuffled), generator=torch.Generator().manual_seed(0)), column
+    ]
+    again = fit_transfer_spaces(scorer, x, seed=0)
+    torch.testing.assert_close(again["animals"].model_x, spaces["animals"].model_x)  # blind to its own column
+    assert not torch.allclose(again["food"].model_x, spaces["food"].model_x)  # the others do read it
+
+
+def test_content_path_is_trained_only_when_asked(zoo: tuple) -> None:
+    """By default unseen models are scored by the linear read-out alone; ``content_path=True`` trains the attention."""
+    models, records, tasks = zoo
+    plain = train_scorer(records, models, tasks, config=FAST)
+    assert all(not m.out.weight.any() and not m.out.bias.any() for m in plain.member_modules)
+    attended = train_scorer(records, models, tasks, config=replace(FAST, content_path=True))
+    assert all(m.out.weight.any() for m in attended.member_modules)
+    unseen = ptm_tokens([ModelRecord("new/vit", model_type="vit", num_parameters=3_000_000)])
+    task = tasks["animals"]
+    assert plain.score_tokens(unseen, task) != pytest.approx(attended.score_tokens(unseen, task))

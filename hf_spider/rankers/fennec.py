@@ -32,8 +32,8 @@ import numpy as np
 from ..errors import InvalidIndexError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
+from ..tokens.archi2vec import archi2vec_matrix
 from ..tokens.task import TaskTokens
-from .archi2vec import archi2vec_matrix
 from .graph import _TaskSpace, percentile_matrix, similarity_weights, task_vector
 
 logger = logging.getLogger(__name__)
@@ -75,8 +75,9 @@ class FennecRanker:
         by_id = {m.repo_id: m for m in models}
         space = _TaskSpace.build(list(matrix.columns), tasks)
         values = matrix.to_numpy()  # [M, T]
-        arch = _with_bias(archi2vec_matrix([by_id.get(m) or ModelRecord(repo_id=str(m)) for m in matrix.index]))
-        model_x, task_v, arch_map = self._factorise(values, arch)
+        arch = with_bias(archi2vec_matrix([by_id.get(m) or ModelRecord(repo_id=str(m)) for m in matrix.index]))
+        latent = factorise(values, arch, rank=self.rank, reg=self.reg, arch_reg=self.arch_reg, seed=self.seed)
+        model_x, task_v, arch_map = latent.model_x, latent.task_v, latent.arch_map
         column = {t: j for j, t in enumerate(matrix.columns)}
         task_vectors = task_v[[column[t] for t in space.names]]  # [T', k + 1]: (c_t, v_t) of tasks with tokens
         self._state = {
@@ -104,7 +105,7 @@ class FennecRanker:
     def model_vectors(self, candidates: Sequence[ModelRecord]) -> np.ndarray:
         """``[len(candidates), k + 1]`` ``(b_m, u_m)``: from the records if the model has some, else from archi2vec."""
         state = self._fitted()
-        out = _with_bias(archi2vec_matrix(candidates)) @ state["arch_map"]
+        out = with_bias(archi2vec_matrix(candidates)) @ state["arch_map"]
         for i, c in enumerate(candidates):
             row = state["row"].get(c.repo_id)
             if row is not None:
@@ -145,39 +146,64 @@ class FennecRanker:
                 best, best_tau = temperature, tau
         return best
 
-    def _factorise(self, values: np.ndarray, arch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """ALS for ``Y ~ b_m + c_t + u_m . v_t`` with ``[b_m, u_m]`` shrunk towards ``W a_m``.
 
-        Returns ``model_x [M, k + 1]`` (``b, u``), ``task_v [T, k + 1]`` (``c, v``) and ``W [A + 1, k + 1]``.
-        """
-        rng = np.random.default_rng(self.seed)
-        observed = ~np.isnan(values)
-        y = np.where(observed, values, 0.0)
-        mask = observed.astype(np.float64)
-        n_models, n_tasks = values.shape
-        k = self.rank
-        model_x = np.column_stack([np.zeros(n_models), 0.1 * rng.standard_normal((n_models, k))])
-        task_v = np.column_stack([np.zeros(n_tasks), 0.1 * rng.standard_normal((n_tasks, k))])
-        arch_map = np.zeros((arch.shape[1], k + 1))
-        eye = np.eye(k + 1)
-        free_bias = np.diag([1e-6] + [1.0] * k)  # the task bias c_t is barely shrunk: tasks differ in mean on purpose
-        for _ in range(MAX_ITER):
-            # models: features (1, v_t), targets y - c_t, prior W a_m
-            features = np.column_stack([np.ones(n_tasks), task_v[:, 1:]])  # [T, k + 1]
-            target = (y - task_v[:, 0][None, :]) * mask
-            gram = np.einsum("mt,ti,tj->mij", mask, features, features) + self.reg * eye
-            prior = arch @ arch_map
-            model_x = np.linalg.solve(gram, (target @ features + self.reg * prior)[..., None])[..., 0]
-            # tasks: features (1, u_m), targets y - b_m
-            features = np.column_stack([np.ones(n_models), model_x[:, 1:]])  # [M, k + 1]
-            target = (y - model_x[:, 0][:, None]) * mask
-            gram = np.einsum("mt,mi,mj->tij", mask, features, features) + self.reg * free_bias
-            task_v = np.linalg.solve(gram, (target.T @ features)[..., None])[..., 0]
-            # archi2vec map: ridge from a_m to (b_m, u_m)
-            arch_map = np.linalg.solve(arch.T @ arch + self.arch_reg * np.eye(arch.shape[1]), arch.T @ model_x)
-        return model_x, task_v, arch_map
+@dataclass(frozen=True)
+class TransferSpace:
+    """A factorised performance matrix ``Y_mt ~ b_m + c_t + u_m . v_t`` and its archi2vec prior.
+
+    Args:
+        model_x: ``[M, k + 1]`` ``(b_m, u_m)`` per model row of ``Y``.
+        task_v: ``[T, k + 1]`` ``(c_t, v_t)`` per task column of ``Y``.
+        arch_map: ``[A + 1, k + 1]`` ridge map from ``(archi2vec, 1)`` to ``(b_m, u_m)``: where a model with no record
+            sits.
+    """
+
+    model_x: np.ndarray
+    task_v: np.ndarray
+    arch_map: np.ndarray
 
 
-def _with_bias(arch: np.ndarray) -> np.ndarray:
+def factorise(
+    values: np.ndarray, arch: np.ndarray, *, rank: int = 4, reg: float = 1.0, arch_reg: float = 0.1, seed: int = 0
+) -> TransferSpace:
+    """ALS for ``Y ~ b_m + c_t + u_m . v_t`` with ``[b_m, u_m]`` shrunk towards ``W a_m`` (Fennec's transfer space).
+
+    Args:
+        values: ``[M, T]`` performance matrix (accuracy percentiles), NaN where unobserved.
+        arch: ``[M, A + 1]`` archi2vec of each row with a constant column (:func:`with_bias`).
+        rank: dimension ``k`` of the space.
+        reg: ridge strength of the factors (and of the pull towards the archi2vec prior).
+        arch_reg: ridge strength of the map ``W`` from archi2vec to model vectors.
+        seed: seeds the initial factors.
+    """
+    rng = np.random.default_rng(seed)
+    observed = ~np.isnan(values)
+    y = np.where(observed, values, 0.0)
+    mask = observed.astype(np.float64)
+    n_models, n_tasks = values.shape
+    k = rank
+    model_x = np.column_stack([np.zeros(n_models), 0.1 * rng.standard_normal((n_models, k))])
+    task_v = np.column_stack([np.zeros(n_tasks), 0.1 * rng.standard_normal((n_tasks, k))])
+    arch_map = np.zeros((arch.shape[1], k + 1))
+    eye = np.eye(k + 1)
+    free_bias = np.diag([1e-6] + [1.0] * k)  # the task bias c_t is barely shrunk: tasks differ in mean on purpose
+    for _ in range(MAX_ITER):
+        # models: features (1, v_t), targets y - c_t, prior W a_m
+        features = np.column_stack([np.ones(n_tasks), task_v[:, 1:]])  # [T, k + 1]
+        target = (y - task_v[:, 0][None, :]) * mask
+        gram = np.einsum("mt,ti,tj->mij", mask, features, features) + reg * eye
+        prior = arch @ arch_map
+        model_x = np.linalg.solve(gram, (target @ features + reg * prior)[..., None])[..., 0]
+        # tasks: features (1, u_m), targets y - b_m
+        features = np.column_stack([np.ones(n_models), model_x[:, 1:]])  # [M, k + 1]
+        target = (y - model_x[:, 0][:, None]) * mask
+        gram = np.einsum("mt,mi,mj->tij", mask, features, features) + reg * free_bias
+        task_v = np.linalg.solve(gram, (target.T @ features)[..., None])[..., 0]
+        # archi2vec map: ridge from a_m to (b_m, u_m)
+        arch_map = np.linalg.solve(arch.T @ arch + arch_reg * np.eye(arch.shape[1]), arch.T @ model_x)
+    return TransferSpace(model_x=model_x, task_v=task_v, arch_map=arch_map)
+
+
+def with_bias(arch: np.ndarray) -> np.ndarray:
     """``[N, A + 1]`` archi2vec with a constant column, so the archi2vec map has an intercept."""
     return np.column_stack([arch.astype(np.float64), np.ones(len(arch))])

@@ -11,10 +11,15 @@ Departures, each for the Hub setting:
 * each text part of a PTM token is projected on its principal directions in the training models (rank 16) before
   the content path: 23 training tasks cannot fit 3 x 384 inputs, and scoring gets three times cheaper;
 * the *learned model token* is the model's row of normalised accuracies on the training tasks (a collaborative
-  signal), read through a task-similarity attention over the training tasks. An unseen model's token is the mean row
-  of the seen models of its architecture family, read the same way, plus its scalar content features (size, input
-  size, card results) for a linear read-out that only unseen models use; training teaches it by playing a random part
-  of the models as unseen (their own record left out of their family's row);
+  signal), read through a task-similarity attention over the training tasks, and its vector in a Fennec-style
+  transfer space factorised from those accuracies (:func:`hf_spider.rankers.fennec.factorise`), read against the
+  task's similarity-weighted vector. An unseen model's token is the mean row of the seen models of its architecture
+  family and the transfer-space position its archi2vec maps to, plus its scalar content features (size, input size,
+  card results) for a linear read-out that only unseen models use; training teaches it by playing a random part of
+  the models as unseen (their own record left out of their family's row);
+* the read-out of the learned token is linear and starts from the transfer-space score; the attention over the task
+  tokens (the content path) is trained only on request (``TrainConfig.content_path``): on 23 training targets it
+  did not help the leave-one-target-out rankings and hurt cold-start text ones;
 * several independently seeded members are averaged (small data: 23 targets), stored in one ``model.safetensors``.
 
 Hub I/O comes from :class:`huggingface_hub.PyTorchModelHubMixin`: the JSON-able ``__init__`` arguments become
@@ -38,12 +43,16 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
 from ..errors import ScorerConfigError
+from ..tokens.archi2vec import ARCHI2VEC_DIM
 from ..tokens.ptm import (
     FAMILY_BUCKETS,
+    HEAD_DIM,
     PTM_SCHEMA_VERSION,
     SCALAR_NAMES,
     TEXT_PARTS,
     PTMTokens,
+    archi2vec_slice,
+    family_slice,
     text_slice,
     token_dim,
 )
@@ -66,9 +75,9 @@ PAIR_FEATURES = (
     "collab_square",
     "collab_near",
     "collab_mid",
-    "log_count",
     "label_sim",
     "dataset_sim",
+    *(f"latent_{t}" for t in SIMILARITY_TEMPERATURES),
     *(f"unseen_{name}" for name in SCALAR_NAMES),
 )
 _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produce NaN
@@ -96,9 +105,10 @@ Use it with `hf-spider rank` or `hf_spider.rankers.get_ranker("spider")`; load i
 - Trained on 23 TransferGraph targets (13 image, 10 text): classification only, small data; an exotic task gets
   a ranking close to the collaborative prior of the training records.
 - Scores are comparable within one task only; the ranking does not replace re-ranking the top-k with forward passes.
-- Models never seen in training are ranked from their architecture family's mean record and their content token.
-  In the cold-start benchmark (25 % of the models unseen) that beats the size prior and LogME on image, but on text
-  it stays at the size prior, well below LogME: re-rank unseen text models with forward passes.
+- Models never seen in training are ranked from their architecture family's mean record, the transfer-space position
+  of their architecture (archi2vec) and their size. In the cold-start benchmark (25 % of the models unseen) that
+  beats the size prior on both modalities and LogME on image, but stays well below LogME on text: re-rank unseen text
+  models with forward passes.
 
 Code: https://github.com/hf-spider/hf-spider
 """
@@ -123,6 +133,8 @@ class _Member(nn.Module):
         nn.init.zeros_(self.out.weight)  # start as the linear read-out alone; the content path grows from zero
         nn.init.zeros_(self.out.bias)
         self.skip = nn.Linear(len(PAIR_FEATURES), 1)  # keeps the collaborative signal one linear step from the score
+        with torch.no_grad():  # the read-out starts from the transfer-space score (Fennec's ranking) and corrects it
+            self.skip.weight[0, [PAIR_FEATURES.index(f"latent_{t}") for t in SIMILARITY_TEMPERATURES]] = 1.0
 
     @property
     def linears(self) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
@@ -172,6 +184,9 @@ class TransferScorer(
     task_embeddings: torch.Tensor
     families: torch.Tensor
     text_basis: torch.Tensor
+    latent: torch.Tensor
+    task_latent: torch.Tensor
+    arch_map: torch.Tensor
     """PTM tokens + task tokens -> fitness scores (higher = better to fine-tune), one batched pass per task.
 
     It is a :class:`~hf_spider.rankers.base.Ranker` itself (``name``, ``score(task, candidates)``), so the pipeline and
@@ -187,6 +202,7 @@ class TransferScorer(
         text_rank: each text part of a PTM token is projected on its ``text_rank`` principal directions in the
             training models (:meth:`fit_text_basis`) before the content path: 23 tasks cannot fit 3 x 384 inputs, and
             the projection makes scoring 100k candidates one thin matmul.
+        latent_rank: dimension of the transfer space of the learned model tokens (Fennec's ``u_m``).
         members: independently seeded members averaged into the score.
         model_ids: repo ids of the models seen in training (rows of the collaborative table).
         train_tasks: names of the training tasks (columns of the collaborative table).
@@ -213,6 +229,7 @@ class TransferScorer(
         pooled: int = 4,
         members: int = 1,
         text_rank: int = 16,
+        latent_rank: int = 4,
         model_ids: list[str] | None = None,
         train_tasks: list[str] | None = None,
         estimators: list[str] | None = None,
@@ -229,6 +246,7 @@ class TransferScorer(
             )
         self.in_dim, self.text_dim, self.proto_dim, self.stats_dim = in_dim, text_dim, proto_dim, stats_dim
         self.text_rank = text_rank
+        self.latent_rank = latent_rank
         self.model_ids = list(model_ids or [])
         self.train_tasks = list(train_tasks or [])
         self.estimators = list(estimators or [])
@@ -250,6 +268,12 @@ class TransferScorer(
         self.register_buffer("task_embeddings", torch.zeros(len(self.train_tasks), text_dim))
         # Architecture-family bucket (one-hot) of each seen model: unseen models inherit their family's record.
         self.register_buffer("families", torch.zeros(len(self.model_ids), FAMILY_BUCKETS))
+        # Fennec's transfer space (filled by training, see hf_spider.rankers.fennec.factorise): (b_m, u_m) of each seen
+        # model, (c_t, v_t) of each training task, and the ridge map from (archi2vec, 1) to (b_m, u_m) that places a
+        # model never seen. A task's vector is the similarity-weighted mean of the training tasks' vectors.
+        self.register_buffer("latent", torch.zeros(len(self.model_ids), latent_rank + 1))
+        self.register_buffer("task_latent", torch.zeros(len(self.train_tasks), latent_rank + 1))
+        self.register_buffer("arch_map", torch.zeros(ARCHI2VEC_DIM + 1, latent_rank + 1))
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, **kwargs: Any) -> TransferScorer:
@@ -331,13 +355,15 @@ class TransferScorer(
         *,
         exclude_task: str | None = None,
         exclude_rows: torch.Tensor | None = None,
+        latent: LatentTables | None = None,
     ) -> torch.Tensor:
         """``[N, len(PAIR_FEATURES)]``: the learned model token read for this task, and label-name similarities.
 
-        A seen model's learned token is its own row of the collaborative table; an unseen one's is the mean row of the
-        seen models of its architecture family (Model Spider's token for a model never trained on), so the weights
-        learned on seen models also rank unseen ones. This is the reference; :meth:`score_tokens` computes the same
-        values for a whole zoo with one fused matmul.
+        A seen model's learned token is its own row of the collaborative table and its vector in the transfer space;
+        an unseen one's is the mean row of the seen models of its architecture family (Model Spider's token for a model
+        never trained on) and the vector its archi2vec maps to (Fennec's placement), so the weights learned on seen
+        models also rank unseen ones. This is the reference; :meth:`score_tokens` computes the same values for a whole
+        zoo with one fused matmul.
 
         Args:
             x: ``[N, in_dim]`` PTM tokens.
@@ -346,6 +372,8 @@ class TransferScorer(
             exclude_task: a training task whose column is hidden (training on that task: leave-one-out).
             exclude_rows: ``[N]`` table row whose record must not count in the candidate's family row (training
                 plays a seen model as unseen: its own record would leak in), ``-1`` for none.
+            latent: the transfer space to read instead of the scorer's own (training passes one factorised without
+                ``exclude_task``, so a task never sees a space fitted to its own records).
         """
         task_vec = self._task_vector(labels)
         collab = self._masked_collab(exclude_task)
@@ -353,7 +381,7 @@ class TransferScorer(
         own = collab[rows.clamp(min=0)] if len(self.model_ids) else collab.new_full((len(x), collab.shape[1]), 0.0)
         own_known = ~torch.isnan(own) & seen[:, None]
         use_own = own_known.any(1)
-        family = x[:, self._family_slice()]  # [N, B] one-hot (zeros: family unknown)
+        family = x[:, family_slice()]  # [N, B] one-hot (zeros: family unknown)
         known = (~torch.isnan(collab)).float()
         total = family @ (self.families.T @ torch.nan_to_num(collab))  # [N, T]
         count = family @ (self.families.T @ known)  # [N, T]
@@ -365,15 +393,46 @@ class TransferScorer(
         family_row = torch.where(count > 0.5, total / count.clamp(min=1), torch.full_like(total, float("nan")))
         table = torch.where(use_own[:, None], torch.where(own_known, own, float("nan")), family_row)
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
+        latent = latent or self.latent_tables()
+        placed = self._arch_latent(x, latent.arch_map)  # [N, k + 1]
+        vectors = (
+            torch.where(use_own[:, None], latent.model_x[rows.clamp(min=0)], placed) if len(latent.model_x) else placed
+        )
+        queries = self._latent_queries(task_vec, latent.task_v, exclude_task)
         return torch.cat(
             [
                 use_own.float()[:, None],
                 self._row_features(table, task_vec),
                 torch.stack(sims, dim=1),
+                vectors @ queries.T,
                 x[:, : len(SCALAR_NAMES)] * (~use_own).float()[:, None],
             ],
             dim=1,
         )
+
+    def latent_tables(self) -> LatentTables:
+        """The scorer's transfer space (its buffers)."""
+        return LatentTables(model_x=self.latent, task_v=self.task_latent, arch_map=self.arch_map)
+
+    def _arch_latent(self, x: torch.Tensor, arch_map: torch.Tensor) -> torch.Tensor:
+        """``[N, k + 1]`` the transfer-space position of each token's archi2vec (where a model with no record sits)."""
+        return x[:, archi2vec_slice()] @ arch_map[:-1] + arch_map[-1]
+
+    def _latent_queries(self, task_vec: torch.Tensor, task_v: torch.Tensor, exclude_task: str | None) -> torch.Tensor:
+        """``[len(SIMILARITY_TEMPERATURES), k + 1]`` ``(1, v)`` of the task at each temperature.
+
+        ``v`` is the softmax-weighted mean of the training tasks' vectors by label-name similarity (Fennec's proxy
+        for a new task), ``exclude_task`` weighing nothing; a model at ``(b_m, u_m)`` scores ``b_m + u_m . v``.
+        """
+        similarity = self.task_embeddings @ task_vec  # [T]
+        allowed = torch.tensor([t != exclude_task for t in self.train_tasks], dtype=torch.bool, device=task_v.device)
+        queries = []
+        for temperature in SIMILARITY_TEMPERATURES:
+            logits = torch.where(allowed, similarity / temperature, torch.full_like(similarity, _NEG))
+            weights = torch.softmax(logits, dim=0) * allowed
+            vector = weights @ task_v / weights.sum().clamp(min=1e-12)  # [k + 1]; zeros without training tasks
+            queries.append(torch.cat([vector.new_ones(1), vector[1:]]))
+        return torch.stack(queries)
 
     def _task_vector(self, labels: torch.Tensor) -> torch.Tensor:
         """``[D]`` normalised mean label-name embedding of a task (zeros when it has none)."""
@@ -390,8 +449,8 @@ class TransferScorer(
         return collab
 
     def _head_width(self) -> int:
-        """Width of the non-text head of a PTM token (scalars and family buckets)."""
-        return len(SCALAR_NAMES) + FAMILY_BUCKETS
+        """Width of the non-text head of a PTM token (scalars, family buckets, archi2vec)."""
+        return HEAD_DIM
 
     def compress(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, head + parts * text_rank]``: PTM tokens with each text part projected on its basis."""
@@ -414,12 +473,12 @@ class TransferScorer(
                 basis[:, : directions.shape[1]] = directions
             self.text_basis[part] = basis
 
-    def _family_slice(self) -> slice:
-        start = len(SCALAR_NAMES)
-        return slice(start, start + FAMILY_BUCKETS)
-
     def _row_features(self, table: torch.Tensor, task_vec: torch.Tensor) -> torch.Tensor:
-        """``[K, 6]`` has-record, mean, mean square, similarity-weighted means and log-count of ``table`` ``[K, T]``."""
+        """``[K, 5]`` has-record, mean, mean square and similarity-weighted means of ``table`` ``[K, T]``.
+
+        No record count: how many targets a model was fine-tuned on says nothing about a new one (weighted tau 0.06 to
+        0.1 on the benchmark), yet listwise training leaned on it.
+        """
         known = ~torch.isnan(table)
         values = torch.nan_to_num(table) * known
         count = known.sum(1).float()
@@ -430,7 +489,7 @@ class TransferScorer(
             weights = torch.exp((similarity - top) / temperature) * known  # [K, T]
             means.append((values * weights).sum(1) / weights.sum(1).clamp(min=1e-6))
         has = (count > 0).float()
-        return torch.stack([has, *(m * has for m in means), torch.log1p(count) / 3.0], dim=1)
+        return torch.stack([has, *(m * has for m in means)], dim=1)
 
     def forward(
         self,
@@ -472,7 +531,7 @@ class TransferScorer(
 
         Everything that depends on the task only is folded into the weights first (:meth:`_fused_weights`): the
         text projection and the label- and dataset-similarity columns share one thin ``[in_dim, parts * r + 2]``
-        matrix, the members' first layers and the family rows' features one ``[head + parts * r, members * H + 6]``
+        matrix, the members' first layers and the family rows' features one ``[head + parts * r, members * H + 5 + L]``
         matrix, and attention keys become an ``[H, P + 1]`` matrix, so a candidate costs one row of two matmuls plus
         a few ``H x H`` products. Equal to :meth:`forward` (tested).
         """
@@ -502,8 +561,10 @@ class TransferScorer(
         total = self.families.T @ torch.nan_to_num(self.collab)  # [B, T]
         count = self.families.T @ known
         family_rows = torch.where(count > 0.5, total / count.clamp(min=1), torch.full_like(total, float("nan")))
-        bucket = self._row_features(family_rows, task_vec)  # [B, 6]
-        own = self._row_features(self.collab, task_vec)  # [M, 6]
+        bucket = self._row_features(family_rows, task_vec)  # [B, 5]
+        # Transfer-space scores: the seen models' own, and the archi2vec placement's as columns of stage 2.
+        queries = self._latent_queries(task_vec, self.task_latent, None)  # [L, k + 1]
+        own = torch.cat([self._row_features(self.collab, task_vec), self.latent @ queries.T], dim=1)  # [M, 5 + L]
         # Stage 1 [in_dim, parts * r + 2]: the text projection (block diagonal) and the two similarity columns.
         rank = self.text_rank
         text = torch.zeros(self.in_dim, len(TEXT_PARTS) * rank + 2, device=self.device)
@@ -511,11 +572,14 @@ class TransferScorer(
             text[text_slice(name, self.text_dim), part * rank : (part + 1) * rank] = self.text_basis[part]
         text[text_slice("label_embedding", self.text_dim), -2] = task_vec
         text[text_slice("dataset_embedding", self.text_dim), -1] = task_vec
-        # Stage 2 [head + parts * r, members * H + 6]: every member's first layer, and the family rows' features.
-        family = torch.zeros(members[0].linears[0].in_features, bucket.shape[1], device=self.device)
-        family[self._family_slice()] = bucket
+        # Stage 2 [head + parts * r, members * H + 5 + L]: every member's first layer, the family rows' features and
+        # the archi2vec placement's transfer-space scores (what an unseen model reads instead of its own row).
+        family = torch.zeros(members[0].linears[0].in_features, own.shape[1], device=self.device)
+        family[family_slice(), : bucket.shape[1]] = bucket
+        family[archi2vec_slice(), bucket.shape[1] :] = self.arch_map[:-1] @ queries.T
+        family_bias = torch.cat([bucket.new_zeros(bucket.shape[1]), self.arch_map[-1] @ queries.T])
         weight = torch.cat([*(m.linears[0].weight.T for m in members), family], dim=1)
-        bias = torch.cat([*(m.linears[0].bias for m in members), family.new_zeros(family.shape[1])])
+        bias = torch.cat([*(m.linears[0].bias for m in members), family_bias])
         per_member = []
         for m in members:
             summary = m.task_summary(labels, protos, stats, mask)  # [P + 1, H]
@@ -551,14 +615,24 @@ class TransferScorer(
         """``[N]`` scores of one batch from the precomputed task side (eval mode: dropout is the identity)."""
         projected = x @ fused.text  # [N, parts * r + 2]
         compressed = torch.cat([x[:, : self._head_width()], projected[:, :-2]], dim=1)  # == self.compress(x)
-        z = torch.addmm(fused.bias, compressed, fused.weight)  # [N, members * H + 6]
+        z = torch.addmm(fused.bias, compressed, fused.weight)  # [N, members * H + 5 + L]
         sims, family = projected[:, -2:], z[:, len(fused.members) * fused.hidden :]
         seen = rows >= 0
         own = fused.own[rows.clamp(min=0)] if len(self.model_ids) else family
         use_own = seen & (own[:, 0] > 0)
-        table = torch.where(use_own[:, None], own, family)
+        table = torch.where(use_own[:, None], own, family)  # [N, 5 + L]: row features, then transfer-space scores
         unseen = (~use_own).float()[:, None]
-        pair = torch.cat([use_own.float()[:, None], table, sims, x[:, : len(SCALAR_NAMES)] * unseen], dim=1)
+        rows_end = table.shape[1] - len(SIMILARITY_TEMPERATURES)
+        pair = torch.cat(
+            [
+                use_own.float()[:, None],
+                table[:, :rows_end],
+                sims,
+                table[:, rows_end:],
+                x[:, : len(SCALAR_NAMES)] * unseen,
+            ],
+            dim=1,
+        )
         count, hidden = len(fused.members), fused.hidden
         linear = torch.addmm(fused.pair_bias, pair, fused.pair_weight)  # [N, members * H + members]
         skip = linear[:, count * hidden :].sum(1)
@@ -578,6 +652,15 @@ class TransferScorer(
 
 
 @dataclass(frozen=True)
+class LatentTables:
+    """Fennec's transfer space as the scorer reads it (:func:`hf_spider.rankers.fennec.factorise`, as tensors)."""
+
+    model_x: torch.Tensor  # [M, k + 1] (b_m, u_m) of the seen models
+    task_v: torch.Tensor  # [T, k + 1] (c_t, v_t) of the training tasks
+    arch_map: torch.Tensor  # [A + 1, k + 1] (archi2vec, 1) -> (b_m, u_m)
+
+
+@dataclass(frozen=True)
 class _FusedMember:
     """One member's task-dependent matrices for :meth:`TransferScorer.score_tokens`."""
 
@@ -593,9 +676,9 @@ class _Fused:
     """The task side of :meth:`TransferScorer.score_tokens`: fused first layer, learned tokens, member matrices."""
 
     text: torch.Tensor  # [in_dim, parts * r + 2]
-    weight: torch.Tensor  # [head + parts * r, members * H + 6]
-    bias: torch.Tensor  # [members * H + 6]
-    own: torch.Tensor  # [M, 6] learned-token features of the seen models
+    weight: torch.Tensor  # [head + parts * r, members * H + 5 + L]
+    bias: torch.Tensor  # [members * H + 5 + L]
+    own: torch.Tensor  # [M, 5 + L] learned-token features of the seen models (row features, transfer-space scores)
     pair_weight: torch.Tensor  # [F, members * H + members]
     pair_bias: torch.Tensor  # [members * H + members]
     members: list[_FusedMember]

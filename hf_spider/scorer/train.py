@@ -25,9 +25,10 @@ from huggingface_hub.utils import tqdm
 from ..errors import InvalidIndexError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
-from ..tokens.ptm import FAMILY_BUCKETS, SCALAR_NAMES, PTMTokens, TextEmbedder, ptm_tokens, token_dim
+from ..rankers.fennec import factorise, with_bias
+from ..tokens.ptm import PTMTokens, TextEmbedder, archi2vec_slice, family_slice, ptm_tokens, token_dim
 from ..tokens.task import TaskTokens
-from .model import TransferScorer, _Member
+from .model import LatentTables, TransferScorer, _Member
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +45,12 @@ class TrainConfig:
         skip_lr: AdamW for the linear read-out of the collaborative and similarity features (no weight decay).
         hidden: scorer width.
         hide_fraction: share of models whose collaborative row is hidden at each step (teaches content-only scores).
+        transfer_space: read the models' positions in a Fennec-style transfer space (factorised from the records,
+            archi2vec placing unseen models) beside their collaborative rows.
+        content_path: train the attention over the task tokens (the content path, which scores unseen models). Off
+            by default: on the 23 TransferGraph targets it does not improve leave-one-target-out rankings and it
+            halves the text cold-start tau (``benchmarks/transfergraph_bench.py`` shows the ablation); with it off,
+            the content path's output layer stays at zero and unseen models are scored by the linear read-out.
     """
 
     seed: int = 0
@@ -54,6 +61,8 @@ class TrainConfig:
     skip_lr: float = 3e-2
     hidden: int = 48
     hide_fraction: float = 0.3
+    transfer_space: bool = True
+    content_path: bool = False
 
 
 @dataclass
@@ -127,7 +136,11 @@ def train_scorer(
     x = torch.from_numpy(np.ascontiguousarray(tokens.features[[position[m] for m in seen]], dtype=np.float32))
     _fill_tables(scorer, norm, tasks)
     scorer.fit_text_basis(x)
-    scorer.families.copy_(x[:, len(SCALAR_NAMES) : len(SCALAR_NAMES) + FAMILY_BUCKETS])
+    scorer.families.copy_(x[:, family_slice()])
+    if config.transfer_space:
+        latent = fit_transfer_spaces(scorer, x, config.seed)
+    else:  # the buffers stay zero: every transfer-space feature reads 0
+        latent = {name: scorer.latent_tables() for name in usable}
     batches = []
     for name in usable:
         rows = norm[norm.target == name]
@@ -142,9 +155,14 @@ def train_scorer(
     with torch.no_grad():
         pairs = {
             b.name: (
-                scorer.pair_features(x[b.rows], b.rows, b.inputs[0], exclude_task=b.name),
+                scorer.pair_features(x[b.rows], b.rows, b.inputs[0], exclude_task=b.name, latent=latent[b.name]),
                 scorer.pair_features(
-                    x[b.rows], torch.full_like(b.rows, -1), b.inputs[0], exclude_task=b.name, exclude_rows=b.rows
+                    x[b.rows],
+                    torch.full_like(b.rows, -1),
+                    b.inputs[0],
+                    exclude_task=b.name,
+                    exclude_rows=b.rows,
+                    latent=latent[b.name],
                 ),
             )
             for b in batches
@@ -173,25 +191,27 @@ def _train_member(
 ) -> None:
     """Full-batch AdamW on the summed ListMLE of every training task; deterministic given ``seed``."""
     generator = torch.Generator().manual_seed(seed)
-    skip = list(member.skip.parameters())
-    rest = [p for name, p in member.named_parameters() if not name.startswith("skip.")]
-    optimiser = torch.optim.AdamW(
-        [
-            {"params": skip, "lr": config.skip_lr, "weight_decay": 0.0},
-            {"params": rest, "lr": config.lr, "weight_decay": config.weight_decay},
-        ]
-    )
+    groups = [{"params": list(member.skip.parameters()), "lr": config.skip_lr, "weight_decay": 0.0}]
+    if config.content_path:
+        rest = [p for name, p in member.named_parameters() if not name.startswith("skip.")]
+        groups.append({"params": rest, "lr": config.lr, "weight_decay": config.weight_decay})
+    optimiser = torch.optim.AdamW(groups)
     member.train()
     for _ in tqdm(range(config.epochs), desc="train scorer", name="hf_spider.train", leave=False):
         optimiser.zero_grad()
-        h = member.ptm(x)  # [M, H]: each model encoded once per step (x: compressed tokens)
+        # [M, H]: each model encoded once per step (x: compressed tokens); without the content path its output layer
+        # stays at zero, so the score is the linear read-out alone and the attention need not run.
+        h = member.ptm(x) if config.content_path else None
         loss = torch.zeros(())
         for batch in batches:
             full, hidden = pairs[batch.name]
             hide = torch.rand(len(batch.rows), generator=generator) < config.hide_fraction
             pair = torch.where(hide[:, None], hidden, full)
-            summary = member.task_summary(*batch.inputs)
-            loss = loss + list_mle(member.score_encoded(h[batch.rows], pair, summary), batch.target)
+            if h is None:
+                scores = member.skip(pair).squeeze(1)
+            else:
+                scores = member.score_encoded(h[batch.rows], pair, member.task_summary(*batch.inputs))
+            loss = loss + list_mle(scores, batch.target)
         (loss / len(batches)).backward()
         optimiser.step()
     member.eval()
@@ -208,6 +228,33 @@ def _fill_tables(scorer: TransferScorer, norm: pd.DataFrame, tasks: Mapping[str,
         if labels is not None and len(labels):
             vector = np.asarray(labels, dtype=np.float32).mean(0)
             scorer.task_embeddings[i] = torch.from_numpy(vector / max(float(np.linalg.norm(vector)), 1e-12))
+
+
+def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> dict[str, LatentTables]:
+    """Factorise the collaborative table into the scorer's transfer space; one leave-one-out space per task.
+
+    The scorer keeps the space of every training task. While a task is trained on, its features come from a space
+    factorised without its column, as a new task's will: a space fitted to the task's own records would make the
+    transfer-space score look more trustworthy in training than it can be at test time.
+    """
+    values = scorer.collab.double().numpy()
+    arch = with_bias(x[:, archi2vec_slice()].double().numpy())
+
+    def fit(table: np.ndarray) -> LatentTables:
+        space = factorise(table, arch, rank=scorer.latent_rank, seed=seed)
+        model_x, task_v, arch_map = (torch.from_numpy(a).float() for a in (space.model_x, space.task_v, space.arch_map))
+        return LatentTables(model_x=model_x, task_v=task_v, arch_map=arch_map)
+
+    full = fit(values)
+    scorer.latent.copy_(full.model_x)
+    scorer.task_latent.copy_(full.task_v)
+    scorer.arch_map.copy_(full.arch_map)
+    spaces = {}
+    for column, name in enumerate(scorer.train_tasks):
+        held_out = values.copy()
+        held_out[:, column] = np.nan
+        spaces[name] = fit(held_out)
+    return spaces
 
 
 def _proto_dim(tasks: Mapping[str, TaskTokens], default: int) -> int:

@@ -1,11 +1,12 @@
 """PTM tokens: a fixed-length vector per pre-trained model, built from what the Hub says about it.
 
 Model Spider represents every candidate by a *PTM token*. Ours has two parts. The **content** part is computed from a
-:class:`~hf_spider.hub.records.ModelRecord` alone (architecture family, size, input size, label names, training
-datasets, card results and text, popularity), so a model uploaded yesterday can be ranked without retraining. The
-**learned** part (the collaborative signal of models seen in training) lives in the scorer, keyed by repo id; unseen
-models fall back to content alone. Text fields are embedded with the general text encoder, one call per unique
-string, so ranking a zoo that shares ImageNet's 1000 labels embeds those labels once.
+:class:`~hf_spider.hub.records.ModelRecord` alone (architecture family, size, input size, Fennec's archi2vec vector,
+label names, training datasets, card results and text, popularity), so a model uploaded yesterday can be ranked
+without retraining. The **learned** part (the collaborative signal of models seen in training, and their position in
+the transfer space) lives in the scorer, keyed by repo id; unseen models are placed from content alone. Text fields
+are embedded with the general text encoder, one call per unique string, so ranking a zoo that shares ImageNet's 1000
+labels embeds those labels once.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from ..hub.records import ModelRecord
+from .archi2vec import ARCHI2VEC_DIM, archi2vec
 
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the layout or meaning of the token changes; a scorer refuses tokens of another version.
-PTM_SCHEMA_VERSION = 1
+#: 2: the archi2vec block after the family buckets.
+PTM_SCHEMA_VERSION = 2
 #: Architecture families are hashed into this many one-hot buckets, so a family never seen still gets a slot.
 FAMILY_BUCKETS = 32
 #: Scalar features, in token order (each ``has_*`` flag tells a missing value from a zero).
@@ -53,6 +56,8 @@ SCALAR_NAMES = (
 )
 #: Text embeddings, in token order: the model's own label names, its training datasets' labels, its card text.
 TEXT_PARTS = ("label_embedding", "dataset_embedding", "card_embedding")
+#: Width of the non-text head of a token: scalars, family buckets, archi2vec.
+HEAD_DIM = len(SCALAR_NAMES) + FAMILY_BUCKETS + ARCHI2VEC_DIM
 #: Label names that carry no meaning (``LABEL_0``) are ignored rather than embedded.
 _GENERIC_LABEL = re.compile(r"^(label|class)[_ -]?\d+$", re.IGNORECASE)
 _CARD_CHARS = 1000  # the encoder truncates at 256 tokens anyway; the card's opening says what the model is
@@ -64,8 +69,8 @@ class PTMTokens:
 
     Args:
         model_ids: repo ids, in row order.
-        features: ``[N, token_dim(D)]`` float32, layout given by :data:`SCALAR_NAMES`, the family buckets and
-            :data:`TEXT_PARTS`.
+        features: ``[N, token_dim(D)]`` float32, layout given by :data:`SCALAR_NAMES`, the family buckets,
+            archi2vec and :data:`TEXT_PARTS` (see the ``*_slice`` helpers).
         text_dim: ``D``, the text encoder's width.
         schema_version: :data:`PTM_SCHEMA_VERSION` at build time.
     """
@@ -81,12 +86,22 @@ class PTMTokens:
 
 def token_dim(text_dim: int) -> int:
     """Width of a PTM token for a text encoder of width ``text_dim``."""
-    return len(SCALAR_NAMES) + FAMILY_BUCKETS + len(TEXT_PARTS) * text_dim
+    return HEAD_DIM + len(TEXT_PARTS) * text_dim
+
+
+def family_slice() -> slice:
+    """Where the one-hot architecture-family buckets sit in a token."""
+    return slice(len(SCALAR_NAMES), len(SCALAR_NAMES) + FAMILY_BUCKETS)
+
+
+def archi2vec_slice() -> slice:
+    """Where the archi2vec vector (:mod:`hf_spider.tokens.archi2vec`) sits in a token."""
+    return slice(len(SCALAR_NAMES) + FAMILY_BUCKETS, HEAD_DIM)
 
 
 def text_slice(part: str, text_dim: int) -> slice:
     """Where embedding ``part`` (one of :data:`TEXT_PARTS`) sits in a token."""
-    start = len(SCALAR_NAMES) + FAMILY_BUCKETS + TEXT_PARTS.index(part) * text_dim
+    start = HEAD_DIM + TEXT_PARTS.index(part) * text_dim
     return slice(start, start + text_dim)
 
 
@@ -127,6 +142,7 @@ def ptm_tokens(
         bucket = family_bucket(record.model_type)
         if bucket is not None:
             features[row, len(SCALAR_NAMES) + bucket] = 1.0
+        features[row, archi2vec_slice()] = archi2vec(record)
         for name, group in zip(TEXT_PARTS, parts, strict=True):
             features[row, text_slice(name, dim)] = embedder.mean(group)
     return PTMTokens(model_ids=tuple(r.repo_id for r in records), features=features, text_dim=dim)
