@@ -64,31 +64,36 @@ def run(args: argparse.Namespace) -> int:
         source = load_task_source(
             args.dataset, split=args.split, label_column=args.label_column, input_column=args.input_column
         )
-    samples = load_samples(source, per_class=args.per_class, seed=args.seed)
-    candidates = load_candidates(args.candidates)
-    if args.shortlist is not None:
-        shortlist = Shortlist.from_json(args.shortlist.read_text(encoding="utf-8"))
-    else:
-        shortlist = _stage_one(source.description, candidates)
-    reranked = rerank_shortlist(
-        shortlist,
-        samples,
-        candidates,
-        k=args.top_k,
-        estimator=args.estimator,
-        max_forward_passes=args.max_forward_passes,
-        halving_rounds=args.halving_rounds,
-        options=ForwardOptions(
-            trust_remote_code=args.trust_remote_code,
-            allow_pickle=args.allow_pickle,
-            batch_size=args.batch_size,
-            device_map=args.device_map,
-            local_dir=args.local_dir,
-        ),
-    )
-    if not state.is_main_process:
-        return 0
-    emit_shortlist(reranked, args.format, args.output)
+    try:
+        samples = load_samples(source, per_class=args.per_class, seed=args.seed)
+        candidates = load_candidates(args.candidates)
+        if args.shortlist is not None:
+            shortlist = Shortlist.from_json(args.shortlist.read_text(encoding="utf-8"))
+        else:
+            shortlist = _stage_one(source.description, candidates)
+        reranked = rerank_shortlist(
+            shortlist,
+            samples,
+            candidates,
+            k=args.top_k,
+            estimator=args.estimator,
+            max_forward_passes=args.max_forward_passes,
+            halving_rounds=args.halving_rounds,
+            options=ForwardOptions(
+                trust_remote_code=args.trust_remote_code,
+                allow_pickle=args.allow_pickle,
+                batch_size=args.batch_size,
+                device_map=args.device_map,
+                local_dir=args.local_dir,
+            ),
+        )
+        if state.is_main_process:
+            emit_shortlist(reranked, args.format, args.output)
+        state.wait_for_everyone()
+    finally:
+        # Leave the process group explicitly: a gloo process that exits with its group still open can abort at
+        # shutdown (SIGABRT) while its peer is still writing, which fails the whole `accelerate launch`.
+        state.destroy_process_group()
     return 0
 
 
