@@ -114,6 +114,16 @@ def labels(y: Any, n: int, *, device: torch.device, name: str = "labels") -> tup
     return t, C
 
 
+def features_and_labels(
+    features_: Any, labels_: Any, dtype: torch.dtype | None, device: str | torch.device | None
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """``(features [N, D], labels [N], classes)`` checked, on one dtype and device: most estimators' inputs."""
+    dtype, dev = resolve(dtype, device)
+    F = features(features_, dtype=dtype, device=dev)
+    y, C = labels(labels_, F.shape[0], device=dev)
+    return F, y, C
+
+
 def source_labels(z: Any, n: int, *, device: torch.device, name: str = "source_labels") -> torch.Tensor:
     """``[N]`` non-negative int64 ids of source classes (gaps allowed: most source classes never win the argmax)."""
     return _integer_vector(z, n, name, device)

@@ -49,16 +49,14 @@ def gbc(
     """
     import torch
 
-    dtype, dev = validate.resolve(dtype, device)
     validate.choice(gaussian_type, ("diagonal", "spherical"), "gaussian_type")
-    F = validate.features(features, dtype=dtype, device=dev)
-    y, C = validate.labels(labels, F.shape[0], device=dev)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
     mu = class_means(F, y, C)  # [C, D]
     var = class_means((F - mu[y]).square(), y, C).clamp_min(VAR_FLOOR)  # population variance per class, [C, D]
     if gaussian_type == "spherical":
         var = var.mean(dim=1, keepdim=True)  # [C, 1]
     log_var = var.log()
-    total = torch.zeros((), dtype=dtype, device=dev)
+    total = torch.zeros((), dtype=F.dtype, device=F.device)
     rows = max(1, BLOCK_ELEMENTS // (C * var.shape[1]))
     for start in range(0, C, rows):  # blocks of c1, each against every c2 at once
         stop = min(C, start + rows)
@@ -66,7 +64,7 @@ def gbc(
         quad = ((mu[start:stop, None, :] - mu[None, :, :]).square() / s_bar).sum(dim=2) / 8  # [b, C]
         logs = s_bar.log().sum(dim=2) - (log_var[start:stop, None, :] + log_var[None, :, :]).sum(dim=2) / 2
         bc = torch.exp(-(quad + logs / 2))  # Bhattacharyya coefficients, [b, C]
-        idx = torch.arange(start, stop, device=dev)
+        idx = torch.arange(start, stop, device=F.device)
         bc[idx - start, idx] = 0  # c1 == c2 is not a pair
         total = total + bc.sum()
     return -float(total)

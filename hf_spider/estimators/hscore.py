@@ -46,7 +46,7 @@ def hscore(
         >>> hscore(f + 5 * y[:, None], y) > hscore(f, y)
         True
     """
-    F, y, C = _inputs(features, labels, dtype, device)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N = F.shape[0]
     Fc = F - F.mean(dim=0, keepdim=True)
     cov_f = Fc.T @ Fc / (N - 1)
@@ -69,7 +69,7 @@ def reg_hscore(
     Raises:
         EstimatorInputError: malformed features or labels.
     """
-    F, y, C = _inputs(features, labels, dtype, device)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N, D = F.shape
     X = F - F.mean(dim=0, keepdim=True)
     emp_cov = X.T @ X / N
@@ -83,13 +83,6 @@ def reg_hscore(
     shrunk.diagonal().add_(a * mu)
     B = _between_factor(X, y, C) * math.sqrt(1 - a)
     return trace_pinv_gram(shrunk, B, rcond=default_rcond(tuple(F.shape), F.dtype))
-
-
-def _inputs(features: Any, labels: Any, dtype: Any, device: Any) -> tuple[torch.Tensor, torch.Tensor, int]:
-    dtype, dev = validate.resolve(dtype, device)
-    F = validate.features(features, dtype=dtype, device=dev)
-    y, C = validate.labels(labels, F.shape[0], device=dev)
-    return F, y, C
 
 
 def _between_factor(Fc: torch.Tensor, y: torch.Tensor, C: int) -> torch.Tensor:

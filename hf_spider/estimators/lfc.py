@@ -50,19 +50,17 @@ def lfc(
     """
     import torch
 
-    dtype, dev = validate.resolve(dtype, device)
     validate.choice(kernel, ("linear", "cos", "corr", "l2"), "kernel")
-    F = validate.features(features, dtype=dtype, device=dev)
-    y, C = validate.labels(labels, F.shape[0], device=dev)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N = F.shape[0]
-    n_c = class_counts(y, C, dtype)
+    n_c = class_counts(y, C, F.dtype)
     # Label kernel L = 2 Y Y^T - 1: sum(L) and |L|_F^2 = N^2 in closed form.
     L_sum = 2 * n_c.square().sum() - N * N
     L_norm2 = N * N - L_sum**2 / (N * N)  # |L - mean(L)|_F^2
 
     if kernel == "l2":
         K = -torch.cdist(F, F, compute_mode="donot_use_mm_for_euclid_dist")  # exact, not |a|^2 - 2ab + |b|^2
-        KL = 2 * (one_hot(y, C, dtype).T @ K @ one_hot(y, C, dtype)).trace() - K.sum()  # <K, L>
+        KL = 2 * (one_hot(y, C, F.dtype).T @ K @ one_hot(y, C, F.dtype)).trace() - K.sum()  # <K, L>
         K_sum, K_norm2 = K.sum(), K.square().sum()
     else:
         if kernel == "corr":

@@ -72,9 +72,7 @@ def nleep(
     """
     import torch
 
-    dtype, dev = validate.resolve(dtype, device)
-    F = validate.features(features, dtype=dtype, device=dev)
-    y, C = validate.labels(labels, F.shape[0], device=dev)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N = F.shape[0]
     K = max(min(C, N // 5), N // 10) if n_components is None else n_components
     if not 1 <= K <= N:
@@ -83,13 +81,13 @@ def nleep(
     if init_assignment is None:
         start = _kmeans(X, K, torch.Generator().manual_seed(seed))
     else:
-        start = validate.source_labels(init_assignment, N, device=dev, name="init_assignment")
+        start = validate.source_labels(init_assignment, N, device=F.device, name="init_assignment")
         if int(start.max()) >= K:
             raise EstimatorInputError(f"init_assignment holds ids >= n_components={K}; pass ids 0..{K - 1}")
     # The mixture is fitted in float64 whatever ``dtype``: scikit-learn's reg_covar (1e-6) is below float32 round-off,
     # so float32 covariances of components with fewer samples than PCA dimensions are numerically singular.
     theta = _gmm_posteriors(X.double(), start, K)
-    return leep_score(theta.to(dtype), y, C, eps=LEEP_EPS)
+    return leep_score(theta.to(F.dtype), y, C, eps=LEEP_EPS)
 
 
 def _pca(F: torch.Tensor, share: float) -> torch.Tensor:

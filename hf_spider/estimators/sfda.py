@@ -49,11 +49,10 @@ def sfda(
     """
     import torch
 
-    dtype, dev = validate.resolve(dtype, device)
-    F = validate.features(features, dtype=dtype, device=dev).clone()
-    y, C = validate.labels(labels, F.shape[0], device=dev)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
+    F = F.clone()  # modified in place below; never the caller's tensor
     N = F.shape[0]
-    log_priors = torch.log(class_counts(y, C, dtype) / N)
+    log_priors = torch.log(class_counts(y, C, F.dtype) / N)
 
     means = class_means(F, y, C)
     Sw = _within_scatter(F, y, means)
@@ -63,13 +62,13 @@ def sfda(
 
     # ConfMix (eq. 6): move each sample towards the average of the *other* classes' means by 1 - p(true class).
     others = (means.sum(dim=0, keepdim=True) - means) / (C - 1)  # [C, D]
-    p_true = p[torch.arange(N, device=dev), y][:, None]  # [N, 1]
+    p_true = p[torch.arange(N, device=F.device), y][:, None]  # [N, 1]
     F = p_true * F + (1 - p_true) * others[y]
 
     means = class_means(F, y, C)
     Sw = _within_scatter(F, y, means)
     p2 = torch.softmax(_lda_logits(F, means, _shrink(Sw, shrinkage), log_priors), dim=1)
-    return float(p2[torch.arange(N, device=dev), y].mean())
+    return float(p2[torch.arange(N, device=F.device), y].mean())
 
 
 def _within_scatter(F: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> torch.Tensor:

@@ -53,25 +53,23 @@ def transrate(
     """
     import torch
 
-    dtype, dev = validate.resolve(dtype, device)
-    F = validate.features(features, dtype=dtype, device=dev)
-    y, C = validate.labels(labels, F.shape[0], device=dev)
+    F, y, C = validate.features_and_labels(features, labels, dtype, device)
     Z = F - F.mean(dim=0, keepdim=True)
-    whole = _coding_rates(Z[None], torch.tensor([Z.shape[0]], device=dev), eps)[0]
+    whole = _coding_rates(Z[None], torch.tensor([Z.shape[0]], device=F.device), eps)[0]
 
     counts = class_counts(y, C, torch.long)
     order = torch.argsort(y, stable=True)
     starts = torch.cumsum(counts, 0) - counts
     by_size = torch.argsort(counts).tolist()  # similar sizes share a batch, so little padding
-    total = torch.zeros((), dtype=dtype, device=dev)
+    total = torch.zeros((), dtype=F.dtype, device=F.device)
     i = 0
     while i < C:
         j = i + 1
         while j < C and (j + 1 - i) * int(counts[by_size[j]]) * Z.shape[1] <= BLOCK_ELEMENTS:
             j += 1
-        cls = torch.tensor(by_size[i:j], device=dev)
+        cls = torch.tensor(by_size[i:j], device=F.device)
         n_max = int(counts[cls].max())
-        pos = torch.arange(n_max, device=dev)
+        pos = torch.arange(n_max, device=F.device)
         valid = pos[None, :] < counts[cls][:, None]  # [b, n_max]
         rows = order[(starts[cls][:, None] + pos[None, :]).clamp_max(Z.shape[0] - 1)]
         batch = Z[rows] * valid[..., None]  # zero-padded classes, [b, n_max, D]
