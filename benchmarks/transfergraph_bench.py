@@ -33,6 +33,7 @@ from hf_spider.finetune_records import (
 )
 from hf_spider.hub.index import atomic_write, load_bundled_index
 from hf_spider.rankers.baselines import CollaborativePrior, SizePrior
+from hf_spider.rankers.graph import percentile_matrix
 from hf_spider.scorer.evaluate import (
     FittedBaseline,
     Split,
@@ -62,8 +63,10 @@ def learned_rankers(seed: int, members: int) -> dict[str, Callable[[], object]]:
     config = TrainConfig(seed=seed, members=members)
     factories: dict[str, Callable[[], object]] = {
         "hf_spider": lambda: SpiderRanker(config=config),
-        # Ablations of the scorer: without the transfer space in its learned tokens, and with the content path trained.
+        # Ablations of the scorer: without the transfer space in its learned tokens, with the read-out learned freely
+        # (no pull back to its prior), and with the content path trained.
         "hf_spider_no_transfer_space": lambda: SpiderRanker(config=replace(config, transfer_space=False)),
+        "hf_spider_free_readout": lambda: SpiderRanker(config=replace(config, prior_strength=0.0)),
         "hf_spider_content_path": lambda: SpiderRanker(config=replace(config, content_path=True)),
         "collab_prior": lambda: FittedBaseline(CollaborativePrior, name="collab_prior"),
         "size_prior": lambda: FittedBaseline(lambda _records: SizePrior(), name="size_prior"),
@@ -99,6 +102,18 @@ def forward_pass_tables(records: FinetuneRecords, splits: list[Split]) -> dict[s
         randoms.append(metrics_table(truths, {t: pd.concat(p) for t, p in predictions.items()}))
     tables["random"] = sum(randoms[1:], randoms[0]) / RANDOM_SEEDS
     return tables
+
+
+def own_records_reference(records: FinetuneRecords, splits: list[Split]) -> pd.DataFrame:
+    """Cold start: each held-out model ranked by its own mean percentile on the other targets, read from the records
+    the protocol hides. Not a ranker (no method can see those records): the ceiling of any content-only estimate of a
+    model's overall quality, against which the content-only rows and LogME can be read."""
+    percentiles = percentile_matrix(records)
+    predictions = {}
+    for s in splits:
+        others = percentiles.drop(columns=[s.target]).reindex(s.truth.index)
+        predictions.setdefault(s.target, []).append(fold_rank(others.mean(axis=1)))
+    return metrics_table(split_truths(splits), {t: pd.concat(p) for t, p in predictions.items()})
 
 
 def run_modality(
@@ -148,6 +163,7 @@ def run_modality(
         }
         forward_pass = forward_pass_tables(records, cold_splits)
         cold_tables.update({name: forward_pass[name] for name in ("logme", "reg_hscore", "random")})
+        cold_tables["own_records_reference"] = own_records_reference(records, cold_splits)
         out["cold_start"] = {name: summarise(t)["weighted_mean"] for name, t in cold_tables.items()}
         out["cold_start_plain"] = {name: summarise(t)["plain_mean"] for name, t in cold_tables.items()}
         out["seconds_cold_start"] = time.perf_counter() - started

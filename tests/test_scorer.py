@@ -12,10 +12,11 @@ import torch
 from hf_spider.errors import ScorerConfigError
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
-from hf_spider.scorer.model import PAIR_FEATURES, SIMILARITY_TEMPERATURES, TransferScorer
+from hf_spider.scorer.model import PAIR_FEATURES, SIMILARITY_TEMPERATURES, TransferScorer, prior_readout
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
 from hf_spider.scorer.train import TrainConfig, fit_transfer_spaces, list_mle, train_scorer
-from hf_spider.tokens.ptm import SCALAR_NAMES, PTMTokens, ptm_tokens, token_dim
+from hf_spider.tokens.archi2vec import ARCHI2VEC_DIM
+from hf_spider.tokens.ptm import PTMTokens, archi2vec_slice, ptm_tokens, token_dim
 from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics, task_tokens_from_labels
 
 FAST = TrainConfig(epochs=40, members=2, hidden=16)
@@ -132,6 +133,19 @@ def test_mismatched_tokens_are_refused() -> None:
     assert scorer.device == torch.device("cpu")
 
 
+def test_weights_of_another_layout_are_refused_with_the_fix(tmp_path) -> None:
+    """A folder saved by an older scorer (a buffer renamed since) gives one line naming the fix, not torch's dump."""
+    from safetensors.torch import load_file, save_file
+
+    TransferScorer(in_dim=token_dim(8), text_dim=8, proto_dim=8).save_pretrained(tmp_path)
+    weights = load_file(tmp_path / "model.safetensors")
+    weights["families"] = weights.pop("arch")  # the buffer of the previous release
+    save_file(weights, tmp_path / "model.safetensors")
+    with pytest.raises(ScorerConfigError, match=r"retrain it with `hf-spider train-scorer`") as info:
+        TransferScorer.from_pretrained(tmp_path)
+    assert "\n" not in str(info.value) and "families" in str(info.value)
+
+
 def test_hub_round_trip_gives_identical_rankings(zoo: tuple, loopback_hub, tmp_path) -> None:
     from hf_spider.testing.loopback_hub import DEFAULT_USER
 
@@ -228,27 +242,45 @@ def test_fast_scoring_equals_the_reference_forward(zoo: tuple) -> None:
         np.testing.assert_allclose(scorer.score_tokens(tokens, task, batch_size=5), reference.numpy(), atol=1e-5)
 
 
-def test_unseen_models_read_their_family_record() -> None:
-    """An unseen model's learned token is the mean row of its family's seen models; a seen one keeps its own row."""
+def test_unseen_models_read_their_closest_architecture() -> None:
+    """An unseen model's learned token is the mean row of its closest seen architecture; a seen one keeps its own."""
     scorer = TransferScorer(
         in_dim=token_dim(8), text_dim=8, proto_dim=8, model_ids=["a", "b", "c"], train_tasks=["t1", "t2"]
     )
     scorer.collab.copy_(torch.tensor([[0.2, 0.4], [0.6, float("nan")], [0.9, 0.1]]))
-    start = len(SCALAR_NAMES)
-    scorer.families.zero_()
-    scorer.families[0, 3] = scorer.families[1, 3] = scorer.families[2, 5] = 1.0  # a, b: family 3; c: family 5
-    x = torch.zeros(4, token_dim(8))
-    x[0, start + 3] = x[1, start + 3] = x[2, start + 5] = 1.0  # row 3: family unknown
-    rows = torch.tensor([-1, 0, -1, -1])
+    base = torch.randn(ARCHI2VEC_DIM, generator=torch.Generator().manual_seed(0)) * 300  # archi2vec-sized values
+    other = base.clone()
+    other[0] += 50.0
+    scorer.arch.copy_(torch.stack([base, base, other]))  # a, b: clones of one architecture; c: another
+    x = torch.zeros(3, token_dim(8))
+    x[0, archi2vec_slice()] = base  # a third clone: exactly at a and b
+    x[1, archi2vec_slice()] = base
+    x[2, archi2vec_slice()] = other + 1.0  # closest to c
+    rows = torch.tensor([-1, 0, -1])
     pair = scorer.pair_features(x, rows, torch.zeros(0, 8))
     at = {name: i for i, name in enumerate(PAIR_FEATURES)}
-    assert pair[:, at["seen"]].tolist() == [0.0, 1.0, 0.0, 0.0]
-    assert pair[:, at["has_record"]].tolist() == [1.0, 1.0, 1.0, 0.0]
-    # family 3's row: t1 = mean(0.2, 0.6), t2 = 0.4 (b has no record there); the model mean is over that row
-    torch.testing.assert_close(pair[:, at["collab_mean"]], torch.tensor([0.4, 0.3, 0.5, 0.0]))
-    # playing the seen model "a" as unseen in training: its own record must not count in its family row
+    assert pair[:, at["seen"]].tolist() == [0.0, 1.0, 0.0]
+    assert pair[:, at["has_record"]].tolist() == [1.0, 1.0, 1.0]
+    # a's mean is 0.3, b's 0.6 (its only record): the clone reads their mean 0.45; "a" itself keeps its own 0.3
+    torch.testing.assert_close(pair[:, at["collab_mean"]], torch.tensor([0.45, 0.3, 0.5]))
+    # playing the seen model "a" as unseen in training: its own record must not count in its architecture's row
     hidden = scorer.pair_features(x[:1], torch.tensor([-1]), torch.zeros(0, 8), exclude_rows=torch.tensor([0]))
     torch.testing.assert_close(hidden[:, at["collab_mean"]], torch.tensor([0.6]))
+    # with no record left on any architecture, the unseen model has no learned token at all
+    scorer.collab.fill_(float("nan"))
+    empty = scorer.pair_features(x[:1], torch.tensor([-1]), torch.zeros(0, 8))
+    assert empty[0, at["has_record"]] == 0.0 and empty[0, at["collab_mean"]] == 0.0
+
+
+def test_read_out_is_pulled_back_to_its_prior(zoo: tuple) -> None:
+    """``prior_strength`` anchors the listwise-learned read-out to :data:`PRIOR_READOUT`; 0 lets it move freely."""
+    models, records, tasks = zoo
+    prior = prior_readout()
+    anchored = train_scorer(records, models, tasks, config=replace(FAST, prior_strength=1e4))
+    free = train_scorer(records, models, tasks, config=replace(FAST, prior_strength=0.0))
+    for member in anchored.member_modules:
+        torch.testing.assert_close(member.skip.weight.detach(), prior, atol=1e-2, rtol=0)
+    assert max(float((m.skip.weight.detach() - prior).abs().max()) for m in free.member_modules) > 0.05
 
 
 def test_transfer_space_scores_seen_models_by_their_vector_and_unseen_by_archi2vec() -> None:

@@ -13,13 +13,15 @@ Departures, each for the Hub setting:
 * the *learned model token* is the model's row of normalised accuracies on the training tasks (a collaborative
   signal), read through a task-similarity attention over the training tasks, and its vector in a Fennec-style
   transfer space factorised from those accuracies (:func:`hf_spider.rankers.fennec.factorise`), read against the
-  task's similarity-weighted vector. An unseen model's token is the mean row of the seen models of its architecture
-  family and the transfer-space position its archi2vec maps to, plus its scalar content features (size, input size,
-  card results) for a linear read-out that only unseen models use; training teaches it by playing a random part of
-  the models as unseen (their own record left out of their family's row);
-* the read-out of the learned token is linear and starts from the transfer-space score; the attention over the task
-  tokens (the content path) is trained only on request (``TrainConfig.content_path``): on 23 training targets it
-  did not help the leave-one-target-out rankings and hurt cold-start text ones;
+  task's similarity-weighted vector. An unseen model's token is the mean row of the seen models of its closest
+  architecture (archi2vec; clones of one base share a row) and the transfer-space position its archi2vec maps to,
+  plus its scalar content features (size, input size, card results) for a linear read-out that only unseen models
+  use; training plays a random part of the models as unseen (their own record left out of their architecture's row);
+* the read-out of the learned token is linear: a fixed prior (:data:`PRIOR_READOUT`) plus a correction learned
+  listwise and pulled back to the prior (``TrainConfig.prior_strength``): learned freely on 9 to 12 training lists
+  per modality, it ranked held-out targets worse than the prior alone. The attention over the task tokens (the
+  content path) is trained only on request (``TrainConfig.content_path``): on 23 training targets it did not help
+  the leave-one-target-out rankings and hurt cold-start text ones;
 * several independently seeded members are averaged (small data: 23 targets), stored in one ``model.safetensors``.
 
 Hub I/O comes from :class:`huggingface_hub.PyTorchModelHubMixin`: the JSON-able ``__init__`` arguments become
@@ -45,14 +47,12 @@ from torch import nn
 from ..errors import ScorerConfigError
 from ..tokens.archi2vec import ARCHI2VEC_DIM
 from ..tokens.ptm import (
-    FAMILY_BUCKETS,
     HEAD_DIM,
     PTM_SCHEMA_VERSION,
     SCALAR_NAMES,
     TEXT_PARTS,
     PTMTokens,
     archi2vec_slice,
-    family_slice,
     text_slice,
     token_dim,
 )
@@ -80,6 +80,11 @@ PAIR_FEATURES = (
     *(f"latent_{t}" for t in SIMILARITY_TEMPERATURES),
     *(f"unseen_{name}" for name in SCALAR_NAMES),
 )
+#: The read-out every member starts from (and, in training, is pulled back to): the mean square of the model's
+#: percentiles on the training tasks (a consistently good model over one with a few lucky runs) plus its transfer-space
+#: score at the flat temperature. Chosen on the benchmark's leave-one-target-out figures (23 targets leave no room for
+#: a separate validation split).
+PRIOR_READOUT = {"collab_square": 1.0, f"latent_{SIMILARITY_TEMPERATURES[-1]}": 1.0}
 _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produce NaN
 #: ``model_type`` written into ``config.json``: ``transformers.AutoConfig`` needs one to open the folder, and
 #: :func:`hf_spider.pipeline.register` registers it, so ``transformers.pipeline(model=<scorer path>)`` works.
@@ -91,10 +96,12 @@ MODEL_CARD_TEMPLATE = """---
 
 # hf-spider default scorer (Model Spider)
 
-Ranks pre-trained Hub models for a classification task **without a forward pass of any candidate**: each model's
-content token (architecture family, size, label names, training datasets, card results) attends over the task's tokens
-(label-name embeddings, class prototypes when samples exist, statistics) and outputs a fitness score. Models seen in
-training also carry their recorded fine-tuning results on the training tasks (Model Spider's learned model token).
+Ranks pre-trained Hub models for a classification task **without a forward pass of any candidate**. A model seen in
+training is scored by its learned model token (Model Spider): its recorded fine-tuning results on the training tasks
+and its vector in a Fennec-style transfer space factorised from them, read for the new task through the label-name
+similarity of the training tasks. A model never seen is placed from its content token: the records of its closest seen
+architecture (archi2vec) and the transfer-space position its architecture maps to. The attention of the content token
+over the task's tokens (label names, class prototypes, statistics) is part of the model, trained only on request.
 
 Use it with `hf-spider rank` or `hf_spider.rankers.get_ranker("spider")`; load it with
 `TransferScorer.from_pretrained(path_or_repo_id)`. Rebuild it with `python scripts/train_default_scorer.py`.
@@ -105,13 +112,21 @@ Use it with `hf-spider rank` or `hf_spider.rankers.get_ranker("spider")`; load i
 - Trained on 23 TransferGraph targets (13 image, 10 text): classification only, small data; an exotic task gets
   a ranking close to the collaborative prior of the training records.
 - Scores are comparable within one task only; the ranking does not replace re-ranking the top-k with forward passes.
-- Models never seen in training are ranked from their architecture family's mean record, the transfer-space position
-  of their architecture (archi2vec) and their size. In the cold-start benchmark (25 % of the models unseen) that
-  beats the size prior on both modalities and LogME on image, but stays well below LogME on text: re-rank unseen text
+- Models never seen in training are ranked from the mean record of their closest seen architecture and the
+  transfer-space position of their architecture (archi2vec). In the cold-start benchmark (25 % of the models unseen)
+  that beats the size prior on both modalities and LogME on image, but stays below LogME on text: re-rank unseen text
   models with forward passes.
 
 Code: https://github.com/hf-spider/hf-spider
 """
+
+
+def prior_readout() -> torch.Tensor:
+    """``[1, len(PAIR_FEATURES)]`` weights of :data:`PRIOR_READOUT`."""
+    weight = torch.zeros(1, len(PAIR_FEATURES))
+    for name, value in PRIOR_READOUT.items():
+        weight[0, PAIR_FEATURES.index(name)] = value
+    return weight
 
 
 class _Member(nn.Module):
@@ -133,8 +148,8 @@ class _Member(nn.Module):
         nn.init.zeros_(self.out.weight)  # start as the linear read-out alone; the content path grows from zero
         nn.init.zeros_(self.out.bias)
         self.skip = nn.Linear(len(PAIR_FEATURES), 1)  # keeps the collaborative signal one linear step from the score
-        with torch.no_grad():  # the read-out starts from the transfer-space score (Fennec's ranking) and corrects it
-            self.skip.weight[0, [PAIR_FEATURES.index(f"latent_{t}") for t in SIMILARITY_TEMPERATURES]] = 1.0
+        with torch.no_grad():  # the read-out starts from the prior ranking; training learns a correction of it
+            self.skip.weight.copy_(prior_readout())
 
     @property
     def linears(self) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
@@ -182,7 +197,7 @@ class TransferScorer(
     name: str
     collab: torch.Tensor  # buffers, declared for the type checker
     task_embeddings: torch.Tensor
-    families: torch.Tensor
+    arch: torch.Tensor
     text_basis: torch.Tensor
     latent: torch.Tensor
     task_latent: torch.Tensor
@@ -266,8 +281,8 @@ class TransferScorer(
         # of each training task, for the task-similarity attention.
         self.register_buffer("collab", torch.full((len(self.model_ids), len(self.train_tasks)), float("nan")))
         self.register_buffer("task_embeddings", torch.zeros(len(self.train_tasks), text_dim))
-        # Architecture-family bucket (one-hot) of each seen model: unseen models inherit their family's record.
-        self.register_buffer("families", torch.zeros(len(self.model_ids), FAMILY_BUCKETS))
+        # archi2vec of each seen model: an unseen model reads the records of its closest seen architecture.
+        self.register_buffer("arch", torch.zeros(len(self.model_ids), ARCHI2VEC_DIM))
         # Fennec's transfer space (filled by training, see hf_spider.rankers.fennec.factorise): (b_m, u_m) of each seen
         # model, (c_t, v_t) of each training task, and the ridge map from (archi2vec, 1) to (b_m, u_m) that places a
         # model never seen. A task's vector is the similarity-weighted mean of the training tasks' vectors.
@@ -277,10 +292,23 @@ class TransferScorer(
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, **kwargs: Any) -> TransferScorer:
-        """The mixin's loader, strict about weight names, and quiet: it ``print``s for local folders; we log."""
+        """The mixin's loader, strict about weight names, and quiet: it ``print``s for local folders; we log.
+
+        Raises:
+            ScorerConfigError: the weights were saved by a scorer of another layout (an older hf-spider).
+        """
         kwargs.setdefault("strict", True)
-        with contextlib.redirect_stdout(io.StringIO()):
-            scorer = super()._from_pretrained(model_id=model_id, **kwargs)
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                scorer = super()._from_pretrained(model_id=model_id, **kwargs)
+        except RuntimeError as exc:  # torch's strict load_state_dict: missing / unexpected / mis-shaped weights
+            if "state_dict" not in str(exc):
+                raise
+            detail = " ".join(str(exc).split())
+            raise ScorerConfigError(
+                f"the scorer at {model_id} does not match this hf-spider's TransferScorer ({detail}); retrain it with "
+                "`hf-spider train-scorer` or use the hf-spider version that saved it"
+            ) from exc
         logger.info("loaded scorer from %s", model_id)
         return cast(TransferScorer, scorer)
 
@@ -360,7 +388,7 @@ class TransferScorer(
         """``[N, len(PAIR_FEATURES)]``: the learned model token read for this task, and label-name similarities.
 
         A seen model's learned token is its own row of the collaborative table and its vector in the transfer space;
-        an unseen one's is the mean row of the seen models of its architecture family (Model Spider's token for a model
+        an unseen one's is the mean row of the seen models of its closest architecture (Model Spider's token for a model
         never trained on) and the vector its archi2vec maps to (Fennec's placement), so the weights learned on seen
         models also rank unseen ones. This is the reference; :meth:`score_tokens` computes the same values for a whole
         zoo with one fused matmul.
@@ -370,7 +398,7 @@ class TransferScorer(
             rows: ``[N]`` row of each candidate in the collaborative table, ``-1`` for unseen models.
             labels: ``[C, D]`` the task's label-name embeddings (may be empty).
             exclude_task: a training task whose column is hidden (training on that task: leave-one-out).
-            exclude_rows: ``[N]`` table row whose record must not count in the candidate's family row (training
+            exclude_rows: ``[N]`` table row whose record must not count in the candidate's architecture row (training
                 plays a seen model as unseen: its own record would leak in), ``-1`` for none.
             latent: the transfer space to read instead of the scorer's own (training passes one factorised without
                 ``exclude_task``, so a task never sees a space fitted to its own records).
@@ -378,20 +406,10 @@ class TransferScorer(
         task_vec = self._task_vector(labels)
         collab = self._masked_collab(exclude_task)
         seen = rows >= 0
-        own = collab[rows.clamp(min=0)] if len(self.model_ids) else collab.new_full((len(x), collab.shape[1]), 0.0)
-        own_known = ~torch.isnan(own) & seen[:, None]
-        use_own = own_known.any(1)
-        family = x[:, family_slice()]  # [N, B] one-hot (zeros: family unknown)
-        known = (~torch.isnan(collab)).float()
-        total = family @ (self.families.T @ torch.nan_to_num(collab))  # [N, T]
-        count = family @ (self.families.T @ known)  # [N, T]
-        if exclude_rows is not None and len(self.model_ids):
-            mine = (exclude_rows >= 0)[:, None]
-            index = exclude_rows.clamp(min=0)
-            total = total - mine * torch.nan_to_num(collab[index])
-            count = count - mine * known[index]
-        family_row = torch.where(count > 0.5, total / count.clamp(min=1), torch.full_like(total, float("nan")))
-        table = torch.where(use_own[:, None], torch.where(own_known, own, float("nan")), family_row)
+        own = self._row_features(collab, task_vec)  # [M, 5]
+        use_own = seen & (own[rows.clamp(min=0), 0] > 0) if len(self.model_ids) else seen & False
+        nearest = self._nearest_architecture(x, own, self._architecture_groups(own), exclude_rows)
+        row_features = torch.where(use_own[:, None], own[rows.clamp(min=0)], nearest) if len(own) else nearest
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
         latent = latent or self.latent_tables()
         placed = self._arch_latent(x, latent.arch_map)  # [N, k + 1]
@@ -402,13 +420,52 @@ class TransferScorer(
         return torch.cat(
             [
                 use_own.float()[:, None],
-                self._row_features(table, task_vec),
+                row_features,
                 torch.stack(sims, dim=1),
                 vectors @ queries.T,
                 x[:, : len(SCALAR_NAMES)] * (~use_own).float()[:, None],
             ],
             dim=1,
         )
+
+    def _architecture_groups(self, own: torch.Tensor) -> _ArchitectureGroups:
+        """The seen models grouped by identical archi2vec, with the summed learned-token features ``own [M, F]`` of the
+        members that have a record (clones share one entry, so a zoo of fine-tuned copies of one base counts once)."""
+        arch, member = torch.unique(self.arch, dim=0, return_inverse=True)
+        has = (own[:, 0] > 0).float()
+        total = own.new_zeros(len(arch), own.shape[1]).index_add_(0, member, own * has[:, None])
+        return _ArchitectureGroups(
+            arch=arch, member=member, total=total, count=has.new_zeros(len(arch)).index_add_(0, member, has)
+        )
+
+    def _nearest_architecture(
+        self, x: torch.Tensor, own: torch.Tensor, groups: _ArchitectureGroups, exclude_rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``[N, F]`` the mean learned-token features of each token's closest seen architecture (what an unseen model
+        reads instead of its own row); zeros where no seen model has a record.
+
+        Closest by archi2vec distance, computed exactly so that a clone of a seen architecture lands at 0 (the matmul
+        form of ``cdist`` loses that to cancellation). Reading the one closest architecture beat the mean of the five
+        closest (each weighted ``exp(-d)``) and the family's mean on the cold-start benchmark, most on text, where the
+        five closest mix distinct bases of one size. ``exclude_rows`` ``[N]`` names a seen model whose own record must
+        not count (training plays it as unseen), ``-1`` for none.
+        """
+        if len(groups.arch) == 0:
+            return x.new_zeros(len(x), own.shape[1])
+        total = groups.total.expand(len(x), -1, -1)  # [N, G, F]
+        count = groups.count.expand(len(x), -1)  # [N, G]
+        if exclude_rows is not None:
+            index = exclude_rows.clamp(min=0)
+            mine = (exclude_rows >= 0).float() * (own[index, 0] > 0).float()
+            groups_of = torch.arange(len(groups.arch), device=x.device)
+            own_group = (groups.member[index][:, None] == groups_of).float() * mine[:, None]  # [N, G]
+            count = count - own_group
+            total = total - own_group[..., None] * own[index][:, None, :]
+        distance = torch.cdist(x[:, archi2vec_slice()], groups.arch, compute_mode="donot_use_mm_for_euclid_dist")
+        closest = distance.masked_fill(count < 0.5, float("inf")).argmin(dim=1, keepdim=True)  # [N, 1]
+        found = count.gather(1, closest)  # [N, 1]; 0 when no architecture has a record
+        chosen = total.gather(1, closest[..., None].expand(-1, -1, own.shape[1])).squeeze(1)  # [N, F]
+        return chosen / found.clamp(min=1)
 
     def latent_tables(self) -> LatentTables:
         """The scorer's transfer space (its buffers)."""
@@ -531,9 +588,10 @@ class TransferScorer(
 
         Everything that depends on the task only is folded into the weights first (:meth:`_fused_weights`): the
         text projection and the label- and dataset-similarity columns share one thin ``[in_dim, parts * r + 2]``
-        matrix, the members' first layers and the family rows' features one ``[head + parts * r, members * H + 5 + L]``
-        matrix, and attention keys become an ``[H, P + 1]`` matrix, so a candidate costs one row of two matmuls plus
-        a few ``H x H`` products. Equal to :meth:`forward` (tested).
+        matrix, the members' first layers and the archi2vec placement's transfer-space scores one
+        ``[head + parts * r, members * H + L]`` matrix, and attention keys become an ``[H, P + 1]`` matrix, so a
+        candidate costs one row of two matmuls plus a few ``H x H`` products; an unseen candidate also one distance
+        row to the seen architectures. Equal to :meth:`forward` (tested).
         """
         self.check_tokens(tokens)
         was_training = self.training
@@ -556,15 +614,10 @@ class TransferScorer(
         task_vec = self._task_vector(labels)
         members = self.member_modules
         hidden = members[0].q.in_features
-        # Unseen candidates read their family's mean row: its features per bucket, selected by the one-hot block.
-        known = (~torch.isnan(self.collab)).float()
-        total = self.families.T @ torch.nan_to_num(self.collab)  # [B, T]
-        count = self.families.T @ known
-        family_rows = torch.where(count > 0.5, total / count.clamp(min=1), torch.full_like(total, float("nan")))
-        bucket = self._row_features(family_rows, task_vec)  # [B, 5]
         # Transfer-space scores: the seen models' own, and the archi2vec placement's as columns of stage 2.
         queries = self._latent_queries(task_vec, self.task_latent, None)  # [L, k + 1]
-        own = torch.cat([self._row_features(self.collab, task_vec), self.latent @ queries.T], dim=1)  # [M, 5 + L]
+        rows = self._row_features(self.collab, task_vec)  # [M, 5]; unseen candidates read their closest architecture's
+        own = torch.cat([rows, self.latent @ queries.T], dim=1)  # [M, 5 + L]
         # Stage 1 [in_dim, parts * r + 2]: the text projection (block diagonal) and the two similarity columns.
         rank = self.text_rank
         text = torch.zeros(self.in_dim, len(TEXT_PARTS) * rank + 2, device=self.device)
@@ -572,14 +625,12 @@ class TransferScorer(
             text[text_slice(name, self.text_dim), part * rank : (part + 1) * rank] = self.text_basis[part]
         text[text_slice("label_embedding", self.text_dim), -2] = task_vec
         text[text_slice("dataset_embedding", self.text_dim), -1] = task_vec
-        # Stage 2 [head + parts * r, members * H + 5 + L]: every member's first layer, the family rows' features and
-        # the archi2vec placement's transfer-space scores (what an unseen model reads instead of its own row).
-        family = torch.zeros(members[0].linears[0].in_features, own.shape[1], device=self.device)
-        family[family_slice(), : bucket.shape[1]] = bucket
-        family[archi2vec_slice(), bucket.shape[1] :] = self.arch_map[:-1] @ queries.T
-        family_bias = torch.cat([bucket.new_zeros(bucket.shape[1]), self.arch_map[-1] @ queries.T])
-        weight = torch.cat([*(m.linears[0].weight.T for m in members), family], dim=1)
-        bias = torch.cat([*(m.linears[0].bias for m in members), family_bias])
+        # Stage 2 [head + parts * r, members * H + L]: every member's first layer and the archi2vec placement's
+        # transfer-space scores (what an unseen model reads instead of its own vector).
+        placement = torch.zeros(members[0].linears[0].in_features, len(queries), device=self.device)
+        placement[archi2vec_slice()] = self.arch_map[:-1] @ queries.T
+        weight = torch.cat([*(m.linears[0].weight.T for m in members), placement], dim=1)
+        bias = torch.cat([*(m.linears[0].bias for m in members), self.arch_map[-1] @ queries.T])
         per_member = []
         for m in members:
             summary = m.task_summary(labels, protos, stats, mask)  # [P + 1, H]
@@ -605,6 +656,7 @@ class TransferScorer(
             weight=weight,
             bias=bias,
             own=own,
+            groups=self._architecture_groups(rows),
             pair_weight=pair_weight,
             pair_bias=pair_bias,
             members=per_member,
@@ -615,12 +667,18 @@ class TransferScorer(
         """``[N]`` scores of one batch from the precomputed task side (eval mode: dropout is the identity)."""
         projected = x @ fused.text  # [N, parts * r + 2]
         compressed = torch.cat([x[:, : self._head_width()], projected[:, :-2]], dim=1)  # == self.compress(x)
-        z = torch.addmm(fused.bias, compressed, fused.weight)  # [N, members * H + 5 + L]
-        sims, family = projected[:, -2:], z[:, len(fused.members) * fused.hidden :]
+        z = torch.addmm(fused.bias, compressed, fused.weight)  # [N, members * H + L]
+        sims = projected[:, -2:]
         seen = rows >= 0
-        own = fused.own[rows.clamp(min=0)] if len(self.model_ids) else family
-        use_own = seen & (own[:, 0] > 0)
-        table = torch.where(use_own[:, None], own, family)  # [N, 5 + L]: row features, then transfer-space scores
+        use_own = seen & (fused.own[rows.clamp(min=0), 0] > 0) if len(self.model_ids) else seen
+        row_width = fused.own.shape[1] - len(SIMILARITY_TEMPERATURES)
+        placed = torch.cat([x.new_zeros(len(x), row_width), z[:, len(fused.members) * fused.hidden :]], dim=1)
+        if not bool(use_own.all()):
+            unseen_rows = ~use_own
+            placed[unseen_rows, :row_width] = self._nearest_architecture(
+                x[unseen_rows], fused.own[:, :row_width], fused.groups
+            )
+        table = torch.where(use_own[:, None], fused.own[rows.clamp(min=0)], placed) if len(self.model_ids) else placed
         unseen = (~use_own).float()[:, None]
         rows_end = table.shape[1] - len(SIMILARITY_TEMPERATURES)
         pair = torch.cat(
@@ -661,6 +719,16 @@ class LatentTables:
 
 
 @dataclass(frozen=True)
+class _ArchitectureGroups:
+    """Seen models grouped by identical archi2vec (:meth:`TransferScorer._architecture_groups`)."""
+
+    arch: torch.Tensor  # [G, A] the distinct architectures
+    member: torch.Tensor  # [M] group of each seen model
+    total: torch.Tensor  # [G, F] summed learned-token features of the members with a record
+    count: torch.Tensor  # [G] members with a record
+
+
+@dataclass(frozen=True)
 class _FusedMember:
     """One member's task-dependent matrices for :meth:`TransferScorer.score_tokens`."""
 
@@ -676,9 +744,10 @@ class _Fused:
     """The task side of :meth:`TransferScorer.score_tokens`: fused first layer, learned tokens, member matrices."""
 
     text: torch.Tensor  # [in_dim, parts * r + 2]
-    weight: torch.Tensor  # [head + parts * r, members * H + 5 + L]
-    bias: torch.Tensor  # [members * H + 5 + L]
+    weight: torch.Tensor  # [head + parts * r, members * H + L]
+    bias: torch.Tensor  # [members * H + L]
     own: torch.Tensor  # [M, 5 + L] learned-token features of the seen models (row features, transfer-space scores)
+    groups: _ArchitectureGroups  # the seen architectures, where unseen candidates read their row features
     pair_weight: torch.Tensor  # [F, members * H + members]
     pair_bias: torch.Tensor  # [members * H + members]
     members: list[_FusedMember]
