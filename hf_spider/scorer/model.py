@@ -407,7 +407,7 @@ class TransferScorer(
         collab = self._masked_collab(exclude_task)
         seen = rows >= 0
         own = self._row_features(collab, task_vec)  # [M, 5]
-        use_own = seen & (own[rows.clamp(min=0), 0] > 0) if len(self.model_ids) else seen & False
+        use_own = seen & (own[rows.clamp(min=0), 0] > 0) if len(own) else torch.zeros_like(seen)
         nearest = self._nearest_architecture(x, own, self._architecture_groups(own), exclude_rows)
         row_features = torch.where(use_own[:, None], own[rows.clamp(min=0)], nearest) if len(own) else nearest
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
@@ -670,7 +670,7 @@ class TransferScorer(
         z = torch.addmm(fused.bias, compressed, fused.weight)  # [N, members * H + L]
         sims = projected[:, -2:]
         seen = rows >= 0
-        use_own = seen & (fused.own[rows.clamp(min=0), 0] > 0) if len(self.model_ids) else seen
+        use_own = seen & (fused.own[rows.clamp(min=0), 0] > 0) if len(fused.own) else torch.zeros_like(seen)
         row_width = fused.own.shape[1] - len(SIMILARITY_TEMPERATURES)
         placed = torch.cat([x.new_zeros(len(x), row_width), z[:, len(fused.members) * fused.hidden :]], dim=1)
         if not bool(use_own.all()):
@@ -678,7 +678,7 @@ class TransferScorer(
             placed[unseen_rows, :row_width] = self._nearest_architecture(
                 x[unseen_rows], fused.own[:, :row_width], fused.groups
             )
-        table = torch.where(use_own[:, None], fused.own[rows.clamp(min=0)], placed) if len(self.model_ids) else placed
+        table = torch.where(use_own[:, None], fused.own[rows.clamp(min=0)], placed) if len(fused.own) else placed
         unseen = (~use_own).float()[:, None]
         rows_end = table.shape[1] - len(SIMILARITY_TEMPERATURES)
         pair = torch.cat(

@@ -44,8 +44,8 @@ class TrainConfig:
         lr / weight_decay: AdamW for the content path (attention and head; it starts at zero output).
         skip_lr: AdamW for the linear read-out of the collaborative and similarity features (no weight decay).
         prior_strength: L2 pull of the read-out back to its prior (:data:`hf_spider.scorer.model.PRIOR_READOUT`),
-            added to the mean ListMLE. 0 learns it freely: on the benchmark that ranked held-out targets worse
-            (``hf_spider_free_readout``); from 10 up the rankings stay within 0.005 of the prior's.
+            added to the mean ListMLE. 0 learns it freely, which ranked held-out targets worse on the benchmark
+            (its ``hf_spider_free_readout`` row).
         hidden: scorer width.
         hide_fraction: share of models whose collaborative row is hidden at each step (teaches content-only scores).
         transfer_space: read the models' positions in a Fennec-style transfer space (factorised from the records,
