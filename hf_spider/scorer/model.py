@@ -680,13 +680,12 @@ class TransferScorer(
             )
         table = torch.where(use_own[:, None], fused.own[rows.clamp(min=0)], placed) if len(fused.own) else placed
         unseen = (~use_own).float()[:, None]
-        rows_end = table.shape[1] - len(SIMILARITY_TEMPERATURES)
         pair = torch.cat(
             [
                 use_own.float()[:, None],
-                table[:, :rows_end],
+                table[:, :row_width],
                 sims,
-                table[:, rows_end:],
+                table[:, row_width:],
                 x[:, : len(SCALAR_NAMES)] * unseen,
             ],
             dim=1,

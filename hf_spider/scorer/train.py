@@ -13,12 +13,11 @@ import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from huggingface_hub.utils import tqdm
 
@@ -26,6 +25,7 @@ from ..errors import InvalidIndexError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..rankers.fennec import factorise, with_bias
+from ..rankers.graph import percentile_matrix
 from ..tokens.ptm import PTMTokens, TextEmbedder, archi2vec_slice, ptm_tokens, token_dim
 from ..tokens.task import TaskTokens
 from .model import LatentTables, TransferScorer, _Member, prior_readout
@@ -114,7 +114,8 @@ def train_scorer(
     config = config or TrainConfig()
     tokens = tokens if tokens is not None else ptm_tokens(models, text_encoder=text_encoder, embedder=embedder)
     position = {m: i for i, m in enumerate(tokens.model_ids)}
-    norm = records.accuracy[records.accuracy.model.isin(position)]
+    recorded = replace(records, accuracy=records.accuracy[records.accuracy.model.isin(position)])
+    norm = recorded.accuracy
     usable = [t for t in sorted(norm.target.unique()) if t in tasks and (norm.target == t).sum() >= 2]
     skipped = sorted(set(norm.target.unique()) - set(usable))
     if skipped:
@@ -138,7 +139,7 @@ def train_scorer(
         summary=summary,
     )
     x = torch.from_numpy(np.ascontiguousarray(tokens.features[[position[m] for m in seen]], dtype=np.float32))
-    _fill_tables(scorer, norm, tasks)
+    _fill_tables(scorer, recorded, tasks)
     scorer.fit_text_basis(x)
     scorer.arch.copy_(x[:, archi2vec_slice()])
     if config.transfer_space:
@@ -223,10 +224,10 @@ def _train_member(
     member.eval()
 
 
-def _fill_tables(scorer: TransferScorer, norm: pd.DataFrame, tasks: Mapping[str, TaskTokens]) -> None:
-    """Write the collaborative table and the training tasks' label embeddings into the scorer's buffers."""
-    ranks = norm.assign(rank=norm.groupby("target").accuracy.rank(pct=True))
-    table = ranks.pivot_table(index="model", columns="target", values="rank", aggfunc="max")
+def _fill_tables(scorer: TransferScorer, records: FinetuneRecords, tasks: Mapping[str, TaskTokens]) -> None:
+    """Write the collaborative table (the models' accuracy percentiles, as the graph and Fennec rankers read them) and
+    the training tasks' label embeddings into the scorer's buffers."""
+    table = percentile_matrix(records)
     table = table.reindex(index=scorer.model_ids, columns=scorer.train_tasks)
     scorer.collab.copy_(torch.tensor(table.to_numpy(dtype=np.float32)))
     for i, name in enumerate(scorer.train_tasks):
