@@ -12,6 +12,9 @@ def make() -> Shortlist:
         ranker="spider",
         num_parameters={"org/c": 86_000_000},
         reasons={"org/c": ["scorer"]},
+        evidence={"org/c": "records", "org/a": "size"},
+        confidence={"org/c": 0.8, "org/a": 0.1},
+        expected_percentile={"org/c": 91.0},
     )
 
 
@@ -29,6 +32,14 @@ def test_top_k_cuts() -> None:
 def test_json_round_trip() -> None:
     shortlist = make()
     assert Shortlist.from_json(shortlist.to_json()) == shortlist
+    assert shortlist[0].evidence == "records" and shortlist[0].confidence == 0.8
+    assert shortlist[0].expected_percentile == 91.0 and shortlist[2].evidence is None
+
+
+def test_json_of_a_newer_writer_keeps_the_known_fields() -> None:
+    data = make().to_dict()
+    data["entries"][0]["field_of_a_later_version"] = 1
+    assert Shortlist.from_dict(data) == make()
 
 
 def test_pandas_and_markdown() -> None:

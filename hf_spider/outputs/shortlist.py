@@ -16,7 +16,11 @@ if TYPE_CHECKING:
 
     from .collections import PlannedCall
 
-SHORTLIST_SCHEMA_VERSION = 1
+SHORTLIST_SCHEMA_VERSION = 2
+#: What a stage-one score can rest on, strongest first (:attr:`ShortlistEntry.evidence`): the model's own fine-tuning
+#: records on related tasks, the records of a model it descends from, measured facts (ImageNet accuracy, pre-training
+#: source), its architecture's content features, or its size alone.
+EVIDENCE_KINDS = ("records", "lineage", "facts", "content", "size")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,11 @@ class ShortlistEntry:
         estimator_scores: forward-pass estimator values from re-ranking, by estimator name.
         sha: the revision that was ranked.
         error: why the candidate could not be scored (it then sits at the end), ``None`` otherwise.
+        evidence: what the stage-one score rests on, one of :data:`EVIDENCE_KINDS` (``None``: the ranker does not say).
+        confidence: how far the stage-one score can be trusted, in [0, 1] (re-ranking trusts forward passes more where
+            it is low); ``None`` when the ranker does not say.
+        expected_percentile: where the model's fine-tuned accuracy is expected to land among the candidates, in
+            [0, 100] (100 = the best): a readable, calibrated view of ``score``; ``None`` for an uncalibrated ranker.
     """
 
     model_id: str
@@ -42,6 +51,9 @@ class ShortlistEntry:
     estimator_scores: dict[str, float] = field(default_factory=dict)
     sha: str | None = None
     error: str | None = None
+    evidence: str | None = None
+    confidence: float | None = None
+    expected_percentile: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -70,6 +82,9 @@ class Shortlist(Sequence[ShortlistEntry]):
         shas: dict[str, str | None] | None = None,
         top_k: int | None = None,
         metadata: dict[str, Any] | None = None,
+        evidence: dict[str, str] | None = None,
+        confidence: dict[str, float] | None = None,
+        expected_percentile: dict[str, float] | None = None,
     ) -> Shortlist:
         """Sort models by score (ties broken by model id, so the order is deterministic) and keep ``top_k``."""
         order = sorted(scores, key=lambda m: (-scores[m], m))[:top_k]
@@ -81,6 +96,9 @@ class Shortlist(Sequence[ShortlistEntry]):
                 reasons=tuple((reasons or {}).get(m, ())),
                 num_parameters=(num_parameters or {}).get(m),
                 sha=(shas or {}).get(m),
+                evidence=(evidence or {}).get(m),
+                confidence=(confidence or {}).get(m),
+                expected_percentile=(expected_percentile or {}).get(m),
             )
             for i, m in enumerate(order, start=1)
         )
@@ -117,7 +135,11 @@ class Shortlist(Sequence[ShortlistEntry]):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Shortlist:
-        entries = tuple(ShortlistEntry(**{**e, "reasons": tuple(e.get("reasons", ()))}) for e in data["entries"])
+        known = set(ShortlistEntry.__dataclass_fields__)  # a newer writer's extra keys are dropped, not fatal
+        entries = tuple(
+            ShortlistEntry(**{**{k: v for k, v in e.items() if k in known}, "reasons": tuple(e.get("reasons", ()))})
+            for e in data["entries"]
+        )
         return cls(entries=entries, task=data["task"], ranker=data["ranker"], metadata=data.get("metadata", {}))
 
     @classmethod
