@@ -9,12 +9,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import InvalidIndexError, UnknownCandidateError
 from .hub.index import load_bundled_index, read_index
 from .hub.records import ModelRecord
-from .outputs.shortlist import Shortlist
-from .rankers.base import Ranker
+from .outputs.shortlist import EVIDENCE_KINDS, Shortlist
+from .rankers.base import ExplainingRanker, Ranker
 from .tokens.task import TaskTokens
 
 
@@ -101,18 +102,54 @@ def rank(
     ranker: Ranker,
     top_k: int | None = None,
 ) -> Shortlist:
-    """Score every candidate with ``ranker`` (one batched call) and return the best ``top_k`` as a shortlist."""
-    scores = ranker.score(task, candidates)
+    """Score every candidate with ``ranker`` (one batched call) and return the best ``top_k`` as a shortlist.
+
+    A ranker that explains its scores (:class:`~hf_spider.rankers.base.ExplainingRanker`, the default scorer) fills
+    each entry's evidence, confidence, expected percentile and reason; the shortlist's metadata counts the evidence
+    kinds over the whole pool, so a pool known mostly by size is visible as such.
+    """
+    ids = [c.repo_id for c in candidates]
     by_id = {c.repo_id: c for c in candidates}
+    extra: dict[str, dict[str, Any]] = {}
+    metadata: dict[str, Any] = {"candidates": len(candidates), "modality": task.description.modality}
+    if isinstance(ranker, ExplainingRanker):
+        explained = ranker.explain(task, candidates)
+        scores = explained.scores
+        reasons: dict[str, Sequence[str]] = {m: (detail,) for m, detail in zip(ids, explained.details, strict=True)}
+        extra = {
+            "evidence": dict(zip(ids, explained.evidence, strict=True)),
+            "confidence": {m: float(c) for m, c in zip(ids, explained.confidence, strict=True)},
+            "expected_percentile": {m: round(100.0 * float(s), 1) for m, s in zip(ids, scores, strict=True)},
+        }
+        metadata["evidence"] = {k: explained.evidence.count(k) for k in EVIDENCE_KINDS if k in explained.evidence}
+        if unseen_modality := [c.repo_id for c in candidates if c.modality is None]:
+            metadata["unknown_modality"] = len(unseen_modality)
+    else:
+        scores = ranker.score(task, candidates)
+        reasons = {m: (ranker.name,) for m in ids}
     return Shortlist.from_scores(
-        {c.repo_id: float(s) for c, s in zip(candidates, scores, strict=True)},
+        {m: float(s) for m, s in zip(ids, scores, strict=True)},
         task=task.description.name,
         ranker=ranker.name,
-        reasons={m: (ranker.name,) for m in by_id},
+        reasons=reasons,
         num_parameters={m: c.num_parameters for m, c in by_id.items()},
         shas={m: c.sha for m, c in by_id.items()},
         top_k=top_k,
-        metadata={"candidates": len(candidates), "modality": task.description.modality},
+        metadata=metadata,
+        **extra,
+    )
+
+
+def evidence_note(shortlist: Shortlist) -> str | None:
+    """One line when most of the pool is known by its size alone (the ranking then says little), else ``None``."""
+    counts = shortlist.metadata.get("evidence") or {}
+    total = sum(counts.values())
+    if not total or counts.get("size", 0) * 2 <= total:
+        return None
+    return (
+        f"{counts['size']} of {total} candidates are known by their size alone (no records, lineage, ImageNet facts "
+        "or architecture): their order says little; crawl their configs and cards (--with-config --with-card) or "
+        "re-rank them with forward passes (hf-spider rerank)"
     )
 
 

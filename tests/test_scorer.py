@@ -12,14 +12,14 @@ import torch
 from hf_spider.errors import ScorerConfigError
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
+from hf_spider.outputs.shortlist import EVIDENCE_KINDS
 from hf_spider.scorer.model import PAIR_FEATURES, SIMILARITY_TEMPERATURES, TransferScorer, prior_readout
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
 from hf_spider.scorer.train import TrainConfig, fit_transfer_spaces, list_mle, train_scorer
-from hf_spider.tokens.archi2vec import ARCHI2VEC_DIM
-from hf_spider.tokens.ptm import PTMTokens, archi2vec_slice, ptm_tokens, token_dim
+from hf_spider.tokens.ptm import PTMTokens, ptm_tokens, token_dim
 from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics, task_tokens_from_labels
 
-FAST = TrainConfig(epochs=40, members=2, hidden=16)
+FAST = TrainConfig(epochs=40, members=2, hidden=16, forest_trees=20)
 TASK_LABELS = {
     "animals": ("cat", "dog", "horse"),
     "vehicles": ("car", "truck", "bus"),
@@ -97,7 +97,10 @@ def test_trained_scorer_ranks_a_held_out_task_and_unseen_models(zoo: tuple) -> N
 
 def test_missing_task_tokens_are_masked() -> None:
     torch.manual_seed(0)
-    scorer = TransferScorer(in_dim=token_dim(8), text_dim=8, proto_dim=8, hidden=8).eval()
+    scorer = TransferScorer(
+        in_dim=token_dim(8), text_dim=8, proto_dim=8, hidden=8, model_ids=["m1", "m2"], train_tasks=["t0"]
+    ).eval()
+    scorer.collab.copy_(torch.tensor([[0.2], [0.8]]))  # both seen: the content path corrects their read-out
     member = scorer.member_modules[0]
     torch.nn.init.normal_(member.out.weight)  # the content path starts at zero output; give it a voice
     labels, stats = torch.randn(3, 8), torch.randn(5)
@@ -109,7 +112,7 @@ def test_missing_task_tokens_are_masked() -> None:
     bare = TaskTokens(description=TaskDescription(name="bare", modality="image", label_names=("a", "b")))
     tokens = PTMTokens(("m1", "m2"), np.random.default_rng(0).random((2, token_dim(8)), dtype=np.float32), 8)
     assert np.isfinite(scorer.score_tokens(tokens, bare)).all()
-    # prototypes, when a task has them, do change the scores
+    # prototypes, when a task has them, do change the scores of seen models
     description = TaskDescription(name="t", modality="image", label_names=("a", "b"))
     labelled = TaskTokens(
         description, label_embeddings=np.ones((2, 8), np.float32), statistics=task_statistics(description)
@@ -139,11 +142,11 @@ def test_weights_of_another_layout_are_refused_with_the_fix(tmp_path) -> None:
 
     TransferScorer(in_dim=token_dim(8), text_dim=8, proto_dim=8).save_pretrained(tmp_path)
     weights = load_file(tmp_path / "model.safetensors")
-    weights["families"] = weights.pop("arch")  # the buffer of the previous release
+    weights["arch"] = weights.pop("calibration")  # a buffer of the previous release
     save_file(weights, tmp_path / "model.safetensors")
     with pytest.raises(ScorerConfigError, match=r"retrain it with `hf-spider train-scorer`") as info:
         TransferScorer.from_pretrained(tmp_path)
-    assert "\n" not in str(info.value) and "families" in str(info.value)
+    assert "\n" not in str(info.value) and "arch" in str(info.value)
 
 
 def test_hub_round_trip_gives_identical_rankings(zoo: tuple, loopback_hub, tmp_path) -> None:
@@ -223,53 +226,62 @@ def test_ranker_registry() -> None:
         get_ranker("oracle")
 
 
-def test_fast_scoring_equals_the_reference_forward(zoo: tuple) -> None:
-    """``score_tokens`` (fused matmuls, task side folded in) gives what ``forward`` gives, seen and unseen alike."""
+def test_seen_models_are_scored_by_their_calibrated_read_out(zoo: tuple) -> None:
+    """``score_tokens`` of a seen model is the calibrated ``forward`` read-out; a model without records is scored by
+    the cold-start forest, on the same [0, 1] scale."""
     models, records, tasks = zoo
     scorer = train_scorer(records, models, tasks, config=FAST)
-    for member in scorer.member_modules:  # a trained content path is small: give it a voice
-        torch.nn.init.normal_(member.out.weight)
-    unseen = [
-        ModelRecord("new/vit", model_type="vit", num_parameters=3_000_000, label_names=("rose", "tulip")),
-        ModelRecord("new/exotic", model_type="never-seen-family", num_parameters=9_000_000),
-    ]
+    assert float(scorer.calibration[0]) > 0  # a monotone map: calibration never reorders a list
+    unseen = [ModelRecord("new/vit", model_type="vit", num_parameters=3_000_000, label_names=("rose", "tulip"))]
     tokens = ptm_tokens([*models, *unseen])
     for task in tasks.values():
         with torch.no_grad():
-            reference = scorer(
-                torch.from_numpy(tokens.features), scorer.rows_of(tokens.model_ids), *scorer.task_inputs(task)
+            features = torch.from_numpy(tokens.features[: len(models)])
+            reference = scorer.expected(
+                scorer(features, scorer.rows_of(tokens.model_ids[: len(models)]), *scorer.task_inputs(task))
             )
-        np.testing.assert_allclose(scorer.score_tokens(tokens, task, batch_size=5), reference.numpy(), atol=1e-5)
+            cold = scorer.cold_start(torch.from_numpy(tokens.features[len(models) :]), torch.tensor([-1]))
+        scores = scorer.score_tokens(tokens, task)
+        np.testing.assert_allclose(scores[: len(models)], reference.numpy(), atol=1e-6)
+        np.testing.assert_allclose(scores[len(models) :], cold.numpy(), atol=1e-6)
+        assert ((scores >= 0) & (scores <= 1)).all()
 
 
-def test_unseen_models_read_their_closest_architecture() -> None:
-    """An unseen model's learned token is the mean row of its closest seen architecture; a seen one keeps its own."""
-    scorer = TransferScorer(
-        in_dim=token_dim(8), text_dim=8, proto_dim=8, model_ids=["a", "b", "c"], train_tasks=["t1", "t2"]
-    )
-    scorer.collab.copy_(torch.tensor([[0.2, 0.4], [0.6, float("nan")], [0.9, 0.1]]))
-    base = torch.randn(ARCHI2VEC_DIM, generator=torch.Generator().manual_seed(0)) * 300  # archi2vec-sized values
-    other = base.clone()
-    other[0] += 50.0
-    scorer.arch.copy_(torch.stack([base, base, other]))  # a, b: clones of one architecture; c: another
-    x = torch.zeros(3, token_dim(8))
-    x[0, archi2vec_slice()] = base  # a third clone: exactly at a and b
-    x[1, archi2vec_slice()] = base
-    x[2, archi2vec_slice()] = other + 1.0  # closest to c
-    rows = torch.tensor([-1, 0, -1])
-    pair = scorer.pair_features(x, rows, torch.zeros(0, 8))
-    at = {name: i for i, name in enumerate(PAIR_FEATURES)}
-    assert pair[:, at["seen"]].tolist() == [0.0, 1.0, 0.0]
-    assert pair[:, at["has_record"]].tolist() == [1.0, 1.0, 1.0]
-    # a's mean is 0.3, b's 0.6 (its only record): the clone reads their mean 0.45; "a" itself keeps its own 0.3
-    torch.testing.assert_close(pair[:, at["collab_mean"]], torch.tensor([0.45, 0.3, 0.5]))
-    # playing the seen model "a" as unseen in training: its own record must not count in its architecture's row
-    hidden = scorer.pair_features(x[:1], torch.tensor([-1]), torch.zeros(0, 8), exclude_rows=torch.tensor([0]))
-    torch.testing.assert_close(hidden[:, at["collab_mean"]], torch.tensor([0.6]))
-    # with no record left on any architecture, the unseen model has no learned token at all
-    scorer.collab.fill_(float("nan"))
-    empty = scorer.pair_features(x[:1], torch.tensor([-1]), torch.zeros(0, 8))
-    assert empty[0, at["has_record"]] == 0.0 and empty[0, at["collab_mean"]] == 0.0
+def test_unseen_models_are_ranked_by_what_the_hub_says(zoo: tuple) -> None:
+    """The cold-start forest learns quality from the token head (here: size) and says what each score rests on."""
+    models, records, tasks = zoo
+    scorer = train_scorer(records, models, tasks, config=FAST)
+    unseen = [
+        ModelRecord("new/tiny", model_type="vit", num_parameters=5_000_000),
+        ModelRecord("new/large", model_type="vit", num_parameters=95_000_000),
+        ModelRecord("new/anonymous", num_parameters=50_000_000),
+        ModelRecord("timm/resnet50.a1_in1k", library_name="timm"),
+    ]
+    explained = scorer.explain(tasks["food"], [models[0], *unseen])
+    assert explained.scores[2] > explained.scores[1]
+    assert explained.evidence == ("records", "content", "content", "size", "facts")
+    assert "ImageNet top-1 81.2 (exact: timm/resnet50.a1_in1k)" in explained.details[4]
+    assert explained.details[0] == "records on 4 training task(s)"
+    assert ((explained.confidence >= 0) & (explained.confidence <= 1)).all()
+    assert len(scorer.evidence_confidence) == len(EVIDENCE_KINDS)
+
+
+def test_a_fine_tune_of_a_seen_model_is_scored_through_its_lineage(zoo: tuple) -> None:
+    """A model whose card names a seen base (two hops up, through a model of the pool) reads that base's record."""
+    models, records, tasks = zoo
+    scorer = train_scorer(records, models, tasks, config=FAST)
+    best, worst = models[-1].repo_id, models[0].repo_id
+    pool = [
+        ModelRecord("x/mid", base_models=(best,), num_parameters=20_000_000, model_type="vit"),
+        ModelRecord("x/child-of-best", base_models=("x/mid",), num_parameters=20_000_000, model_type="vit"),
+        ModelRecord("x/child-of-worst", base_models=(worst,), num_parameters=20_000_000, model_type="vit"),
+    ]
+    tokens = ptm_tokens(pool, known=[])
+    assert tokens.ancestors[1] == ("x/mid", best)
+    explained = scorer.explain_tokens(tokens, tasks["food"])
+    assert explained.evidence == ("lineage", "lineage", "lineage")
+    assert explained.details[1] == f"lineage: {best}"
+    assert explained.scores[1] >= explained.scores[2]
 
 
 def test_read_out_is_pulled_back_to_its_prior(zoo: tuple) -> None:
@@ -283,24 +295,22 @@ def test_read_out_is_pulled_back_to_its_prior(zoo: tuple) -> None:
     assert max(float((m.skip.weight.detach() - prior).abs().max()) for m in free.member_modules) > 0.05
 
 
-def test_transfer_space_scores_seen_models_by_their_vector_and_unseen_by_archi2vec() -> None:
-    """Seen models read ``b_m + u_m . v`` from their own vector; a model never seen reads its archi2vec placement."""
+def test_transfer_space_scores_seen_models_by_their_vector() -> None:
+    """Seen models read ``b_m + u_m . v`` from their own vector; a row of ``-1`` (no learned token) reads 0."""
     scorer = TransferScorer(in_dim=token_dim(8), text_dim=8, proto_dim=8, model_ids=["a"], train_tasks=["t1", "t2"])
     scorer.collab.copy_(torch.tensor([[0.5, 0.5]]))
     scorer.latent.zero_()
     scorer.latent[0, :2] = torch.tensor([0.3, 2.0])  # b_a = 0.3, u_a = (2, 0, 0, 0)
     scorer.task_latent.zero_()
     scorer.task_latent[:, 1] = torch.tensor([1.0, 3.0])  # v_t1 = (1, ...), v_t2 = (3, ...): no labels -> mean 2
-    scorer.arch_map.zero_()
-    scorer.arch_map[-1, :2] = torch.tensor([0.1, 1.0])  # an all-zero archi2vec sits at b = 0.1, u = (1, 0, 0, 0)
     x = torch.zeros(2, token_dim(8))
     pair = scorer.pair_features(x, torch.tensor([0, -1]), torch.zeros(0, 8))
     latent = pair[:, [PAIR_FEATURES.index(f"latent_{t}") for t in SIMILARITY_TEMPERATURES]]
-    torch.testing.assert_close(latent, torch.tensor([[0.3 + 2.0 * 2.0] * 2, [0.1 + 1.0 * 2.0] * 2]))
+    torch.testing.assert_close(latent, torch.tensor([[0.3 + 2.0 * 2.0] * 2, [0.0, 0.0]]))
     # training on t2: its vector must not speak for itself, so only t1's (v = 1) is read
     held = scorer.pair_features(x, torch.tensor([0, -1]), torch.zeros(0, 8), exclude_task="t2")
     held_latent = held[:, [PAIR_FEATURES.index(f"latent_{t}") for t in SIMILARITY_TEMPERATURES]]
-    torch.testing.assert_close(held_latent, torch.tensor([[0.3 + 2.0] * 2, [0.1 + 1.0] * 2]))
+    torch.testing.assert_close(held_latent, torch.tensor([[0.3 + 2.0] * 2, [0.0, 0.0]]))
 
 
 def test_training_spaces_never_see_the_task_they_score(zoo: tuple) -> None:
@@ -321,12 +331,12 @@ def test_training_spaces_never_see_the_task_they_score(zoo: tuple) -> None:
 
 
 def test_content_path_is_trained_only_when_asked(zoo: tuple) -> None:
-    """By default unseen models are scored by the linear read-out alone; ``content_path=True`` trains the attention."""
+    """By default seen models are scored by the linear read-out alone; ``content_path=True`` trains the attention."""
     models, records, tasks = zoo
     plain = train_scorer(records, models, tasks, config=FAST)
     assert all(not m.out.weight.any() and not m.out.bias.any() for m in plain.member_modules)
     attended = train_scorer(records, models, tasks, config=replace(FAST, content_path=True))
     assert all(m.out.weight.any() for m in attended.member_modules)
-    unseen = ptm_tokens([ModelRecord("new/vit", model_type="vit", num_parameters=3_000_000)])
+    tokens = ptm_tokens(models)
     task = tasks["animals"]
-    assert plain.score_tokens(unseen, task) != pytest.approx(attended.score_tokens(unseen, task))
+    assert plain.score_tokens(tokens, task) != pytest.approx(attended.score_tokens(tokens, task))

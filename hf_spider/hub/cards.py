@@ -12,6 +12,7 @@ import contextlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from .layouts import derive_fields, layout_fields
 from .records import EvalResult, ModelRecord
 
 if TYPE_CHECKING:
@@ -117,6 +118,7 @@ def config_fields(raw: bytes | str | dict[str, Any]) -> tuple[dict[str, Any], st
         size = size[0]
     if isinstance(size, int) and not isinstance(size, bool):
         out["input_size"] = size
+    out.update(layout_fields(config))  # timm / timm_wrapper configs, head size, the model it was saved from
     return out, None
 
 
@@ -127,17 +129,19 @@ def record_from_model_info(info: ModelInfo) -> ModelRecord:
         fields.update(config_fields(info.config)[0])
     fields["pipeline_tag"] = info.pipeline_tag or fields.get("pipeline_tag")
     fields["library_name"] = info.library_name or fields.get("library_name")
-    return ModelRecord(
-        repo_id=info.id,
-        sha=info.sha,
-        num_parameters=info.safetensors.total if info.safetensors is not None else None,
-        gated=bool(info.gated) if info.gated is not None else None,
-        downloads=info.downloads,
-        likes=info.likes,
-        created_at=info.created_at.isoformat() if info.created_at else None,
-        last_modified=info.last_modified.isoformat() if info.last_modified else None,
-        tags=tuple(info.tags) if info.tags is not None else None,
-        **fields,
+    return derive_fields(
+        ModelRecord(
+            repo_id=info.id,
+            sha=info.sha,
+            num_parameters=info.safetensors.total if info.safetensors is not None else None,
+            gated=bool(info.gated) if info.gated is not None else None,
+            downloads=info.downloads,
+            likes=info.likes,
+            created_at=info.created_at.isoformat() if info.created_at else None,
+            last_modified=info.last_modified.isoformat() if info.last_modified else None,
+            tags=tuple(info.tags) if info.tags is not None else None,
+            **fields,
+        )
     )
 
 

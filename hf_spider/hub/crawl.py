@@ -18,6 +18,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -31,7 +32,8 @@ from typing import Any, Literal, TypeVar
 from ..errors import HubCrawlError, OfflineCacheMissError
 from .cards import config_fields, error_kinds, join_errors, parse_card, record_from_model_info
 from .index import write_index
-from .local import records_from_dir, snapshot_record
+from .layouts import derive_fields, merge_fields, sentence_transformers_fields
+from .local import SENTENCE_TRANSFORMERS_FILES, records_from_dir, snapshot_record
 from .records import ModelRecord
 from .snapshot import CrawlJournal, index_stats, load_with_journal
 
@@ -291,12 +293,16 @@ class Crawler:
                 errors.append(card_error or "")
             if "config" in self.parts and (raw := self._download(listed, "config.json")) is not None:
                 config, config_error = config_fields(raw)
-                fields.update(config)
+                fields = merge_fields(fields, config)
                 errors.append(config_error or "")
+            if "config" in self.parts and listed.library_name == "sentence-transformers":
+                files = [self._download(listed, name) for name in SENTENCE_TRANSFORMERS_FILES]
+                parsed = [_json_or_none(raw) for raw in files]
+                fields = merge_fields(fields, sentence_transformers_fields(*parsed))
         except Exception as exc:  # one bad repo never stops the crawl: record why and go on
             errors.append(self._repo_error(listed.repo_id, exc))
         extra = {**listed.extra, **fields.pop("extra", {}), CRAWLED_KEY: sorted(self.parts)}
-        return replace(listed, **fields, extra=extra, error=join_errors(errors))
+        return derive_fields(replace(listed, **fields, extra=extra, error=join_errors(errors)))
 
     def _needs_fetch(self, listed: ModelRecord, previous: ModelRecord) -> bool:
         return (
@@ -437,6 +443,14 @@ def crawl_dir(root: str | Path, index_path: str | Path) -> CrawlReport:
         errors=_error_counts(found),
         seconds=time.monotonic() - start,
     )
+
+
+def _json_or_none(raw: bytes | None) -> Any:
+    """Parsed JSON of a downloaded file, ``None`` when absent or not JSON (the layout is then simply not read)."""
+    try:
+        return json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError):
+        return None
 
 
 def _is_transient(exc: BaseException) -> bool:

@@ -17,10 +17,13 @@ from typing import Any, BinaryIO
 
 from ..errors import InvalidIndexError
 from .cards import config_fields, join_errors, parse_card
+from .layouts import derive_fields, merge_fields, sentence_transformers_fields
 from .records import ModelRecord
 
 logger = logging.getLogger(__name__)
 
+#: The files of a sentence-transformers repo that describe it (modules, library version, sequence length).
+SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
 #: Files whose presence marks a folder as a model repo.
 REPO_MARKERS = ("config.json", "README.md")
 # A safetensors header above this size is not a real header (the format caps it at 100 MB).
@@ -71,8 +74,11 @@ def read_model_dir(path: Path, repo_id: str, *, sha: str | None = None) -> Model
     config_file = path / "config.json"
     if config_file.is_file():
         cfg_fields, cfg_error = config_fields(config_file.read_bytes())
-        fields.update(cfg_fields)
+        fields = merge_fields(fields, cfg_fields)
         errors.append(cfg_error or "")
+    if (path / "modules.json").is_file():
+        st = sentence_transformers_fields(*(_json_file(path / n) for n in SENTENCE_TRANSFORMERS_FILES))
+        fields = merge_fields(fields, st)
     counts: dict[str, int] = {}
     for weights in sorted(path.glob("*.safetensors")):
         try:
@@ -83,7 +89,15 @@ def read_model_dir(path: Path, repo_id: str, *, sha: str | None = None) -> Model
             errors.append(f"bad_weights: {weights.name} has no readable safetensors header ({exc})")
     if counts:
         fields["num_parameters"] = sum(counts.values())
-    return ModelRecord(repo_id=repo_id, sha=sha, **fields, error=join_errors(errors))
+    return derive_fields(ModelRecord(repo_id=repo_id, sha=sha, **fields, error=join_errors(errors)))
+
+
+def _json_file(path: Path) -> Any:
+    """A small JSON file's content, ``None`` when it is absent, unreadable or not JSON."""
+    try:
+        return json.loads(path.read_bytes()) if path.is_file() and path.stat().st_size < 1_000_000 else None
+    except (OSError, ValueError):
+        return None
 
 
 def parameters_from_safetensors_header(f: BinaryIO) -> dict[str, int]:

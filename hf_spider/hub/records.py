@@ -11,11 +11,14 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-SCHEMA_VERSION = 1
+#: 2: ``pretrained_tag``, ``pretraining``, ``num_labels``, ``gmacs``, ``imagenet_top1``; base models also from
+#: ``base_model:`` tags and ``config.json`` ``_name_or_path``; timm and sentence-transformers layouts
+#: (``hub/layouts.py``).
+SCHEMA_VERSION = 2
 
 # Fields stored as JSON text in Parquet because their values are heterogeneous (nested dicts of any shape).
 _JSON_COLUMNS = ("eval_results", "extra")
-_TUPLE_FIELDS = ("architectures", "label_names", "datasets", "base_models", "languages", "tags")
+_TUPLE_FIELDS = ("architectures", "label_names", "datasets", "base_models", "languages", "tags", "pretraining")
 
 
 @dataclass(frozen=True)
@@ -38,19 +41,27 @@ class ModelRecord:
         sha: the revision the record was read at; ranking and re-ranking pin this revision.
         pipeline_tag: the Hub's task tag (``"image-classification"``, ``"text-classification"``, ...).
         library_name: ``"transformers"``, ``"timm"``, ...
-        architectures: ``config.json`` ``architectures``.
-        model_type: ``config.json`` ``model_type`` (the architecture family).
+        architectures: ``config.json`` ``architectures`` (a timm repo: its timm architecture, e.g. ``"resnet50"``).
+        model_type: ``config.json`` ``model_type`` (the architecture family; a timm repo: the family of its
+            architecture, e.g. ``"resnet"``).
         num_parameters: parameter count (safetensors metadata or header), ``None`` when unknown.
         input_size: image side in pixels (image models) or maximum sequence length (text models).
         label_names: the model's own output labels, ordered by id (``config.json`` ``id2label``).
         datasets: datasets the model was trained or fine-tuned on (card ``datasets``).
-        base_models: models it was fine-tuned from (card ``base_model``).
+        base_models: models it descends from: card ``base_model``, ``base_model:`` tags, ``config.json``
+            ``_name_or_path`` (lineage; see :mod:`hf_spider.tokens.lineage`).
         eval_results: the card's ``model-index`` results.
         license, languages, gated, downloads, likes, created_at, last_modified: Hub metadata as sent.
         card_text: the model card's prose, without its YAML header.
         tags: the Hub tags.
         error: why part of the record is missing (a gated repo, a malformed card, ...), ``None`` when complete.
         extra: card metadata this schema does not model, kept as it came.
+        pretrained_tag: a timm repo's pretrained tag (``"a1_in1k"`` of ``timm/resnet50.a1_in1k``).
+        pretraining: what the weights were pre-trained and fine-tuned on, normalised, in training order
+            (``("laion-2b", "imagenet-12k", "imagenet-1k")``); see :mod:`hf_spider.hub.pretraining`.
+        num_labels: outputs of the model's classification head (``num_classes`` / ``id2label``).
+        gmacs: multiply-accumulates per image in billions, as the card states.
+        imagenet_top1: ImageNet-1k top-1 accuracy in percent, as the card states (prose table or ``model-index``).
     """
 
     repo_id: str
@@ -76,11 +87,17 @@ class ModelRecord:
     tags: tuple[str, ...] | None = None
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    pretrained_tag: str | None = None
+    pretraining: tuple[str, ...] | None = None
+    num_labels: int | None = None
+    gmacs: float | None = None
+    imagenet_top1: float | None = None
 
     @property
     def modality(self) -> str | None:
-        """``"image"`` or ``"text"`` from the pipeline tag, ``None`` for anything else."""
-        return modality_of_pipeline_tag(self.pipeline_tag)
+        """``"image"`` or ``"text"``: from the pipeline tag, else inferred from the library and the architecture
+        family (a timm repo is an image model, a sentence-transformers repo a text model); ``None`` if unknown."""
+        return modality_of_pipeline_tag(self.pipeline_tag) or inferred_modality(self)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists) carrying ``schema_version``."""
@@ -116,10 +133,15 @@ class ModelRecord:
                 data[name] = tuple(str(v) for v in data[name])
         if data.get("eval_results") is not None:
             data["eval_results"] = tuple(EvalResult(**r) for r in data["eval_results"])
-        for name in ("num_parameters", "input_size", "downloads", "likes"):
+        for name in ("num_parameters", "input_size", "downloads", "likes", "num_labels"):
             if data.get(name) is not None:
                 data[name] = int(data[name])
-        return cls(**data, extra=extra)
+        record = cls(**data, extra=extra)
+        if version is not None and int(version) < SCHEMA_VERSION:  # fill what older writers did not derive
+            from .layouts import upgrade_record
+
+            record = upgrade_record(record)
+        return record
 
     def to_row(self) -> dict[str, Any]:
         """A flat row for Parquet: nested, heterogeneous fields are JSON text (see ``docs/schema.md``)."""
@@ -156,6 +178,33 @@ def modality_of_pipeline_tag(pipeline_tag: str | None) -> str | None:
     }:
         return "text"
     return None
+
+
+#: Architecture families whose inputs are images or texts, for records without a pipeline tag.
+_IMAGE_LIBRARIES = frozenset({"timm", "open_clip"})
+_TEXT_LIBRARIES = frozenset({"sentence-transformers", "setfit"})
+
+
+def inferred_modality(record: ModelRecord) -> str | None:
+    """The modality of a record without a usable pipeline tag: its library, then its architecture family."""
+    from .layouts import family_modality
+
+    if record.library_name in _IMAGE_LIBRARIES:
+        return "image"
+    if record.library_name in _TEXT_LIBRARIES:
+        return "text"
+    for tag in record.tags or ():
+        if tag in _IMAGE_LIBRARIES or modality_of_pipeline_tag(tag) == "image":
+            return "image"
+        if tag in _TEXT_LIBRARIES or modality_of_pipeline_tag(tag) == "text":
+            return "text"
+    modality = family_modality(record.model_type)
+    if modality is None:
+        heads = [
+            a for a in record.architectures or () if a.endswith(("ForImageClassification", "ForSequenceClassification"))
+        ]
+        modality = ("image" if heads[0].endswith("ImageClassification") else "text") if heads else None
+    return modality
 
 
 def _plain(value: Any) -> Any:

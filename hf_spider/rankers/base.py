@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -21,6 +22,32 @@ class Ranker(Protocol):
 
     def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
         """``[len(candidates)]`` fitness scores; only their order within one call is meaningful."""
+        ...
+
+
+@dataclass(frozen=True)
+class Explained:
+    """Scores of a candidate pool with what each rests on (see :class:`ExplainingRanker`).
+
+    Args:
+        scores: ``[N]`` expected accuracy percentiles in [0, 1] (a calibrated scale, comparable across tasks).
+        evidence: per candidate, one of ``hf_spider.outputs.shortlist.EVIDENCE_KINDS``.
+        confidence: ``[N]`` how far each score can be trusted, in [0, 1].
+        details: per candidate, a one-line reason (``"lineage: google/vit-base-patch16-224"``).
+    """
+
+    scores: np.ndarray
+    evidence: tuple[str, ...]
+    confidence: np.ndarray
+    details: tuple[str, ...]
+
+
+@runtime_checkable
+class ExplainingRanker(Ranker, Protocol):
+    """A ranker whose scores are calibrated percentiles and that says what each rests on (the Model Spider scorer)."""
+
+    def explain(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> Explained:
+        """Scores of ``candidates`` for ``task`` with their evidence (``score`` returns ``explain(...).scores``)."""
         ...
 
 

@@ -5,23 +5,22 @@ As in the paper, each candidate is a token, the task is a set of tokens (here: c
 embeddings and statistics, any of them masked when missing) and a transformer-style attention produces the score.
 Departures, each for the Hub setting:
 
-* the task side is first pooled by a few learned queries, so ranking N candidates costs O(N), not O(N x classes),
-  and is computed once per task; :meth:`TransferScorer.score_tokens` folds it into the weights (two fused matmuls per
-  batch of candidates, every ensemble member's first layer in one);
-* each text part of a PTM token is projected on its principal directions in the training models (rank 16) before
-  the content path: 23 training tasks cannot fit 3 x 384 inputs, and scoring gets three times cheaper;
-* the *learned model token* is the model's row of normalised accuracies on the training tasks (a collaborative
-  signal), read through a task-similarity attention over the training tasks, and its vector in a Fennec-style
-  transfer space factorised from those accuracies (:func:`hf_spider.rankers.fennec.factorise`), read against the
-  task's similarity-weighted vector. An unseen model's token is the mean row of the seen models of its closest
-  architecture (archi2vec; clones of one base share a row) and the transfer-space position its archi2vec maps to,
-  plus its scalar content features (size, input size, card results) for a linear read-out that only unseen models
-  use; training plays a random part of the models as unseen (their own record left out of their architecture's row);
-* the read-out of the learned token is linear: a fixed prior (:data:`PRIOR_READOUT`) plus a correction learned
-  listwise and pulled back to the prior (``TrainConfig.prior_strength``): learned freely on 9 to 12 training lists
-  per modality, it ranked held-out targets worse than the prior alone. The attention over the task tokens (the
-  content path) is trained only on request (``TrainConfig.content_path``): on 23 training targets it did not help
-  the leave-one-target-out rankings and hurt cold-start text ones;
+* the *learned model token* of a model seen in training is its row of normalised accuracies on the training tasks (a
+  collaborative signal), read through a task-similarity attention over the training tasks, and its vector in a
+  Fennec-style transfer space factorised from those accuracies (:func:`hf_spider.rankers.fennec.factorise`), read
+  against the task's similarity-weighted vector. The read-out is linear: a fixed prior (:data:`PRIOR_READOUT`) plus a
+  correction learned listwise and pulled back to the prior (``TrainConfig.prior_strength``): learned freely on 9 to 12
+  training lists per modality, it ranked held-out targets worse than the prior alone;
+* the attention over the task tokens (the content path) adds a task-specific correction; it starts at zero and is
+  trained only on request (``TrainConfig.content_path``): on 23 training targets without samples it did not help;
+* a model never seen in training (almost every Hub model) is scored from what the Hub says about it: a regression
+  forest (:mod:`hf_spider.scorer.forest`) reads the head of its PTM token (size, family, archi2vec, pre-training
+  scale, ImageNet facts, head, language) and, for a model that descends from a seen one
+  (:mod:`hf_spider.tokens.lineage`), its nearest seen ancestor's mean percentile, and predicts the model's mean
+  accuracy percentile; trained on the seen models, so how much an ancestor's record carries over is learned;
+* every score is an *expected percentile* in [0, 1]: seen models' read-outs are calibrated on the training lists, so
+  a pool that mixes seen and unseen models ranks them on one scale, and each candidate says what its score rests on
+  (:data:`hf_spider.outputs.shortlist.EVIDENCE_KINDS`) with a confidence measured in training;
 * several independently seeded members are averaged (small data: 23 targets), stored in one ``model.safetensors``.
 
 Hub I/O comes from :class:`huggingface_hub.PyTorchModelHubMixin`: the JSON-able ``__init__`` arguments become
@@ -45,17 +44,21 @@ from huggingface_hub import ModelCard, PyTorchModelHubMixin
 from torch import nn
 
 from ..errors import ScorerConfigError
-from ..tokens.archi2vec import ARCHI2VEC_DIM
+from ..outputs.shortlist import EVIDENCE_KINDS
+from ..rankers.base import Explained
+from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import (
     HEAD_DIM,
     PTM_SCHEMA_VERSION,
     SCALAR_NAMES,
     TEXT_PARTS,
     PTMTokens,
-    archi2vec_slice,
+    family_slice,
+    metadata_slice,
     text_slice,
     token_dim,
 )
+from .forest import predict_forest
 
 if TYPE_CHECKING:
     from ..hub.records import ModelRecord
@@ -65,11 +68,9 @@ logger = logging.getLogger(__name__)
 
 #: Temperatures of the task-similarity attention over training tasks (sharp = nearest tasks, flat = plain mean).
 SIMILARITY_TEMPERATURES = (0.05, 0.2)
-#: Per-candidate scalar features the head sees besides the tokens (see :meth:`TransferScorer.pair_features`): the
-#: learned token read for the task, label-name similarities, and the token's scalars for unseen models only, so the
-#: linear read-out learns a content ranking (on the models hidden in training) that cannot disturb seen models.
+#: Per-candidate scalar features the read-out sees (see :meth:`TransferScorer.pair_features`): the learned token read
+#: for the task and label-name similarities.
 PAIR_FEATURES = (
-    "seen",
     "has_record",
     "collab_mean",
     "collab_square",
@@ -78,7 +79,6 @@ PAIR_FEATURES = (
     "label_sim",
     "dataset_sim",
     *(f"latent_{t}" for t in SIMILARITY_TEMPERATURES),
-    *(f"unseen_{name}" for name in SCALAR_NAMES),
 )
 #: The read-out every member starts from (and, in training, is pulled back to): the mean square of the model's
 #: percentiles on the training tasks (a consistently good model over one with a few lucky runs) plus its transfer-space
@@ -89,6 +89,7 @@ _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produ
 #: ``model_type`` written into ``config.json``: ``transformers.AutoConfig`` needs one to open the folder, and
 #: :func:`hf_spider.pipeline.register` registers it, so ``transformers.pipeline(model=<scorer path>)`` works.
 SCORER_MODEL_TYPE = "hf_spider_scorer"
+_METADATA = {name: i for i, name in enumerate(METADATA_NAMES)}
 
 MODEL_CARD_TEMPLATE = """---
 {{ card_data }}
@@ -96,12 +97,14 @@ MODEL_CARD_TEMPLATE = """---
 
 # hf-spider default scorer (Model Spider)
 
-Ranks pre-trained Hub models for a classification task **without a forward pass of any candidate**. A model seen in
-training is scored by its learned model token (Model Spider): its recorded fine-tuning results on the training tasks
-and its vector in a Fennec-style transfer space factorised from them, read for the new task through the label-name
-similarity of the training tasks. A model never seen is placed from its content token: the records of its closest seen
-architecture (archi2vec) and the transfer-space position its architecture maps to. The attention of the content token
-over the task's tokens (label names, class prototypes, statistics) is part of the model, trained only on request.
+Ranks pre-trained Hub models for a classification task **without a forward pass of any candidate**, as an expected
+percentile of the model's fine-tuned accuracy. A model seen in training is scored by its learned model token (Model
+Spider): its recorded fine-tuning results on the training tasks and its vector in a Fennec-style transfer space
+factorised from them, read for the new task through the label-name similarity of the training tasks. A model never
+seen is scored from what the Hub says about it: a regression forest over its size, architecture family, pre-training
+source and scale, ImageNet facts (timm's published results, the card's reported accuracy), head and language,
+trained on the seen models; a model that names a seen base model in its card, tags or config mixes in its
+ancestor's reading. Each score says what it rests on (records, lineage, facts, content or size) with a confidence.
 
 Use it with `hf-spider rank` or `hf_spider.rankers.get_ranker("spider")`; load it with
 `TransferScorer.from_pretrained(path_or_repo_id)`. Rebuild it with `python scripts/train_default_scorer.py`.
@@ -111,11 +114,12 @@ Use it with `hf-spider rank` or `hf_spider.rankers.get_ranker("spider")`; load i
 ## Limitations
 - Trained on 23 TransferGraph targets (13 image, 10 text): classification only, small data; an exotic task gets
   a ranking close to the collaborative prior of the training records.
-- Scores are comparable within one task only; the ranking does not replace re-ranking the top-k with forward passes.
-- Models never seen in training are ranked from the mean record of their closest seen architecture and the
-  transfer-space position of their architecture (archi2vec). In the cold-start benchmark (25 % of the models unseen)
-  that beats the size prior on both modalities and LogME on image, but stays below LogME on text: re-rank unseen text
-  models with forward passes.
+- The ranking does not replace re-ranking the top-k with forward passes, least of all for models known by their
+  size or architecture only (see each candidate's evidence and confidence).
+- The estimate for unseen models is learned from a few hundred Hub fine-tunes of ViT, Swin, ConvNeXt and BERT-like
+  models; families absent from them (most timm CNNs) are placed by their ImageNet facts, size and pre-training alone.
+- Language is read from the card, the repo name and the label names, and the training targets are English: a model
+  for another language is placed low, also for a task in that language.
 
 Code: https://github.com/hf-spider/hf-spider
 """
@@ -152,9 +156,9 @@ class _Member(nn.Module):
             self.skip.weight.copy_(prior_readout())
 
     @property
-    def linears(self) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
-        """The PTM encoder's first and second layers and the head's layer, typed (the fused scoring path reads them)."""
-        return cast(nn.Linear, self.ptm[0]), cast(nn.Linear, self.ptm[3]), cast(nn.Linear, self.head[0])
+    def content_trained(self) -> bool:
+        """Whether the content path can move a score (its output layer starts at zero and stays there untrained)."""
+        return bool(self.out.weight.abs().sum() > 0 or self.out.bias.abs().sum() > 0)
 
     def task_summary(
         self, labels: torch.Tensor, protos: torch.Tensor, stats: torch.Tensor, mask: torch.Tensor
@@ -176,13 +180,12 @@ class _Member(nn.Module):
         return self.score_encoded(self.ptm(x), pair, summary)
 
     def score_encoded(self, h: torch.Tensor, pair: torch.Tensor, summary: torch.Tensor) -> torch.Tensor:
-        """``[N]`` scores from encoded PTM tokens ``h`` ``[N, H]`` (training encodes each model once per step)."""
+        """``[N]`` scores from encoded PTM tokens ``h`` ``[N, H]`` (training encodes each model once per step): the
+        linear read-out of the learned token plus the content path's task-specific correction (zero until trained)."""
         attn = torch.softmax(self.q(h) @ self.k(summary).T / h.shape[1] ** 0.5, dim=-1)  # [N, P + 1]
         ctx = attn @ self.v(summary)  # [N, H]
         content = self.out(self.head(torch.cat([h, ctx, h * ctx, pair], dim=1))).squeeze(1)
-        unseen = 1.0 - pair[:, PAIR_FEATURES.index("seen")]
-        # Seen models are scored by their learned token (read linearly); the content path speaks for unseen ones only.
-        return self.skip(pair).squeeze(1) + unseen * content
+        return self.skip(pair).squeeze(1) + content
 
 
 class TransferScorer(
@@ -197,15 +200,21 @@ class TransferScorer(
     name: str
     collab: torch.Tensor  # buffers, declared for the type checker
     task_embeddings: torch.Tensor
-    arch: torch.Tensor
     text_basis: torch.Tensor
     latent: torch.Tensor
     task_latent: torch.Tensor
-    arch_map: torch.Tensor
-    """PTM tokens + task tokens -> fitness scores (higher = better to fine-tune), one batched pass per task.
+    calibration: torch.Tensor
+    evidence_confidence: torch.Tensor
+    forest_feature: torch.Tensor
+    forest_threshold: torch.Tensor
+    forest_left: torch.Tensor
+    forest_right: torch.Tensor
+    forest_value: torch.Tensor
+    """PTM tokens + task tokens -> expected accuracy percentiles (higher = better to fine-tune), one pass per task.
 
-    It is a :class:`~hf_spider.rankers.base.Ranker` itself (``name``, ``score(task, candidates)``), so the pipeline and
-    ``rank()`` take it directly; :meth:`score_tokens` skips tokenising when the PTM tokens are already built.
+    It is a :class:`~hf_spider.rankers.base.Ranker` itself (``name``, ``score(task, candidates)``, and ``explain``
+    for what each score rests on), so the pipeline and ``rank()`` take it directly; :meth:`score_tokens` skips
+    tokenising when the PTM tokens are already built.
 
     Args:
         in_dim: width of a PTM token (:func:`hf_spider.tokens.ptm.token_dim`).
@@ -215,12 +224,13 @@ class TransferScorer(
         hidden: width of the attention and head.
         pooled: learned queries that pool the task tokens.
         text_rank: each text part of a PTM token is projected on its ``text_rank`` principal directions in the
-            training models (:meth:`fit_text_basis`) before the content path: 23 tasks cannot fit 3 x 384 inputs, and
-            the projection makes scoring 100k candidates one thin matmul.
+            training models (:meth:`fit_text_basis`) before the content path: 23 tasks cannot fit 3 x 384 inputs.
         latent_rank: dimension of the transfer space of the learned model tokens (Fennec's ``u_m``).
-        members: independently seeded members averaged into the score.
+        members: independently seeded members averaged into the read-out.
         model_ids: repo ids of the models seen in training (rows of the collaborative table).
         train_tasks: names of the training tasks (columns of the collaborative table).
+        forest_trees / forest_nodes: shape of the regression forest that scores models without records
+            (:mod:`hf_spider.scorer.forest`); 0 trees scores them all at the training models' mean.
         estimators: forward-pass estimators the scorer expects alongside (none yet; kept for the pipeline's notes).
         feature_schema_version: the PTM token schema the scorer was trained with.
         text_encoder: Hub id of the tokens' text encoder (``None``: ``hf_spider.constants.DEFAULT_TEXT_ENCODER``).
@@ -247,6 +257,8 @@ class TransferScorer(
         latent_rank: int = 4,
         model_ids: list[str] | None = None,
         train_tasks: list[str] | None = None,
+        forest_trees: int = 0,
+        forest_nodes: int = 1,
         estimators: list[str] | None = None,
         feature_schema_version: int = PTM_SCHEMA_VERSION,
         text_encoder: str | None = None,
@@ -254,6 +266,11 @@ class TransferScorer(
     ) -> None:
         super().__init__()
         self.name = "hf_spider"
+        if feature_schema_version != PTM_SCHEMA_VERSION:
+            raise ScorerConfigError(
+                f"this scorer reads PTM tokens of schema {feature_schema_version} but this hf-spider builds schema "
+                f"{PTM_SCHEMA_VERSION}; retrain it with `hf-spider train-scorer` or use the hf-spider version that saved it"
+            )
         if in_dim != token_dim(text_dim):
             raise ScorerConfigError(
                 f"in_dim={in_dim} does not match text_dim={text_dim} (expected {token_dim(text_dim)}); "
@@ -270,7 +287,7 @@ class TransferScorer(
         self.summary = summary
         self._row = {m: i for i, m in enumerate(self.model_ids)}
         self.members = nn.ModuleList(
-            _Member(self._head_width() + len(TEXT_PARTS) * text_rank, text_dim, proto_dim, stats_dim, hidden, pooled)
+            _Member(HEAD_DIM + len(TEXT_PARTS) * text_rank, text_dim, proto_dim, stats_dim, hidden, pooled)
             for _ in range(members)
         )
         # Principal directions of each text part (filled by fit_text_basis; the first coordinates until then).
@@ -281,14 +298,22 @@ class TransferScorer(
         # of each training task, for the task-similarity attention.
         self.register_buffer("collab", torch.full((len(self.model_ids), len(self.train_tasks)), float("nan")))
         self.register_buffer("task_embeddings", torch.zeros(len(self.train_tasks), text_dim))
-        # archi2vec of each seen model: an unseen model reads the records of its closest seen architecture.
-        self.register_buffer("arch", torch.zeros(len(self.model_ids), ARCHI2VEC_DIM))
         # Fennec's transfer space (filled by training, see hf_spider.rankers.fennec.factorise): (b_m, u_m) of each seen
-        # model, (c_t, v_t) of each training task, and the ridge map from (archi2vec, 1) to (b_m, u_m) that places a
-        # model never seen. A task's vector is the similarity-weighted mean of the training tasks' vectors.
+        # model and (c_t, v_t) of each training task. A task's vector is the similarity-weighted mean of the training
+        # tasks' vectors.
         self.register_buffer("latent", torch.zeros(len(self.model_ids), latent_rank + 1))
         self.register_buffer("task_latent", torch.zeros(len(self.train_tasks), latent_rank + 1))
-        self.register_buffer("arch_map", torch.zeros(ARCHI2VEC_DIM + 1, latent_rank + 1))
+        # (slope, intercept) from a read-out score to the expected percentile, fitted on the training lists.
+        self.register_buffer("calibration", torch.tensor([1.0, 0.0]))
+        # Rank correlation of each evidence kind's estimates with the truth, measured in training (EVIDENCE_KINDS).
+        self.register_buffer("evidence_confidence", torch.zeros(len(EVIDENCE_KINDS)))
+        # The regression forest over cold_start_features that scores models without records (padding: leaves of 0).
+        shape = (forest_trees, forest_nodes)
+        self.register_buffer("forest_feature", torch.full(shape, -1, dtype=torch.long))
+        self.register_buffer("forest_threshold", torch.zeros(shape))
+        self.register_buffer("forest_left", torch.zeros(shape, dtype=torch.long))
+        self.register_buffer("forest_right", torch.zeros(shape, dtype=torch.long))
+        self.register_buffer("forest_value", torch.zeros(shape))
 
     @classmethod
     def _from_pretrained(cls, *, model_id: str, **kwargs: Any) -> TransferScorer:
@@ -301,8 +326,8 @@ class TransferScorer(
         try:
             with contextlib.redirect_stdout(io.StringIO()):
                 scorer = super()._from_pretrained(model_id=model_id, **kwargs)
-        except RuntimeError as exc:  # torch's strict load_state_dict: missing / unexpected / mis-shaped weights
-            if "state_dict" not in str(exc):
+        except (RuntimeError, TypeError) as exc:  # strict load_state_dict / an __init__ argument of another version
+            if "state_dict" not in str(exc) and "argument" not in str(exc):
                 raise
             detail = " ".join(str(exc).split())
             raise ScorerConfigError(
@@ -382,98 +407,38 @@ class TransferScorer(
         labels: torch.Tensor,
         *,
         exclude_task: str | None = None,
-        exclude_rows: torch.Tensor | None = None,
         latent: LatentTables | None = None,
     ) -> torch.Tensor:
-        """``[N, len(PAIR_FEATURES)]``: the learned model token read for this task, and label-name similarities.
+        """``[N, len(PAIR_FEATURES)]``: each seen model's learned token read for this task, and label-name similarities.
 
-        A seen model's learned token is its own row of the collaborative table and its vector in the transfer space;
-        an unseen one's is the mean row of the seen models of its closest architecture (Model Spider's token for a model
-        never trained on) and the vector its archi2vec maps to (Fennec's placement), so the weights learned on seen
-        models also rank unseen ones. This is the reference; :meth:`score_tokens` computes the same values for a whole
-        zoo with one fused matmul.
+        A seen model's learned token is its own row of the collaborative table and its vector in the transfer space
+        (all zeros for a row of ``-1``: a model without a row is scored by :meth:`cold_start` instead).
 
         Args:
-            x: ``[N, in_dim]`` PTM tokens.
-            rows: ``[N]`` row of each candidate in the collaborative table, ``-1`` for unseen models.
+            x: ``[N, in_dim]`` PTM tokens (their label and dataset embeddings give the similarities).
+            rows: ``[N]`` row of each candidate in the collaborative table.
             labels: ``[C, D]`` the task's label-name embeddings (may be empty).
             exclude_task: a training task whose column is hidden (training on that task: leave-one-out).
-            exclude_rows: ``[N]`` table row whose record must not count in the candidate's architecture row (training
-                plays a seen model as unseen: its own record would leak in), ``-1`` for none.
             latent: the transfer space to read instead of the scorer's own (training passes one factorised without
                 ``exclude_task``, so a task never sees a space fitted to its own records).
         """
         task_vec = self._task_vector(labels)
-        collab = self._masked_collab(exclude_task)
-        seen = rows >= 0
-        own = self._row_features(collab, task_vec)  # [M, 5]
-        use_own = seen & (own[rows.clamp(min=0), 0] > 0) if len(own) else torch.zeros_like(seen)
-        nearest = self._nearest_architecture(x, own, self._architecture_groups(own), exclude_rows)
-        row_features = torch.where(use_own[:, None], own[rows.clamp(min=0)], nearest) if len(own) else nearest
+        known = rows >= 0
+        index = rows.clamp(min=0)
+        own = self._row_features(self._masked_collab(exclude_task), task_vec)  # [M, 5]
+        row_features = own[index] * known[:, None] if len(own) else x.new_zeros(len(x), 5)
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
         latent = latent or self.latent_tables()
-        placed = self._arch_latent(x, latent.arch_map)  # [N, k + 1]
-        vectors = (
-            torch.where(use_own[:, None], latent.model_x[rows.clamp(min=0)], placed) if len(latent.model_x) else placed
-        )
-        queries = self._latent_queries(task_vec, latent.task_v, exclude_task)
-        return torch.cat(
-            [
-                use_own.float()[:, None],
-                row_features,
-                torch.stack(sims, dim=1),
-                vectors @ queries.T,
-                x[:, : len(SCALAR_NAMES)] * (~use_own).float()[:, None],
-            ],
-            dim=1,
-        )
-
-    def _architecture_groups(self, own: torch.Tensor) -> _ArchitectureGroups:
-        """The seen models grouped by identical archi2vec, with the summed learned-token features ``own [M, F]`` of the
-        members that have a record (clones share one entry, so a zoo of fine-tuned copies of one base counts once)."""
-        arch, member = torch.unique(self.arch, dim=0, return_inverse=True)
-        has = (own[:, 0] > 0).float()
-        total = own.new_zeros(len(arch), own.shape[1]).index_add_(0, member, own * has[:, None])
-        return _ArchitectureGroups(
-            arch=arch, member=member, total=total, count=has.new_zeros(len(arch)).index_add_(0, member, has)
-        )
-
-    def _nearest_architecture(
-        self, x: torch.Tensor, own: torch.Tensor, groups: _ArchitectureGroups, exclude_rows: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``[N, F]`` the mean learned-token features of each token's closest seen architecture (what an unseen model
-        reads instead of its own row); zeros where no seen model has a record.
-
-        Closest by archi2vec distance, computed exactly so that a clone of a seen architecture lands at 0 (the matmul
-        form of ``cdist`` loses that to cancellation). Reading the one closest architecture beat the mean of the five
-        closest (each weighted ``exp(-d)``) and the family's mean on the cold-start benchmark, most on text, where the
-        five closest mix distinct bases of one size. ``exclude_rows`` ``[N]`` names a seen model whose own record must
-        not count (training plays it as unseen), ``-1`` for none.
-        """
-        if len(groups.arch) == 0:
-            return x.new_zeros(len(x), own.shape[1])
-        total = groups.total.expand(len(x), -1, -1)  # [N, G, F]
-        count = groups.count.expand(len(x), -1)  # [N, G]
-        if exclude_rows is not None:
-            index = exclude_rows.clamp(min=0)
-            mine = (exclude_rows >= 0).float() * (own[index, 0] > 0).float()
-            groups_of = torch.arange(len(groups.arch), device=x.device)
-            own_group = (groups.member[index][:, None] == groups_of).float() * mine[:, None]  # [N, G]
-            count = count - own_group
-            total = total - own_group[..., None] * own[index][:, None, :]
-        distance = torch.cdist(x[:, archi2vec_slice()], groups.arch, compute_mode="donot_use_mm_for_euclid_dist")
-        closest = distance.masked_fill(count < 0.5, float("inf")).argmin(dim=1, keepdim=True)  # [N, 1]
-        found = count.gather(1, closest)  # [N, 1]; 0 when no architecture has a record
-        chosen = total.gather(1, closest[..., None].expand(-1, -1, own.shape[1])).squeeze(1)  # [N, F]
-        return chosen / found.clamp(min=1)
+        queries = self._latent_queries(task_vec, latent.task_v, exclude_task)  # [L, k + 1]
+        if len(latent.model_x):
+            scores = (latent.model_x[index] * known[:, None]) @ queries.T
+        else:
+            scores = x.new_zeros(len(x), len(queries))
+        return torch.cat([row_features, torch.stack(sims, dim=1), scores], dim=1)
 
     def latent_tables(self) -> LatentTables:
         """The scorer's transfer space (its buffers)."""
-        return LatentTables(model_x=self.latent, task_v=self.task_latent, arch_map=self.arch_map)
-
-    def _arch_latent(self, x: torch.Tensor, arch_map: torch.Tensor) -> torch.Tensor:
-        """``[N, k + 1]`` the transfer-space position of each token's archi2vec (where a model with no record sits)."""
-        return x[:, archi2vec_slice()] @ arch_map[:-1] + arch_map[-1]
+        return LatentTables(model_x=self.latent, task_v=self.task_latent)
 
     def _latent_queries(self, task_vec: torch.Tensor, task_v: torch.Tensor, exclude_task: str | None) -> torch.Tensor:
         """``[len(SIMILARITY_TEMPERATURES), k + 1]`` ``(1, v)`` of the task at each temperature.
@@ -505,15 +470,11 @@ class TransferScorer(
         collab[:, self.train_tasks.index(exclude_task)] = float("nan")
         return collab
 
-    def _head_width(self) -> int:
-        """Width of the non-text head of a PTM token (scalars, family buckets, archi2vec)."""
-        return HEAD_DIM
-
     def compress(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, head + parts * text_rank]``: PTM tokens with each text part projected on its basis."""
-        text = x[:, self._head_width() :].reshape(len(x), len(TEXT_PARTS), self.text_dim)
+        text = x[:, HEAD_DIM:].reshape(len(x), len(TEXT_PARTS), self.text_dim)
         projected = torch.einsum("npd,pdr->npr", text, self.text_basis).reshape(len(x), -1)
-        return torch.cat([x[:, : self._head_width()], projected], dim=1)
+        return torch.cat([x[:, :HEAD_DIM], projected], dim=1)
 
     @torch.no_grad()
     def fit_text_basis(self, x: torch.Tensor) -> None:
@@ -521,7 +482,7 @@ class TransferScorer(
 
         Uncentred SVD over the models that have the part (zero rows mean "missing"); deterministic on one machine.
         """
-        text = x[:, self._head_width() :].reshape(len(x), len(TEXT_PARTS), self.text_dim)
+        text = x[:, HEAD_DIM:].reshape(len(x), len(TEXT_PARTS), self.text_dim)
         for part in range(len(TEXT_PARTS)):
             rows = text[:, part][text[:, part].norm(dim=1) > 0]  # [M_p, D]
             basis = torch.zeros(self.text_dim, self.text_rank)
@@ -558,18 +519,34 @@ class TransferScorer(
         mask: torch.Tensor,
         *,
         exclude_task: str | None = None,
-        hide_collab: torch.Tensor | None = None,
+        latent: LatentTables | None = None,
     ) -> torch.Tensor:
-        """``[N]`` scores for ``N`` candidates of one task (tensors as from :meth:`task_inputs`).
-
-        ``hide_collab`` (``[N]`` bool) treats those candidates as unseen: how training teaches content-only scoring.
-        """
-        if hide_collab is not None:
-            rows = torch.where(hide_collab, torch.full_like(rows, -1), rows)
-        pair = self.pair_features(x, rows, labels, exclude_task=exclude_task)
+        """``[N]`` read-out scores of ``N`` seen candidates of one task (tensors as from :meth:`task_inputs`); the
+        uncalibrated scale that training ranks with (:meth:`expected` maps it to a percentile)."""
+        pair = self.pair_features(x, rows, labels, exclude_task=exclude_task, latent=latent)
+        members = self.member_modules
+        if not any(m.content_trained for m in members):  # the read-out alone: no need to run the attention
+            return torch.stack([m.skip(pair).squeeze(1) for m in members]).mean(0)
         compressed = self.compress(x)
-        scores = [m(compressed, pair, m.task_summary(labels, protos, stats, mask)) for m in self.member_modules]
-        return torch.stack(scores).mean(0)
+        return torch.stack([m(compressed, pair, m.task_summary(labels, protos, stats, mask)) for m in members]).mean(0)
+
+    def expected(self, scores: torch.Tensor) -> torch.Tensor:
+        """Read-out scores mapped to expected accuracy percentiles in [0, 1] (the calibration fitted in training)."""
+        return (self.calibration[0] * scores + self.calibration[1]).clamp(0.0, 1.0)
+
+    def cold_start(self, x: torch.Tensor, ancestor: torch.Tensor) -> torch.Tensor:
+        """``[N]`` expected percentile of models without records, from the head of their PTM tokens ``x`` and the
+        table row of their nearest seen ancestor (``ancestor [N]``, ``-1`` for none)."""
+        known = ancestor >= 0
+        quality = torch.nanmean(self.collab, dim=1) if len(self.collab) else x.new_zeros(0)
+        inherited = (
+            torch.where(known, quality[ancestor.clamp(min=0)], torch.zeros_like(x[:, 0]))
+            if len(quality)
+            else x.new_zeros(len(x))
+        )
+        inputs = cold_start_features(x[:, :HEAD_DIM], inherited, known.float())
+        arrays = (self.forest_feature, self.forest_threshold, self.forest_left, self.forest_right, self.forest_value)
+        return predict_forest(*arrays, inputs).clamp(0.0, 1.0)
 
     def rows_of(self, model_ids: Sequence[str]) -> torch.Tensor:
         """``[N]`` collaborative-table row per model id, ``-1`` for models never seen in training."""
@@ -577,135 +554,117 @@ class TransferScorer(
         return torch.from_numpy(rows).to(self.device)
 
     def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
-        """The :class:`~hf_spider.rankers.base.Ranker` interface: ``[len(candidates)]`` fitness scores for ``task``."""
+        """The :class:`~hf_spider.rankers.base.Ranker` interface: ``[len(candidates)]`` expected percentiles."""
+        return self.explain(task, candidates).scores
+
+    def explain(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> Explained:
+        """Expected percentiles of ``candidates`` for ``task`` and what each rests on (see :meth:`explain_tokens`)."""
         from ..tokens.ptm import ptm_tokens
 
-        return self.score_tokens(ptm_tokens(candidates, text_encoder=self.text_encoder), task)
+        return self.explain_tokens(ptm_tokens(candidates, text_encoder=self.text_encoder), task)
+
+    def score_tokens(self, tokens: PTMTokens, task: TaskTokens) -> np.ndarray:
+        """``[N]`` expected percentile of each tokenised candidate (see :meth:`explain_tokens`)."""
+        return self.explain_tokens(tokens, task).scores
 
     @torch.no_grad()
-    def score_tokens(self, tokens: PTMTokens, task: TaskTokens, *, batch_size: int = 32_768) -> np.ndarray:
-        """``[N]`` fitness of each tokenised candidate: the task side once, then one fused matmul per batch.
+    def explain_tokens(self, tokens: PTMTokens, task: TaskTokens) -> Explained:
+        """Expected percentile of each tokenised candidate, with its evidence, confidence and a one-line reason.
 
-        Everything that depends on the task only is folded into the weights first (:meth:`_fused_weights`): the
-        text projection and the label- and dataset-similarity columns share one thin ``[in_dim, parts * r + 2]``
-        matrix, the members' first layers and the archi2vec placement's transfer-space scores one
-        ``[head + parts * r, members * H + L]`` matrix, and attention keys become an ``[H, P + 1]`` matrix, so a
-        candidate costs one row of two matmuls plus a few ``H x H`` products; an unseen candidate also one distance
-        row to the seen architectures. Equal to :meth:`forward` (tested).
+        * ``records``: a model seen in training, scored by its learned token (calibrated read-out);
+        * ``lineage``: a model with a seen ancestor (:attr:`PTMTokens.ancestors`): the cold-start forest, which
+          reads the ancestor's mean percentile beside the model's own token head;
+        * ``facts`` / ``content`` / ``size``: the cold-start forest, labelled by the strongest part of the head it
+          could read (ImageNet facts or pre-training source; architecture family; size only).
         """
         self.check_tokens(tokens)
         was_training = self.training
         self.eval()
-        fused = self._fused_weights(task)
+        features = torch.from_numpy(np.ascontiguousarray(tokens.features, dtype=np.float32)).to(self.device)
         rows = self.rows_of(tokens.model_ids)
-        features = torch.from_numpy(np.ascontiguousarray(tokens.features, dtype=np.float32))
-        out = [
-            self._score_fused(
-                features[start : start + batch_size].to(self.device), rows[start : start + batch_size], fused
-            )
-            for start in range(0, len(features), batch_size)
-        ]
+        has_record = (rows >= 0) & self._has_record(rows)
+        ancestor = self._seen_ancestors(tokens, has_record)  # [N], -1 where none
+        inputs = self.task_inputs(task)
+        scores = torch.zeros(len(features), device=self.device)
+        if bool(has_record.any()):
+            scores[has_record] = self.expected(self(features[has_record], rows[has_record], *inputs))
+        unseen = ~has_record
+        if bool(unseen.any()):
+            scores[unseen] = self.cold_start(features[unseen], ancestor[unseen])
         self.train(was_training)
-        return torch.cat(out).cpu().numpy() if out else np.zeros(0, dtype=np.float32)
-
-    def _fused_weights(self, task: TaskTokens) -> _Fused:
-        """The task side of :meth:`score_tokens`, computed once per task."""
-        labels, protos, stats, mask = self.task_inputs(task)
-        task_vec = self._task_vector(labels)
-        members = self.member_modules
-        hidden = members[0].q.in_features
-        # Transfer-space scores: the seen models' own, and the archi2vec placement's as columns of stage 2.
-        queries = self._latent_queries(task_vec, self.task_latent, None)  # [L, k + 1]
-        rows = self._row_features(self.collab, task_vec)  # [M, 5]; unseen candidates read their closest architecture's
-        own = torch.cat([rows, self.latent @ queries.T], dim=1)  # [M, 5 + L]
-        # Stage 1 [in_dim, parts * r + 2]: the text projection (block diagonal) and the two similarity columns.
-        rank = self.text_rank
-        text = torch.zeros(self.in_dim, len(TEXT_PARTS) * rank + 2, device=self.device)
-        for part, name in enumerate(TEXT_PARTS):
-            text[text_slice(name, self.text_dim), part * rank : (part + 1) * rank] = self.text_basis[part]
-        text[text_slice("label_embedding", self.text_dim), -2] = task_vec
-        text[text_slice("dataset_embedding", self.text_dim), -1] = task_vec
-        # Stage 2 [head + parts * r, members * H + L]: every member's first layer and the archi2vec placement's
-        # transfer-space scores (what an unseen model reads instead of its own vector).
-        placement = torch.zeros(members[0].linears[0].in_features, len(queries), device=self.device)
-        placement[archi2vec_slice()] = self.arch_map[:-1] @ queries.T
-        weight = torch.cat([*(m.linears[0].weight.T for m in members), placement], dim=1)
-        bias = torch.cat([*(m.linears[0].bias for m in members), self.arch_map[-1] @ queries.T])
-        per_member = []
-        for m in members:
-            summary = m.task_summary(labels, protos, stats, mask)  # [P + 1, H]
-            values = m.v(summary)  # [P + 1, H]
-            head_w = m.linears[2].weight.T  # [3H + F, H]: blocks of cat([h, ctx, h * ctx, pair])
-            per_member.append(
-                _FusedMember(
-                    second=m.linears[1],
-                    # q(h) . k(s) / sqrt(H) == h @ (W_q^T k(s)^T) / sqrt(H): keys beside the head's h block
-                    h_block=torch.cat([head_w[:hidden], m.q.weight.T @ m.k(summary).T / hidden**0.5], dim=1),
-                    value_block=torch.cat([values, values @ head_w[hidden : 2 * hidden]], dim=1),  # [P + 1, 2H]
-                    product_block=head_w[2 * hidden : 3 * hidden],
-                    out=m.out,
-                )
-            )
-        # The pair features enter every member's head and skip read-out linearly: one [F, members * H + members].
-        pair_weight = torch.cat(
-            [*(m.linears[2].weight[:, 3 * hidden :].T for m in members), *(m.skip.weight.T for m in members)], dim=1
-        )
-        pair_bias = torch.cat([*(m.linears[2].bias for m in members), *(m.skip.bias for m in members)])
-        return _Fused(
-            text=text,
-            weight=weight,
-            bias=bias,
-            own=own,
-            groups=self._architecture_groups(rows),
-            pair_weight=pair_weight,
-            pair_bias=pair_bias,
-            members=per_member,
-            hidden=hidden,
+        kinds = self._evidence(features, has_record, ancestor >= 0)
+        confidence = self.evidence_confidence.cpu().numpy()[[EVIDENCE_KINDS.index(k) for k in kinds]]
+        details = tuple(self._detail(tokens, i, kind, int(ancestor[i])) for i, kind in enumerate(kinds))
+        return Explained(
+            scores=scores.cpu().numpy().astype(np.float64),
+            evidence=kinds,
+            confidence=confidence.astype(np.float64),
+            details=details,
         )
 
-    def _score_fused(self, x: torch.Tensor, rows: torch.Tensor, fused: _Fused) -> torch.Tensor:
-        """``[N]`` scores of one batch from the precomputed task side (eval mode: dropout is the identity)."""
-        projected = x @ fused.text  # [N, parts * r + 2]
-        compressed = torch.cat([x[:, : self._head_width()], projected[:, :-2]], dim=1)  # == self.compress(x)
-        z = torch.addmm(fused.bias, compressed, fused.weight)  # [N, members * H + L]
-        sims = projected[:, -2:]
-        seen = rows >= 0
-        use_own = seen & (fused.own[rows.clamp(min=0), 0] > 0) if len(fused.own) else torch.zeros_like(seen)
-        row_width = fused.own.shape[1] - len(SIMILARITY_TEMPERATURES)
-        placed = torch.cat([x.new_zeros(len(x), row_width), z[:, len(fused.members) * fused.hidden :]], dim=1)
-        if not bool(use_own.all()):
-            unseen_rows = ~use_own
-            placed[unseen_rows, :row_width] = self._nearest_architecture(
-                x[unseen_rows], fused.own[:, :row_width], fused.groups
-            )
-        table = torch.where(use_own[:, None], fused.own[rows.clamp(min=0)], placed) if len(fused.own) else placed
-        unseen = (~use_own).float()[:, None]
-        pair = torch.cat(
-            [
-                use_own.float()[:, None],
-                table[:, :row_width],
-                sims,
-                table[:, row_width:],
-                x[:, : len(SCALAR_NAMES)] * unseen,
-            ],
-            dim=1,
+    def _has_record(self, rows: torch.Tensor) -> torch.Tensor:
+        """``[N]`` whether each (seen) row holds at least one training-task result."""
+        if len(self.collab) == 0:
+            return torch.zeros_like(rows, dtype=torch.bool)
+        return (~torch.isnan(self.collab)).any(1)[rows.clamp(min=0)]
+
+    def _seen_ancestors(self, tokens: PTMTokens, has_record: torch.Tensor) -> torch.Tensor:
+        """``[N]`` table row of each unseen candidate's nearest ancestor with records, ``-1`` where none."""
+        found = np.full(len(tokens.model_ids), -1, dtype=np.int64)
+        recorded = (~torch.isnan(self.collab)).any(1).cpu().numpy() if len(self.collab) else np.zeros(0, bool)
+        for i, lineage in enumerate(tokens.ancestors):
+            if bool(has_record[i]):
+                continue
+            for ancestor in lineage:
+                row = self._row.get(ancestor, -1)
+                if row >= 0 and recorded[row]:
+                    found[i] = row
+                    break
+        return torch.from_numpy(found).to(self.device)
+
+    @staticmethod
+    def _evidence(x: torch.Tensor, has_record: torch.Tensor, inherits: torch.Tensor) -> tuple[str, ...]:
+        """Evidence kind of each candidate (:data:`EVIDENCE_KINDS`): records, lineage, else what its head holds."""
+        head = evidence_of_head(x.cpu().numpy())
+        return tuple(
+            "records" if record else "lineage" if lineage else kind
+            for kind, record, lineage in zip(head, has_record.tolist(), inherits.tolist(), strict=True)
         )
-        count, hidden = len(fused.members), fused.hidden
-        linear = torch.addmm(fused.pair_bias, pair, fused.pair_weight)  # [N, members * H + members]
-        skip = linear[:, count * hidden :].sum(1)
-        if bool(use_own.all()):  # seen models are scored by their learned token alone
-            return skip / count
-        first = nn.functional.gelu(z[:, : count * hidden])  # [N, members * H]
-        content = torch.zeros(len(x), device=x.device)
-        for index, f in enumerate(fused.members):
-            block = slice(index * hidden, (index + 1) * hidden)
-            h = f.second(first[:, block])  # [N, H]
-            h_terms = h @ f.h_block  # [N, H + P + 1]
-            attended = torch.softmax(h_terms[:, hidden:], dim=-1) @ f.value_block  # [N, 2H]: ctx, its head term
-            pre = h_terms[:, :hidden] + attended[:, hidden:] + linear[:, block]
-            pre += (h * attended[:, :hidden]) @ f.product_block
-            content += f.out(nn.functional.gelu(pre)).squeeze(1)
-        return (skip + unseen[:, 0] * content) / count
+
+    def _detail(self, tokens: PTMTokens, index: int, kind: str, ancestor: int) -> str:
+        """A one-line reason for a candidate's score, shown in the shortlist."""
+        if kind == "records":
+            count = int((~torch.isnan(self.collab[self._row[tokens.model_ids[index]]])).sum())
+            return f"records on {count} training task(s)"
+        if kind == "lineage":
+            return f"lineage: {self.model_ids[ancestor]}"
+        facts = tokens.facts[index] if index < len(tokens.facts) else None
+        if kind == "facts" and facts is not None:
+            return f"ImageNet top-1 {facts.top1:.1f} ({facts.source}: {facts.matched})"
+        if kind == "facts":
+            return "pre-training source"
+        return "architecture and size" if kind == "content" else "size only"
+
+
+#: Columns the cold-start forest reads after the token head: the nearest seen ancestor's mean percentile and a flag.
+COLD_START_EXTRA = ("ancestor_percentile", "has_ancestor")
+
+
+def cold_start_features(
+    head: torch.Tensor, ancestor_percentile: torch.Tensor, has_ancestor: torch.Tensor
+) -> torch.Tensor:
+    """``[N, HEAD_DIM + 2]`` inputs of the cold-start forest: token heads and the ancestor columns
+    (:data:`COLD_START_EXTRA`); training and scoring build them here, so they always agree."""
+    return torch.cat([head, ancestor_percentile[:, None], has_ancestor[:, None]], dim=1)
+
+
+def evidence_of_head(x: np.ndarray) -> list[str]:
+    """Evidence kinds a model without records or seen ancestor would get from its token head ``x [N, in_dim]``
+    (``facts`` / ``content`` / ``size``): how training groups its cold-start checks, the way scoring labels them."""
+    meta = x[:, metadata_slice()]
+    facts = (meta[:, _METADATA["has_imagenet_top1"]] > 0) | (meta[:, _METADATA["has_pretraining"]] > 0)
+    family = x[:, family_slice()].sum(1) > 0
+    return ["facts" if f else "content" if c else "size" for f, c in zip(facts, family, strict=True)]
 
 
 @dataclass(frozen=True)
@@ -714,43 +673,6 @@ class LatentTables:
 
     model_x: torch.Tensor  # [M, k + 1] (b_m, u_m) of the seen models
     task_v: torch.Tensor  # [T, k + 1] (c_t, v_t) of the training tasks
-    arch_map: torch.Tensor  # [A + 1, k + 1] (archi2vec, 1) -> (b_m, u_m)
-
-
-@dataclass(frozen=True)
-class _ArchitectureGroups:
-    """Seen models grouped by identical archi2vec (:meth:`TransferScorer._architecture_groups`)."""
-
-    arch: torch.Tensor  # [G, A] the distinct architectures
-    member: torch.Tensor  # [M] group of each seen model
-    total: torch.Tensor  # [G, F] summed learned-token features of the members with a record
-    count: torch.Tensor  # [G] members with a record
-
-
-@dataclass(frozen=True)
-class _FusedMember:
-    """One member's task-dependent matrices for :meth:`TransferScorer.score_tokens`."""
-
-    second: nn.Linear  # the PTM encoder's second layer
-    h_block: torch.Tensor  # [H, H + P + 1]: head weight of h, then the attention keys
-    value_block: torch.Tensor  # [P + 1, 2H]: attention values, then their head weight
-    product_block: torch.Tensor  # [H, H]: head weight of h * ctx
-    out: nn.Linear
-
-
-@dataclass(frozen=True)
-class _Fused:
-    """The task side of :meth:`TransferScorer.score_tokens`: fused first layer, learned tokens, member matrices."""
-
-    text: torch.Tensor  # [in_dim, parts * r + 2]
-    weight: torch.Tensor  # [head + parts * r, members * H + L]
-    bias: torch.Tensor  # [members * H + L]
-    own: torch.Tensor  # [M, 5 + L] learned-token features of the seen models (row features, transfer-space scores)
-    groups: _ArchitectureGroups  # the seen architectures, where unseen candidates read their row features
-    pair_weight: torch.Tensor  # [F, members * H + members]
-    pair_bias: torch.Tensor  # [members * H + members]
-    members: list[_FusedMember]
-    hidden: int
 
 
 __all__ = ["PAIR_FEATURES", "SCALAR_NAMES", "TransferScorer"]

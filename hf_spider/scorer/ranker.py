@@ -18,6 +18,7 @@ import numpy as np
 
 from ..finetune_records import FinetuneRecords, load_target_tasks
 from ..hub.records import ModelRecord
+from ..rankers.base import Explained
 from ..tokens.ptm import known_dataset_labels, ptm_tokens
 from ..tokens.task import TaskDescription, TaskTokens, task_tokens_from_labels
 from .model import TransferScorer
@@ -66,10 +67,14 @@ class SpiderRanker:
         return self
 
     def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
-        """``[len(candidates)]`` fitness scores, one batched pass."""
+        """``[len(candidates)]`` expected accuracy percentiles, one batched pass."""
+        return self.explain(task, candidates).scores
+
+    def explain(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> Explained:
+        """Expected percentiles with what each rests on (:meth:`TransferScorer.explain_tokens`)."""
         if self.scorer is None:
             raise RuntimeError("SpiderRanker has no scorer: call fit() or SpiderRanker.from_pretrained() first")
-        return self.scorer.score(task, candidates)
+        return self.scorer.explain(task, candidates)
 
 
 def record_tasks(records: FinetuneRecords, *, text_encoder: str | None = None) -> dict[str, TaskTokens]:

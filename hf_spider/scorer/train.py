@@ -1,10 +1,17 @@
-"""Listwise training of the Model Spider scorer on recorded fine-tuning results.
+"""Listwise training of the Model Spider scorer on recorded fine-tuning results, and of its estimate for unseen models.
 
 Each training task contributes one list: the models recorded on it, ordered by their best accuracy. The loss is
 ListMLE (Xia et al., ICML 2008; the Plackett-Luce likelihood of the true order), as Model Spider uses. While a task
 is trained on, its own column of the collaborative table is hidden (leave-one-out), so the learned model token never
-shows a task its own answer, exactly as at test time; a random part of the models also loses its row each step, which
-teaches content-only scoring for models never seen. Seeded and deterministic on CPU.
+shows a task its own answer, exactly as at test time. Then, on the models seen in training only:
+
+* the read-out is calibrated to accuracy percentiles on the same leave-one-out lists, so scores mean the same for
+  seen and unseen models;
+* the cold-start forest (:mod:`hf_spider.scorer.forest`) learns each model's mean percentile from its token head;
+* cross-fitted forest estimates (each model scored by a forest that never saw it) give the confidence of each
+  evidence kind.
+
+Seeded and deterministic on CPU.
 """
 
 from __future__ import annotations
@@ -18,19 +25,35 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from huggingface_hub.utils import tqdm
 
 from ..errors import InvalidIndexError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
+from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.fennec import factorise, with_bias
 from ..rankers.graph import percentile_matrix
-from ..tokens.ptm import PTMTokens, TextEmbedder, archi2vec_slice, ptm_tokens, token_dim
+from ..tokens.ptm import HEAD_DIM, PTMTokens, TextEmbedder, archi2vec_slice, ptm_tokens, token_dim
 from ..tokens.task import TaskTokens
-from .model import LatentTables, TransferScorer, _Member, prior_readout
+from .forest import ForestArrays, fit_forest, predict_forest
+from .model import (
+    COLD_START_EXTRA,
+    LatentTables,
+    TransferScorer,
+    _Member,
+    cold_start_features,
+    evidence_of_head,
+    prior_readout,
+)
 
 logger = logging.getLogger(__name__)
+
+#: Folds of the seen models for the cross-fitted cold-start estimates (4 hides a quarter, as the benchmark does).
+CROSS_FIT_FOLDS = 4
+#: An evidence kind with fewer seen models than this takes the confidence of all cold-start estimates.
+MIN_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -47,13 +70,12 @@ class TrainConfig:
             added to the mean ListMLE. 0 learns it freely, which ranked held-out targets worse on the benchmark
             (its ``hf_spider_free_readout`` row).
         hidden: scorer width.
-        hide_fraction: share of models whose collaborative row is hidden at each step (teaches content-only scores).
-        transfer_space: read the models' positions in a Fennec-style transfer space (factorised from the records,
-            archi2vec placing unseen models) beside their collaborative rows.
-        content_path: train the attention over the task tokens (the content path, which scores unseen models). Off
-            by default: on the 23 TransferGraph targets it does not improve leave-one-target-out rankings and it
-            halves the text cold-start tau (``benchmarks/transfergraph_bench.py`` shows the ablation); with it off,
-            the content path's output layer stays at zero and unseen models are scored by the linear read-out.
+        transfer_space: read the models' positions in a Fennec-style transfer space (factorised from the records)
+            beside their collaborative rows.
+        content_path: train the attention over the task tokens, a task-specific correction of every seen model's
+            score. Off by default: on the 23 TransferGraph targets, known by their label names only, it does not
+            improve the leave-one-target-out rankings (``benchmarks/transfergraph_bench.py`` shows the ablation).
+        forest_trees: trees of the cold-start forest (0: models without records all score the mean).
     """
 
     seed: int = 0
@@ -64,9 +86,9 @@ class TrainConfig:
     skip_lr: float = 3e-2
     prior_strength: float = 100.0
     hidden: int = 48
-    hide_fraction: float = 0.3
     transfer_space: bool = True
     content_path: bool = False
+    forest_trees: int = 100
 
 
 @dataclass
@@ -125,6 +147,14 @@ def train_scorer(
             "no training target has task tokens and at least two recorded models; pass tokens for the records' targets"
         )
     seen = sorted(set(norm.model))
+    table = percentile_matrix(recorded).reindex(index=seen, columns=usable)
+    quality = table.mean(axis=1).dropna()  # each seen model's mean percentile (none: records on skipped targets only)
+    forest_inputs = _cold_start_inputs(tokens, quality)
+    forest = (
+        fit_forest(forest_inputs, quality.to_numpy(), seed=config.seed, trees=config.forest_trees)
+        if config.forest_trees and len(quality) >= 2
+        else None
+    )
     torch.manual_seed(config.seed)  # members are initialised one after the other from this stream
     scorer = TransferScorer(
         in_dim=token_dim(tokens.text_dim),
@@ -134,14 +164,18 @@ def train_scorer(
         members=config.members,
         model_ids=seen,
         train_tasks=usable,
+        forest_trees=len(forest.feature) if forest else 0,
+        forest_nodes=forest.feature.shape[1] if forest else 1,
         feature_schema_version=tokens.schema_version,
         text_encoder=text_encoder,
         summary=summary,
     )
+    if forest is not None:
+        _load_forest(scorer, forest)
     x = torch.from_numpy(np.ascontiguousarray(tokens.features[[position[m] for m in seen]], dtype=np.float32))
-    _fill_tables(scorer, recorded, tasks)
+    scorer.collab.copy_(torch.tensor(table.to_numpy(dtype=np.float32)))
+    _fill_task_embeddings(scorer, tasks)
     scorer.fit_text_basis(x)
-    scorer.arch.copy_(x[:, archi2vec_slice()])
     if config.transfer_space:
         latent = fit_transfer_spaces(scorer, x, config.seed)
     else:  # the buffers stay zero: every transfer-space feature reads 0
@@ -159,29 +193,21 @@ def train_scorer(
         )
     with torch.no_grad():
         pairs = {
-            b.name: (
-                scorer.pair_features(x[b.rows], b.rows, b.inputs[0], exclude_task=b.name, latent=latent[b.name]),
-                scorer.pair_features(
-                    x[b.rows],
-                    torch.full_like(b.rows, -1),
-                    b.inputs[0],
-                    exclude_task=b.name,
-                    exclude_rows=b.rows,
-                    latent=latent[b.name],
-                ),
-            )
+            b.name: scorer.pair_features(x[b.rows], b.rows, b.inputs[0], exclude_task=b.name, latent=latent[b.name])
             for b in batches
         }
     compressed = scorer.compress(x)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # the lists are small: extra threads only add contention (and run-to-run jitter)
     try:
-        for index, member in enumerate(scorer.member_modules):
-            _train_member(member, compressed, batches, pairs, config, seed=config.seed * 1000 + index)
+        for member in scorer.member_modules:
+            _train_member(member, compressed, batches, pairs, config)
+        scorer.eval()
+        records_confidence = _calibrate(scorer, x, batches, latent)
+        _fit_confidence(scorer, quality, forest_inputs, config, records_confidence)
     finally:
         torch.set_num_threads(threads)
     logger.info("trained the scorer on %d tasks and %d models (%d members)", len(usable), len(seen), config.members)
-    scorer.eval()
     return scorer
 
 
@@ -189,13 +215,10 @@ def _train_member(
     member: _Member,
     x: torch.Tensor,
     batches: list[_TaskBatch],
-    pairs: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    pairs: dict[str, torch.Tensor],
     config: TrainConfig,
-    *,
-    seed: int,
 ) -> None:
-    """Full-batch AdamW on the summed ListMLE of every training task; deterministic given ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
+    """Full-batch AdamW on the summed ListMLE of every training task; deterministic given the torch seed."""
     groups = [{"params": list(member.skip.parameters()), "lr": config.skip_lr, "weight_decay": 0.0}]
     if config.content_path:
         rest = [p for name, p in member.named_parameters() if not name.startswith("skip.")]
@@ -210,9 +233,7 @@ def _train_member(
         h = member.ptm(x) if config.content_path else None
         loss = torch.zeros(())
         for batch in batches:
-            full, hidden = pairs[batch.name]
-            hide = torch.rand(len(batch.rows), generator=generator) < config.hide_fraction
-            pair = torch.where(hide[:, None], hidden, full)
+            pair = pairs[batch.name]
             if h is None:
                 scores = member.skip(pair).squeeze(1)
             else:
@@ -224,12 +245,93 @@ def _train_member(
     member.eval()
 
 
-def _fill_tables(scorer: TransferScorer, records: FinetuneRecords, tasks: Mapping[str, TaskTokens]) -> None:
-    """Write the collaborative table (the models' accuracy percentiles, as the graph and Fennec rankers read them) and
-    the training tasks' label embeddings into the scorer's buffers."""
-    table = percentile_matrix(records)
-    table = table.reindex(index=scorer.model_ids, columns=scorer.train_tasks)
-    scorer.collab.copy_(torch.tensor(table.to_numpy(dtype=np.float32)))
+@torch.no_grad()
+def _calibrate(
+    scorer: TransferScorer, x: torch.Tensor, batches: list[_TaskBatch], latent: Mapping[str, LatentTables]
+) -> float:
+    """Fit the read-out -> percentile map on the leave-one-out training lists; returns the mean rank correlation of
+    the read-out with the truth on them (the confidence of record-based scores)."""
+    from scipy.stats import spearmanr
+
+    scores, truth, correlations = [], [], []
+    for b in batches:
+        s = scorer(x[b.rows], b.rows, *b.inputs, exclude_task=b.name, latent=latent[b.name]).double().numpy()
+        percentile = pd.Series(b.target.double().numpy()).rank(pct=True).to_numpy()
+        scores.append(s)
+        truth.append(percentile)
+        if np.ptp(s) > 0:
+            correlations.append(float(spearmanr(s, percentile)[0]))
+    s_all, p_all = np.concatenate(scores), np.concatenate(truth)
+    spread = float(np.var(s_all))
+    slope = float(np.cov(s_all, p_all, bias=True)[0, 1] / spread) if spread > 0 else 0.0
+    slope = max(slope, 1e-6)  # monotone: calibration never reorders a list
+    scorer.calibration.copy_(torch.tensor([slope, float(p_all.mean() - slope * s_all.mean())]))
+    return float(np.mean(correlations)) if correlations else 0.0
+
+
+def _cold_start_inputs(tokens: PTMTokens, quality: pd.Series) -> np.ndarray:
+    """``[M, HEAD_DIM + 2]`` forest inputs of the models of ``quality`` (their mean percentiles): token heads, and
+    the mean percentile of each model's nearest ancestor among the others (what an unseen descendant reads)."""
+    position = {m: i for i, m in enumerate(tokens.model_ids)}
+    ancestor = np.zeros(len(quality), dtype=np.float32)
+    has = np.zeros(len(quality), dtype=np.float32)
+    for i, model in enumerate(quality.index):
+        parent = next((a for a in tokens.ancestors[position[model]] if a in quality.index and a != model), None)
+        if parent is not None:
+            ancestor[i], has[i] = quality[parent], 1.0
+    head = torch.from_numpy(np.ascontiguousarray(tokens.features[[position[m] for m in quality.index], :HEAD_DIM]))
+    return cold_start_features(head, torch.from_numpy(ancestor), torch.from_numpy(has)).numpy()
+
+
+def _fit_confidence(
+    scorer: TransferScorer,
+    quality: pd.Series,
+    inputs: np.ndarray,
+    config: TrainConfig,
+    records_confidence: float,
+) -> None:
+    """Each evidence kind's confidence: the rank correlation with the truth of cross-fitted cold-start estimates
+    (every seen model scored by a forest that never saw it), within the models the kind would describe."""
+    from scipy.stats import spearmanr
+
+    truth = quality.to_numpy()
+    estimate = np.full(len(truth), float(truth.mean()))
+    if config.forest_trees and len(truth) >= 2 * CROSS_FIT_FOLDS:
+        folds = np.random.default_rng(config.seed).permutation(len(truth)) % CROSS_FIT_FOLDS
+        for fold in range(CROSS_FIT_FOLDS):
+            train = folds != fold
+            forest = fit_forest(inputs[train], truth[train], seed=config.seed, trees=config.forest_trees)
+            estimate[~train] = _predict(forest, inputs[~train])
+
+    def correlation(mask: np.ndarray) -> float:
+        if mask.sum() < 3 or np.ptp(estimate[mask]) == 0 or np.ptp(truth[mask]) == 0:
+            return 0.0
+        return max(0.0, float(spearmanr(estimate[mask], truth[mask])[0]))
+
+    overall = correlation(np.ones(len(truth), dtype=bool))
+    confidence = dict.fromkeys(EVIDENCE_KINDS, overall)
+    confidence["records"] = max(0.0, records_confidence)
+    kinds = np.array(evidence_of_head(inputs[:, :HEAD_DIM]))
+    kinds[inputs[:, HEAD_DIM + COLD_START_EXTRA.index("has_ancestor")] > 0] = "lineage"
+    for kind in ("lineage", "facts", "content", "size"):
+        if (kinds == kind).sum() >= MIN_GROUP:
+            confidence[kind] = correlation(kinds == kind)
+    scorer.evidence_confidence.copy_(torch.tensor([confidence[k] for k in EVIDENCE_KINDS]))
+    logger.info("cold-start confidence by evidence: %s", {k: round(v, 2) for k, v in confidence.items()})
+
+
+def _predict(forest: ForestArrays, inputs: np.ndarray) -> np.ndarray:
+    return predict_forest(*forest.tensors(), torch.from_numpy(inputs.astype(np.float32))).numpy()
+
+
+def _load_forest(scorer: TransferScorer, forest: ForestArrays) -> None:
+    buffers = (scorer.forest_feature, scorer.forest_threshold, scorer.forest_left, scorer.forest_right)
+    for buffer, tensor in zip((*buffers, scorer.forest_value), forest.tensors(), strict=True):
+        buffer.copy_(tensor)
+
+
+def _fill_task_embeddings(scorer: TransferScorer, tasks: Mapping[str, TaskTokens]) -> None:
+    """Write the training tasks' mean label-name embeddings, for the task-similarity attention."""
     for i, name in enumerate(scorer.train_tasks):
         labels = tasks[name].label_embeddings
         if labels is not None and len(labels):
@@ -249,13 +351,13 @@ def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> d
 
     def fit(table: np.ndarray) -> LatentTables:
         space = factorise(table, arch, rank=scorer.latent_rank, seed=seed)
-        model_x, task_v, arch_map = (torch.from_numpy(a).float() for a in (space.model_x, space.task_v, space.arch_map))
-        return LatentTables(model_x=model_x, task_v=task_v, arch_map=arch_map)
+        return LatentTables(
+            model_x=torch.from_numpy(space.model_x).float(), task_v=torch.from_numpy(space.task_v).float()
+        )
 
     full = fit(values)
     scorer.latent.copy_(full.model_x)
     scorer.task_latent.copy_(full.task_v)
-    scorer.arch_map.copy_(full.arch_map)
     spaces = {}
     for column, name in enumerate(scorer.train_tasks):
         held_out = values.copy()

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from ..hub.layouts import derive_fields
 from ..hub.records import EvalResult, ModelRecord
 from .loopback_hub import LoopbackHub
 
@@ -82,7 +83,7 @@ class GeneratedRepo:
                 "languages": (self.language,) if self.language else None,
                 "eval_results": (EvalResult(self.dataset, "accuracy", self.accuracy, self.pipeline_tag, "test"),),
             }
-        return ModelRecord(
+        record = ModelRecord(
             repo_id=self.repo_id,
             sha=self.sha,
             pipeline_tag=self.pipeline_tag,
@@ -100,6 +101,7 @@ class GeneratedRepo:
             error=" | ".join(errors) or None,
             **card,
         )
+        return derive_fields(record)  # what the crawler derives from these fields (lineage, pre-training, head)
 
 
 def generate_repos(

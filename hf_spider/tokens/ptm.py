@@ -2,8 +2,11 @@
 
 Model Spider represents every candidate by a *PTM token*. Ours has two parts. The **content** part is computed from a
 :class:`~hf_spider.hub.records.ModelRecord` alone (architecture family, size, input size, Fennec's archi2vec vector,
-label names, training datasets, card results and text, popularity), so a model uploaded yesterday can be ranked
-without retraining. The **learned** part (the collaborative signal of models seen in training, and their position in
+pre-training sources and scale, ImageNet facts, head size, language, label names, training datasets, card results and
+text, popularity), so a model uploaded yesterday can be ranked without retraining; a model that declares its base
+model inherits its ancestor's ImageNet facts when it has none of its own (:mod:`hf_spider.tokens.lineage`).
+
+The **learned** part (the collaborative signal of models seen in training, and their position in
 the transfer space) lives in the scorer, keyed by repo id; unseen models are placed from content alone. Text fields
 are embedded with the general text encoder, one call per unique string, so ranking a zoo that shares ImageNet's 1000
 labels embeds those labels once.
@@ -17,7 +20,7 @@ import math
 import os
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -27,12 +30,16 @@ import numpy as np
 
 from ..hub.records import ModelRecord
 from .archi2vec import ARCHI2VEC_DIM, archi2vec
+from .facts import ImageNetFacts, facts_for, inherited
+from .lineage import ancestors, inferred_base
+from .metadata import METADATA_DIM, metadata_features
 
 logger = logging.getLogger(__name__)
 
 #: Bumped whenever the layout or meaning of the token changes; a scorer refuses tokens of another version.
-#: 2: the archi2vec block after the family buckets.
-PTM_SCHEMA_VERSION = 2
+#: 2: the archi2vec block after the family buckets. 3: the metadata block after archi2vec (pre-training, ImageNet
+#: facts, head, language; :mod:`hf_spider.tokens.metadata`).
+PTM_SCHEMA_VERSION = 3
 #: Architecture families are hashed into this many one-hot buckets, so a family never seen still gets a slot.
 FAMILY_BUCKETS = 32
 #: Scalar features, in token order (each ``has_*`` flag tells a missing value from a zero).
@@ -56,8 +63,8 @@ SCALAR_NAMES = (
 )
 #: Text embeddings, in token order: the model's own label names, its training datasets' labels, its card text.
 TEXT_PARTS = ("label_embedding", "dataset_embedding", "card_embedding")
-#: Width of the non-text head of a token: scalars, family buckets, archi2vec.
-HEAD_DIM = len(SCALAR_NAMES) + FAMILY_BUCKETS + ARCHI2VEC_DIM
+#: Width of the non-text head of a token: scalars, family buckets, archi2vec, metadata.
+HEAD_DIM = len(SCALAR_NAMES) + FAMILY_BUCKETS + ARCHI2VEC_DIM + METADATA_DIM
 #: Label names that carry no meaning (``LABEL_0``) are ignored rather than embedded.
 _GENERIC_LABEL = re.compile(r"^(label|class)[_ -]?\d+$", re.IGNORECASE)
 _CARD_CHARS = 1000  # the encoder truncates at 256 tokens anyway; the card's opening says what the model is
@@ -73,12 +80,16 @@ class PTMTokens:
             archi2vec and :data:`TEXT_PARTS` (see the ``*_slice`` helpers).
         text_dim: ``D``, the text encoder's width.
         schema_version: :data:`PTM_SCHEMA_VERSION` at build time.
+        ancestors: per model, the repo ids it descends from, nearest first (empty when unknown).
+        facts: per model, the ImageNet facts its metadata block was built from (``None``: none known).
     """
 
     model_ids: tuple[str, ...]
     features: np.ndarray
     text_dim: int
     schema_version: int = PTM_SCHEMA_VERSION
+    ancestors: tuple[tuple[str, ...], ...] = ()
+    facts: tuple[ImageNetFacts | None, ...] = ()
 
     def __len__(self) -> int:
         return len(self.model_ids)
@@ -96,7 +107,13 @@ def family_slice() -> slice:
 
 def archi2vec_slice() -> slice:
     """Where the archi2vec vector (:mod:`hf_spider.tokens.archi2vec`) sits in a token."""
-    return slice(len(SCALAR_NAMES) + FAMILY_BUCKETS, HEAD_DIM)
+    start = len(SCALAR_NAMES) + FAMILY_BUCKETS
+    return slice(start, start + ARCHI2VEC_DIM)
+
+
+def metadata_slice() -> slice:
+    """Where the metadata block (:mod:`hf_spider.tokens.metadata`) sits in a token."""
+    return slice(HEAD_DIM - METADATA_DIM, HEAD_DIM)
 
 
 def text_slice(part: str, text_dim: int) -> slice:
@@ -120,7 +137,11 @@ def known_dataset_labels() -> dict[str, tuple[str, ...]]:
 
 
 def ptm_tokens(
-    records: Sequence[ModelRecord], *, text_encoder: str | None = None, embedder: TextEmbedder | None = None
+    records: Sequence[ModelRecord],
+    *,
+    text_encoder: str | None = None,
+    embedder: TextEmbedder | None = None,
+    known: Sequence[ModelRecord] | None = None,
 ) -> PTMTokens:
     """Content tokens of ``records`` (no forward pass of any of them).
 
@@ -128,11 +149,16 @@ def ptm_tokens(
         records: the models.
         text_encoder: Hub id of the text encoder (default :data:`hf_spider.constants.DEFAULT_TEXT_ENCODER`).
         embedder: the embedder (and its per-string cache); the process-wide one of ``text_encoder`` if omitted.
+        known: other records that lineage may walk through (default: the bundled index); ``records`` always count.
 
     Returns:
         :class:`PTMTokens` with one row per record, in order.
     """
     embedder = embedder or shared_embedder(text_encoder)
+    lookup = {r.repo_id: r for r in (known if known is not None else _bundled_records())}
+    lookup.update({r.repo_id: r for r in records})
+    lineages = [_lineage(r, lookup) for r in records]
+    facts = [_facts(r, lineage, lookup) for r, lineage in zip(records, lineages, strict=True)]
     texts = [_model_texts(r) for r in records]
     embedder.embed_all({t for parts in texts for group in parts for t in group})
     dim = embedder.dim
@@ -143,9 +169,45 @@ def ptm_tokens(
         if bucket is not None:
             features[row, len(SCALAR_NAMES) + bucket] = 1.0
         features[row, archi2vec_slice()] = archi2vec(record)
+        features[row, metadata_slice()] = metadata_features(record, facts[row])
         for name, group in zip(TEXT_PARTS, parts, strict=True):
             features[row, text_slice(name, dim)] = embedder.mean(group)
-    return PTMTokens(model_ids=tuple(r.repo_id for r in records), features=features, text_dim=dim)
+    return PTMTokens(
+        model_ids=tuple(r.repo_id for r in records),
+        features=features,
+        text_dim=dim,
+        ancestors=tuple(lineages),
+        facts=tuple(facts),
+    )
+
+
+def _lineage(record: ModelRecord, lookup: Mapping[str, ModelRecord]) -> tuple[str, ...]:
+    """Declared ancestors, nearest first; else the known repo whose name starts this one's (a repo-name guess)."""
+    declared = ancestors(record, lookup)
+    if declared:
+        return declared
+    guess = inferred_base(record.repo_id, lookup)
+    return (guess, *ancestors(lookup[guess], lookup)) if guess is not None else ()
+
+
+def _facts(record: ModelRecord, lineage: Sequence[str], lookup: Mapping[str, ModelRecord]) -> ImageNetFacts | None:
+    """The record's own ImageNet facts, else the nearest ancestor's (exact or card facts only: an architecture match
+    says nothing the descendant's own architecture does not)."""
+    own = facts_for(record)
+    if own is not None and own.source != "architecture":
+        return own
+    for ancestor in lineage:
+        found = facts_for(lookup.get(ancestor) or ModelRecord(ancestor))
+        if found is not None and found.source != "architecture":
+            return inherited(found, ancestor)
+    return own
+
+
+@lru_cache(maxsize=1)
+def _bundled_records() -> tuple[ModelRecord, ...]:
+    from ..hub.index import load_bundled_index
+
+    return tuple(load_bundled_index())
 
 
 @lru_cache(maxsize=4)
