@@ -21,18 +21,10 @@ from hf_spider.hub.sanitize import (
     sanitize_value,
 )
 from hf_spider.hub.snapshot import CrawlJournal, index_stats
+from hf_spider.testing.repos import billion_laughs
 
 RLO = "\u202e"  # RIGHT-TO-LEFT OVERRIDE
 LONE = "\ud83d"  # the first half of an emoji's surrogate pair, alone
-
-
-def billion_laughs(levels: int = 9) -> str:
-    """A card whose YAML nests aliases ``levels`` deep: a few hundred bytes expanding to 9 ** levels strings."""
-    lines = ['a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
-    names = "abcdefghijklmnop"
-    for prev, name in zip(names, names[1:levels]):
-        lines.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
-    return "---\n" + "\n".join(lines) + "\nlicense: mit\n---\n# prose kept\n"
 
 
 def test_unsafe_characters_are_escaped_and_the_rest_passes() -> None:
@@ -109,7 +101,7 @@ def test_the_journal_never_holds_a_poison_record(tmp_path) -> None:
 
 
 def test_billion_laughs_card_is_refused_in_bounded_time_and_memory() -> None:
-    card = billion_laughs(9)
+    card = f"---\n{billion_laughs(9)}license: mit\n---\n# prose kept\n"
     assert len(card) < 600
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
@@ -157,7 +149,8 @@ def test_config_over_the_depth_cap_or_too_deep_for_json_is_not_read() -> None:
     for _ in range(500):
         deep = {"x": deep}
     config = {"architectures": ["ViTModel"], "model_type": "vit", "nested": deep}
-    assert config_fields(json.dumps(config)) == ({}, "oversized: config.json nests deeper than 32 levels; it was not read")
+    expected = "oversized: config.json nests deeper than 32 levels; it was not read"
+    assert config_fields(json.dumps(config)) == ({}, expected)
     fields, error = config_fields("[" * 100_000 + "]" * 100_000)  # past Python's recursion limit
     assert fields == {} and error is not None and error.startswith("oversized:")
 
