@@ -158,3 +158,21 @@ def test_config_over_the_depth_cap_or_too_deep_for_json_is_not_read() -> None:
 def test_config_labels_that_are_not_strings_stay_in_place() -> None:
     fields, error = config_fields(json.dumps({"id2label": {"0": "cat", "1": 7, "2": {"x": 1}}}))
     assert error is None and fields["label_names"] == ("cat", "7", "<dict>")
+
+
+def test_tables_and_collection_notes_show_hostile_strings_escaped() -> None:
+    from hf_spider.outputs.collections import collection_note
+    from hf_spider.outputs.shortlist import Shortlist
+
+    shortlist = Shortlist.from_scores(
+        {f"acme/cat{RLO}gpj.exe": 0.9, "acme/\x1b[2Jclear": 0.5},
+        task=f"beans{RLO}",
+        ranker="spider",
+        reasons={"acme/\x1b[2Jclear": ["card says \x1b[31mred"]},
+    )
+    for text in (shortlist.to_table(), shortlist.to_markdown()):
+        body = text.split("\n", 1)[1]  # the header line is the caller's own task name
+        assert "\x1b" not in body and RLO not in body
+        assert "acme/cat\\u202egpj.exe" in body and "card says \\u001b[31mred" in body
+    note = collection_note(shortlist[0], shortlist, date="2026-01-31")
+    assert RLO not in note and note.startswith("rank 1 · spider 0.9 · task beans\\u202e")
