@@ -165,6 +165,11 @@ class FaultPlan:
         with self._lock:
             self._rules.clear()
 
+    def reseed(self, seed: int) -> None:
+        """Restart the draws from ``seed``, so a test sees the same faults whatever ran before it."""
+        with self._lock:
+            self._rng.seed(seed)
+
     def pick(self, target: str) -> tuple[str, FaultRule] | None:
         """The fault to inject into the request ``target`` (``"METHOD /path?query"``), if any."""
         with self._lock:
@@ -215,6 +220,7 @@ class LoopbackHub:
         self.page_size = page_size
         self.users = {DEFAULT_TOKEN: DEFAULT_USER} if users is None else dict(users)
         self.orgs = {} if orgs is None else dict(orgs)
+        self.seed = seed
         self.faults = FaultPlan(seed)
         self.repos: dict[str, HubRepo] = {}
         self.collections: dict[str, dict[str, Any]] = {}  # keyed by the 24-hex id at the end of the slug
@@ -254,13 +260,15 @@ class LoopbackHub:
         self._server = self._thread = None
 
     def reset(self, *, page_size: int = 100) -> None:
-        """Empty the Hub (repos, collections, faults, request log) so one server can serve many tests."""
+        """Empty the Hub (repos, collections, faults, request log) and restart the fault draws from :attr:`seed`,
+        so one server can serve many tests and each sees the same faults whatever ran before it."""
         with self._lock:
             self.repos.clear()
             self.collections.clear()
             self._requests.clear()
             self.page_size = page_size
         self.faults.clear()
+        self.faults.reseed(self.seed)
 
     @property
     def token(self) -> str:
