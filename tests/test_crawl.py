@@ -155,7 +155,7 @@ def test_token_never_appears_in_logs_errors_or_output(
     loopback_hub.users[secret] = "someone"  # a valid token without access to the gated repo
     monkeypatch.setenv("HF_TOKEN", secret)
     generate_repos(loopback_hub, 40)
-    # GETs only: a failed HEAD makes huggingface_hub itself wait 1-8 s per retry
+    # faults on the file requests (the crawler reads each file with one GET)
     loopback_hub.faults.add("500", "truncate", match="^GET .*/resolve/", probability=0.3)
     loopback_hub.faults.add("503", match="^GET .*model-00002/resolve/")
     caplog.set_level(logging.DEBUG)
@@ -252,8 +252,8 @@ def test_a_stalled_file_costs_the_timeout_and_a_hopeless_repo_its_budget(
     loopback_hub.faults.add("stall", match=f"GET /{repos[0].repo_id}/resolve/main/config.json", times=2, stall_s=5)
     loopback_hub.faults.add("stall", match=f"GET /{repos[1].repo_id}/resolve/", stall_s=5)  # never answers
     start = time.monotonic()
-    report = _crawl(loopback_hub, tmp_path / "index.jsonl", timeout=0.3, repo_budget=2.0, max_retries=20)
-    assert time.monotonic() - start < 4.5
+    report = _crawl(loopback_hub, tmp_path / "index.jsonl", timeout=0.3, repo_budget=2.0, max_retries=100)
+    assert time.monotonic() - start < 10  # unbounded, 100 tries of the stalled repo would take 30 s or more
     by_id = {r.repo_id: r for r in read_index(tmp_path / "index.jsonl")}
     assert mismatches(repos[0].expected(with_config=True, with_card=True), by_id[repos[0].repo_id]) == []
     hopeless = by_id[repos[1].repo_id]

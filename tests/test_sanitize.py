@@ -106,7 +106,7 @@ def test_billion_laughs_card_is_refused_in_bounded_time_and_memory() -> None:
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     start = time.monotonic()
     fields, error = parse_card(card)
-    assert time.monotonic() - start < 2.0
+    assert time.monotonic() - start < 10  # expanded, it would not finish (or fit in memory) at all
     assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 50  # MiB
     assert fields == {"card_text": "# prose kept\n"}
     assert error is not None and error.startswith("oversized: README.md metadata expands to more than")
