@@ -221,8 +221,9 @@ def sanitize_record(record: ModelRecord, *, limits: HubLimits = LIMITS) -> Model
     for f in fields(record):
         if f.name in ("error", "extra"):
             continue
-        clean, changes = sanitize_value(getattr(record, f.name), limits=limits, **_field_options(f.name, limits))
-        if changes:
+        value = getattr(record, f.name)
+        clean, changes = sanitize_value(value, limits=limits, **_field_options(f.name, limits))
+        if changes or clean != value:  # a change of type only (a date made a string) is not worth a note
             changed[f.name] = clean
             notes += [_note(f.name, change) for change in changes]
     extra = {k: v for k, v in (record.extra or {}).items() if k != SANITISED_KEY}
