@@ -139,11 +139,8 @@ def main() -> None:
             "list_only": round(args.repos / list_only["seconds"], 1),
             "with_config_and_card": round(args.repos / full["seconds"], 1),
         },
-        "hostile": {
-            "repos": len(hostile),
-            "recorded_with_error": len(correct.intersection(hostile)),
-            "kinds": dict(sorted(hostile_kinds.items())),  # type: ignore[arg-type]
-        },
+        "hostile": {"repos": len(hostile), "recorded_with_error": len(correct.intersection(hostile))},
+        "hostile_kinds": dict(sorted(hostile_kinds.items())),  # type: ignore[arg-type]
         "peak_rss_mb": round(max(run["peak_mb"] for run in [full, resumed, *timed.values()]), 1),
         "seconds_by_fault_rate": {rate: round(run["seconds"], 1) for rate, run in timed.items()},
         "records_correct_by_fault_rate": {rate: len(run["correct"]) for rate, run in timed.items()},
