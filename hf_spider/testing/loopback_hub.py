@@ -647,24 +647,24 @@ def _card_data(commit: Commit) -> dict[str, Any] | None:
 
 
 def _parse_card_data(commit: Commit) -> dict[str, Any] | None:
-    """The card metadata the listing sends. The Hub's YAML parser limits alias expansion and leaves such a card's
-    metadata out; hf-spider's bounded loader stands in for that limit here (the crawler reads the README itself)."""
-    from huggingface_hub import RepoCard
+    """The card metadata the listing sends: the README's YAML header as JSON, keys and all, as the Hub sends it.
+
+    The Hub's YAML parser limits alias expansion and leaves such a card's metadata out; hf-spider's bounded loader
+    stands in for that limit here (the crawler reads the README itself). Dates become strings, as in the Hub's JSON.
+    """
     from huggingface_hub.repocard import REGEX_YAML_BLOCK
 
     from ..hub.cards import load_card_metadata
 
     raw = commit.files.get("README.md")
-    if raw is None or not raw.lstrip().startswith(b"---"):
+    match = REGEX_YAML_BLOCK.search(raw.decode("utf-8", errors="replace")) if raw is not None else None
+    if match is None:
         return None
-    text = raw.decode("utf-8", errors="replace")
     try:
-        match = REGEX_YAML_BLOCK.search(text)
-        load_card_metadata(match.group(2) if match else "")
-        data = RepoCard(text).data.to_dict()
+        data = load_card_metadata(match.group(2))
     except Exception:  # a malformed or oversized card: the Hub lists the model without card data
         return None
-    return data or None
+    return json.loads(json.dumps(data, default=str)) if isinstance(data, dict) and data else None
 
 
 def _json_file(commit: Commit, name: str) -> dict[str, Any] | None:
