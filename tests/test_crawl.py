@@ -271,3 +271,19 @@ def test_a_file_over_the_size_cap_is_read_no_further(loopback_hub: LoopbackHub, 
     assert record.card_text is not None and len(record.card_text) == 2048 and record.label_names is None
     assert record.error is not None and record.error.count("oversized:") == 2
     assert "config.json is larger than 2048 bytes" in record.error
+
+
+def test_a_card_the_clients_listing_cannot_parse_costs_its_metadata_not_the_crawl(
+    loopback_hub: LoopbackHub, tmp_path: Path
+) -> None:
+    """Card metadata with a key named like a ModelInfo argument makes the client's listing raise TypeError."""
+    repos = generate_repos(loopback_hub, 6, bad=False)
+    card = "---\nignore_metadata_errors: true\nlicense: mit\n---\n# listed first\n"
+    loopback_hub.add_repo("aaa/keyword-card", {"README.md": card, "config.json": "{}"})  # sorts before the others
+    index = tmp_path / "index.jsonl"
+    report = _crawl(loopback_hub, index)
+    assert report.listed == 7 and report.errors == {"malformed_card": 1}
+    by_id = {r.repo_id: r for r in read_index(index)}
+    assert by_id["aaa/keyword-card"].card_text == "# listed first\n"
+    assert all(mismatches(g.expected(with_config=True, with_card=True), by_id[g.repo_id]) == [] for g in repos)
+    assert _crawl(loopback_hub, tmp_path / "list.jsonl", with_config=False, with_card=False).listed == 7

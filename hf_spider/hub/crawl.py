@@ -264,7 +264,9 @@ class Crawler:
             yield from dict.fromkeys(selection.models)
             return
         seen: set[str] = set()
-        for attempt in range(self.max_retries + 1):
+        expand = list(LIST_EXPAND)
+        attempt = 0
+        while True:
             try:
                 for info in self._api.list_models(
                     pipeline_tag=selection.pipeline_tag,
@@ -273,19 +275,31 @@ class Crawler:
                     author=selection.author,
                     sort=_SORTS[selection.sort] if selection.sort else None,
                     limit=selection.limit,
-                    expand=LIST_EXPAND,
+                    expand=expand,
                 ):
                     if info.id not in seen:  # a listing restarted after a failure repeats its first pages
                         seen.add(info.id)
                         yield record_from_model_info(info, limits=self.limits)
                 return
             except Exception as exc:
+                if isinstance(exc, TypeError) and "cardData" in expand:
+                    # The client's ModelInfo raises TypeError on card metadata holding a key named like one of its
+                    # own arguments (ignore_metadata_errors), failing the whole listing. Page on without card
+                    # metadata: README.md (--with-card) still gives it, and every other field is still listed.
+                    logger.warning(
+                        "the client could not read a card's metadata in the listing (%s); listing the rest "
+                        "without card metadata (--with-card reads it from README.md)",
+                        self._describe(exc),
+                    )
+                    expand.remove("cardData")
+                    continue
                 if not is_transient(exc) or attempt == self.max_retries:
                     raise self._listing_failed(exc) from exc
                 try:
                     wait_before_retry(exc, attempt, what="listing", policy=self.policy, secret=self._secret)
                 except RetriesStoppedError as gave_up:
                     raise self._listing_failed(gave_up) from exc
+                attempt += 1
 
     def _listing_failed(self, exc: BaseException) -> HubCrawlError:
         return HubCrawlError(
