@@ -62,5 +62,9 @@ class CollectionPushError(HfSpiderError, OSError):
         self.url = url
 
 
+class HubPushError(HfSpiderError, OSError):
+    """Files could not be pushed to a Hub repo (no write access, or a failure that outlasted the retries)."""
+
+
 class HubCrawlError(HfSpiderError, OSError):
     """The Hub listing itself failed for good (not one repo: those are recorded per model and the crawl goes on)."""

@@ -154,12 +154,14 @@ class Shortlist(Sequence[ShortlistEntry]):
         return pd.DataFrame(rows, columns=columns)
 
     def _table_rows(self) -> list[list[str]]:
+        from ..hub.sanitize import escape_for_display
+
         rows = []
         for e in self.entries:
             params = "?" if e.num_parameters is None else _human_count(e.num_parameters)
             note = e.error or "; ".join(e.reasons)
             rows.append([str(e.rank), e.model_id, f"{e.score:.4f}", params, note])
-        return rows
+        return [[escape_for_display(cell) for cell in row] for row in rows]  # ids and reasons may come from the Hub
 
     def to_markdown(self) -> str:
         header = f"**{self.task}**, ranked by `{self.ranker}`\n\n"

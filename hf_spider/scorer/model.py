@@ -323,6 +323,12 @@ class TransferScorer(
             json.dumps({**config, "model_type": SCORER_MODEL_TYPE}, sort_keys=True, indent=2)
         )
 
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:  # type: ignore[override]
+        """The mixin's push, safe to retry: a replayed commit is never a second, empty one (see ``hub/push.py``)."""
+        from ..hub.push import push_model
+
+        return push_model(self, repo_id, **kwargs)
+
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The mixin's card, with this scorer's training and benchmark summary filled in."""
         kwargs.setdefault("model_summary", self.summary)
