@@ -93,7 +93,8 @@ class ModelSelectionPipeline(Pipeline):
         max_parameters, licenses, libraries, include_gated, drop_unknown: filters (gated models are left out by
             default; a model whose size or license a filter cannot check is kept and noted unless ``drop_unknown``),
             or a ready :class:`CandidateFilter` as ``candidate_filter``.
-        top_k: how many to return (default 10; ``None`` or 0 for all).
+        top_k: how many to return (default 10; ``None`` or 0 for all); candidates that failed re-ranking are listed
+            after them, with the reason.
         rerank: re-rank the top ``rerank`` models with real forward passes (:mod:`hf_spider.rerank`).
         pareto: keep only the accuracy-versus-size front.
 
@@ -214,8 +215,9 @@ class ModelSelectionPipeline(Pipeline):
             shortlist = _rerank(shortlist, prepared, k=int(rerank))
         if pareto:
             shortlist = pareto_front(shortlist)
-        if top_k:
-            shortlist = shortlist.with_entries(shortlist.entries[:top_k])
+        if top_k:  # candidates that failed re-ranking stay listed after the top k, with their reason
+            ok = [e for e in shortlist.entries if e.error is None]
+            shortlist = shortlist.with_entries([*ok[:top_k], *(e for e in shortlist.entries if e.error is not None)])
         return shortlist
 
 

@@ -193,8 +193,6 @@ def test_an_image_folder_ranks_offline_alike_in_the_pipeline_and_the_cli(
     selector, tmp_path, monkeypatch, capsys
 ) -> None:
     """No image encoder is needed for stage one: with an empty HF cache and no network both entry points rank."""
-    import json
-
     import numpy as np
     from huggingface_hub import constants
     from PIL import Image
