@@ -8,6 +8,7 @@ browser they are skipped with the command that installs one.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 import zipfile
@@ -231,3 +232,23 @@ def test_browser_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> None:
         return ids
 
     _rank_in_browser(space_url, "csv", fill)
+
+
+def test_a_space_build_installs_this_repository(tmp_path) -> None:
+    """The assembled Space's requirements resolve hf-spider to the copy of this checkout, not to a PyPI release."""
+    import subprocess
+    import sys
+
+    spec = importlib.util.spec_from_file_location("build_space", ROOT / "scripts" / "build_space.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    space = module.build_space(tmp_path / "space")
+    assert (space / "app.py").read_bytes() == (ROOT / "spaces_demo" / "app.py").read_bytes()
+    copied = space / module.SOURCE_DIR / "hf_spider" / "ranking.py"
+    assert copied.read_bytes() == (ROOT / "hf_spider" / "ranking.py").read_bytes()
+    report = tmp_path / "report.json"
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation", "--quiet"]
+    subprocess.run([*pip, "--report", str(report), "-r", "requirements.txt"], cwd=space, check=True, timeout=300)
+    installs = {i["metadata"]["name"]: i for i in json.loads(report.read_text())["install"]}
+    assert installs["hf-spider"]["download_info"]["url"] == (space / module.SOURCE_DIR).as_uri()
