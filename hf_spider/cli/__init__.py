@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -43,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        # torchvision built for another torch (the Quickstart's CPU install) warns on import that its C image library
+        # is missing; hf-spider never uses it, so the warning is noise in every command's output.
+        warnings.filterwarnings("ignore", message="Failed to load image Python extension", category=UserWarning)
     try:
         return int(args.func(args))
     except (HfSpiderError, FileNotFoundError) as exc:
