@@ -185,6 +185,17 @@ def _rank_in_browser(space_url, name: str, fill) -> None:
     assert (SCREENSHOTS / f"space_{name}.png").stat().st_size > 0
 
 
+def _upload(page, path: Path) -> None:
+    """Upload ``path`` and wait until the file is listed (Gradio renders the name's stem and suffix apart)."""
+    import re
+
+    from playwright.sync_api import expect
+
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    listed = re.compile(rf"{re.escape(path.stem)}\s*{re.escape(path.suffix)}")
+    expect(page.locator("#upload")).to_contain_text(listed, timeout=30_000)
+
+
 @pytest.mark.browser
 @needs_chromium
 def test_browser_ranks_a_label_only_image_task(app, space_url) -> None:
@@ -210,8 +221,7 @@ def test_browser_ranks_a_zipped_image_folder(app, space_url, pets_zip) -> None:
     ids = expected(app, app.unpacked(pets_zip))
 
     def fill(page):
-        page.locator("#upload input[type=file]").set_input_files(str(pets_zip))
-        expect(page.get_by_text("pets.zip").first).to_be_visible(timeout=30_000)
+        _upload(page, pets_zip)
         expect(page.locator("#modality")).to_be_hidden()  # a dataset's modality is detected, not asked
         return ids
 
@@ -226,8 +236,7 @@ def test_browser_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> None:
     ids = expected(app, str(reviews_csv))
 
     def fill(page):
-        page.locator("#upload input[type=file]").set_input_files(str(reviews_csv))
-        expect(page.get_by_text("reviews.csv").first).to_be_visible(timeout=30_000)
+        _upload(page, reviews_csv)
         expect(page.locator("#rerank")).to_be_visible()  # samples to run models on: re-ranking is offered
         return ids
 
