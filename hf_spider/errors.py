@@ -68,3 +68,7 @@ class HubPushError(HfSpiderError, OSError):
 
 class HubCrawlError(HfSpiderError, OSError):
     """The Hub listing itself failed for good (not one repo: those are recorded per model and the crawl goes on)."""
+
+
+class InvalidOutputError(HfSpiderError, ValueError):
+    """Where or how a result should be written is contradictory or unsafe (a suffix that names another format, ...)."""
