@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -94,6 +95,9 @@ def _run(args: argparse.Namespace) -> int:
         source = load_task_source(
             args.dataset, split=args.split, label_column=args.label_column, input_column=args.input_column
         )
+    # transformers' model machinery takes seconds to import: pay that while the samples and stage one are read
+    warming = threading.Thread(target=_warm_up, args=(source.description.modality,), daemon=True)
+    warming.start()
     try:
         samples = load_samples(source, per_class=args.per_class, seed=args.seed)
         candidates = load_candidates(args.candidates)
@@ -101,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
             shortlist = Shortlist.from_json(args.shortlist.read_text(encoding="utf-8"))
         else:
             shortlist = _stage_one(source.description, candidates)
+        warming.join()  # imports are the process's start-up, not a cost of the candidates
         reranked = rerank_shortlist(
             shortlist,
             samples,
@@ -166,6 +171,18 @@ def _library_noise_to_log(verbose: bool) -> Iterator[None]:
         warnings_logger.setLevel(level)
         if transformers_logging is not None:
             transformers_logging.set_verbosity(verbosity)
+
+
+def _warm_up(modality: str) -> None:
+    """Import, off the main thread, the libraries re-ranking needs: transformers' model machinery, the estimators,
+    and SciPy's statistics (the fusion's ranks)."""
+    import importlib
+
+    from ..rerank.forward import warm_up
+
+    warm_up(modality)
+    for module in ("scipy.stats", "scipy.special", "hf_spider.estimators"):
+        importlib.import_module(module)
 
 
 def _stage_one(description: Any, candidates: Any) -> Any:

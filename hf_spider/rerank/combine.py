@@ -80,6 +80,7 @@ def rerank_shortlist(
     for name in names:
         estimator_spec(name)
     state = partial_state()
+    state.wait_for_everyone()  # the clock starts when every process is ready, not while a peer still starts up
     start = time.perf_counter()
     with state.main_process_first():  # the first process fills the datasets cache, the others read it
         samples = load_samples(task, per_class=per_class, seed=seed)

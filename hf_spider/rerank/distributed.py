@@ -146,7 +146,16 @@ def _score_share(
             pending = load(share[i + 1]) if prefetch and i + 1 < len(share) else None
             try:
                 candidate = current.result()
+                waited = time.perf_counter() - start
                 out.append(_score_one(record, candidate, prepared, samples, estimators, device, start))
+                logger.info(
+                    "%s: waited %.2fs for its load (%.2fs), forward %.2fs, total %.2fs",
+                    record.repo_id,
+                    waited,
+                    candidate.load_seconds,
+                    out[-1].forward_seconds,
+                    out[-1].total_seconds,
+                )
             except (CandidateLoadError, EstimatorInputError) as exc:
                 reason = getattr(exc, "reason", str(exc))
                 logger.info("not re-ranked: %s: %s", record.repo_id, reason)

@@ -34,6 +34,7 @@ import hashlib
 import json
 import logging
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -331,6 +332,23 @@ def transformers_lib() -> Any:
     return transformers
 
 
+def warm_up(modality: str) -> None:
+    """Import what loading any candidate of ``modality`` needs (transformers' model machinery, Auto classes and
+    processors): a one-time cost of several seconds that a caller can pay in a background thread while it reads the
+    task, instead of on the first candidate (``hf-spider rerank`` does)."""
+    import importlib
+
+    importlib.import_module("transformers.modeling_utils")  # the model machinery every from_pretrained needs
+    transformers = transformers_lib()
+    with contextlib.suppress(ImportError, AttributeError):  # transformers >= 5 builds this table on the first load
+        importlib.import_module("transformers.conversion_mapping").get_checkpoint_conversion_mapping("bert")
+    _ = transformers.AutoConfig, transformers.AutoModel
+    if modality == "image":
+        _ = transformers.AutoImageProcessor, transformers.AutoModelForImageClassification
+    else:
+        _ = transformers.AutoTokenizer, transformers.AutoModelForSequenceClassification
+
+
 def _load_model(
     model_id: str, folder: str, modality: str, layout: str, use_safetensors: bool, options: ForwardOptions
 ) -> Any:
@@ -574,12 +592,18 @@ def run_candidate(candidate: LoadedCandidate, prepared: PreparedInputs) -> Candi
 
 
 def release(candidate: LoadedCandidate) -> None:
-    """Free a candidate's memory now (a CUDA cache too), rather than when the garbage collector gets to it."""
+    """Free a candidate's memory now (a CUDA cache too), rather than when the garbage collector gets to it.
+
+    Most models are freed by dropping the last reference; a full ``gc.collect()`` (most of a second with torch and
+    transformers loaded) runs only when the model is still alive through a reference cycle.
+    """
     import torch
 
     device = candidate.model.device
+    alive = weakref.ref(candidate.model)
     candidate.model = None
-    gc.collect()
+    if alive() is not None:
+        gc.collect()
     if device.type == "cuda":
         torch.cuda.empty_cache()
 
