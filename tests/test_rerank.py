@@ -576,3 +576,64 @@ def test_prefetching_the_next_candidate_changes_no_number(pool, text_task) -> No
     on = rerank_candidates(records[:5], samples, options=options(root))
     off = rerank_candidates(records[:5], samples, options=options(root, prefetch=False))
     assert [r.estimator_scores for r in on] == [r.estimator_scores for r in off]
+
+
+# ----------------------------------------------------------------------------------------------- honest output
+
+
+@pytest.mark.parametrize("k", ["0", "-1"])
+def test_cli_k_below_one_is_a_one_line_usage_error(pool, text_task, capsys, k) -> None:
+    from hf_spider.cli import main
+
+    root, _ = pool
+    code = main(["rerank", "--dataset", str(text_task), "--local-dir", str(root), "-k", k])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("hf-spider rerank: error: -k must be >= 1")
+
+
+def test_cli_offline_without_the_weights_exits_with_the_download_command(
+    text_task, tmp_path, capsys, monkeypatch
+) -> None:
+    from huggingface_hub import constants
+
+    from hf_spider.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    records = [ModelRecord(repo_id=f"acme/model-{i}", pipeline_tag="text-classification") for i in range(3)]
+    index = write_index(records, tmp_path / "index.jsonl")
+    shortlist = tmp_path / "stage_one.json"
+    shortlist.write_text(stage_one(records).to_json(), encoding="utf-8")
+    code = main(["rerank", "--dataset", str(text_task), "--candidates", str(index), "--shortlist", str(shortlist)])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1
+    assert "none of the 3 candidates could be re-ranked" in lines[0] and "`hf download acme/model-2`" in lines[0]
+
+
+def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(tmp_path, image_task) -> None:
+    """End to end in a fresh process, as a user runs it: timm and transformers image candidates plus a broken one."""
+    records = [save_timm(tmp_path, "timm/a", seed=1), save_timm(tmp_path, "timm/b", seed=2)]
+    records += [save_vit(tmp_path, f"tiny/vit-{i}", seed=i) for i in range(3)]
+    broken = save_vit(tmp_path, "tiny/broken-vit", seed=9)
+    (tmp_path / "tiny/broken-vit/model.safetensors").write_bytes(b"not a safetensors file")
+    records.append(broken)
+    index = write_index(records, tmp_path / "index.jsonl")
+    shortlist = tmp_path / "stage_one.json"
+    shortlist.write_text(stage_one(records).to_json(), encoding="utf-8")  # the broken one is stage one's best
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONWARNINGS": "default"}
+    args = ["--dataset", str(image_task), "--shortlist", str(shortlist), "--candidates", str(index)]
+    args += ["--local-dir", str(tmp_path), "-k", "4", "--per-class", "3", "--top-k", "5"]
+    done = subprocess.run([sys.executable, "-m", "hf_spider.rerank", *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "arning" not in done.stderr and "warn(" not in done.stderr, done.stderr  # nothing from the libraries
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "reviews (ranker: test+logme)"  # the task of the stage-one shortlist, and what ran
+    rows = [line for line in lines[2:] if line[:5].strip().isdigit()]
+    assert len(rows) == 5  # --top-k rows, as `rank` prints
+    assert "tiny/broken-vit" in rows[3] and "not re-ranked (see below)" in rows[3]  # below the 3 that ran
+    assert all("re-ranked: LogME" in row for row in rows[:3])
+    below = lines[2 + len(rows) :]
+    assert below[0].startswith("1 of 4 candidates could not be re-ranked")
+    assert below[1].startswith("  tiny/broken-vit: transformers could not load it")
+    assert done.stdout.count("could not load") == 1  # the reason is listed once

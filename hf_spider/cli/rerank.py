@@ -154,23 +154,21 @@ def _emit(reranked: Any, args: argparse.Namespace) -> None:
 @contextlib.contextmanager
 def _library_noise_to_log(verbose: bool) -> Iterator[None]:
     """Route Python warnings to the log and quiet transformers' own logger: shown with ``--verbose`` only."""
+    from transformers.utils import logging as transformers_logging
+
     logging.captureWarnings(True)
     warnings_logger = logging.getLogger("py.warnings")
     level = warnings_logger.level
+    verbosity = transformers_logging.get_verbosity()
     warnings_logger.setLevel(logging.INFO if verbose else logging.ERROR)
-    transformers_logging = None
     if not verbose:
-        from transformers.utils import logging as transformers_logging
-
-        verbosity = transformers_logging.get_verbosity()
         transformers_logging.set_verbosity_error()
     try:
         yield
     finally:
         logging.captureWarnings(False)
         warnings_logger.setLevel(level)
-        if transformers_logging is not None:
-            transformers_logging.set_verbosity(verbosity)
+        transformers_logging.set_verbosity(verbosity)
 
 
 def _warm_up(modality: str) -> None:

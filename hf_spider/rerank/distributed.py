@@ -148,7 +148,7 @@ def _score_share(
                 candidate = current.result()
                 waited = time.perf_counter() - start
                 out.append(_score_one(record, candidate, prepared, samples, estimators, device, start))
-                logger.info(
+                logger.debug(
                     "%s: waited %.2fs for its load (%.2fs), forward %.2fs, total %.2fs",
                     record.repo_id,
                     waited,

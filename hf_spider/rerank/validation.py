@@ -36,7 +36,7 @@ from ..finetune_records import FinetuneRecords, load_bundled_records
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.baselines import CollaborativePrior
-from ..tokens.task import TaskDescription, TaskTokens
+from ..tokens.task import Modality, TaskDescription, TaskTokens
 from .fusion import FusionParameters, estimator_view, final_order, fuse, normal_scores, posterior
 
 VALIDATION_TABLE = "fusion_validation.csv"
@@ -145,7 +145,8 @@ def _target_scenarios(
         )
         for m, t, n in zip(rows.model, rows.model_type, rows.num_parameters, strict=True)
     ]
-    task = TaskTokens(TaskDescription(name=target, modality=str(rows.modality.iloc[0]), label_names=("a", "b")))
+    modality: Modality = "image" if rows.modality.iloc[0] == "image" else "text"
+    task = TaskTokens(TaskDescription(name=target, modality=modality, label_names=("a", "b")))
     accuracy = rows.accuracy.to_numpy(np.float64)
     without = records.without_target(target)
 
@@ -271,42 +272,28 @@ def fit_fusion(
     choices = {}
     loto: dict[str, dict[str, dict[str, float]]] = {}
     loto_top: dict[str, dict[str, dict[str, float]]] = {}
-    per_target: dict[tuple[str, str], dict[str, Any]] = {}
+    per_target: dict[tuple[str, str], tuple[tuple[str, ...], FusionParameters]] = {}
     for t in targets:
         chosen_estimators, chosen = options[_best(tau, targets, weight, exclude=t)]
-        params = parameters_from_grid(chosen, chosen_estimators)
         choices[f"{t[0]}:{t[1]}"] = {**chosen, "estimators": list(chosen_estimators)}
-        per_target[t] = {"params": params, "estimators": chosen_estimators}
+        per_target[t] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators))
     for group in sorted({t[0] for t in targets}):
-        loto[group], loto_top[group] = {}, {}
         in_group = [t for t in targets if t[0] == group]
-        for kind in SCENARIOS:
-            methods: dict[str, list[float]] = {"fusion": [], "stage_one": [], "estimator": [], "logme": []}
-            for t in in_group:
-                chosen = per_target[t]
-                runs = [s for s in scenarios if (s.group, s.target) == t and s.kind == kind]
-                methods["fusion"].append(
-                    _mean(runs, lambda s, c=chosen: fused_order_scores(s, c["estimators"], c["params"]))
-                )
-                methods["stage_one"].append(_mean(runs, lambda s: s.stage_one))
-                methods["estimator"].append(
-                    _mean(runs, lambda s, c=chosen: fused_order_scores(s, c["estimators"], None))
-                )
-                methods["logme"].append(_mean(runs, lambda s: fused_order_scores(s, ("logme",), None)))
-            loto[group][kind] = {m: _weighted_mean(v, [weight[t] for t in in_group]) for m, v in methods.items()}
-        for k in top_ks:
-            methods = {"fusion": [], "stage_one": [], "estimator": []}
-            for t in in_group:
-                chosen = per_target[t]
-                seen = [s for s in scenarios if (s.group, s.target) == t and s.kind == "seen"]
-                methods["fusion"].append(
-                    _mean(seen, lambda s, c=chosen, k=k: fused_order_scores(s, c["estimators"], c["params"], k))
-                )
-                methods["stage_one"].append(_mean(seen, lambda s: s.stage_one))
-                methods["estimator"].append(
-                    _mean(seen, lambda s, c=chosen, k=k: fused_order_scores(s, c["estimators"], None, k))
-                )
-            loto_top[group][str(k)] = {m: _weighted_mean(v, [weight[t] for t in in_group]) for m, v in methods.items()}
+        weights = [weight[t] for t in in_group]
+
+        def runs(t: tuple[str, str], kind: str) -> list[Scenario]:
+            return [s for s in scenarios if (s.group, s.target) == t and s.kind == kind]
+
+        loto[group] = {
+            kind: _weighted_methods([_method_taus(runs(t, kind), *per_target[t]) for t in in_group], weights)
+            for kind in SCENARIOS
+        }
+        loto_top[group] = {
+            str(k): _weighted_methods(
+                [_method_taus(runs(t, "seen"), *per_target[t], k=k, with_logme=False) for t in in_group], weights
+            )
+            for k in top_ks
+        }
     alone = _alone(
         scenarios, targets, weight, {e: (e,) for e in table.columns[table.columns.get_loc("accuracy") + 1 :]}
     )
@@ -366,8 +353,31 @@ class _Prepared:
         return weighted_tau(self.scenario.accuracy, positions)
 
 
-def _mean(runs: Sequence[Scenario], order: Callable[[Scenario], np.ndarray]) -> float:
-    return float(np.mean([weighted_tau(s.accuracy, order(s)) for s in runs]))
+def _method_taus(
+    runs: Sequence[Scenario],
+    estimators: tuple[str, ...],
+    params: FusionParameters,
+    *,
+    k: int | None = None,
+    with_logme: bool = True,
+) -> dict[str, float]:
+    """Mean weighted tau over ``runs`` of the fusion, stage one alone, the estimators alone (and LogME alone)."""
+
+    def mean(order: Callable[[Scenario], np.ndarray]) -> float:
+        return float(np.mean([weighted_tau(s.accuracy, order(s)) for s in runs]))
+
+    out = {
+        "fusion": mean(lambda s: fused_order_scores(s, estimators, params, k)),
+        "stage_one": mean(lambda s: s.stage_one),
+        "estimator": mean(lambda s: fused_order_scores(s, estimators, None, k)),
+    }
+    if with_logme:
+        out["logme"] = mean(lambda s: fused_order_scores(s, ("logme",), None, k))
+    return out
+
+
+def _weighted_methods(rows: Sequence[Mapping[str, float]], weights: Sequence[float]) -> dict[str, float]:
+    return {m: _weighted_mean([row[m] for row in rows], weights) for m in rows[0]}
 
 
 def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
