@@ -378,7 +378,10 @@ def _load_model(
             device_map=options.device_map,
         )
     except ImportError as exc:
-        raise CandidateLoadError(model_id, f"its layout needs a package that is missing ({_first_line(exc)})") from exc
+        fix = "; pip install 'hf-spider[timm]'" if layout == "timm" else ""
+        raise CandidateLoadError(
+            model_id, f"its layout needs a package that is missing ({_first_line(exc)}){fix}"
+        ) from exc
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError, OOM, ... for a broken repo
         raise CandidateLoadError(model_id, f"transformers could not load it ({_first_line(exc)})") from exc
     return model.eval()
