@@ -5,13 +5,17 @@ and random-weight models of the same architecture (one with a classification hea
 and read with ``--local-dir``. The task: a text dataset of ``--classes`` classes drawn ``--per-class`` times.
 Each setting runs ``hf-spider rerank`` end to end (``python -m hf_spider.rerank`` for 1 process,
 ``accelerate launch --multi_gpu --num_processes N`` for N CPU processes) and reads the timings the shortlist
-records: the re-ranking wall time on the main process and the summed time inside the models' forward calls.
+records: the re-ranking wall time on the main process (from the moment every process is ready to the fused
+shortlist; the libraries were imported during start-up, while the CLI read the task) and the summed time inside the
+models' forward calls.
 
     python benchmarks/rerank_bench.py --json OUT.json
 
-``samples_per_s`` = candidates x samples / re-ranking wall time; ``overhead_share`` = 1 - forward time / (wall time x
-processes), the share of process time spent outside the models' own forward passes (loading, tokenising, LogME,
-gathering), measured with 1 process.
+``samples_per_s`` = candidates x samples / re-ranking wall time; ``overhead_share`` (1 process) and
+``overhead_share_2`` (2 processes) = 1 - forward time / (wall time x processes), the share of process time spent
+outside the models' own forward passes (fetching and loading, tokenising, LogME, gathering, waiting for a peer);
+``speedup_2`` = 2-process samples/s over 1-process samples/s. ``process_seconds`` is the whole command, start-up
+included. One process runs torch on every core; N processes run one thread each (``torchrun``'s default).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +94,9 @@ def run_setting(processes: int, models: Path, task: Path, out: Path, args: argpa
         command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
         command += ["--main_process_port", str(port), "-m", "hf_spider.rerank", *cli]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
+    process_seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{processes}-process run failed:\n{done.stderr[-3000:]}")
     shortlist = json.loads(result.read_text())
@@ -104,6 +111,7 @@ def run_setting(processes: int, models: Path, task: Path, out: Path, args: argpa
         "load_seconds": meta["load_seconds"],
         "samples_per_s": samples / meta["wall_seconds"],
         "overhead_share": 1.0 - meta["forward_seconds"] / (meta["wall_seconds"] * meta["processes"]),
+        "process_seconds": process_seconds,
         "entries": [(e["model_id"], e["score"]) for e in shortlist["entries"]],
     }
 
@@ -132,18 +140,25 @@ def main() -> None:
         runs = {str(p): run_setting(p, models, task, root, args) for p in args.processes}
     same = len({json.dumps(r.pop("entries")) for r in runs.values()}) == 1
 
-    head = ("processes", "candidates", "samples/s", "wall s", "forward s", "load s", "outside forward")
-    print("  ".join(f"{h:>{w}}" for h, w in zip(head, (9, 10, 9, 7, 9, 6, 15), strict=True)))
+    head = ("processes", "candidates", "samples/s", "wall s", "forward s", "load s", "outside forward", "command s")
+    print("  ".join(f"{h:>{w}}" for h, w in zip(head, (9, 10, 9, 7, 9, 6, 15, 9), strict=True)))
     for p, r in runs.items():
         print(
             f"{p:>9}  {r['candidates']:>10}  {r['samples_per_s']:>9.1f}  {r['wall_seconds']:>7.2f}  "
-            f"{r['forward_seconds']:>9.2f}  {r['load_seconds']:>6.2f}  {r['overhead_share']:>15.1%}"
+            f"{r['forward_seconds']:>9.2f}  {r['load_seconds']:>6.2f}  {r['overhead_share']:>15.1%}  "
+            f"{r['process_seconds']:>9.1f}"
         )
     print(f"identical shortlists across settings: {same}")
     if args.json is not None:
         report = {
             "samples_per_s": {p: r["samples_per_s"] for p, r in runs.items()},
             "overhead_share": runs[str(min(args.processes))]["overhead_share"],
+            **({"overhead_share_2": runs["2"]["overhead_share"]} if "2" in runs else {}),
+            **(
+                {"speedup_2": runs["2"]["samples_per_s"] / runs["1"]["samples_per_s"]}
+                if {"1", "2"} <= set(runs)
+                else {}
+            ),
             "overhead_share_by_processes": {p: r["overhead_share"] for p, r in runs.items()},
             "runs": runs,
             "identical_shortlists": same,

@@ -62,5 +62,44 @@ class CollectionPushError(HfSpiderError, OSError):
         self.url = url
 
 
+class HubPushError(HfSpiderError, OSError):
+    """Files could not be pushed to a Hub repo (no write access, or a failure that outlasted the retries)."""
+
+
 class HubCrawlError(HfSpiderError, OSError):
     """The Hub listing itself failed for good (not one repo: those are recorded per model and the crawl goes on)."""
+
+
+class InvalidOutputError(HfSpiderError, ValueError):
+    """Where or how a result should be written is contradictory or unsafe (a suffix that names another format, ...)."""
+
+
+class NothingRerankedError(HfSpiderError, RuntimeError):
+    """Not one candidate of a re-ranking could be run; ``failures`` maps each model id to why.
+
+    The message is one line: the common cause and its fix when every candidate failed the same way (offline without
+    the weights in the local cache names the ``hf download`` command that fills it), else the first failure.
+    """
+
+    def __init__(self, failures: dict[str, str]) -> None:
+        self.failures = dict(failures)
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        n = len(self.failures)
+        if n == 0:
+            return "no candidate was left to re-rank; pass a shortlist with candidates that have no error"
+        ids = list(self.failures)
+        if all(OFFLINE_CACHE_MISS in reason for reason in self.failures.values()):
+            more = f" (and likewise for {', '.join(ids[1:4])}{', ...' if n > 4 else ''})" if n > 1 else ""
+            return (
+                f"none of the {n} candidates could be re-ranked: HF_HUB_OFFLINE is set and their weights are not in "
+                f"the local cache; fill it with `hf download {ids[0]}`{more} while online, or unset HF_HUB_OFFLINE"
+            )
+        first = ids[0]
+        rest = f"; {n - 1} more failed, rerun with --verbose to see why" if n > 1 else ""
+        return f"none of the {n} candidates could be re-ranked: '{first}': {self.failures[first]}{rest}"
+
+
+#: Marker in a candidate's failure reason when offline mode found its files missing from the local cache.
+OFFLINE_CACHE_MISS = "not in the local cache"

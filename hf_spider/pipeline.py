@@ -1,10 +1,11 @@
 """``pipeline("model-selection")``: hf-spider as a transformers pipeline, the way Hub users already call models.
 
-``preprocess`` turns the task (a ``datasets`` object, a local path, a Hub dataset id, or label names) into task tokens
-and gathers the candidates (the bundled index, an index file, repo ids, or a Hub query); ``_forward`` makes the one
-ranker call and touches no network; ``postprocess`` re-ranks the top ``rerank`` with real forward passes when asked,
-keeps the accuracy-versus-size front with ``pareto=True`` and cuts to ``top_k``. The shared logic lives in
-:mod:`hf_spider.ranking`, so the CLI, this pipeline and the Space rank identically.
+``preprocess`` reads the task (a ``datasets`` object, a local path, a Hub dataset id, or label names) with
+:func:`hf_spider.ranking.read_task`, exactly as the CLI and the Space do (label-name tokens: no sample encoder, so it
+runs offline), and gathers the candidates (the bundled index, an index file, repo ids, or a Hub query);
+``_forward`` makes the one ranker call and touches no network; ``postprocess`` re-ranks the top ``rerank`` with real
+forward passes when asked, keeps the accuracy-versus-size front with ``pareto=True`` and cuts to ``top_k``.
+The shared logic lives in :mod:`hf_spider.ranking`, so the CLI, this pipeline and the Space rank identically.
 
 This module is callable (``hf_spider.pipeline("model-selection")``) as well as importable
 (``hf_spider.pipeline.ModelSelectionPipeline``): see the end of the file.
@@ -36,7 +37,7 @@ from .hub.records import ModelRecord
 from .outputs.pareto import pareto_front
 from .outputs.shortlist import Shortlist
 from .rankers.base import Ranker
-from .ranking import CandidateFilter, load_candidates, rank, select_candidates
+from .ranking import CandidateFilter, load_candidates, rank, read_task, select_candidates
 from .tokens.task import MODALITIES, TaskDescription, TaskTokens
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ DEFAULT_TOP_K = 10
 #: Keys of a ``candidates`` dict that make it a Hub query (passed to ``HfApi.list_models``).
 HUB_QUERY_KEYS = frozenset({"pipeline_tag", "library", "search", "sort", "limit", "author"})
 _PREPROCESS_KEYS = ("split", "config", "label_column", "input_column", "candidates", "models", "candidate_filter")
-_FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated")
+_FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated", "drop_unknown")
 
 
 class _RankerModule(torch.nn.Module):
@@ -67,10 +68,12 @@ class _RankerModule(torch.nn.Module):
 
 @dataclass(frozen=True)
 class _Prepared:
-    """What ``preprocess`` hands on: the tokens, the filtered candidates, and the raw task for re-ranking."""
+    """What ``preprocess`` hands on: the tokens, the filtered candidates and their filter, and the task's samples
+    for re-ranking (the loaded split, or the input itself when it has none)."""
 
     tokens: TaskTokens
     candidates: list[ModelRecord]
+    candidate_filter: CandidateFilter
     source: Any
 
 
@@ -87,9 +90,11 @@ class ModelSelectionPipeline(Pipeline):
         candidates: ``"bundled"`` (default), an index file, a list of repo ids, a list of :class:`ModelRecord`, or a
             Hub query dict (``pipeline_tag``, ``library``, ``search``, ``sort``, ``limit``, ``author``).
         models: repo ids to keep from the pool.
-        max_parameters, licenses, libraries, include_gated: filters (gated models are left out by default), or a
-            ready :class:`CandidateFilter` as ``candidate_filter``.
-        top_k: how many to return (default 10; ``None`` or 0 for all).
+        max_parameters, licenses, libraries, include_gated, drop_unknown: filters (gated models are left out by
+            default; a model whose size or license a filter cannot check is kept and noted unless ``drop_unknown``),
+            or a ready :class:`CandidateFilter` as ``candidate_filter``.
+        top_k: how many to return (default 10; ``None`` or 0 for all); candidates that failed re-ranking are listed
+            after them, with the reason.
         rerank: re-rank the top ``rerank`` models with real forward passes (:mod:`hf_spider.rerank`).
         pareto: keep only the accuracy-versus-size front.
 
@@ -165,24 +170,31 @@ class ModelSelectionPipeline(Pipeline):
         candidate_filter: CandidateFilter | None = None,
     ) -> _Prepared:
         source, options = _task_source(inputs, split=split, config=config)
-        if isinstance(source, TaskTokens):
-            tokens = source
-        else:
-            from .tokens.build import build_task_tokens
-
-            tokens = build_task_tokens(source, label_column=label_column, input_column=input_column, **options)
+        task = read_task(source, label_column=label_column, input_column=input_column, **options)
+        tokens = task.tokens
+        candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
         pool = select_candidates(
             resolve_candidates(candidates),
             modality=tokens.description.modality,
             model_ids=models,
-            candidate_filter=candidate_filter if candidate_filter is not None else CandidateFilter(),
+            candidate_filter=candidate_filter,
         )
         logger.info("ranking %d candidates for '%s'", len(pool), tokens.description.name)
-        return _Prepared(tokens=tokens, candidates=pool, source=source)
+        return _Prepared(
+            tokens=tokens,
+            candidates=pool,
+            candidate_filter=candidate_filter,
+            source=task.source if task.source is not None else source,
+        )
 
     def _forward(self, model_inputs: _Prepared) -> dict[str, Any]:  # type: ignore[override]
         ranker: Ranker = self.model  # type: ignore[assignment]  # checked in __init__
-        shortlist = rank(model_inputs.tokens, model_inputs.candidates, ranker=ranker)
+        shortlist = rank(
+            model_inputs.tokens,
+            model_inputs.candidates,
+            ranker=ranker,
+            candidate_filter=model_inputs.candidate_filter,
+        )
         return {"shortlist": shortlist, "prepared": model_inputs}
 
     def postprocess(  # type: ignore[override]
@@ -203,8 +215,9 @@ class ModelSelectionPipeline(Pipeline):
             shortlist = _rerank(shortlist, prepared, k=int(rerank))
         if pareto:
             shortlist = pareto_front(shortlist)
-        if top_k:
-            shortlist = shortlist.with_entries(shortlist.entries[:top_k])
+        if top_k:  # candidates that failed re-ranking stay listed after the top k, with their reason
+            ok = [e for e in shortlist.entries if e.error is None]
+            shortlist = shortlist.with_entries([*ok[:top_k], *(e for e in shortlist.entries if e.error is not None)])
         return shortlist
 
 
@@ -220,7 +233,8 @@ def _has_no_samples(source: Any) -> bool:
 
 
 def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple[Any, dict[str, Any]]:
-    """The task's source for :func:`build_task_tokens` and its loading options; label names become a description."""
+    """The task's source for :func:`~hf_spider.ranking.read_task` and its loading options; label names become a
+    description."""
     options: dict[str, Any] = {"split": split, "config": config}
     if isinstance(inputs, TaskDescription | TaskTokens):
         return inputs, {}

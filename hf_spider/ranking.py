@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidIndexError, UnknownCandidateError
 from .hub.index import load_bundled_index, read_index
@@ -18,31 +18,122 @@ from .outputs.shortlist import EVIDENCE_KINDS, Shortlist
 from .rankers.base import ExplainingRanker, Ranker
 from .tokens.task import TaskTokens
 
+if TYPE_CHECKING:
+    from .tokens.sources import TaskSource
+
+
+#: Fields a filter may be unable to check because the record does not have them (see :class:`CandidateFilter`).
+FILTERED_FIELDS = ("size", "license", "library")
+
 
 @dataclass(frozen=True)
 class CandidateFilter:
     """Which candidates may be ranked. Gated models are excluded by default: a user may not be able to download them.
 
+    A record that does not say what a filter asks about (no parameter count under ``max_parameters``, no license
+    under ``licenses``: none of the bundled pool records a license) is *kept and flagged* by default: its shortlist
+    entry notes ``license unknown`` so the user checks its card, and a filter never empties a pool only because the
+    metadata is missing. ``drop_unknown=True`` drops such records instead.
+
     Args:
         max_parameters: drop models known to be larger.
-        licenses: keep only these licenses (``None`` keeps all).
+        licenses: keep only these licenses (``None`` keeps all); compared case-insensitively.
         libraries: keep only these libraries (``None`` keeps all).
         include_gated: keep gated models.
+        drop_unknown: drop, rather than keep and flag, a model whose size / license / library an active filter
+            cannot check.
     """
 
     max_parameters: int | None = None
     licenses: frozenset[str] | None = None
     libraries: frozenset[str] | None = None
     include_gated: bool = False
+    drop_unknown: bool = False
+
+    @property
+    def _licenses_lower(self) -> frozenset[str]:
+        return frozenset(name.lower() for name in self.licenses or ())
+
+    def unknown(self, record: ModelRecord) -> tuple[str, ...]:
+        """The fields of :data:`FILTERED_FIELDS` that an active filter asks about and ``record`` does not have."""
+        missing = {
+            "size": self.max_parameters is not None and record.num_parameters is None,
+            "license": self.licenses is not None and not record.license,
+            "library": self.libraries is not None and not record.library_name,
+        }
+        return tuple(name for name in FILTERED_FIELDS if missing[name])
 
     def keep(self, record: ModelRecord) -> bool:
         if record.gated and not self.include_gated:
             return False
         if self.max_parameters is not None and (record.num_parameters or 0) > self.max_parameters:
             return False
-        if self.licenses is not None and record.license not in self.licenses:
+        if self.licenses is not None and record.license and record.license.lower() not in self._licenses_lower:
             return False
-        return self.libraries is None or record.library_name in self.libraries
+        if self.libraries is not None and record.library_name and record.library_name not in self.libraries:
+            return False
+        return not (self.drop_unknown and self.unknown(record))
+
+    def notes(self, record: ModelRecord) -> tuple[str, ...]:
+        """What the shortlist says about a kept record the filters could not check (``"license unknown"``)."""
+        return tuple(f"{name} unknown" for name in self.unknown(record))
+
+
+@dataclass(frozen=True)
+class RankingTask:
+    """A task read for ranking: the tokens stage one scores from, and the samples stage two runs candidates on.
+
+    Args:
+        tokens: label-name embeddings and statistics (or the tokens the caller built itself).
+        source: the loaded split (:class:`~hf_spider.tokens.sources.TaskSource`), ``None`` for a task known by its
+            label names or given as tokens.
+    """
+
+    tokens: TaskTokens
+    source: TaskSource | None = None
+
+
+def read_task(
+    task: Any,
+    *,
+    split: str | None = None,
+    config: str | None = None,
+    label_column: str | None = None,
+    input_column: str | None = None,
+    name: str | None = None,
+) -> RankingTask:
+    """Read a task the way every entry point does (CLI, pipeline, Space), so the same input ranks the same everywhere.
+
+    A dataset (a ``datasets`` object, a local path, a Hub dataset id) is described by
+    :func:`~hf_spider.tokens.sources.load_task_source` and stands in stage one by its label-name embeddings and
+    statistics: the default scorer was trained on tasks known by their label names, so stage one encodes no sample
+    and needs no image encoder (it works offline with the text encoder alone). :class:`TaskTokens` given by the
+    caller (for example class prototypes from :func:`~hf_spider.tokens.build.build_task_tokens`, for a scorer
+    trained with them) are used as they are.
+
+    Args:
+        task: a ``datasets`` object, a local path, a Hub dataset id, a :class:`TaskDescription` or
+            :class:`TaskTokens`.
+        split / config / label_column / input_column: see :func:`~hf_spider.tokens.sources.load_task_source`.
+        name: the task name shown in the shortlist (default: the dataset's).
+
+    Raises:
+        InvalidDatasetError: the dataset cannot be used (see ``load_task_source``).
+    """
+    from .tokens.sources import load_task_source
+    from .tokens.task import TaskDescription, task_tokens_from_labels
+
+    if isinstance(task, TaskTokens):
+        return RankingTask(tokens=task)
+    if isinstance(task, TaskDescription):
+        description = replace(task, name=name) if name else task
+        return RankingTask(tokens=task_tokens_from_labels(description))
+    source = load_task_source(task, split=split, config=config, label_column=label_column, input_column=input_column)
+    description = replace(source.description, name=name) if name else source.description
+    tokens = task_tokens_from_labels(description)
+    if source.unreadable:
+        tokens = replace(tokens, sampling={**tokens.sampling, "unreadable_inputs": len(source.unreadable)})
+    return RankingTask(tokens=tokens, source=source)
 
 
 def load_candidates(pool: str | os.PathLike[str] | Sequence[ModelRecord] | None = None) -> list[ModelRecord]:
@@ -101,32 +192,37 @@ def rank(
     *,
     ranker: Ranker,
     top_k: int | None = None,
+    candidate_filter: CandidateFilter | None = None,
 ) -> Shortlist:
     """Score every candidate with ``ranker`` (one batched call) and return the best ``top_k`` as a shortlist.
 
     A ranker that explains its scores (:class:`~hf_spider.rankers.base.ExplainingRanker`, the default scorer) fills
-    each entry's evidence, confidence, expected percentile and reason; the shortlist's metadata counts the evidence
-    kinds over the whole pool, so a pool known mostly by size is visible as such.
+    each entry's evidence, confidence, expected percentile and reason, and the metadata counts the evidence kinds over
+    the whole pool. ``candidate_filter`` (the one the candidates were selected with) adds its notes (``"license
+    unknown"``) to the entries. The shortlist's ``metadata["notes"]`` says what a reader must know about the whole
+    list (a pool known mostly by size, candidates of unknown modality, unpinned revisions, unreadable inputs).
     """
     ids = [c.repo_id for c in candidates]
     by_id = {c.repo_id: c for c in candidates}
-    extra: dict[str, dict[str, Any]] = {}
+    notes = candidate_filter.notes if candidate_filter is not None else (lambda record: ())
+    reasons: dict[str, Sequence[str]] = {m: notes(c) for m, c in by_id.items()}
     metadata: dict[str, Any] = {"candidates": len(candidates), "modality": task.description.modality}
+    extra: dict[str, dict[str, Any]] = {}
     if isinstance(ranker, ExplainingRanker):
         explained = ranker.explain(task, candidates)
         scores = explained.scores
-        reasons: dict[str, Sequence[str]] = {m: (detail,) for m, detail in zip(ids, explained.details, strict=True)}
+        reasons = {m: (detail, *reasons[m]) for m, detail in zip(ids, explained.details, strict=True)}
         extra = {
             "evidence": dict(zip(ids, explained.evidence, strict=True)),
             "confidence": {m: float(c) for m, c in zip(ids, explained.confidence, strict=True)},
             "expected_percentile": {m: round(100.0 * float(s), 1) for m, s in zip(ids, scores, strict=True)},
         }
         metadata["evidence"] = {k: explained.evidence.count(k) for k in EVIDENCE_KINDS if k in explained.evidence}
-        if unseen_modality := [c.repo_id for c in candidates if c.modality is None]:
-            metadata["unknown_modality"] = len(unseen_modality)
     else:
         scores = ranker.score(task, candidates)
-        reasons = {m: (ranker.name,) for m in ids}
+    list_notes = _list_notes(task, candidates, metadata.get("evidence") or {})
+    if list_notes:
+        metadata["notes"] = list_notes
     return Shortlist.from_scores(
         {m: float(s) for m, s in zip(ids, scores, strict=True)},
         task=task.description.name,
@@ -140,17 +236,32 @@ def rank(
     )
 
 
-def evidence_note(shortlist: Shortlist) -> str | None:
-    """One line when most of the pool is known by its size alone (the ranking then says little), else ``None``."""
-    counts = shortlist.metadata.get("evidence") or {}
-    total = sum(counts.values())
-    if not total or counts.get("size", 0) * 2 <= total:
-        return None
-    return (
-        f"{counts['size']} of {total} candidates are known by their size alone (no records, lineage, ImageNet facts "
-        "or architecture): their order says little; crawl their configs and cards (--with-config --with-card) or "
-        "re-rank them with forward passes (hf-spider rerank)"
-    )
+def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: dict[str, int]) -> list[str]:
+    """One line per fact about the whole shortlist that changes how to read it."""
+    notes = []
+    if evidence and evidence.get("size", 0) * 2 > sum(evidence.values()):
+        notes.append(
+            f"{evidence['size']} of the {sum(evidence.values())} candidates are known by their size alone (no records, "
+            "lineage, ImageNet facts or architecture): their order says little; crawl their configs and cards "
+            "(`hf-spider crawl --with-config --with-card`) or re-rank them with forward passes (`hf-spider rerank`)"
+        )
+    unknown = sum(c.modality is None for c in candidates)
+    if unknown:
+        notes.append(
+            f"{unknown} candidate(s) say nothing of their modality (no pipeline tag, library or known architecture) "
+            f"and were ranked as {task.description.modality} models; check their cards or leave them out with --models"
+        )
+    unpinned = sum(c.sha is None for c in candidates)
+    if unpinned:
+        whole = "none of the" if unpinned == len(candidates) else f"{unpinned} of the {len(candidates)}"
+        notes.append(
+            f"{whole} candidates record a revision (the bundled pool is not pinned): a model is downloaded at its "
+            "current main revision, which may differ from the one ranked; crawl an index (`hf-spider crawl`) to pin"
+        )
+    unreadable = int(task.sampling.get("unreadable_inputs", 0))
+    if unreadable:
+        notes.append(f"{unreadable} unreadable input file(s) of the dataset were left out; fix or delete them")
+    return notes
 
 
 def default_ranker() -> Ranker:

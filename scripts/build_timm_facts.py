@@ -61,7 +61,10 @@ def build(shared: Path) -> pd.DataFrame:
         any_size = bench.drop_duplicates("model").set_index("model")
         rates, macs = [], []
         for arch, size in zip(facts.architecture, facts.img_size, strict=True):
-            row = by_size.loc[(arch, size)] if (arch, size) in by_size.index else any_size.loc[arch] if arch in any_size.index else None
+            if (arch, size) in by_size.index:
+                row = by_size.loc[(arch, size)]
+            else:
+                row = any_size.loc[arch] if arch in any_size.index else None
             if isinstance(row, pd.DataFrame):
                 row = row.iloc[0]
             rates.append(None if row is None else float(row.infer_samples_per_sec))

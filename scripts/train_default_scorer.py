@@ -3,7 +3,8 @@
     python scripts/train_default_scorer.py [--metrics benchmarks/results/transfergraph.json]
 
 ``--metrics`` states the benchmark figures in the model card (run ``benchmarks/transfergraph_bench.py`` first).
-Same as ``hf-spider train-scorer`` with its defaults, plus the card figures.
+The same training as ``hf-spider train-scorer`` with its defaults, plus the card figures; that command writes to
+``./hf-spider-scorer`` and never into the package.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image
 
 from hf_spider.cli import main
+from hf_spider.errors import InvalidDatasetError
 from hf_spider.hub.index import load_bundled_index
 
 
@@ -93,10 +94,30 @@ def one_class_csv(tmp_path):
     return path
 
 
-def empty_csv(tmp_path):
-    path = tmp_path / "empty.csv"
+def header_only_csv(tmp_path):
+    path = tmp_path / "header.csv"
     path.write_text("text,label\n")
     return path
+
+
+def empty_csv(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_bytes(b"")
+    return path
+
+
+def latin1_csv(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\xe9 cr\xe8me,pos\nna\xefve,neg\n".encode("latin-1"))
+    return path
+
+
+def one_class_image_folder(tmp_path):
+    root = tmp_path / "cats"
+    (root / "cat").mkdir(parents=True)
+    for i in range(2):
+        Image.new("RGB", (8, 8), (i, 0, 0)).save(root / "cat" / f"{i}.png")
+    return root
 
 
 def unknown_layout(tmp_path):
@@ -111,7 +132,14 @@ BAD_INPUTS = {
     "unknown layout": (lambda tmp: ["--dataset", str(unknown_layout(tmp))], "unknown dataset layout"),
     "no label column": (lambda tmp: ["--dataset", str(no_label_csv(tmp))], "no label column"),
     "single class": (lambda tmp: ["--dataset", str(one_class_csv(tmp))], "single class"),
-    "empty split": (lambda tmp: ["--dataset", str(empty_csv(tmp))], "empty"),
+    "single class image folder": (lambda tmp: ["--dataset", str(one_class_image_folder(tmp))], "single class"),
+    "empty file": (lambda tmp: ["--dataset", str(empty_csv(tmp))], "empty.csv' is empty"),
+    "header only": (lambda tmp: ["--dataset", str(header_only_csv(tmp))], "has a header but no rows"),
+    "latin-1 file": (lambda tmp: ["--dataset", str(latin1_csv(tmp))], "is not UTF-8 (byte 0xe9 at offset 14)"),
+    "format against suffix": (
+        lambda tmp: ["--labels", "a,b", "--modality", "text", "--format", "markdown"],
+        "names a json file but --format is markdown",
+    ),
     "broken index row": (
         lambda tmp: ["--labels", "a,b", "--modality", "text", "--candidates", str(write_broken_index(tmp))],
         "row 2",
@@ -131,8 +159,75 @@ def test_bad_input_gives_one_line_and_exit_2(capsys, tmp_path, case) -> None:
     assert code == 2
     error_lines = [line for line in err.splitlines() if line.startswith("hf-spider rank: error:")]
     assert len(error_lines) == 1 and message in error_lines[0], err
-    assert "Traceback" not in err and out == ""
+    assert "Traceback" not in err and "ERROR" not in err and out == ""  # no datasets log above our line
     assert not out_file.exists()
+
+
+def test_corrupt_images_are_left_out_with_a_counted_warning(capsys, caplog, tmp_path, image_folder) -> None:
+    import shutil
+
+    folder = tmp_path / "pets"
+    shutil.copytree(image_folder, folder)
+    (folder / "cat" / "broken.png").write_bytes(b"not an image")
+    (folder / "dog" / "cut.png").write_bytes((folder / "dog" / "0.png").read_bytes()[:60])
+    code, out, _ = run(capsys, "--dataset", str(folder), "--top-k", "2", "--format", "json")
+    assert code == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(m.startswith("skipped 2 unreadable image(s) of 14") for m in warnings), warnings
+    notes = json.loads(out)["metadata"]["notes"]
+    assert any(n.startswith("2 unreadable input file(s)") for n in notes)
+
+
+def test_output_suffix_picks_the_format(capsys, tmp_path) -> None:
+    for name, check in (("all.json", json.loads), ("all.md", lambda t: t.index("| rank |")), ("all.txt", str)):
+        code, _, _ = run(
+            capsys, "--labels", "cat,dog", "--modality", "image", "--top-k", "2", "--output", str(tmp_path / name)
+        )
+        assert code == 0
+        check((tmp_path / name).read_text())
+    header = (tmp_path / "all.txt").read_text().splitlines()[1].split()
+    assert header[:2] == ["rank", "model"] and header[2] in ("percentile", "score")
+
+
+def test_verbose_works_after_the_subcommand(capsys, tmp_path) -> None:
+    with pytest.raises(InvalidDatasetError):  # --verbose: the traceback instead of the one line
+        main(["rank", "--dataset", str(tmp_path / "nope"), "-v"])
+    assert main(["rank", "--dataset", str(tmp_path / "nope")]) == 2
+
+
+def test_license_filter_keeps_the_unrecorded_bundled_licenses_and_notes_them(capsys) -> None:
+    argv = ["--labels", "cat,dog", "--modality", "image", "--license", "apache-2.0", "--format", "json"]
+    code, out, _ = run(capsys, *argv)
+    assert code == 0
+    entries = json.loads(out)["entries"]
+    assert len(entries) == 10 and all("license unknown" in e["reasons"] for e in entries)
+    code, _, err = run(capsys, *argv, "--drop-unknown")
+    assert code == 2 and "no image candidate is left" in err
+
+
+def test_max_params_notes_models_of_unknown_size(capsys, tmp_path) -> None:
+    from hf_spider.hub.index import write_index
+    from hf_spider.hub.records import ModelRecord
+
+    index = write_index(
+        [
+            ModelRecord(repo_id="o/sized", pipeline_tag="image-classification", num_parameters=500),
+            ModelRecord(repo_id="o/large", pipeline_tag="image-classification", num_parameters=5000),
+            ModelRecord(repo_id="o/unsized", pipeline_tag="image-classification"),
+        ],
+        tmp_path / "index.jsonl",
+    )
+    argv = ["--labels", "cat,dog", "--modality", "image", "--candidates", str(index), "--ranker", "size_prior"]
+    code, out, _ = run(capsys, *argv, "--max-params", "1e3", "--format", "json")
+    reasons = {e["model_id"]: e["reasons"] for e in json.loads(out)["entries"]}
+    assert code == 0 and reasons == {"o/sized": [], "o/unsized": ["size unknown"]}
+    code, out, _ = run(capsys, *argv, "--max-params", "1e3", "--drop-unknown", "--format", "json")
+    assert [e["model_id"] for e in json.loads(out)["entries"]] == ["o/sized"]
+
+
+def test_bundled_shortlist_says_it_is_not_pinned(capsys) -> None:
+    code, out, _ = run(capsys, "--labels", "cat,dog", "--modality", "image", "--top-k", "3")
+    assert code == 0 and "not pinned" in out
 
 
 def test_console_script_runs_offline(text_csv) -> None:
@@ -163,3 +258,32 @@ def test_trainable_rankers_are_fitted_on_the_bundled_records(capsys) -> None:
     assert code == 0
     entries = json.loads(out)["entries"]
     assert json.loads(out)["ranker"] == "fennec" and len({e["score"] for e in entries}) > 1
+
+
+def test_a_crawled_index_pins_every_candidate_and_the_shortlist_carries_the_revision(
+    capsys, loopback_hub, tmp_path
+) -> None:
+    from hf_spider.hub.crawl import Selection, crawl
+    from hf_spider.hub.index import read_index
+    from hf_spider.testing.repos import generate_repos
+
+    generate_repos(loopback_hub, 12)
+    index = tmp_path / "index.jsonl"
+    crawl(index, Selection(sort=None), endpoint=loopback_hub.endpoint, workers=2, timeout=5.0)
+    shas = {r.repo_id: r.sha for r in read_index(index) if r.modality in ("text", None) and not r.gated}
+    assert shas and all(shas.values())
+    argv = ["--labels", "a,b", "--modality", "text", "--candidates", str(index), "--ranker", "size_prior"]
+    code, out, _ = run(capsys, *argv, "--top-k", "0", "--format", "json")
+    shortlist = json.loads(out)
+    assert code == 0 and {e["model_id"]: e["sha"] for e in shortlist["entries"]} == shas
+    assert not any("not pinned" in note for note in shortlist["metadata"].get("notes", []))
+
+
+def test_train_scorer_never_writes_into_the_package(capsys) -> None:
+    from hf_spider.scorer.ranker import default_scorer_path
+
+    before = {p.name: p.stat().st_mtime_ns for p in default_scorer_path().iterdir()}
+    assert main(["train-scorer", "--output", str(default_scorer_path())]) == 2
+    err = capsys.readouterr().err
+    assert "inside the installed hf_spider package" in err and "scripts/train_default_scorer.py" in err
+    assert {p.name: p.stat().st_mtime_ns for p in default_scorer_path().iterdir()} == before

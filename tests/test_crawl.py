@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from hf_spider.hub.crawl import CrawlReport, Selection, crawl
 from hf_spider.hub.index import read_index
 from hf_spider.hub.snapshot import CrawlJournal
 from hf_spider.testing import DEFAULT_USER, LoopbackHub
-from hf_spider.testing.repos import GeneratedRepo, change_repo, generate_repos, mismatches
+from hf_spider.testing.repos import HOSTILE_KINDS, GeneratedRepo, change_repo, generate_repos, mismatches
 
 N = 50  # covers every bad kind once (slots 3, 13, 23, 33 of 50)
 FAST = {"backoff": 0.01, "max_backoff": 0.05, "timeout": 2.0, "workers": 4}
@@ -34,9 +36,8 @@ def _check(index: Path, repos: list[GeneratedRepo], *, with_config: bool = True,
     records = read_index(index)
     assert len(records) == len({r.repo_id for r in records}) == len(repos)
     by_id = {r.repo_id: r for r in records}
-    wrong = [
-        m for g in repos for m in mismatches(g.expected(with_config=with_config, with_card=with_card), by_id[g.repo_id])
-    ]
+    expected = [g.expected(with_config=with_config, with_card=with_card) for g in repos]
+    wrong = [m for e in expected for m in mismatches(e, by_id[e.repo_id])]
     assert wrong == []
 
 
@@ -154,7 +155,7 @@ def test_token_never_appears_in_logs_errors_or_output(
     loopback_hub.users[secret] = "someone"  # a valid token without access to the gated repo
     monkeypatch.setenv("HF_TOKEN", secret)
     generate_repos(loopback_hub, 40)
-    # GETs only: a failed HEAD makes huggingface_hub itself wait 1-8 s per retry
+    # faults on the file requests (the crawler reads each file with one GET)
     loopback_hub.faults.add("500", "truncate", match="^GET .*/resolve/", probability=0.3)
     loopback_hub.faults.add("503", match="^GET .*model-00002/resolve/")
     caplog.set_level(logging.DEBUG)
@@ -228,3 +229,61 @@ def test_kill_9_mid_crawl_then_resume_gives_the_same_index(loopback_hub: Loopbac
     report = _crawl(loopback_hub, index)
     assert report.fetched <= len(repos) - kept + 1
     _check(index, repos)
+
+
+def test_hostile_repos_are_one_record_each_and_the_crawl_goes_on(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    repos = generate_repos(loopback_hub, 2 * len(HOSTILE_KINDS), bad=False, hostile=1)  # every kind twice
+    index = tmp_path / "index.jsonl"
+    report = _crawl(loopback_hub, index)
+    _check(index, repos)
+    kinds = Counter(kind for g in repos for kind in HOSTILE_KINDS[g.bad or ""])
+    assert report.errors == dict(kinds)
+    index.read_text(encoding="utf-8")  # every line is UTF-8: no lone surrogate reached the file
+    assert not re.search("[\x00-\x09\x0b-\x1f\u202a-\u202e]", index.read_text(encoding="utf-8"))
+    loopback_hub.clear_requests()
+    assert _crawl(loopback_hub, index).fetched == sum(g.bad == "deleted" for g in repos)  # only not_found again
+    _check(index, repos)
+
+
+def test_a_stalled_file_costs_the_timeout_and_a_hopeless_repo_its_budget(
+    loopback_hub: LoopbackHub, tmp_path: Path
+) -> None:
+    repos = generate_repos(loopback_hub, 4, bad=False)
+    loopback_hub.faults.add("stall", match=f"GET /{repos[0].repo_id}/resolve/main/config.json", times=2, stall_s=5)
+    loopback_hub.faults.add("stall", match=f"GET /{repos[1].repo_id}/resolve/", stall_s=5)  # never answers
+    start = time.monotonic()
+    report = _crawl(loopback_hub, tmp_path / "index.jsonl", timeout=0.3, repo_budget=2.0, max_retries=100)
+    assert time.monotonic() - start < 10  # unbounded, 100 tries of the stalled repo would take 30 s or more
+    by_id = {r.repo_id: r for r in read_index(tmp_path / "index.jsonl")}
+    assert mismatches(repos[0].expected(with_config=True, with_card=True), by_id[repos[0].repo_id]) == []
+    hopeless = by_id[repos[1].repo_id]
+    assert report.errors == {"transient": 1} and "budget" in (hopeless.error or "")
+
+
+def test_a_file_over_the_size_cap_is_read_no_further(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    from hf_spider.hub.sanitize import HubLimits
+
+    (repo,) = generate_repos(loopback_hub, 1, bad=False)
+    loopback_hub.update_repo(repo.repo_id, {"config.json": "{" + " " * 3000 + "}", "README.md": "# big\n" * 1000})
+    limits = HubLimits(file_bytes=2048)
+    _crawl(loopback_hub, tmp_path / "index.jsonl", Selection(models=(repo.repo_id,)), limits=limits)
+    (record,) = read_index(tmp_path / "index.jsonl")
+    assert record.card_text is not None and len(record.card_text) == 2048 and record.label_names is None
+    assert record.error is not None and record.error.count("oversized:") == 2
+    assert "config.json is larger than 2048 bytes" in record.error
+
+
+def test_a_card_the_clients_listing_cannot_parse_costs_its_metadata_not_the_crawl(
+    loopback_hub: LoopbackHub, tmp_path: Path
+) -> None:
+    """Card metadata with a key named like a ModelInfo argument makes the client's listing raise TypeError."""
+    repos = generate_repos(loopback_hub, 6, bad=False)
+    card = "---\nignore_metadata_errors: true\nlicense: mit\n---\n# listed first\n"
+    loopback_hub.add_repo("aaa/keyword-card", {"README.md": card, "config.json": "{}"})  # sorts before the others
+    index = tmp_path / "index.jsonl"
+    report = _crawl(loopback_hub, index)
+    assert report.listed == 7 and report.errors == {"malformed_card": 1}
+    by_id = {r.repo_id: r for r in read_index(index)}
+    assert by_id["aaa/keyword-card"].card_text == "# listed first\n"
+    assert all(mismatches(g.expected(with_config=True, with_card=True), by_id[g.repo_id]) == [] for g in repos)
+    assert _crawl(loopback_hub, tmp_path / "list.jsonl", with_config=False, with_card=False).listed == 7

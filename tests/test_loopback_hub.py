@@ -192,3 +192,41 @@ def test_default_endpoint_is_patched_for_argument_free_calls(loopback_hub: Loopb
     assert loopback_hub.count("/acme/tiny/resolve") == 0
     hf_hub_download("acme/tiny", "config.json")
     assert loopback_hub.count("/acme/tiny/resolve", method="GET") == 1
+
+
+def test_hostile_strings_go_out_as_json_escapes_and_dotdot_file_names_are_listed(loopback_hub: LoopbackHub) -> None:
+    repo_id = "acme/evil\ud83d\u202e"
+    loopback_hub.add_repo(repo_id, {"config.json": "{}", "../../outside.txt": "gotcha"})
+    loopback_hub.add_repo("acme/ok", {"config.json": "{}", "../../outside.txt": "gotcha"})
+    api = HfApi(endpoint=loopback_hub.endpoint)
+    assert {m.id for m in api.list_models()} == {repo_id, "acme/ok"}  # the id arrives as it is on the Hub
+    assert "../../outside.txt" in api.list_repo_files("acme/ok")
+    with pytest.raises(ValueError, match=r"'\.\.' path segment"):  # the client refuses the name before writing
+        snapshot_download("acme/ok")
+
+
+def test_a_deleted_repo_can_stay_listed(loopback_hub: LoopbackHub) -> None:
+    _add(loopback_hub, "acme/gone")
+    loopback_hub.delete_repo("acme/gone", keep_listed=True)
+    api = HfApi(endpoint=loopback_hub.endpoint)
+    assert [m.id for m in api.list_models()] == ["acme/gone"]
+    with pytest.raises(RepositoryNotFoundError):
+        api.model_info("acme/gone")
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("acme/gone", "config.json")
+
+
+def test_stall_after_applies_a_write_and_answers_late(loopback_hub: LoopbackHub) -> None:
+    import httpx2
+    from huggingface_hub.utils import get_session
+
+    loopback_hub.faults.add("stall_after", match=r"POST /api/collections\?", stall_s=2.0, times=1)
+    api = HfApi(endpoint=loopback_hub.endpoint, token=loopback_hub.token)
+    session = get_session()
+    own, session.timeout = session.timeout, httpx2.Timeout(0.5)
+    try:
+        with pytest.raises(httpx2.ReadTimeout):
+            api.create_collection("Late", namespace=DEFAULT_USER)
+    finally:
+        session.timeout = own
+    assert [c["title"] for c in loopback_hub.collections.values()] == ["Late"]  # applied though never answered

@@ -187,3 +187,28 @@ def test_transformers_pipeline_opens_a_saved_scorer_folder(tmp_path) -> None:
     from_transformers = transformers.pipeline("model-selection", model=str(folder))(task, top_k=5)
     from_hf_spider = hf_spider.pipeline("model-selection", model=str(folder))(task, top_k=5)
     assert from_transformers == from_hf_spider and len(from_transformers) == 5
+
+
+def test_an_image_folder_ranks_offline_alike_in_the_pipeline_and_the_cli(
+    selector, tmp_path, monkeypatch, capsys
+) -> None:
+    """No image encoder is needed for stage one: with an empty HF cache and no network both entry points rank."""
+    import numpy as np
+    from huggingface_hub import constants
+    from PIL import Image
+
+    from hf_spider.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf-cache"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    folder = tmp_path / "pets"
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (folder / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(folder / label / f"{i}.png")
+    ours = selector(str(folder), top_k=5)
+    assert main(["rank", "--dataset", str(folder), "--top-k", "5", "--format", "json"]) == 0
+    cli = Shortlist.from_json(capsys.readouterr().out)
+    assert ours.task == cli.task == "pets" and ours.metadata["modality"] == "image"
+    assert [(e.model_id, e.score) for e in ours] == [(e.model_id, e.score) for e in cli]

@@ -35,11 +35,28 @@ def test_modality_and_gated_filtering() -> None:
     assert "a/gated" in ids(with_gated)
 
 
-def test_size_and_license_filters() -> None:
-    kept = select_candidates(
-        POOL, modality="image", candidate_filter=CandidateFilter(max_parameters=100, licenses=frozenset({"mit"}))
-    )
-    assert ids(kept) == ["a/small"]
+def test_size_and_license_filters_keep_and_note_what_they_cannot_check() -> None:
+    strict = CandidateFilter(max_parameters=100, licenses=frozenset({"MIT"}))
+    kept = select_candidates(POOL, modality="image", candidate_filter=strict)
+    assert ids(kept) == ["a/small", "a/unknown"]  # the license compares case-insensitively; unknowns are kept
+    assert strict.notes(POOL[0]) == () and strict.notes(POOL[-1]) == ("size unknown", "license unknown")
+    tokens = TaskTokens(TaskDescription(name="t", modality="image", label_names=("x", "y")))
+    shortlist = rank(tokens, kept, ranker=SizePrior(), candidate_filter=strict)
+    assert {e.model_id: e.reasons for e in shortlist} == {
+        "a/small": (),
+        "a/unknown": ("size unknown", "license unknown"),
+    }
+
+
+def test_drop_unknown_drops_what_a_filter_cannot_check() -> None:
+    strict = CandidateFilter(max_parameters=100, licenses=frozenset({"mit"}), drop_unknown=True)
+    assert ids(select_candidates(POOL, modality="image", candidate_filter=strict)) == ["a/small"]
+    # a filter that is not active asks nothing: an unknown license does not matter without --license
+    assert ids(select_candidates(POOL, modality="image", candidate_filter=CandidateFilter(drop_unknown=True))) == [
+        "a/small",
+        "a/big",
+        "a/unknown",
+    ]
 
 
 def test_unknown_id_is_named() -> None:
@@ -49,7 +66,11 @@ def test_unknown_id_is_named() -> None:
 
 def test_empty_pool_after_filters_is_an_error() -> None:
     with pytest.raises(InvalidIndexError, match="widen the filters"):
-        select_candidates(POOL, modality="image", candidate_filter=CandidateFilter(licenses=frozenset({"gpl-3.0"})))
+        select_candidates(
+            POOL,
+            modality="image",
+            candidate_filter=CandidateFilter(licenses=frozenset({"gpl-3.0"}), drop_unknown=True),
+        )
 
 
 def test_size_prior_ranks_by_size() -> None:

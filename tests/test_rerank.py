@@ -7,36 +7,23 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from hf_spider.errors import CandidateLoadError, EstimatorInputError
-from hf_spider.finetune_records import FinetuneRecords, load_transfergraph
+from hf_spider.errors import CandidateLoadError, EstimatorInputError, NothingRerankedError
 from hf_spider.hub.index import write_index
 from hf_spider.hub.records import ModelRecord
 from hf_spider.outputs.shortlist import Shortlist
-from hf_spider.rerank.combine import (
-    ESTIMATOR_WEIGHTS,
-    RECORD_NAMES,
-    combine_scores,
-    fit_estimator_weight,
-    rerank_shortlist,
-    zscore,
-)
+from hf_spider.rerank.combine import rerank_shortlist
 from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
 from hf_spider.rerank.forward import ForwardOptions, extract_features
 from hf_spider.rerank.samples import load_samples
 
 WORDS = [f"w{i}" for i in range(40)]
 LABELS = ("neg", "pos", "neutral")
-TRANSFERGRAPH = (
-    Path(os.environ.get("HF_SPIDER_SHARED", Path(__file__).resolve().parents[1] / ".." / "shared"))
-    / "data"
-    / "transfergraph"
-)
 
 
 # ----------------------------------------------------------------------------------------------- tiny candidates
@@ -305,7 +292,7 @@ def test_a_failing_candidate_is_reported_and_the_others_are_scored(pool, text_ta
 # ----------------------------------------------------------------------------------------------- the shortlist
 
 
-def test_rerank_shortlist_orders_reranked_then_rest_then_failed(pool, text_task) -> None:
+def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task) -> None:
     root, records = pool
     shortlist = stage_one(records[:9])  # bert-0..7 and broken (best stage-one score)
     out = rerank_shortlist(shortlist, text_task, records, k=4, per_class=3, options=options(root))
@@ -313,11 +300,39 @@ def test_rerank_shortlist_orders_reranked_then_rest_then_failed(pool, text_task)
     assert len(out) == len(shortlist) and [e.rank for e in out] == list(range(1, len(out) + 1))
     assert set(out.model_ids[:3]) == set(top4) - {"tiny/broken"}
     assert all(e.reasons[0].startswith("re-ranked: LogME ") and "logme" in e.estimator_scores for e in out[:3])
-    assert out.model_ids[3:-1] == shortlist.model_ids[4:]  # not re-ranked: stage-one order kept
-    assert out[-1].model_id == "tiny/broken" and "could not load" in out[-1].error
-    scores = [e.score for e in out[:3]]
-    assert scores == sorted(scores, reverse=True)
-    assert out.metadata["rerank"]["k"] == 4 and out.metadata["rerank"]["num_samples"] == 9
+    # the failed candidate keeps its stage-one place among the k, below every candidate that earned a score
+    assert out[3].model_id == "tiny/broken" and "could not load" in out[3].error and not out[3].estimator_scores
+    assert out.model_ids[4:] == shortlist.model_ids[4:]  # not run: stage-one order kept
+    scores = [e.score for e in out]
+    assert scores == sorted(scores, reverse=True) and scores[0] == 1.0 and scores[-1] == 0.0
+    meta = out.metadata["rerank"]
+    assert meta["k"] == 4 and meta["reranked"] == 3 and meta["failed"] == 1 and meta["num_samples"] == 9
+    assert out.ranker == "test+logme" and meta["estimators"] == ["logme"]
+
+
+def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
+    from hf_spider.rerank import fuse, fusion_inputs
+
+    root, records = pool
+    base = stage_one(records[:6])
+    evidence = ["records", "size", "records", "content", "facts", None]
+    base = base.with_entries([replace(e, evidence=evidence[i]) for i, e in enumerate(base)])
+    out = rerank_shortlist(base, text_task, records, k=6, per_class=3, options=options(root))
+    again = Shortlist.from_json(out.to_json())
+    ids, inputs = fusion_inputs(again)
+    assert inputs["evidence"] == [base[m].evidence for m in range(6)]  # stage-one order
+    replayed = [ids[i] for i in fuse(**inputs).order]
+    assert replayed == out.model_ids[:6]
+    only_stage_one = fuse(**{**inputs, "confidence": [0.95] * 6}).order
+    assert [ids[i] for i in only_stage_one] == base.model_ids[:6]  # fully trusted stage one keeps its order
+
+
+def test_nothing_reranked_is_an_error_that_names_the_first_reason(pool, text_task) -> None:
+    root, records = pool
+    broken = [r for r in records if r.repo_id in ("tiny/broken", "tiny/remote-code")]
+    with pytest.raises(NothingRerankedError, match=r"none of the 2 candidates could be re-ranked") as info:
+        rerank_shortlist(stage_one(broken), text_task, broken, k=2, per_class=2, options=options(root))
+    assert set(info.value.failures) == {"tiny/broken", "tiny/remote-code"}
 
 
 def test_budget_and_successive_halving(pool, text_task) -> None:
@@ -328,14 +343,14 @@ def test_budget_and_successive_halving(pool, text_task) -> None:
     assert budget.metadata["rerank"]["k"] == 2  # 12 samples per candidate: 2 fit in 30 forward passes
     halving = rerank_shortlist(shortlist, samples, records, k=4, halving_rounds=2, options=options(root))
     notes = [e.reasons[0] for e in halving[:4]]
-    assert all(n.endswith("on 12 samples") for n in notes[:2])  # the better half ran on every sample
-    assert all(n.endswith("on 6 samples") for n in notes[2:])  # the other half was dropped after 2 per class
+    assert all(" on 12 samples " in n for n in notes[:2])  # the better half ran on every sample
+    assert all(" on 6 samples " in n for n in notes[2:])  # the other half was dropped after 2 per class
 
 
 def test_unknown_estimator_fails_before_any_forward_pass(pool, text_task) -> None:
     root, records = pool
     with pytest.raises(EstimatorInputError, match="unknown estimator 'nope'"):
-        rerank_shortlist(stage_one(records[:2]), text_task, records, estimator="nope", options=options(root))
+        rerank_shortlist(stage_one(records[:2]), text_task, records, estimators="nope", options=options(root))
 
 
 def test_probability_estimators_need_a_head(pool, text_task) -> None:
@@ -345,50 +360,6 @@ def test_probability_estimators_need_a_head(pool, text_task) -> None:
     )
     assert "needs source-class probabilities" in results[0].error
     assert results[1].error is None and results[1].estimator_scores["leep"] < 0  # a mean log-likelihood
-
-
-# ----------------------------------------------------------------------------------------------- the mixing weight
-
-
-def _synthetic_records(noise_on: str) -> FinetuneRecords:
-    """8 targets x 30 models; accuracy follows a per-model quality, and either the estimator or the prior is noise."""
-    rng = np.random.default_rng(1)
-    quality = rng.normal(size=30)
-    rows, scores = [], []
-    for t in range(8):
-        target_effect = rng.normal(size=30)
-        for m in range(30):
-            if noise_on == "estimator":  # model quality carries over between targets: the prior is right
-                accuracy, est = quality[m] + 0.1 * target_effect[m], rng.normal()
-            else:  # every target is different: only a forward pass on the target can tell
-                accuracy, est = target_effect[m], target_effect[m] + 0.05 * rng.normal()
-            rows.append({"model": f"m{m}", "target": f"t{t}", "modality": "image", "accuracy": accuracy})
-            scores.append(
-                {"model": f"m{m}", "target": f"t{t}", "modality": "image", "estimator": "logme", "score": est}
-            )
-    return FinetuneRecords(pd.DataFrame(rows), pd.DataFrame(scores))
-
-
-def test_the_weight_follows_whichever_signal_predicts_accuracy() -> None:
-    trust_estimator = fit_estimator_weight(_synthetic_records("prior"))
-    trust_prior = fit_estimator_weight(_synthetic_records("estimator"))
-    assert trust_estimator.weight >= 0.8 and trust_estimator.estimator_tau > trust_estimator.prior_tau
-    assert trust_prior.weight <= 0.2 and trust_prior.prior_tau > trust_prior.estimator_tau
-
-
-@pytest.mark.skipif(not TRANSFERGRAPH.is_dir(), reason="needs the shared TransferGraph records")
-@pytest.mark.parametrize("modality", ["image", "text"])
-def test_shipped_weights_are_the_ones_fit_on_the_records(modality) -> None:
-    records = load_transfergraph(TRANSFERGRAPH, modalities=(modality,))
-    fit = fit_estimator_weight(records, estimator=RECORD_NAMES["logme"])
-    assert ESTIMATOR_WEIGHTS[modality, "logme"] == fit.weight
-
-
-def test_zscore_and_combination() -> None:
-    np.testing.assert_allclose(zscore([1.0, 2.0, 3.0]), [-1.2247449, 0.0, 1.2247449], rtol=1e-6)
-    assert not zscore([5.0, 5.0]).any()
-    stage, est = [3.0, 2.0, 1.0], [1.0, 2.0, 3.0]
-    assert np.argmax(combine_scores(stage, est, 0.0)) == 0 and np.argmax(combine_scores(stage, est, 1.0)) == 2
 
 
 # ----------------------------------------------------------------------------------------------- 1 vs 2 processes
@@ -450,3 +421,219 @@ def test_cli_refuses_an_estimator_that_needs_the_source_task(pool, text_task, ca
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip().splitlines()[-1].endswith("pick one such as 'logme'") and "source_features" in err
+
+
+# ----------------------------------------------------------------------------------------------- repo layouts
+
+
+def save_timm(root: Path, repo_id: str, *, seed: int = 0, num_classes: int = 3) -> ModelRecord:
+    """A random-weight timm model saved as its Hub repo is laid out: config.json (architecture, num_classes,
+    num_features, global_pool, pretrained_cfg; no model_args) and model.safetensors."""
+    timm = pytest.importorskip("timm")
+    import torch
+    from timm.models._hub import save_for_hf
+
+    torch.manual_seed(seed)
+    model = timm.create_model(
+        "test_resnet.r160_in1k",
+        pretrained=False,
+        num_classes=num_classes,
+        pretrained_cfg_overlay={"input_size": (3, 32, 32), "crop_pct": 1.0},
+    )
+    folder = root / repo_id
+    save_for_hf(model, str(folder), safe_serialization=True)
+    config = json.loads((folder / "config.json").read_text())
+    config.pop("model_args", None)  # real timm/* repos carry none
+    (folder / "config.json").write_text(json.dumps(config, indent=2))
+    params = sum(p.numel() for p in model.parameters())
+    return ModelRecord(repo_id=repo_id, pipeline_tag="image-classification", num_parameters=params)
+
+
+def save_sentence_transformer(root: Path, repo_id: str, *, seed: int = 0) -> ModelRecord:
+    """A sentence-transformers folder built by the library itself: a tiny BERT, CLS pooling, a Tanh dense layer to
+    8 dimensions and normalisation (so its embedding is none of the defaults a plain loader would guess)."""
+    st = pytest.importorskip("sentence_transformers")
+    pytest.importorskip("sentence_transformers.models")
+    import sentence_transformers.models as st_models
+    import torch
+
+    base = save_bert(root, f"{repo_id}-base", seed=seed)
+    word = st_models.Transformer(str(root / base.repo_id), max_seq_length=24)
+    pooling = st_models.Pooling(16, pooling_mode="cls")
+    torch.manual_seed(seed)
+    dense = st_models.Dense(16, 8, activation_function=torch.nn.Tanh())
+    model = st.SentenceTransformer(modules=[word, pooling, dense, st_models.Normalize()], device="cpu")
+    model.save(str(root / repo_id))
+    return ModelRecord(repo_id=repo_id, pipeline_tag="sentence-similarity", num_parameters=5000)
+
+
+@pytest.fixture(scope="module")
+def image_task(tmp_path_factory) -> Path:
+    """A ``save_to_disk`` image dataset: 3 classes (dark, bright, striped), 8 images each."""
+    import datasets
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    images, labels = [], []
+    for c in range(3):
+        for _ in range(8):
+            base = rng.integers(0, 80, (20, 20, 3)) + (120 if c == 1 else 0)
+            if c == 2:
+                base[::4] = 255
+            images.append(Image.fromarray(base.clip(0, 255).astype(np.uint8)))
+            labels.append(c)
+    features = datasets.Features({"image": datasets.Image(), "label": datasets.ClassLabel(names=["a", "b", "c"])})
+    path = tmp_path_factory.mktemp("images") / "shades"
+    datasets.Dataset.from_dict({"image": images, "label": labels}, features=features).save_to_disk(str(path))
+    return path
+
+
+def test_timm_repos_load_through_timm_wrapper_and_give_pre_logits(tmp_path, image_task) -> None:
+    import torch
+    from transformers import AutoImageProcessor
+
+    record = save_timm(tmp_path, "timm/test_resnet.r160_in1k")
+    samples = load_samples(image_task, per_class=2)
+    out = extract_features(record, samples.inputs, modality="image", options=options(tmp_path))
+    import timm
+
+    model = timm.create_model("test_resnet", pretrained=False, num_classes=3)
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(tmp_path / record.repo_id / "model.safetensors")))
+    model.eval()
+    pixels = AutoImageProcessor.from_pretrained(tmp_path / record.repo_id)(
+        images=[i.convert("RGB") for i in samples.inputs], return_tensors="pt"
+    )["pixel_values"]
+    with torch.no_grad():
+        pre_logits = model.forward_head(model.forward_features(pixels), pre_logits=True)
+        logits = model(pixels)
+    assert out.features.shape == (6, model.num_features)
+    np.testing.assert_allclose(out.features, pre_logits.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out.probabilities, torch.softmax(logits.double(), -1).numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_a_timm_repo_whose_model_args_repeat_num_classes_still_loads(tmp_path, image_task) -> None:
+    record = save_timm(tmp_path, "timm/args")
+    config = json.loads((tmp_path / "timm/args/config.json").read_text())
+    config["model_args"] = {"num_classes": 3, "in_chans": 3}  # transformers' TimmWrapper alone fails on this
+    (tmp_path / "timm/args/config.json").write_text(json.dumps(config))
+    samples = load_samples(image_task, per_class=1)
+    out = extract_features(record, samples.inputs, modality="image", options=options(tmp_path))
+    assert out.features.shape[0] == 3 and out.probabilities.shape == (3, 3)
+
+
+def test_sentence_transformers_repos_give_the_embedding_their_modules_define(tmp_path, text_task) -> None:
+    st = pytest.importorskip("sentence_transformers")
+    record = save_sentence_transformer(tmp_path, "tiny/st")
+    samples = load_samples(text_task, per_class=3)
+    out = extract_features(record, samples.inputs, modality="text", options=options(tmp_path))
+    expected = st.SentenceTransformer(str(tmp_path / "tiny/st"), device="cpu").encode(samples.inputs)
+    assert out.features.shape == (9, 8) and out.probabilities is None
+    np.testing.assert_allclose(out.features, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_sentence_transformers_module_types_that_need_code_are_refused(tmp_path) -> None:
+    record = save_sentence_transformer(tmp_path, "tiny/custom")
+    modules = json.loads((tmp_path / "tiny/custom/modules.json").read_text())
+    modules[1]["type"] = "evil_package.Pooling"
+    (tmp_path / "tiny/custom/modules.json").write_text(json.dumps(modules))
+    with pytest.raises(CandidateLoadError, match="needs code this loader does not run"):
+        extract_features(record, ["w1 w2"], modality="text", options=options(tmp_path))
+
+
+def test_timm_and_sentence_transformers_candidates_are_reranked_end_to_end(tmp_path, image_task, text_task) -> None:
+    timm_records = [save_timm(tmp_path, f"timm/t{i}", seed=i) for i in range(2)]
+    vit = save_vit(tmp_path, "tiny/vit-plain", seed=3)
+    images = rerank_shortlist(stage_one([*timm_records, vit]), image_task, [*timm_records, vit], k=3, per_class=3,
+                              options=options(tmp_path))  # fmt: skip
+    assert images.metadata["rerank"]["reranked"] == 3 and not any(e.error for e in images)
+    st_records = [save_sentence_transformer(tmp_path, f"tiny/st{i}", seed=i) for i in range(2)]
+    texts = rerank_shortlist(stage_one(st_records), text_task, st_records, k=2, per_class=3, options=options(tmp_path))
+    assert texts.metadata["rerank"]["reranked"] == 2
+    assert all(np.isfinite(e.estimator_scores["logme"]) for e in [*images, *texts])
+
+
+def test_samples_are_preprocessed_once_per_processor_configuration(pool, text_task) -> None:
+    from hf_spider.rerank.forward import PreparedInputs, load_candidate, run_candidate
+
+    root, records = pool
+    samples = load_samples(text_task, per_class=2)
+    prepared = PreparedInputs(samples.inputs, "text", options(root))
+    features = []
+    for record in records[:4]:  # one tokenizer config, four models (with and without heads, several widths)
+        candidate = load_candidate(record, modality="text", options=options(root))
+        features.append(run_candidate(candidate, prepared).features)
+    assert prepared.configurations == 1
+    for record, got in zip(records[:4], features, strict=True):
+        alone = extract_features(record, samples.inputs, modality="text", options=options(root))
+        np.testing.assert_array_equal(got, alone.features)
+
+
+def test_prefetching_the_next_candidate_changes_no_number(pool, text_task) -> None:
+    root, records = pool
+    samples = load_samples(text_task, per_class=3)
+    on = rerank_candidates(records[:5], samples, options=options(root))
+    off = rerank_candidates(records[:5], samples, options=options(root, prefetch=False))
+    assert [r.estimator_scores for r in on] == [r.estimator_scores for r in off]
+
+
+# ----------------------------------------------------------------------------------------------- honest output
+
+
+@pytest.mark.parametrize("k", ["0", "-1"])
+def test_cli_k_below_one_is_a_one_line_usage_error(pool, text_task, capsys, k) -> None:
+    from hf_spider.cli import main
+
+    root, _ = pool
+    code = main(["rerank", "--dataset", str(text_task), "--local-dir", str(root), "-k", k])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("hf-spider rerank: error: -k must be >= 1")
+
+
+def test_cli_offline_without_the_weights_exits_with_the_download_command(
+    text_task, tmp_path, capsys, monkeypatch
+) -> None:
+    from huggingface_hub import constants
+
+    from hf_spider.cli import main
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    records = [ModelRecord(repo_id=f"acme/model-{i}", pipeline_tag="text-classification") for i in range(3)]
+    index = write_index(records, tmp_path / "index.jsonl")
+    shortlist = tmp_path / "stage_one.json"
+    shortlist.write_text(stage_one(records).to_json(), encoding="utf-8")
+    code = main(["rerank", "--dataset", str(text_task), "--candidates", str(index), "--shortlist", str(shortlist)])
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert code == 2 and out == "" and len(lines) == 1
+    assert "none of the 3 candidates could be re-ranked" in lines[0] and "`hf download acme/model-2`" in lines[0]
+
+
+def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(tmp_path, image_task) -> None:
+    """End to end in a fresh process, as a user runs it: timm and transformers image candidates plus a broken one."""
+    records = [save_timm(tmp_path, "timm/a", seed=1), save_timm(tmp_path, "timm/b", seed=2)]
+    records += [save_vit(tmp_path, f"tiny/vit-{i}", seed=i) for i in range(3)]
+    broken = save_vit(tmp_path, "tiny/broken-vit", seed=9)
+    (tmp_path / "tiny/broken-vit/model.safetensors").write_bytes(b"not a safetensors file")
+    records.append(broken)
+    index = write_index(records, tmp_path / "index.jsonl")
+    shortlist = tmp_path / "stage_one.json"
+    shortlist.write_text(stage_one(records).to_json(), encoding="utf-8")  # the broken one is stage one's best
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "PYTHONWARNINGS": "default"}
+    args = ["--dataset", str(image_task), "--shortlist", str(shortlist), "--candidates", str(index)]
+    args += ["--local-dir", str(tmp_path), "-k", "4", "--per-class", "3", "--top-k", "5"]
+    done = subprocess.run([sys.executable, "-m", "hf_spider.rerank", *args], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "arning" not in done.stderr and "warn(" not in done.stderr, done.stderr  # nothing from the libraries
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "reviews (ranker: test+logme)"  # the task of the stage-one shortlist, and what ran
+    rows = [line for line in lines[2:] if line[:5].strip().isdigit()]
+    assert len(rows) == 5  # --top-k rows, as `rank` prints
+    assert "tiny/broken-vit" in rows[3] and "not re-ranked (see below)" in rows[3]  # below the 3 that ran
+    assert all("re-ranked: LogME" in row for row in rows[:3])
+    below = lines[2 + len(rows) :]
+    assert below[0].startswith("1 of 4 candidates could not be re-ranked")
+    assert below[1].startswith("  tiny/broken-vit: transformers could not load it")
+    assert done.stdout.count("could not load") == 1  # the reason is listed once

@@ -47,5 +47,83 @@ def test_pandas_and_markdown() -> None:
     frame = shortlist.to_pandas()
     assert list(frame.model_id) == shortlist.model_ids and frame.loc[0, "num_parameters"] == 86_000_000
     markdown = shortlist.to_markdown()
-    assert "| 1 | org/c | 0.9000 | 86.0M | scorer |" in markdown
+    assert "| 1 | org/c | 91 | 86.0M | own fine-tuning records; scorer |" in markdown
+    assert "| 2 | org/a | ? | ? | size only |" in markdown  # no percentile of its own: not made up
+    assert "> percentile: expected percentile among the 3 candidates (100 = best)" in markdown
     assert "org/c" in str(shortlist).splitlines()[2]
+
+
+def test_raw_scores_are_shown_when_no_entry_has_a_percentile() -> None:
+    shortlist = Shortlist.from_scores(
+        {"org/a": -0.5, "org/b": -0.7},
+        task="t",
+        ranker="spider",
+        num_parameters={"org/a": 229_799_953},
+        reasons={"org/b": ["license unknown"]},
+        metadata={"notes": ["the bundled pool is not pinned"]},
+    )
+    lines = shortlist.to_table().splitlines()
+    assert lines[1].split() == ["rank", "model", "score", "params", "notes"]
+    assert lines[2].split() == ["1", "org/a", "-0.5000", "229.8M"]
+    assert lines[3].split() == ["2", "org/b", "-0.7000", "?", "license", "unknown"]  # no ranker name on each row
+    assert (
+        lines[4].startswith("note: score: raw score of spider") and lines[5] == "note: the bundled pool is not pinned"
+    )
+
+
+def test_a_failed_entry_says_why() -> None:
+    from dataclasses import replace
+
+    shortlist = make()
+    failed = shortlist.with_entries([shortlist[0], replace(shortlist[1], error="out of memory")])
+    assert failed.display_rows()[1][1][-1] == "failed: out of memory"
+
+
+# ----------------------------------------------------------------------------------------------- plots
+
+
+def _ranked(percentiles: bool) -> Shortlist:
+    ids = [f"owner-{i}/model-with-a-rather-long-name-finetuned-on-something-{i}" for i in range(6)]
+    return Shortlist.from_scores(
+        {m: -0.1 * i for i, m in enumerate(ids)},  # every raw score negative, as the default scorer's are
+        task="t",
+        ranker="spider",
+        num_parameters={m: 125_000_000 + 500_000 * i for i, m in enumerate(ids)},  # bunched sizes
+        expected_percentile={m: 90.0 - 10 * i for i, m in enumerate(ids)} if percentiles else None,
+        metadata={"candidates": 50},
+    )
+
+
+def test_bars_grow_with_quality_for_percentiles_and_for_negative_raw_scores() -> None:
+    for percentiles in (True, False):
+        shortlist = _ranked(percentiles)
+        ax = shortlist.plot_scores().axes[0]
+        widths = [bar.get_width() for bar in ax.patches]
+        assert widths == sorted(widths, reverse=True) and widths[-1] > 0  # the best has the longest bar
+        label = ax.get_xlabel().replace("\n", " ")
+        assert ("expected percentile among the 50 candidates" in label) == percentiles
+        assert ("raw score of spider" in label) != percentiles
+    ax = _ranked(True).plot_scores().axes[0]
+    assert [bar.get_width() for bar in ax.patches] == [90.0, 80.0, 70.0, 60.0, 50.0, 40.0]
+
+
+def test_long_ids_keep_their_owner() -> None:
+    from hf_spider.outputs.plots import short_id
+
+    long = "facebook/convnext-xlarge-224-22k-1k-finetuned-on-a-very-long-dataset-name"
+    short = short_id(long)
+    assert len(short) <= 40 and short.startswith("facebook/convnext") and short.endswith("dataset-name")
+    assert short_id("google/vit-base-patch16-224") == "google/vit-base-patch16-224"
+    assert short_id("x" * 30 + "/" + "y" * 30).startswith("x" * 15 + "…/")
+
+
+def test_size_plot_ticks_are_readable_and_labels_stay_in_the_frame() -> None:
+    figure = _ranked(True).plot_size_vs_score()
+    figure.canvas.draw()
+    ax = figure.axes[0]
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text() and t.get_visible()]
+    assert len(ticks) >= 2 and all(t.endswith(("K", "M", "B")) for t in ticks), ticks
+    assert not [t for t in ax.get_xticklabels(minor=True) if t.get_text()]  # no bunched minor labels
+    frame = ax.get_window_extent()
+    boxes = [t.get_window_extent() for t in ax.texts]
+    assert boxes and all(frame.x0 <= b.x0 and b.x1 <= frame.x1 and frame.y0 <= b.y0 and b.y1 <= frame.y1 for b in boxes)

@@ -68,6 +68,7 @@ def test_image_tokens_are_deterministic_across_runs_and_workers(imagefolder: Pat
         "seed": 0,
         "num_samples": 200,
         "skipped": 0,
+        "unreadable_inputs": 0,
         "rows_read": 200,
         "streamed": False,
     }
@@ -160,7 +161,8 @@ def test_corrupt_images_are_skipped_counted_and_replaced(tmp_path: Path, tiny_vi
     for i in range(3):
         (folder / "a" / f"bad{i}.png").write_bytes(b"not an image")
     tokens = build_task_tokens(folder, image_encoder=tiny_vit, per_class=6, use_cache=False)
-    assert tokens.sampling["skipped"] == 3 and tokens.sampling["num_samples"] == 12
+    # left out (with a warning) when the folder is read, so the sampler never draws them
+    assert tokens.sampling["unreadable_inputs"] == 3 and tokens.sampling["num_samples"] == 12
 
 
 def test_class_with_only_corrupt_images_is_named(tmp_path: Path, tiny_vit: str) -> None:
@@ -168,7 +170,7 @@ def test_class_with_only_corrupt_images_is_named(tmp_path: Path, tiny_vit: str) 
     (folder / "broken").mkdir()
     for i in range(2):
         (folder / "broken" / f"{i}.png").write_bytes(b"\x89PNG garbage")
-    with pytest.raises(InvalidDatasetError, match=r"'broken' have no usable sample \(2 skipped"):
+    with pytest.raises(InvalidDatasetError, match=r"'broken' of dataset 'f' have no readable image \(2 unreadable"):
         build_task_tokens(folder, image_encoder=tiny_vit, use_cache=False)
 
 
@@ -211,3 +213,24 @@ def test_stratified_sample_takes_at_most_per_class_and_follows_the_seed() -> Non
     assert other.inputs[:8] != sample.inputs[:8] and sorted(other.inputs[8:]) == sorted(sample.inputs[8:])
     with pytest.raises(InvalidDatasetError, match="per_class >= 1"):
         stratified_sample(ds, prepare=lambda v: v, per_class=0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_label_embeddings_are_cached_by_name_and_a_rerun_loads_no_encoder(tmp_path: Path, monkeypatch) -> None:
+    from hf_spider.tokens import build
+
+    labels = tuple(f"class number {i}" for i in range(40))
+    description = TaskDescription(name="many", modality="text", label_names=labels)
+    first = build_task_tokens(description, cache_dir=tmp_path, use_cache=False)
+    assert len(list((tmp_path / "label_embeddings").glob("*.npy"))) == 1
+
+    def no_encoder(*args, **kwargs):
+        raise AssertionError("the encoder was loaded although the label names are cached")
+
+    monkeypatch.setattr(build, "load_encoder", no_encoder)
+    renamed = TaskDescription(
+        name="same labels, other task", modality="text", label_names=labels, num_examples={"train": 9}
+    )
+    again = build_task_tokens(renamed, cache_dir=tmp_path, use_cache=False)
+    np.testing.assert_array_equal(again.label_embeddings, first.label_embeddings)
+    with pytest.raises(AssertionError, match="encoder was loaded"):  # other names are not a hit
+        build_task_tokens(TaskDescription(name="x", modality="text", label_names=labels[:-1]), cache_dir=tmp_path)

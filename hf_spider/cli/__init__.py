@@ -2,7 +2,7 @@
 
 Every sub-command module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a handler
 ``(args) -> int``. Errors of ours (:class:`~hf_spider.errors.HfSpiderError`) become one line on stderr and exit code 2;
-``--verbose`` shows the traceback instead.
+``--verbose`` (before or after the sub-command) shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 
 from .. import __version__
@@ -20,6 +21,7 @@ from ..errors import HfSpiderError
 COMMANDS = ("rank", "rerank", "crawl", "index", "train_scorer")
 
 EXIT_USAGE = 2
+VERBOSE_HELP = "log progress and show tracebacks on errors"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,10 +29,14 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hf-spider", description="Rank pre-trained Hub models for your dataset without fine-tuning them all."
     )
     parser.add_argument("--version", action="version", version=f"hf-spider {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and show tracebacks on errors")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    for subparser in subparsers.choices.values():
+        # Global flags work after the sub-command too (`hf-spider rank ... -v`). SUPPRESS: a sub-command that is
+        # not given the flag leaves the top-level value alone instead of resetting it to False.
+        subparser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP)
     return parser
 
 
@@ -38,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        # torchvision built for another torch (the Quickstart's CPU install) warns on import that its C image library
+        # is missing; hf-spider never uses it, so the warning is noise in every command's output.
+        warnings.filterwarnings("ignore", message="Failed to load image Python extension", category=UserWarning)
     try:
         return int(args.func(args))
     except (HfSpiderError, FileNotFoundError) as exc:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
-from ._output import FORMATS, emit_shortlist
+from ._output import add_output_arguments, emit_shortlist, output_format
 
 
 def register(subparsers: Any) -> None:
@@ -37,9 +36,28 @@ def register(subparsers: Any) -> None:
         help="'bundled' (default), an index file (.parquet/.jsonl) or a folder of Hub-style model repos",
     )
     pool.add_argument("--models", help="comma-separated repo ids to rank (default: every candidate of the modality)")
-    pool.add_argument("--max-params", type=float, help="drop candidates with more parameters (e.g. 1e8)")
-    pool.add_argument("--license", action="append", help="keep only this license (repeatable)")
-    pool.add_argument("--library", action="append", help="keep only this library (repeatable)")
+    pool.add_argument(
+        "--max-params",
+        type=float,
+        help="drop candidates with more parameters (e.g. 1e8); one of unknown size is kept and noted 'size unknown' "
+        "unless --drop-unknown",
+    )
+    pool.add_argument(
+        "--license",
+        action="append",
+        help="keep only this license, case-insensitive (repeatable); one whose license is not recorded (every "
+        "model of the bundled pool) is kept and noted 'license unknown' unless --drop-unknown",
+    )
+    pool.add_argument(
+        "--library",
+        action="append",
+        help="keep only this library (repeatable); an unrecorded one is kept and noted unless --drop-unknown",
+    )
+    pool.add_argument(
+        "--drop-unknown",
+        action="store_true",
+        help="drop, instead of keeping and noting, candidates whose size / license / library a filter cannot check",
+    )
     pool.add_argument("--include-gated", action="store_true", help="also rank gated models")
 
     parser.add_argument(
@@ -50,8 +68,7 @@ def register(subparsers: Any) -> None:
     )
     out = parser.add_argument_group("output")
     out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
-    out.add_argument("--format", choices=FORMATS, default="table")
-    out.add_argument("--output", type=Path, help="write the shortlist to this file instead of stdout")
+    add_output_arguments(out)
     add_push_arguments(parser)
     parser.set_defaults(func=run)
 
@@ -64,25 +81,34 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
+    output_format(args.format, args.output)  # a contradictory --format / --output fails before any work
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
         progress.set_postfix_str("reading the task")
         tokens = _task_tokens(args)
         progress.update()
         progress.set_postfix_str("loading candidates")
+        candidate_filter = CandidateFilter(
+            max_parameters=int(args.max_params) if args.max_params is not None else None,
+            licenses=frozenset(args.license) if args.license else None,
+            libraries=frozenset(args.library) if args.library else None,
+            include_gated=args.include_gated,
+            drop_unknown=args.drop_unknown,
+        )
         candidates = select_candidates(
             load_candidates(args.candidates),
             modality=tokens.description.modality,
             model_ids=_split_list(args.models),
-            candidate_filter=CandidateFilter(
-                max_parameters=int(args.max_params) if args.max_params else None,
-                licenses=frozenset(args.license) if args.license else None,
-                libraries=frozenset(args.library) if args.library else None,
-                include_gated=args.include_gated,
-            ),
+            candidate_filter=candidate_filter,
         )
         progress.update()
         progress.set_postfix_str(f"scoring {len(candidates)} candidates")
-        shortlist = rank(tokens, candidates, ranker=get_ranker(args.ranker), top_k=args.top_k or None)
+        shortlist = rank(
+            tokens,
+            candidates,
+            ranker=get_ranker(args.ranker),
+            top_k=args.top_k or None,
+            candidate_filter=candidate_filter,
+        )
         progress.update()
     emit_shortlist(shortlist, args.format, args.output)
     url = push_from_args(shortlist, args)
@@ -92,8 +118,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _task_tokens(args: argparse.Namespace) -> Any:
-    from ..tokens.sources import load_task_source
-    from ..tokens.task import TaskDescription, task_tokens_from_labels
+    from ..ranking import read_task
+    from ..tokens.task import TaskDescription
 
     if args.labels is not None:
         labels = _split_list(args.labels) or []
@@ -101,21 +127,17 @@ def _task_tokens(args: argparse.Namespace) -> Any:
             raise InvalidDatasetError("--labels needs --modality image or --modality text")
         if len(set(labels)) < 2:
             raise InvalidDatasetError(f"--labels names {len(set(labels))} distinct class(es); pass at least 2")
-        description = TaskDescription(name=args.name or "labels", modality=args.modality, label_names=tuple(labels))
-        return task_tokens_from_labels(description)
-    source = load_task_source(
-        args.dataset,
+        task: Any = TaskDescription(name=args.name or "labels", modality=args.modality, label_names=tuple(labels))
+    else:
+        task = args.dataset
+    return read_task(
+        task,
         split=args.split,
         config=args.config,
         label_column=args.label_column,
         input_column=args.input_column,
-    )
-    description = source.description
-    if args.name:
-        from dataclasses import replace
-
-        description = replace(description, name=args.name)
-    return task_tokens_from_labels(description)
+        name=args.name,
+    ).tokens
 
 
 def _split_list(value: str | None) -> list[str] | None:

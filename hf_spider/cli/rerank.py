@@ -2,14 +2,27 @@
 
 Runs as is in one process, or over several with ``accelerate launch -m hf_spider.rerank ...`` (same arguments);
 only the main process prints or writes the shortlist.
+
+What the user sees is honest about what ran: the header names the estimators that actually scored candidates, a
+candidate that could not be run keeps its stage-one place below every re-ranked one and its reason is listed once
+below the table, and when no candidate could be run at all the command exits with status 2 and one line saying why
+(offline with the weights missing from the cache, the ``hf download`` command that fetches them). Library warnings
+go to the log (``--verbose``), not to the terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..errors import HfSpiderError
 from ._output import FORMATS, emit_shortlist
 
 
@@ -17,8 +30,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "rerank",
         help="re-rank the best candidates with real forward passes",
-        description="Run the top-k candidates on a few samples per class and re-score them with an estimator "
-        "(LogME by default). Works under `accelerate launch -m hf_spider.rerank` to spread candidates over processes.",
+        description="Run the k best stage-one candidates on a few samples per class, score them with forward-pass "
+        "estimators (LogME by default) and fuse that with what stage one knows. Works under "
+        "`accelerate launch -m hf_spider.rerank` to spread candidates over processes.",
     )
     task = parser.add_argument_group("task")
     task.add_argument("--dataset", required=True, help="image folder, table file, save_to_disk folder or Hub id")
@@ -32,38 +46,58 @@ def register(subparsers: Any) -> None:
     pool.add_argument("--shortlist", type=Path, help="stage-one shortlist JSON (`hf-spider rank --format json`)")
     pool.add_argument("--candidates", default="bundled", help="'bundled' (default), an index file or a folder of repos")
     pool.add_argument("--local-dir", help="read candidates from <local-dir>/<repo id> instead of the Hub")
-    pool.add_argument("-k", "--top-k", type=int, default=5, help="how many of the best candidates to run (default: 5)")
+    pool.add_argument("-k", dest="k", type=int, default=5, help="how many of the best candidates to run (default: 5)")
     pool.add_argument("--max-forward-passes", type=int, help="budget of samples x candidates; shrinks -k to fit")
     pool.add_argument("--halving-rounds", type=int, default=1, help="successive-halving rounds (default: 1 = off)")
 
     run_group = parser.add_argument_group("running candidates")
-    run_group.add_argument("--estimator", default="logme", help="registered estimator (default: logme)")
+    run_group.add_argument(
+        "--estimator",
+        default=None,
+        help="registered estimator(s), comma-separated, fused as one view (default: logme, the validated choice)",
+    )
     run_group.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default: 32)")
     run_group.add_argument("--device-map", help="e.g. 'auto' to spread a large candidate over the visible devices")
     run_group.add_argument("--trust-remote-code", action="store_true", help="run repo code of configs with auto_map")
     run_group.add_argument("--allow-pickle", action="store_true", help="load weights that exist only as pickle files")
 
     out = parser.add_argument_group("output")
+    out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
     out.add_argument("--format", choices=FORMATS, default="table")
     out.add_argument("--output", type=Path, help="write the shortlist to this file instead of stdout")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.k < 1:
+        raise HfSpiderError(f"-k must be >= 1 (how many candidates to run), got {args.k}; pass -k 5 for example")
+    if args.top_k < 0:
+        raise HfSpiderError(f"--top-k must be >= 0, got {args.top_k}; pass 0 to list every candidate")
+    with _library_noise_to_log(args.verbose):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..outputs.shortlist import Shortlist
     from ..ranking import load_candidates
     from ..rerank.combine import rerank_shortlist
     from ..rerank.distributed import estimator_spec, partial_state
     from ..rerank.forward import ForwardOptions
+    from ..rerank.fusion import DEFAULT_ESTIMATORS
     from ..rerank.samples import load_samples
     from ..tokens.sources import load_task_source
 
-    estimator_spec(args.estimator)  # fail on a bad name before reading anything
+    estimators = tuple(e.strip() for e in args.estimator.split(",") if e.strip()) if args.estimator else None
+    for name in estimators or DEFAULT_ESTIMATORS:
+        estimator_spec(name)  # fail on a bad name before reading anything
     state = partial_state()
     with state.main_process_first():  # the first process fills the datasets cache, the others read it
         source = load_task_source(
             args.dataset, split=args.split, label_column=args.label_column, input_column=args.input_column
         )
+    # transformers' model machinery takes seconds to import: pay that while the samples and stage one are read
+    warming = threading.Thread(target=_warm_up, args=(source.description.modality,), daemon=True)
+    warming.start()
     try:
         samples = load_samples(source, per_class=args.per_class, seed=args.seed)
         candidates = load_candidates(args.candidates)
@@ -71,12 +105,13 @@ def run(args: argparse.Namespace) -> int:
             shortlist = Shortlist.from_json(args.shortlist.read_text(encoding="utf-8"))
         else:
             shortlist = _stage_one(source.description, candidates)
+        warming.join()  # imports are the process's start-up, not a cost of the candidates
         reranked = rerank_shortlist(
             shortlist,
             samples,
             candidates,
-            k=args.top_k,
-            estimator=args.estimator,
+            k=args.k,
+            estimators=estimators or DEFAULT_ESTIMATORS,
             max_forward_passes=args.max_forward_passes,
             halving_rounds=args.halving_rounds,
             options=ForwardOptions(
@@ -88,13 +123,64 @@ def run(args: argparse.Namespace) -> int:
             ),
         )
         if state.is_main_process:
-            emit_shortlist(reranked, args.format, args.output)
+            _emit(reranked, args)
         state.wait_for_everyone()
     finally:
         # Leave the process group explicitly: a gloo process that exits with its group still open can abort at
         # shutdown (SIGABRT) while its peer is still writing, which fails the whole `accelerate launch`.
         state.destroy_process_group()
     return 0
+
+
+def _emit(reranked: Any, args: argparse.Namespace) -> None:
+    """The shortlist cut to ``--top-k`` rows; in a table, each failure once below it instead of in its row."""
+    shown = reranked.with_entries(reranked.entries[: args.top_k or None])
+    failed = [e for e in reranked if e.error]
+    if args.format != "json" and failed:
+        note = "not re-ranked (see below)"
+        shown = shown.with_entries([replace(e, error=note) if e.error else e for e in shown])
+    emit_shortlist(shown, args.format, args.output)
+    if failed and args.format != "json":
+        stream = sys.stdout if args.output is None else sys.stderr
+        print(
+            f"{len(failed)} of {reranked.metadata['rerank']['k']} candidates could not be re-ranked "
+            "(each keeps its stage-one place, below every re-ranked one):",
+            file=stream,
+        )
+        for e in failed:
+            print(f"  {e.model_id}: {e.error}", file=stream)
+
+
+@contextlib.contextmanager
+def _library_noise_to_log(verbose: bool) -> Iterator[None]:
+    """Route Python warnings to the log and quiet transformers' own logger: shown with ``--verbose`` only."""
+    from transformers.utils import logging as transformers_logging
+
+    logging.captureWarnings(True)
+    warnings_logger = logging.getLogger("py.warnings")
+    level = warnings_logger.level
+    verbosity = transformers_logging.get_verbosity()
+    warnings_logger.setLevel(logging.INFO if verbose else logging.ERROR)
+    if not verbose:
+        transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        warnings_logger.setLevel(level)
+        transformers_logging.set_verbosity(verbosity)
+
+
+def _warm_up(modality: str) -> None:
+    """Import, off the main thread, the libraries re-ranking needs: transformers' model machinery, the estimators,
+    and SciPy's statistics (the fusion's ranks)."""
+    import importlib
+
+    from ..rerank.forward import warm_up
+
+    warm_up(modality)
+    for module in ("scipy.stats", "scipy.special", "hf_spider.estimators"):
+        importlib.import_module(module)
 
 
 def _stage_one(description: Any, candidates: Any) -> Any:

@@ -1,7 +1,8 @@
 """``hf-spider train-scorer``: train the Model Spider scorer from fine-tuning records.
 
-With no arguments it rebuilds the shipped default scorer from the bundled TransferGraph records and index
-(``hf_spider/data/scorer``); ``--records`` takes the TransferGraph folder or a ``model,target,accuracy`` CSV.
+It trains on the bundled TransferGraph records unless ``--records`` names a TransferGraph folder or a
+``model,target,accuracy`` CSV, and writes to ``--output`` (default ``./hf-spider-scorer``). A user's training never
+writes into the installed package: the shipped default scorer is rebuilt with ``scripts/train_default_scorer.py``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,9 @@ from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
+
+#: Where a trained scorer goes when ``--output`` is not given, relative to the current directory.
+DEFAULT_OUTPUT = "hf-spider-scorer"
 
 
 def register(subparsers: Any) -> None:
@@ -29,7 +33,11 @@ def register(subparsers: Any) -> None:
         "--candidates", default="bundled", help="records of the models: 'bundled' (default) or an index file"
     )
     parser.add_argument(
-        "--output", type=Path, help="folder to write config.json + model.safetensors + README.md (default: shipped)"
+        "--output",
+        type=Path,
+        default=Path(DEFAULT_OUTPUT),
+        help=f"folder to write config.json + model.safetensors + README.md (default: ./{DEFAULT_OUTPUT}, in the "
+        "current directory; never the installed package, whose default scorer this does not replace)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--members", type=int, help="ensemble size (default: TrainConfig)")
@@ -40,17 +48,31 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scorer.ranker import default_scorer_path
     from ..scorer.train import TrainConfig, train_default
 
+    output = _checked_output(args.output)
     defaults = TrainConfig()
     config = TrainConfig(
         seed=args.seed, members=args.members or defaults.members, epochs=args.epochs or defaults.epochs
     )
-    output = args.output or default_scorer_path()
     scorer = train_default(output, records=args.records, candidates=args.candidates, config=config)
     print(f"scorer written to {output} ({len(scorer.train_tasks)} tasks, {len(scorer.model_ids)} models)")
+    print(f"use it with: hf_spider.pipeline('model-selection', model='{output}')")
     if args.push_to_hub:
         url = scorer.push_to_hub(args.push_to_hub, private=args.private)
         print(f"pushed to {url}")
     return 0
+
+
+def _checked_output(output: Path) -> Path:
+    """``output`` resolved, refused when it lies inside the installed package (an upgrade would also lose it)."""
+    from ..errors import InvalidOutputError
+
+    package = Path(__file__).resolve().parents[1]  # hf_spider/, this file being hf_spider/cli/train_scorer.py
+    resolved = output.resolve()
+    if resolved == package or package in resolved.parents:
+        raise InvalidOutputError(
+            f"--output '{output}' is inside the installed hf_spider package; pass a folder outside it "
+            "(the shipped default scorer is rebuilt with scripts/train_default_scorer.py)"
+        )
+    return resolved

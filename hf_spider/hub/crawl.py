@@ -2,25 +2,28 @@
 
 One listing request per page gives most of a record (sha, tags, pipeline tag, library, downloads, likes, gated,
 safetensors parameter count, card metadata, architectures). ``config.json`` (label names, input size) and the README
-(card prose, full ``model-index``) are fetched only when asked, by a bounded thread pool, at the listed sha, through
-``hf_hub_download`` so they land in the HF cache and offline mode can use them later.
+(card prose, full ``model-index``) are fetched only when asked, by a bounded thread pool, at the listed sha: one
+streamed ``GET`` of the client's ``resolve`` URL each, read up to :attr:`HubLimits.file_bytes`. Not
+``hf_hub_download``: it sends a HEAD first, retries a failed HEAD with a fixed 60 s timeout and up to 23 s of waits of
+its own, and reads a file of any size, so neither the time nor the memory one repo costs could be bounded.
 
 Guarantees:
     * **Incremental**: a model whose sha did not change since the last crawl is not fetched again.
     * **Resumable**: finished records go to a journal at once (:class:`~hf_spider.hub.snapshot.CrawlJournal`); a
       crawl killed at any moment and run again ends with the same index, nothing lost or duplicated.
-    * **Fault-tolerant**: one bad repo never stops a crawl. Gated, deleted, malformed or timed-out repos are kept
-      with what is known and a typed ``error`` (see :data:`~hf_spider.hub.cards.ERROR_KINDS`).
-    * **Polite**: bounded retries with jittered exponential backoff on 429 / 5xx / timeouts, honouring
-      ``Retry-After``; an optional request rate. The token comes from ``huggingface_hub`` (``HF_TOKEN``, ``hf auth
-      login``) and is never logged or put in an error.
+    * **Fault-tolerant**: one bad repo never stops a crawl. Gated, deleted, malformed, hostile or timed-out repos
+      are kept with what is known and a typed ``error`` (see :data:`~hf_spider.hub.cards.ERROR_KINDS`); every record
+      passes :func:`~hf_spider.hub.sanitize.sanitize_record`, so what reaches the journal can always be written.
+    * **Bounded**: every request has a timeout, every repo a time budget (``repo_budget``), every file a size cap;
+      memory does not depend on what a card or a config holds.
+    * **Polite**: bounded retries with jittered exponential backoff on 429 / 5xx / timeouts / cut connections,
+      honouring ``Retry-After`` (:mod:`hf_spider.hub.retry`); an optional request rate. The token comes from
+      ``huggingface_hub`` (``HF_TOKEN``, ``hf auth login``) and is never logged or put in an error.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,11 +33,21 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ..errors import HubCrawlError, OfflineCacheMissError
-from .cards import config_fields, error_kinds, join_errors, parse_card, record_from_model_info
+from .cards import SENTENCE_TRANSFORMERS_FILES, error_kinds, join_errors, record_from_model_info, repo_file_fields
 from .index import write_index
-from .layouts import derive_fields, merge_fields, sentence_transformers_fields
-from .local import SENTENCE_TRANSFORMERS_FILES, records_from_dir, snapshot_record
+from .layouts import derive_fields
+from .local import records_from_dir, snapshot_record
 from .records import ModelRecord
+from .retry import (
+    RetriesStoppedError,
+    RetryPolicy,
+    call_with_retries,
+    describe,
+    is_transient,
+    session_timeout,
+    wait_before_retry,
+)
+from .sanitize import LIMITS, HubLimits, escape_for_display, sanitize_record
 from .snapshot import CrawlJournal, index_stats, load_with_journal
 
 logger = logging.getLogger(__name__)
@@ -69,7 +82,6 @@ LIST_EXPAND: list[Any] = [
 CRAWLED_KEY = "hf_spider_crawled"
 #: Error kinds that make the next crawl fetch a model again even if its sha did not change.
 _REFETCH_KINDS = frozenset({"transient", "not_found"})
-_RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,13 @@ class Crawler:
         with_card: also fetch README.md (card prose, full ``model-index``).
         workers: concurrent fetches.
         requests_per_second: cap on our own calls (model info, file fetches); ``None`` for no cap.
-        timeout: seconds to wait for a model-info answer or a file's metadata before retrying.
+        timeout: seconds any request may stay silent (listing pages included) before it is retried.
         max_retries: retries of one call on 429 / 5xx / timeouts / cut connections.
         backoff: first retry wait in seconds, doubled per retry up to ``max_backoff`` and jittered.
-        cache_dir: HF cache folder for fetched files (default: the HF cache).
+        repo_budget: seconds one model may take in all (tries and waits); past it the model is recorded as
+            ``transient`` and the next crawl tries it again.
+        cache_dir: HF cache folder offline mode reads models from (default: the HF cache).
+        limits: caps on what is read and kept of each model (:class:`~hf_spider.hub.sanitize.HubLimits`).
     """
 
     def __init__(
@@ -138,12 +153,16 @@ class Crawler:
         max_retries: int = 5,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
+        repo_budget: float = 120.0,
         cache_dir: str | Path | None = None,
+        limits: HubLimits = LIMITS,
     ) -> None:
         from huggingface_hub import HfApi, get_token
 
         if workers < 1:
             raise ValueError(f"workers={workers} must be at least 1")
+        if timeout <= 0 or repo_budget <= 0:
+            raise ValueError(f"timeout={timeout} and repo_budget={repo_budget} must be positive")
         self.endpoint = endpoint
         self._token = token
         self._secret = token or get_token()  # only to scrub it from messages; never logged
@@ -153,9 +172,16 @@ class Crawler:
         self.workers = workers
         self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff = backoff
-        self.max_backoff = max_backoff
+        self.policy = RetryPolicy(
+            max_retries=max_retries,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            timeout=timeout,
+            max_retry_after=repo_budget,
+        )
+        self.repo_budget = repo_budget
         self.cache_dir = cache_dir
+        self.limits = limits
         self._limiter = _RateLimiter(requests_per_second)
         self._api = HfApi(endpoint=endpoint, token=token, library_name="hf_spider")
 
@@ -185,6 +211,7 @@ class Crawler:
         journal = CrawlJournal(index_path)
         total = len(selection.models) if selection.models is not None else selection.limit
         with (
+            session_timeout(self.timeout),  # listing pages and model info: the shared session has no timeout
             journal,
             ThreadPoolExecutor(self.workers, thread_name_prefix="hf_spider.crawl") as pool,
             tqdm(total=total, unit="model", desc="crawl", name="hf_spider.crawl") as bar,
@@ -198,7 +225,7 @@ class Crawler:
                     for future in finished:
                         record, was_fetched = future.result()
                         if was_fetched:
-                            journal.append(record)
+                            record = journal.append(record)  # what was written, should it differ
                             fetched += 1
                         done[record.repo_id] = record
                         bar.update(1)
@@ -238,7 +265,9 @@ class Crawler:
             yield from dict.fromkeys(selection.models)
             return
         seen: set[str] = set()
-        for attempt in range(self.max_retries + 1):
+        expand = list(LIST_EXPAND)
+        attempt = 0
+        while True:
             try:
                 for info in self._api.list_models(
                     pipeline_tag=selection.pipeline_tag,
@@ -247,62 +276,98 @@ class Crawler:
                     author=selection.author,
                     sort=_SORTS[selection.sort] if selection.sort else None,
                     limit=selection.limit,
-                    expand=LIST_EXPAND,
+                    expand=expand,
                 ):
                     if info.id not in seen:  # a listing restarted after a failure repeats its first pages
                         seen.add(info.id)
-                        yield record_from_model_info(info)
+                        yield record_from_model_info(info, limits=self.limits)
                 return
             except Exception as exc:
-                if not _is_transient(exc) or attempt == self.max_retries:
-                    raise HubCrawlError(
-                        f"listing models failed ({self._describe(exc)}); check the filters, endpoint and your access"
-                    ) from exc
-                self._sleep_before_retry("listing", exc, attempt)
+                if isinstance(exc, TypeError) and "cardData" in expand:
+                    # The client's ModelInfo raises TypeError on card metadata holding a key named like one of its
+                    # own arguments (ignore_metadata_errors), failing the whole listing. Page on without card
+                    # metadata: README.md (--with-card) still gives it, and every other field is still listed.
+                    logger.warning(
+                        "the client could not read a card's metadata in the listing (%s); listing the rest "
+                        "without card metadata (--with-card reads it from README.md)",
+                        self._describe(exc),
+                    )
+                    expand.remove("cardData")
+                    continue
+                if not is_transient(exc) or attempt == self.max_retries:
+                    raise self._listing_failed(exc) from exc
+                try:
+                    wait_before_retry(exc, attempt, what="listing", policy=self.policy, secret=self._secret)
+                except RetriesStoppedError as gave_up:
+                    raise self._listing_failed(gave_up) from exc
+                attempt += 1
+
+    def _listing_failed(self, exc: BaseException) -> HubCrawlError:
+        return HubCrawlError(
+            f"listing models failed ({self._describe(exc)}); check the filters, endpoint and your access"
+        )
 
     # ---- one model ---------------------------------------------------------------------------------------------------
 
     def _process(self, item: ModelRecord | str, known: dict[str, ModelRecord]) -> tuple[ModelRecord, bool]:
-        """The up-to-date record of one model and whether anything was requested for it."""
-        if isinstance(item, str):
-            repo_id = item
-            try:
-                info = self._call(
-                    f"model info of {repo_id}",
-                    lambda: self._api.model_info(repo_id, expand=LIST_EXPAND, timeout=self.timeout),
-                )
-            except Exception as exc:
-                return ModelRecord(repo_id=repo_id, error=self._repo_error(repo_id, exc)), True
-            item = record_from_model_info(info)
-            was_requested = True
-        else:
-            was_requested = False
-        previous = known.get(item.repo_id)
-        if previous is not None and not self._needs_fetch(item, previous):
-            return replace(previous, downloads=item.downloads, likes=item.likes), was_requested
-        return self.fetch(item), True
+        """The up-to-date record of one model and whether anything was requested for it; never raises."""
+        deadline = time.monotonic() + self.repo_budget
+        repo_id = item if isinstance(item, str) else item.repo_id
+        try:
+            if isinstance(item, str):
+                try:
+                    info = self._call(
+                        f"model info of {repo_id}",
+                        lambda: self._api.model_info(
+                            repo_id, expand=LIST_EXPAND, timeout=self._request_timeout(deadline)
+                        ),
+                        deadline,
+                    )
+                except Exception as exc:
+                    return sanitize_record(ModelRecord(repo_id=repo_id, error=self._repo_error(repo_id, exc))), True
+                item = record_from_model_info(info, limits=self.limits)
+                was_requested = True
+            else:
+                was_requested = False
+            previous = known.get(item.repo_id)
+            if previous is not None and not self._needs_fetch(item, previous):
+                return replace(previous, downloads=item.downloads, likes=item.likes), was_requested
+            return self.fetch(item, deadline=deadline), True
+        except Exception as exc:  # a bug or a value nothing foresaw: one failed record, never a failed crawl
+            logger.warning("unexpected failure on %s: %s", escape_for_display(repo_id), self._describe(exc))
+            error = f"transient: unexpected {self._describe(exc)}; crawl again, and report it if it persists"
+            return sanitize_record(ModelRecord(repo_id=repo_id, error=error)), True
 
-    def fetch(self, listed: ModelRecord) -> ModelRecord:
-        """``listed`` completed with the parts this crawler was asked for, at the listed sha; never raises."""
-        fields: dict[str, Any] = {}
+    def fetch(self, listed: ModelRecord, *, deadline: float | None = None) -> ModelRecord:
+        """``listed`` completed with the parts this crawler was asked for, at the listed sha; never raises.
+
+        Args:
+            listed: the record the listing gave.
+            deadline: a ``time.monotonic()`` instant past which no request starts (default: ``repo_budget`` from now).
+        """
+        from huggingface_hub.utils import validate_repo_id
+
+        deadline = time.monotonic() + self.repo_budget if deadline is None else deadline
+        files: dict[str, tuple[bytes, bool]] = {}
         errors = [listed.error or ""]
         try:
-            if "card" in self.parts and (raw := self._download(listed, "README.md")) is not None:
-                card, card_error = parse_card(raw)
-                fields.update({k: v for k, v in card.items() if k not in ("pipeline_tag", "library_name")})
-                errors.append(card_error or "")
-            if "config" in self.parts and (raw := self._download(listed, "config.json")) is not None:
-                config, config_error = config_fields(raw)
-                fields = merge_fields(fields, config)
-                errors.append(config_error or "")
-            if "config" in self.parts and listed.library_name == "sentence-transformers":
-                files = [self._download(listed, name) for name in SENTENCE_TRANSFORMERS_FILES]
-                parsed = [_json_or_none(raw) for raw in files]
-                fields = merge_fields(fields, sentence_transformers_fields(*parsed))
-        except Exception as exc:  # one bad repo never stops the crawl: record why and go on
+            if self.parts:
+                validate_repo_id(listed.repo_id)  # an id the client would refuse is never sent
+            wanted = [("card", "README.md"), ("config", "config.json")]
+            if listed.library_name == "sentence-transformers":  # its modules and sequence length, with the config
+                wanted += [("config", name) for name in SENTENCE_TRANSFORMERS_FILES]
+            for part, filename in wanted:
+                if part in self.parts and (got := self._download(listed, filename, deadline)) is not None:
+                    files[filename] = got
+        except Exception as exc:  # one bad repo never stops the crawl: record why, keep what was read, go on
             errors.append(self._repo_error(listed.repo_id, exc))
+        fields, file_errors = repo_file_fields(files, limits=self.limits)
+        for key in ("pipeline_tag", "library_name"):  # the API's values win over the card's
+            fields.pop(key, None)
         extra = {**listed.extra, **fields.pop("extra", {}), CRAWLED_KEY: sorted(self.parts)}
-        return derive_fields(replace(listed, **fields, extra=extra, error=join_errors(errors)))
+        error = join_errors(errors + file_errors)
+        record = derive_fields(replace(listed, **fields, extra=extra, error=error))
+        return sanitize_record(record, limits=self.limits)
 
     def _needs_fetch(self, listed: ModelRecord, previous: ModelRecord) -> bool:
         return (
@@ -312,51 +377,43 @@ class Crawler:
             or bool(_REFETCH_KINDS.intersection(error_kinds(previous.error)))
         )
 
-    def _download(self, record: ModelRecord, filename: str) -> bytes | None:
-        """A file of the repo at the record's sha, from the HF cache or the Hub; ``None`` if the repo has none."""
-        from huggingface_hub import hf_hub_download
+    def _download(self, record: ModelRecord, filename: str, deadline: float) -> tuple[bytes, bool] | None:
+        """A file of the repo at the record's sha and whether it was cut at the size cap; ``None`` if there is none.
+
+        One streamed GET of the ``resolve`` URL per try, with the client's headers and error types; the body is read
+        up to ``limits.file_bytes`` and the rest never downloaded.
+        """
+        from huggingface_hub import hf_hub_url
         from huggingface_hub.errors import EntryNotFoundError
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        url = hf_hub_url(record.repo_id, filename, revision=record.sha, endpoint=self.endpoint)
+        headers = build_hf_headers(token=self._token, library_name="hf_spider")
+
+        def get() -> tuple[bytes, bool]:
+            with get_session().stream("GET", url, headers=headers, timeout=self._request_timeout(deadline)) as response:
+                hf_raise_for_status(response)
+                return _read_capped(response, self.limits.file_bytes, deadline)
 
         try:
-            path = self._call(
-                f"{filename} of {record.repo_id}",
-                lambda: hf_hub_download(
-                    record.repo_id,
-                    filename,
-                    revision=record.sha,
-                    endpoint=self.endpoint,
-                    token=self._token,
-                    cache_dir=self.cache_dir,
-                    etag_timeout=self.timeout,
-                    library_name="hf_spider",
-                ),
-            )
+            return self._call(f"{filename} of {record.repo_id}", get, deadline)
         except EntryNotFoundError:
             return None
-        return Path(path).read_bytes()
 
     # ---- retries and errors ------------------------------------------------------------------------------------------
 
-    def _call(self, what: str, fn: Callable[[], T]) -> T:
-        """``fn()`` retried on transient failures; lasting ones (gated, not found, invalid id) are raised at once."""
-        for attempt in range(self.max_retries + 1):
-            self._limiter.wait()
-            try:
-                return fn()
-            except Exception as exc:
-                if not _is_transient(exc) or attempt == self.max_retries:
-                    raise
-                self._sleep_before_retry(what, exc, attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    def _sleep_before_retry(self, what: str, exc: Exception, attempt: int) -> None:
-        delay = _retry_after(exc)
-        if delay is None:
-            delay = min(self.max_backoff, self.backoff * 2**attempt) * random.uniform(0.5, 1.0)
-        logger.info(
-            "%s failed (%s); retry %d/%d in %.2fs", what, self._describe(exc), attempt + 1, self.max_retries, delay
+    def _call(self, what: str, fn: Callable[[], T], deadline: float) -> T:
+        """``fn()`` retried on transient failures until ``deadline``; lasting ones (gated, not found) raise at once."""
+        return call_with_retries(
+            fn, what=what, policy=self.policy, deadline=deadline, before_try=self._limiter.wait, secret=self._secret
         )
-        time.sleep(delay)
+
+    def _request_timeout(self, deadline: float) -> float:
+        """The timeout of the next request: ``timeout``, or less when the model's budget is nearly spent."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise RetriesStoppedError(f"the per-model time budget of {self.repo_budget:g}s is spent")
+        return min(self.timeout, left)
 
     def _repo_error(self, repo_id: str, exc: Exception) -> str:
         """The ``error`` text of a record whose repo could not be read (kind first, see ``ERROR_KINDS``)."""
@@ -373,16 +430,16 @@ class Crawler:
             return f"not_found: {repo_id} is gone or private ({self._describe(exc)}); check the id or your access"
         if isinstance(exc, HFValidationError):
             return f"invalid_id: '{repo_id}' is not a valid repo id; fix the id"
-        if _is_transient(exc):
+        if isinstance(exc, RetriesStoppedError):
+            return f"transient: {self._describe(exc)}; crawl again later"
+        if is_transient(exc):
             return f"transient: {self._describe(exc)} after {self.max_retries} retries; crawl again later"
-        logger.warning("unexpected failure on %s: %s", repo_id, self._describe(exc))
+        logger.warning("unexpected failure on %s: %s", escape_for_display(repo_id), self._describe(exc))
         return f"transient: unexpected {self._describe(exc)}; crawl again, and report it if it persists"
 
     def _describe(self, exc: BaseException) -> str:
-        """``Type: first line`` of an exception, with the token scrubbed out."""
-        lines = str(exc).strip().splitlines()
-        text = f"{type(exc).__name__}: {lines[0] if lines else ''}".strip().rstrip(":")
-        return text.replace(self._secret, "***") if self._secret else text
+        """One line naming a failure and the server's reason, with the token masked."""
+        return describe(exc, secret=self._secret)
 
     # ---- offline -----------------------------------------------------------------------------------------------------
 
@@ -445,38 +502,22 @@ def crawl_dir(root: str | Path, index_path: str | Path) -> CrawlReport:
     )
 
 
-def _json_or_none(raw: bytes | None) -> Any:
-    """Parsed JSON of a downloaded file, ``None`` when absent or not JSON (the layout is then simply not read)."""
-    try:
-        return json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError):
-        return None
+def _read_capped(response: Any, cap: int, deadline: float) -> tuple[bytes, bool]:
+    """The body of a streamed answer up to ``cap`` bytes and whether there was more; the rest is never read.
 
-
-def _is_transient(exc: BaseException) -> bool:
-    """Failures that may pass if tried again: 408/429/5xx, timeouts, cut connections, a HEAD that never answered."""
-    import httpx2
-    from huggingface_hub.constants import is_offline_mode
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        return exc.response.status_code in _RETRY_STATUS
-    if isinstance(exc, LocalEntryNotFoundError):  # hf_hub_download's answer to a failed HEAD with nothing cached
-        return not is_offline_mode()
-    return isinstance(exc, (httpx2.TimeoutException, httpx2.NetworkError, httpx2.RemoteProtocolError))
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    """The ``Retry-After`` seconds a 429/503 answer asked for, if any."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    if isinstance(exc, HfHubHTTPError) and exc.response is not None:
-        value = exc.response.headers.get("Retry-After")
-        try:
-            return max(0.0, float(value)) if value is not None else None
-        except ValueError:
-            return None
-    return None
+    Raises:
+        RetriesStoppedError: the model's time budget ran out while reading (a server that trickles bytes stays
+            within each read timeout, not within the budget).
+    """
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            return b"".join(chunks)[:cap], True
+        if time.monotonic() > deadline:
+            raise RetriesStoppedError("the per-model time budget ran out while reading")
+    return b"".join(chunks), False
 
 
 def _error_counts(records: Iterable[ModelRecord]) -> dict[str, int]:

@@ -2,7 +2,8 @@
 
 A repo folder holds ``config.json``, ``README.md`` and optionally ``*.safetensors`` files. The parameter count comes
 from the safetensors *header* only (8-byte length, then JSON), so no weight is ever read. The same parsing as the Hub
-crawler is used (:mod:`hf_spider.hub.cards`), so a folder and the Hub give identical records for identical files.
+crawler is used (:mod:`hf_spider.hub.cards`, :func:`~hf_spider.hub.sanitize.sanitize_record`), so a folder and the
+Hub give identical records for identical files, and a downloaded hostile repo is as safe to index as a crawled one.
 """
 
 from __future__ import annotations
@@ -13,17 +14,16 @@ import os
 import struct
 from math import prod
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from ..errors import InvalidIndexError
-from .cards import config_fields, join_errors, parse_card
-from .layouts import derive_fields, merge_fields, sentence_transformers_fields
+from .cards import SENTENCE_TRANSFORMERS_FILES, join_errors, read_head, repo_file_fields
+from .layouts import derive_fields
 from .records import ModelRecord
+from .sanitize import sanitize_record
 
 logger = logging.getLogger(__name__)
 
-#: The files of a sentence-transformers repo that describe it (modules, library version, sequence length).
-SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
 #: Files whose presence marks a folder as a model repo.
 REPO_MARKERS = ("config.json", "README.md")
 # A safetensors header above this size is not a real header (the format caps it at 100 MB).
@@ -64,21 +64,9 @@ def read_model_dir(path: Path, repo_id: str, *, sha: str | None = None) -> Model
         sha: the revision the folder holds, when known (a HF cache snapshot folder is named after it).
     """
     path = Path(path)
-    fields: dict[str, Any] = {}
-    errors: list[str] = []
-    card_file = path / "README.md"
-    if card_file.is_file():
-        card_fields, card_error = parse_card(card_file.read_bytes())
-        fields.update(card_fields)
-        errors.append(card_error or "")
-    config_file = path / "config.json"
-    if config_file.is_file():
-        cfg_fields, cfg_error = config_fields(config_file.read_bytes())
-        fields = merge_fields(fields, cfg_fields)
-        errors.append(cfg_error or "")
-    if (path / "modules.json").is_file():
-        st = sentence_transformers_fields(*(_json_file(path / n) for n in SENTENCE_TRANSFORMERS_FILES))
-        fields = merge_fields(fields, st)
+    names = ("README.md", "config.json", *SENTENCE_TRANSFORMERS_FILES)
+    files = {name: read_head(path / name) for name in names if (path / name).is_file()}
+    fields, errors = repo_file_fields(files)
     counts: dict[str, int] = {}
     for weights in sorted(path.glob("*.safetensors")):
         try:
@@ -89,15 +77,7 @@ def read_model_dir(path: Path, repo_id: str, *, sha: str | None = None) -> Model
             errors.append(f"bad_weights: {weights.name} has no readable safetensors header ({exc})")
     if counts:
         fields["num_parameters"] = sum(counts.values())
-    return derive_fields(ModelRecord(repo_id=repo_id, sha=sha, **fields, error=join_errors(errors)))
-
-
-def _json_file(path: Path) -> Any:
-    """A small JSON file's content, ``None`` when it is absent, unreadable or not JSON."""
-    try:
-        return json.loads(path.read_bytes()) if path.is_file() and path.stat().st_size < 1_000_000 else None
-    except (OSError, ValueError):
-        return None
+    return sanitize_record(derive_fields(ModelRecord(repo_id=repo_id, sha=sha, **fields, error=join_errors(errors))))
 
 
 def parameters_from_safetensors_header(f: BinaryIO) -> dict[str, int]:

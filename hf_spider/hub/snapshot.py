@@ -4,6 +4,10 @@ A crawl writes every record it finishes to an append-only journal next to the in
 once, so ``kill -9`` loses at most the line being written). The next crawl replays the journal over the last index
 snapshot, skips what it already has, and at the end writes the merged index atomically and drops the journal. A torn
 last line is the only damage a kill can do; it is cut off before appending again.
+
+The journal never holds a poison record: a record is encoded to UTF-8 before anything is written, and one that cannot
+be (a value no sanitiser caught) is replaced by a failed record of the same repo and sha, so every resume makes
+progress instead of failing on the same repo again.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import IO, Any
 from .cards import error_kinds
 from .index import read_index
 from .records import ModelRecord
+from .sanitize import UNSAFE_TEXT, escape_for_display
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +38,7 @@ class CrawlJournal:
         index_path = Path(index_path)
         self.path = index_path.with_name(index_path.name + JOURNAL_SUFFIX)
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._file: IO[bytes] | None = None
 
     def replay(self) -> dict[str, ModelRecord]:
         """The records of the journal by repo id (a later line wins); a torn or unreadable line is skipped."""
@@ -57,7 +62,7 @@ class CrawlJournal:
     def __enter__(self) -> CrawlJournal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._cut_torn_tail()
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = self.path.open("ab")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -65,14 +70,28 @@ class CrawlJournal:
             self._file.close()
             self._file = None
 
-    def append(self, record: ModelRecord) -> None:
-        """Write one record as one line and flush it to the OS, so a killed process keeps it."""
-        line = json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False) + "\n"
+    def append(self, record: ModelRecord) -> ModelRecord:
+        """Write one record as one line and flush it to the OS, so a killed process keeps it; returns what was written.
+
+        A record that cannot be encoded is written as a failed record of the same repo and sha (``unsafe_text``),
+        and that is what is returned: keep it rather than the original, so the index written later holds it too.
+        """
+        try:
+            line = _encode(record)
+        except (ValueError, TypeError, RecursionError) as exc:  # UnicodeEncodeError is a ValueError
+            logger.warning("record of %s cannot be written (%s); keeping it as failed", _shown(record), exc)
+            record = ModelRecord(
+                repo_id=_shown(record),
+                sha=record.sha,
+                error=f"{UNSAFE_TEXT}: the record could not be encoded ({type(exc).__name__}); report this repo",
+            )
+            line = _encode(record)
         with self._lock:
             if self._file is None:
                 raise RuntimeError("the journal is not open; use it as a context manager")
             self._file.write(line)
             self._file.flush()
+        return record
 
     def discard(self) -> None:
         """Remove the journal once its records are in an index snapshot."""
@@ -88,9 +107,17 @@ class CrawlJournal:
                 f.truncate(data.rfind(b"\n") + 1)
 
 
+def _encode(record: ModelRecord) -> bytes:
+    return (json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _shown(record: ModelRecord) -> str:
+    return escape_for_display(record.repo_id)
+
+
 @dataclass(frozen=True)
 class IndexStats:
-    """Counts over an index: models per pipeline tag and library, fields left empty, errors by kind."""
+    """Counts over an index: models per pipeline tag and library, fields left empty, models per error kind."""
 
     total: int
     pipeline_tags: dict[str, int]

@@ -1,10 +1,17 @@
 """Push a :class:`Shortlist` to a Hub collection, so a ranking can be shared, bookmarked and updated in place.
 
 The push *converges* instead of replaying a script: it looks the collection up by title, adds only the models that
-are missing, removes models no longer on the shortlist, then fixes notes and positions where they differ. Running it
-twice changes nothing the second time, and running it again after a failure half way finishes the job. This matters
-because no collection write of ``huggingface_hub`` is retried, and a write whose answer was lost has still happened
-(see ``HUB_CLIENT_NOTES.md``): ``exists_ok=True`` plus explicit updates is what makes a re-run safe.
+are missing, removes models no longer on the shortlist, then fixes notes and positions where they differ, and reads
+the collection back until nothing is left to fix. Running it twice changes nothing the second time, and running it
+again after a failure half way finishes the job.
+
+No collection write of ``huggingface_hub`` (nor ``whoami``) is retried, and a write whose answer was lost has still
+happened (see ``HUB_CLIENT_NOTES.md``). So every call here is retried on the failures that may pass (429 with its
+``Retry-After``, 5xx, timeouts, cut or truncated answers; :func:`hf_spider.hub.retry.call_with_retries`), requests are
+bounded by a timeout, and every write is one that converges when replayed: ``exists_ok=True`` for creations and
+additions, ``missing_ok=True`` for deletions, absolute positions and notes for updates. What still fails is one
+:class:`~hf_spider.errors.CollectionPushError` carrying the server's reason. Notes and descriptions are escaped
+(control and bidi-override characters), since model ids and task names can come from anyone.
 """
 
 from __future__ import annotations
@@ -17,10 +24,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar, overload
 
 from ..errors import CollectionPushError
+from ..hub.sanitize import escape_for_display
 
 if TYPE_CHECKING:
     from huggingface_hub import Collection, CollectionItem, HfApi
 
+    from ..hub.retry import RetryPolicy
     from .shortlist import Shortlist, ShortlistEntry
 
 logger = logging.getLogger(__name__)
@@ -30,6 +39,8 @@ MAX_DESCRIPTION_CHARS = 150
 MAX_NOTE_CHARS = 500
 #: Stands for the object id of an item that a dry run would add (the Hub assigns the real one).
 NEW_ITEM = "<new>"
+#: Read-back-and-fix rounds before a push that keeps finding something to fix gives up.
+MAX_ROUNDS = 4
 
 _T = TypeVar("_T")
 
@@ -50,7 +61,7 @@ def collection_note(entry: ShortlistEntry, shortlist: Shortlist, *, date: str) -
         f"rank {entry.rank} · {shortlist.ranker} {entry.score:.4g} · task {shortlist.task} · {date}"
         f" · hf-spider {__version__}"
     )
-    return _trim(text, MAX_NOTE_CHARS)
+    return _trim(escape_for_display(text), MAX_NOTE_CHARS)
 
 
 @overload
@@ -65,6 +76,7 @@ def push_to_hub_collection(
     prune: bool = ...,
     date: str | None = ...,
     dry_run: Literal[False] = ...,
+    policy: RetryPolicy | None = ...,
 ) -> str: ...
 @overload
 def push_to_hub_collection(
@@ -78,6 +90,7 @@ def push_to_hub_collection(
     prune: bool = ...,
     date: str | None = ...,
     dry_run: Literal[True],
+    policy: RetryPolicy | None = ...,
 ) -> list[PlannedCall]: ...
 @overload
 def push_to_hub_collection(
@@ -91,6 +104,7 @@ def push_to_hub_collection(
     prune: bool = ...,
     date: str | None = ...,
     dry_run: bool = ...,
+    policy: RetryPolicy | None = ...,
 ) -> str | list[PlannedCall]: ...
 def push_to_hub_collection(
     shortlist: Shortlist,
@@ -103,6 +117,7 @@ def push_to_hub_collection(
     prune: bool = True,
     date: str | None = None,
     dry_run: bool = False,
+    policy: RetryPolicy | None = None,
 ) -> str | list[PlannedCall]:
     """Create or update the collection ``namespace/title`` so it lists the shortlist's models in rank order.
 
@@ -116,23 +131,43 @@ def push_to_hub_collection(
         prune: remove models that are in the collection but no longer on the shortlist.
         date: the date written in notes (default: today, UTC).
         dry_run: read the collection but write nothing; return the calls a real push would make.
+        policy: retries and request timeout of each Hub call (default :data:`hf_spider.hub.retry.WRITE_POLICY`).
 
     Returns:
         The collection URL, or with ``dry_run=True`` the list of :class:`PlannedCall`.
 
     Raises:
         CollectionPushError: empty shortlist, no or read-only token, a namespace the token cannot write to, a title
-            owned by someone else, or a failure half way (its ``url`` is set; run the same push again to resume).
+            owned by someone else, a Hub failure that outlasted the retries (with the server's reason), or a failure
+            half way (its ``url`` is set; run the same push again to resume).
     """
     from huggingface_hub import HfApi
 
+    from ..hub import retry
+
     if not shortlist.entries:
         raise CollectionPushError("the shortlist is empty, so there is nothing to push; rank with a wider pool first")
-    api = HfApi(token=token)
-    namespace = namespace or _token_user(api)
+    hub = _Hub(HfApi(token=token), policy or retry.WRITE_POLICY)
+    with retry.session_timeout(hub.policy.timeout):
+        return _push(hub, shortlist, title, namespace, private, description, prune, date, dry_run)
+
+
+def _push(
+    hub: _Hub,
+    shortlist: Shortlist,
+    title: str,
+    namespace: str | None,
+    private: bool,
+    description: str | None,
+    prune: bool,
+    date: str | None,
+    dry_run: bool,
+) -> str | list[PlannedCall]:
+    api = hub.api
+    namespace = namespace or _token_user(hub)
     date = date or dt.datetime.now(dt.timezone.utc).date().isoformat()
     wanted = [(e.model_id, collection_note(e, shortlist, date=date)) for e in shortlist.entries]
-    collection = _call(lambda: _find_collection(api, namespace, title), "look up", namespace=namespace)
+    collection = hub.call(lambda: _find_collection(api, namespace, title), "look up", namespace=namespace)
     plan: list[PlannedCall] = []
     if collection is None:
         default_description = f"hf-spider shortlist for {shortlist.task} ({shortlist.ranker})"
@@ -142,31 +177,38 @@ def push_to_hub_collection(
                 "title": title,
                 "namespace": namespace,
                 "private": private,
-                "description": _trim(description or default_description, MAX_DESCRIPTION_CHARS),
+                "description": _trim(escape_for_display(description or default_description), MAX_DESCRIPTION_CHARS),
                 "exists_ok": True,
             },
         )
         plan.append(create)
         if not dry_run:
-            collection = _call(lambda: api.create_collection(**create.kwargs), "create", namespace=namespace)
+            collection = hub.call(lambda: api.create_collection(**create.kwargs), "create", namespace=namespace)
             _check_owner(collection, namespace, title)
             logger.info("created collection %s", collection.url)
     slug, url = (collection.slug, collection.url) if collection is not None else (NEW_ITEM, None)
     items = [_Item.of(i) for i in collection.items] if collection is not None else []
-    edits = _add_and_delete_calls(slug, items, wanted, prune)
     if dry_run:
+        edits = _add_and_delete_calls(slug, items, wanted, prune)
         after = [i for i in items if not any(c.kwargs.get("item_object_id") == i.object_id for c in edits)]
         after += [_Item(NEW_ITEM, c.kwargs["item_id"], "model", c.kwargs["note"]) for c in edits if _is_add(c)]
         return plan + edits + _order_calls(slug, after, wanted)
-    present = sum(i.item_type == "model" and i.item_id in dict(wanted) for i in items)
-    for call in edits:
-        _run(api, call, url=url, present=present, total=len(wanted))
-        present += _is_add(call)
-    refreshed = _call(lambda: api.get_collection(slug), "read back", namespace=namespace)
-    for call in _order_calls(slug, [_Item.of(i) for i in refreshed.items], wanted):
-        _run(api, call, url=url, present=present, total=len(wanted))
-    logger.info("collection %s lists %d models in rank order", url, len(wanted))
-    return str(url)
+    for _ in range(MAX_ROUNDS):  # fix, read back, until the read-back needs nothing
+        calls = _add_and_delete_calls(slug, items, wanted, prune) or _order_calls(slug, items, wanted)
+        if not calls:
+            logger.info("collection %s lists %d models in rank order", url, len(wanted))
+            return str(url)
+        present = sum(i.item_type == "model" and i.item_id in dict(wanted) for i in items)
+        for call in calls:
+            hub.run(call, url=url, present=present, total=len(wanted))
+            present += _is_add(call)
+        refreshed = hub.call(lambda: api.get_collection(slug), "read back", namespace=namespace)
+        items = [_Item.of(i) for i in refreshed.items]
+    raise CollectionPushError(
+        f"collection {url} still differs from the shortlist after {MAX_ROUNDS} rounds of fixes (is someone else "
+        "editing it?); run the same push again",
+        url=url,
+    )
 
 
 def add_push_arguments(parser: argparse.ArgumentParser) -> None:
@@ -201,16 +243,48 @@ class _Item(NamedTuple):
         return cls(item.item_object_id, item.item_id, item.item_type, item.note)
 
 
-def _run(api: HfApi, call: PlannedCall, *, url: str | None, present: int, total: int) -> None:
-    """Make one write; a failure says how far the push got and that re-running it resumes."""
-    try:
-        getattr(api, call.method)(**call.kwargs)
-    except Exception as exc:  # the client raises HTTP and connection errors of several types
-        raise CollectionPushError(
-            f"push to {url} stopped with {present} of {total} models in the collection "
-            f"({call.method} failed: {_reason(exc)}); run the same push again to resume",
-            url=url,
-        ) from exc
+@dataclass(frozen=True)
+class _Hub:
+    """The client and the retry policy of one push: every request goes through :meth:`call` or :meth:`run`."""
+
+    api: HfApi
+    policy: RetryPolicy
+
+    def call(self, fn: Callable[[], _T], action: str, *, namespace: str | None = None) -> _T:
+        """One Hub request, retried on failures that may pass; what still fails is one :class:`CollectionPushError`."""
+        from huggingface_hub.errors import HfHubHTTPError
+
+        from ..hub.retry import call_with_retries, describe
+
+        try:
+            return call_with_retries(fn, what=f"{action} collections", policy=self.policy)
+        except CollectionPushError:
+            raise
+        except Exception as exc:  # HTTP refusals, and what outlasted the retries: cut answers, timeouts, 5xx
+            status = exc.response.status_code if isinstance(exc, HfHubHTTPError) and exc.response is not None else None
+            where = f"collections of '{namespace}'" if namespace else "the Hub account"
+            if status in (401, 403):
+                raise CollectionPushError(
+                    f"the token may not {action} {where} ({describe(exc)}); "
+                    "pass a write token of that user or a member of that organisation"
+                ) from exc
+            raise CollectionPushError(
+                f"could not {action} {where} ({describe(exc)}); check the Hub status and run the same push again"
+            ) from exc
+
+    def run(self, call: PlannedCall, *, url: str | None, present: int, total: int) -> None:
+        """Make one write, retried; a failure says how far the push got and that re-running it resumes."""
+        from ..hub.retry import call_with_retries, describe
+
+        try:
+            write = getattr(self.api, call.method)
+            call_with_retries(lambda: write(**call.kwargs), what=call.method, policy=self.policy)
+        except Exception as exc:  # the client raises HTTP and connection errors of several types
+            raise CollectionPushError(
+                f"push to {url} stopped with {present} of {total} models in the collection "
+                f"({call.method} failed: {describe(exc)}); run the same push again to resume",
+                url=url,
+            ) from exc
 
 
 def _add_and_delete_calls(
@@ -281,48 +355,29 @@ def _find_collection(api: HfApi, namespace: str, title: str) -> Collection | Non
     return api.get_collection(matches[0].slug) if matches else None
 
 
-def _token_user(api: HfApi) -> str:
+def _token_user(hub: _Hub) -> str:
     """The token's user name, refusing a read-only token before anything is written."""
     from huggingface_hub.errors import LocalTokenNotFoundError
 
     try:
-        info = _call(api.whoami, "check the token of")
-    except LocalTokenNotFoundError as exc:
-        raise CollectionPushError("no Hub token found; pass token= (a write token) or run `hf auth login`") from exc
+        info = hub.call(hub.api.whoami, "check the token of")
+    except CollectionPushError as exc:
+        if isinstance(exc.__cause__, LocalTokenNotFoundError):
+            raise CollectionPushError(
+                "no Hub token found; pass token= (a write token) or run `hf auth login`"
+            ) from exc.__cause__
+        raise
     role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")
     if role == "read":
         raise CollectionPushError(
-            f"the token of '{info.get('name')}' is read-only; pass a token with write access "
+            f"the token of '{escape_for_display(info.get('name'))}' is read-only; pass a token with write access "
             "(https://huggingface.co/settings/tokens)"
         )
     return str(info["name"])
 
 
-def _call(fn: Callable[[], _T], action: str, *, namespace: str | None = None) -> _T:
-    """Run one Hub request, turning HTTP refusals into one clear :class:`CollectionPushError`."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        return fn()
-    except HfHubHTTPError as exc:
-        status = exc.response.status_code if exc.response is not None else None
-        where = f"collections of '{namespace}'" if namespace else "the Hub account"
-        if status in (401, 403):
-            raise CollectionPushError(
-                f"the token may not {action} {where} (HTTP {status}: {_reason(exc)}); "
-                "pass a write token of that user or a member of that organisation"
-            ) from exc
-        raise CollectionPushError(
-            f"could not {action} {where} ({_reason(exc)}); check the Hub status and retry"
-        ) from exc
-
-
 def _is_add(call: PlannedCall) -> bool:
     return call.method == "add_collection_item"
-
-
-def _reason(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _trim(text: str, limit: int) -> str:

@@ -153,28 +153,62 @@ class Shortlist(Sequence[ShortlistEntry]):
         columns = list(ShortlistEntry.__dataclass_fields__)
         return pd.DataFrame(rows, columns=columns)
 
-    def _table_rows(self) -> list[list[str]]:
+    @property
+    def shows_percentile(self) -> bool:
+        """Whether the displays show :attr:`ShortlistEntry.expected_percentile` (any entry has one) or the raw score."""
+        return any(e.expected_percentile is not None for e in self.entries)
+
+    @property
+    def value_label(self) -> str:
+        """What the value column and the plots show, in words (the raw score always stays in the JSON)."""
+        if self.shows_percentile:
+            return f"expected percentile among the {self.metadata.get('candidates', len(self))} candidates (100 = best)"
+        return f"raw score of {self.ranker} (higher is better; comparable within this list only)"
+
+    def display_value(self, entry: ShortlistEntry) -> float | None:
+        """The number the displays show for ``entry``: its expected percentile, or its raw score (see
+        :attr:`shows_percentile`); ``None`` when the percentile is shown but this entry has none."""
+        return entry.expected_percentile if self.shows_percentile else entry.score
+
+    def display_rows(self) -> tuple[list[str], list[list[str]]]:
+        """Header and rows of the table every display shows (terminal, markdown, the Space), as plain strings.
+
+        Columns: rank, model, the value (``percentile`` or ``score``, see :attr:`value_label`), parameters in
+        K / M / B, and notes: what the score rests on (evidence) and the entry's own reasons, or why it failed.
+        """
+        from ..hub.sanitize import escape_for_display
+
+        header = ["rank", "model", "percentile" if self.shows_percentile else "score", "params", "notes"]
         rows = []
         for e in self.entries:
-            params = "?" if e.num_parameters is None else _human_count(e.num_parameters)
-            note = e.error or "; ".join(e.reasons)
-            rows.append([str(e.rank), e.model_id, f"{e.score:.4f}", params, note])
-        return rows
+            value = self.display_value(e)
+            shown = "?" if value is None else f"{value:.0f}" if self.shows_percentile else f"{value:.4f}"
+            params = "?" if e.num_parameters is None else human_count(e.num_parameters)
+            rows.append([str(e.rank), e.model_id, shown, params, entry_notes(e)])
+        return header, [[escape_for_display(cell) for cell in row] for row in rows]  # ids and reasons come from the Hub
+
+    @property
+    def notes(self) -> list[str]:
+        """Lines printed under every table: what the value column means and the list's own notes (unpinned
+        revisions, inputs left out, ...) from ``metadata["notes"]``."""
+        return [f"{self.display_rows()[0][2]}: {self.value_label}", *self.metadata.get("notes", ())]
 
     def to_markdown(self) -> str:
-        header = f"**{self.task}**, ranked by `{self.ranker}`\n\n"
-        lines = ["| rank | model | score | params | notes |", "|---:|---|---:|---:|---|"]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in self._table_rows()]
-        return header + "\n".join(lines) + "\n"
+        header, rows = self.display_rows()
+        title = f"**{self.task}**, ranked by `{self.ranker}`\n\n"
+        lines = ["| " + " | ".join(header) + " |", "|---:|---|---:|---:|---|"]
+        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
+        footer = "\n\n".join(f"> {note}" for note in self.notes)
+        return title + "\n".join(lines) + "\n\n" + footer + "\n"
 
     def to_table(self) -> str:
-        """A plain-text table for terminals."""
-        head = ["rank", "model", "score", "params", "notes"]
-        rows = self._table_rows()
+        """A plain-text table for terminals, with the notes under it."""
+        head, rows = self.display_rows()
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         fmt = "  ".join(f"{{:{'>' if i in (0, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
-        lines = [f"{self.task} (ranker: {self.ranker})", fmt.format(*head)]
+        lines = [f"{self.task} (ranker: {self.ranker})", fmt.format(*head).rstrip()]
         lines += [fmt.format(*r).rstrip() for r in rows]
+        lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -230,7 +264,27 @@ class Shortlist(Sequence[ShortlistEntry]):
         )
 
 
-def _human_count(n: int) -> str:
+#: How each kind of evidence reads in the notes column.
+EVIDENCE_NOTES = {
+    "records": "own fine-tuning records",
+    "lineage": "base model's records",
+    "facts": "card facts",
+    "content": "architecture only",
+    "size": "size only",
+}
+
+
+def entry_notes(entry: ShortlistEntry) -> str:
+    """The notes cell of an entry: ``failed: <why>``, else its evidence and reasons (``"own fine-tuning records;
+    license unknown"``)."""
+    if entry.error:
+        return f"failed: {entry.error}"
+    parts = [EVIDENCE_NOTES.get(entry.evidence, entry.evidence)] if entry.evidence else []
+    return "; ".join([*parts, *entry.reasons])
+
+
+def human_count(n: int) -> str:
+    """``229799953`` -> ``"229.8M"``: parameter counts as people read them."""
     for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
         if n >= size:
             return f"{n / size:.1f}{unit}"

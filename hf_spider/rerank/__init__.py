@@ -1,7 +1,8 @@
 """Stage two of Model Spider: re-rank the best stage-one candidates with real forward passes on the task's samples.
 
 ``rerank_shortlist`` is the entry point; ``python -m hf_spider.rerank`` (or ``accelerate launch -m hf_spider.rerank``)
-runs it from the command line, like ``hf-spider rerank``.
+runs it from the command line, like ``hf-spider rerank``. ``fuse`` is the fusion it ends with, public so that recorded
+estimator values can be re-mixed without running a model (``fusion_inputs`` reads them back from a shortlist).
 """
 
 from __future__ import annotations
@@ -9,25 +10,34 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .combine import rerank_shortlist
+    from .combine import fusion_inputs, rerank_shortlist
     from .distributed import RerankResult, rerank_candidates
     from .forward import ForwardOptions, extract_features
+    from .fusion import FusionParameters, FusionResult, fuse
     from .samples import TaskSamples, load_samples
 
 _EXPORTS = {
     "rerank_shortlist": "combine",
+    "fusion_inputs": "combine",
     "RerankResult": "distributed",
     "rerank_candidates": "distributed",
     "ForwardOptions": "forward",
     "extract_features": "forward",
+    "fuse": "fusion",
+    "FusionParameters": "fusion",
+    "FusionResult": "fusion",
     "TaskSamples": "samples",
     "load_samples": "samples",
 }
 __all__ = [
     "ForwardOptions",
+    "FusionParameters",
+    "FusionResult",
     "RerankResult",
     "TaskSamples",
     "extract_features",
+    "fuse",
+    "fusion_inputs",
     "load_samples",
     "rerank_candidates",
     "rerank_shortlist",

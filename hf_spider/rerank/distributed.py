@@ -20,7 +20,16 @@ import numpy as np
 
 from ..errors import CandidateLoadError, EstimatorInputError
 from ..hub.records import ModelRecord
-from .forward import CandidateFeatures, ForwardOptions, extract_features
+from .forward import (
+    CandidateFeatures,
+    ForwardOptions,
+    LoadedCandidate,
+    PreparedInputs,
+    load_candidate,
+    release,
+    run_candidate,
+    transformers_lib,
+)
 from .samples import TaskSamples
 
 logger = logging.getLogger(__name__)
@@ -85,21 +94,22 @@ def rerank_candidates(
 ) -> list[RerankResult]:
     """Run and score every candidate on ``samples``, spread over the processes; every process gets all results.
 
-    A candidate that fails (unsafe, unloadable, out of memory) becomes a result with ``error`` set; the others go on.
+    Each process loads its next candidate in a background thread while the current one runs (unless
+    ``options.prefetch`` is off), preprocesses the samples once per distinct processor configuration, and frees
+    each model after scoring it. A candidate that fails (unsafe, unloadable, out of memory) becomes a result with
+    ``error`` set; the others go on. Warnings raised by the libraries underneath are logged (``hf_spider.rerank``,
+    level INFO), not printed.
 
     Returns:
         One result per distinct candidate, in the order of ``candidates``.
     """
     from accelerate.utils import gather_object
-    from huggingface_hub.utils import tqdm
 
     state = partial_state()
     options = options or ForwardOptions()
     unique = list({c.repo_id: c for c in candidates}.values())
-    mine: list[RerankResult] = []
     with state.split_between_processes(deal_by_size(unique, state.num_processes)) as share:
-        for record in tqdm(share, desc="re-ranking", unit="model", name="hf_spider.rerank", disable=None):
-            mine.append(_score_one(record, samples, estimators, options, state.device))
+        mine = _score_share(list(share), samples, estimators, options, state.device)
     gathered: list[RerankResult] = gather_object(mine)
     by_id: dict[str, RerankResult] = {}
     for result in gathered:  # keyed by model id, so padding (if a caller pads) counts once
@@ -107,24 +117,71 @@ def rerank_candidates(
     return [by_id[c.repo_id] for c in unique]
 
 
+def _score_share(
+    share: Sequence[ModelRecord],
+    samples: TaskSamples,
+    estimators: Sequence[str],
+    options: ForwardOptions,
+    device: Any,
+) -> list[RerankResult]:
+    """This process's candidates, one at a time, the next one loading in the background."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from huggingface_hub.utils import tqdm
+
+    modality = samples.description.modality
+    prepared = PreparedInputs(samples.inputs, modality, options)
+    prefetch = options.prefetch and options.device_map is None
+    out: list[RerankResult] = []
+    with _quiet_libraries(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="hf_spider.prefetch") as loader:
+
+        def load(record: ModelRecord) -> Future[LoadedCandidate]:
+            # loaded on the CPU off the main thread; moved to the device on it once the previous model is freed
+            return loader.submit(load_candidate, record, modality=modality, options=options)
+
+        pending = load(share[0]) if share else None
+        for i, record in enumerate(tqdm(share, desc="re-ranking", unit="model", name="hf_spider.rerank", disable=None)):
+            start = time.perf_counter()
+            current = pending if pending is not None else load(record)
+            pending = load(share[i + 1]) if prefetch and i + 1 < len(share) else None
+            try:
+                candidate = current.result()
+                waited = time.perf_counter() - start
+                out.append(_score_one(record, candidate, prepared, samples, estimators, device, start))
+                logger.debug(
+                    "%s: waited %.2fs for its load (%.2fs), forward %.2fs, total %.2fs",
+                    record.repo_id,
+                    waited,
+                    candidate.load_seconds,
+                    out[-1].forward_seconds,
+                    out[-1].total_seconds,
+                )
+            except (CandidateLoadError, EstimatorInputError) as exc:
+                reason = getattr(exc, "reason", str(exc))
+                logger.info("not re-ranked: %s: %s", record.repo_id, reason)
+                out.append(
+                    RerankResult(record.repo_id, record.sha, error=reason, total_seconds=time.perf_counter() - start)
+                )
+    return out
+
+
 def _score_one(
-    record: ModelRecord, samples: TaskSamples, estimators: Sequence[str], options: ForwardOptions, device: Any
+    record: ModelRecord,
+    candidate: LoadedCandidate,
+    prepared: PreparedInputs,
+    samples: TaskSamples,
+    estimators: Sequence[str],
+    device: Any,
+    start: float,
 ) -> RerankResult:
-    start = time.perf_counter()
     try:
-        features = extract_features(
-            record, samples.inputs, modality=samples.description.modality, options=options, device=device
-        )
-        with _one_thread():
-            scores = {name: estimate(name, features, samples.labels) for name in estimators}
-    except (CandidateLoadError, EstimatorInputError) as exc:
-        logger.warning("skipping %s: %s", record.repo_id, getattr(exc, "reason", exc))
-        return RerankResult(
-            record.repo_id,
-            record.sha,
-            error=getattr(exc, "reason", str(exc)),
-            total_seconds=time.perf_counter() - start,
-        )
+        if getattr(candidate.model, "hf_device_map", None) is None:  # device_map placed it already
+            candidate.model = candidate.model.to(device)
+        features = run_candidate(candidate, prepared)
+    finally:
+        release(candidate)
+    with _one_thread():
+        scores = {name: estimate(name, features, samples.labels) for name in estimators}
     return RerankResult(
         model_id=record.repo_id,
         sha=record.sha,
@@ -134,6 +191,33 @@ def _score_one(
         load_seconds=features.load_seconds,
         total_seconds=time.perf_counter() - start,
     )
+
+
+@contextlib.contextmanager
+def _quiet_libraries() -> Iterator[None]:
+    """Keep library chatter off the user's terminal while candidates load and run, without losing it.
+
+    Python warnings (torchvision's image-extension notice when timm imports it, numerical RuntimeWarnings, ...) are
+    recorded and logged at INFO; transformers' own logging is set to errors only and its weight-loading progress bars
+    are turned off, then both are restored.
+    """
+    import warnings
+
+    transformers = transformers_lib()
+    verbosity = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
+    for seen in {(str(w.message), w.category.__name__) for w in caught}:
+        logger.info("library warning while re-ranking (%s): %s", seen[1], seen[0])
 
 
 #: The arrays re-ranking can give an estimator: the candidate's features, its source-class probabilities, the labels.

@@ -269,7 +269,8 @@ class TransferScorer(
         if feature_schema_version != PTM_SCHEMA_VERSION:
             raise ScorerConfigError(
                 f"this scorer reads PTM tokens of schema {feature_schema_version} but this hf-spider builds schema "
-                f"{PTM_SCHEMA_VERSION}; retrain it with `hf-spider train-scorer` or use the hf-spider version that saved it"
+                f"{PTM_SCHEMA_VERSION}; retrain it with `hf-spider train-scorer` or use the hf-spider version that "
+                "saved it"
             )
         if in_dim != token_dim(text_dim):
             raise ScorerConfigError(
@@ -347,6 +348,12 @@ class TransferScorer(
         (save_directory / "config.json").write_text(
             json.dumps({**config, "model_type": SCORER_MODEL_TYPE}, sort_keys=True, indent=2)
         )
+
+    def push_to_hub(self, repo_id: str, **kwargs: Any) -> str:  # type: ignore[override]
+        """The mixin's push, safe to retry: a replayed commit is never a second, empty one (see ``hub/push.py``)."""
+        from ..hub.push import push_model
+
+        return push_model(self, repo_id, **kwargs)
 
     def generate_model_card(self, *args: Any, **kwargs: Any) -> ModelCard:
         """The mixin's card, with this scorer's training and benchmark summary filled in."""

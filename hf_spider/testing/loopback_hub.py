@@ -4,8 +4,14 @@ It answers what the 2.4 client calls (see the project's ``shared/HUB_CLIENT_NOTE
 pagination and ``expand``, model info by revision, ``HEAD``/``GET`` (with ``Range``) on ``resolve``, ``tree``,
 ``whoami-v2``, repo creation, ``validate-yaml``, ``preupload`` and ndjson ``commit``, and collections with their items.
 Repos live in memory; every commit stays readable by its sha. Faults are injected per request by :class:`FaultPlan`
-(429 with ``Retry-After``, 500, 503, a stalled answer, a truncated body), and every request is logged so tests can
-count what a client fetched.
+(429 with ``Retry-After``, 500, 503, a stalled answer, a write applied but answered late, a truncated body), on reads
+and writes alike, and every request is logged so tests can count what a client fetched.
+
+Hostile content is served as the Hub would pass it on: any string a repo holds (lone surrogates and bidi overrides in
+ids, labels and cards) goes out as JSON ``\\uXXXX`` escapes, file names may hold ``..``, a repo can be gated, or
+deleted while the listing still shows it (:meth:`LoopbackHub.delete_repo` with ``keep_listed``). The card metadata
+the listing sends is parsed within limits, as the Hub's parser limits aliases, so a "billion laughs" card is listed
+without ``cardData`` rather than expanded (the crawler still reads its README).
 
 Example:
     >>> with LoopbackHub() as hub:  # doctest: +SKIP
@@ -31,7 +37,8 @@ from urllib.parse import quote, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse as _StarletteJSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from ..hub.local import parameters_from_safetensors_bytes
@@ -42,8 +49,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 #: Fault kinds :class:`FaultPlan` can inject.
-#: ``"404"`` answers ``RepoNotFound``, as for a repo deleted after it was listed.
-FAULT_KINDS = ("404", "429", "500", "503", "stall", "truncate")
+#: ``"404"`` answers ``RepoNotFound``, as for a repo deleted after it was listed. ``"stall"`` holds the request back
+#: before it is handled (a client that gives up first leaves a write unapplied); ``"stall_after"`` handles it (a write
+#: is applied) and then holds the answer back; ``"truncate"`` handles it and cuts the answer's body in half.
+FAULT_KINDS = ("404", "429", "500", "503", "stall", "stall_after", "truncate")
 DEFAULT_USER = "tester"
 #: The write token of :data:`DEFAULT_USER` (a fake value: the loopback Hub is never reachable from outside).
 DEFAULT_TOKEN = "hf_loopbackWriteToken0000000000000000"
@@ -91,6 +100,7 @@ class HubRepo:
     private: bool = False
     created_at: datetime = _BASE_TIME
     granted: set[str] = field(default_factory=set)
+    deleted: bool = False  # gone, but the listing still shows it (every other endpoint answers 404)
 
     @property
     def head(self) -> Commit:
@@ -116,7 +126,7 @@ class FaultRule:
         probability: chance that a matching request is hit.
         times: how many requests the rule may hit in all, ``None`` for no limit.
         retry_after: ``Retry-After`` seconds sent with a 429.
-        stall_s: how long a ``stall`` holds the answer back.
+        stall_s: how long a ``stall`` or ``stall_after`` holds the answer back.
     """
 
     kinds: tuple[str, ...]
@@ -154,6 +164,11 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._rules.clear()
+
+    def reseed(self, seed: int) -> None:
+        """Restart the draws from ``seed``, so a test sees the same faults whatever ran before it."""
+        with self._lock:
+            self._rng.seed(seed)
 
     def pick(self, target: str) -> tuple[str, FaultRule] | None:
         """The fault to inject into the request ``target`` (``"METHOD /path?query"``), if any."""
@@ -205,6 +220,7 @@ class LoopbackHub:
         self.page_size = page_size
         self.users = {DEFAULT_TOKEN: DEFAULT_USER} if users is None else dict(users)
         self.orgs = {} if orgs is None else dict(orgs)
+        self.seed = seed
         self.faults = FaultPlan(seed)
         self.repos: dict[str, HubRepo] = {}
         self.collections: dict[str, dict[str, Any]] = {}  # keyed by the 24-hex id at the end of the slug
@@ -244,13 +260,15 @@ class LoopbackHub:
         self._server = self._thread = None
 
     def reset(self, *, page_size: int = 100) -> None:
-        """Empty the Hub (repos, collections, faults, request log) so one server can serve many tests."""
+        """Empty the Hub (repos, collections, faults, request log) and restart the fault draws from :attr:`seed`,
+        so one server can serve many tests and each sees the same faults whatever ran before it."""
         with self._lock:
             self.repos.clear()
             self.collections.clear()
             self._requests.clear()
             self.page_size = page_size
         self.faults.clear()
+        self.faults.reseed(self.seed)
 
     @property
     def token(self) -> str:
@@ -320,9 +338,13 @@ class LoopbackHub:
             repo.commits.append(self._new_commit(repo.repo_id, files, summary, parent=repo.head.oid))
             return repo.head.oid
 
-    def delete_repo(self, repo_id: str) -> None:
+    def delete_repo(self, repo_id: str, *, keep_listed: bool = False) -> None:
+        """Remove a repo; with ``keep_listed`` the listing still shows it, as a listing cached before the deletion."""
         with self._lock:
-            del self.repos[repo_id]
+            if keep_listed:
+                self.repos[repo_id].deleted = True
+            else:
+                del self.repos[repo_id]
 
     # ---- request log -----------------------------------------------------------------------------------------------
 
@@ -356,7 +378,8 @@ class LoopbackHub:
         self, repo_id: str, files: dict[str, bytes], summary: str, *, parent: str | None, date: datetime | None = None
     ) -> Commit:
         tree = "".join(f"{path}\0{git_blob_oid(data)}\n" for path, data in sorted(files.items()))
-        oid = hashlib.sha1(f"{repo_id}\n{parent}\n{summary}\n{self._counter}\n{tree}".encode()).hexdigest()
+        key = f"{repo_id}\n{parent}\n{summary}\n{self._counter}\n{tree}"
+        oid = hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()  # hostile ids may hold lone surrogates
         return Commit(oid=oid, files=files, summary=summary, date=date or self._tick())
 
     def user_of(self, request: Request) -> str | None:
@@ -372,7 +395,7 @@ class LoopbackHub:
     def lookup(self, repo_id: str, request: Request) -> HubRepo | Response:
         """The repo, or the 404 ``RepoNotFound`` answer the Hub gives for a missing or hidden one."""
         repo = self.repos.get(repo_id)
-        if repo is None or not self.visible(repo, self.user_of(request)):
+        if repo is None or repo.deleted or not self.visible(repo, self.user_of(request)):
             return _error(404, "RepoNotFound", f"Repository {repo_id} not found")
         return repo
 
@@ -421,6 +444,9 @@ class _FaultMiddleware:
             if kind == "truncate" and method != "HEAD":
                 await self.app(scope, receive, _truncating(logged_send))
                 return
+            if picked is not None and kind == "stall_after":
+                await self.app(scope, receive, _late(logged_send, picked[1].stall_s))
+                return
             await self.app(scope, receive, logged_send)
         finally:
             if not logged:  # no answer was started (the client went away during a stall, or the app failed)
@@ -439,9 +465,28 @@ def _truncating(send: Send) -> Send:
     return wrapped
 
 
+def _late(send: Send, seconds: float) -> Send:
+    """Hold the answer back ``seconds`` after the handler finished (a write is applied; its answer comes late)."""
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return wrapped
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # Routes
 # --------------------------------------------------------------------------------------------------------------------
+
+
+class JSONResponse(_StarletteJSONResponse):
+    """JSON with non-ASCII characters escaped, as the Hub sends it: a lone surrogate in a repo's content is valid JSON
+    (``"\\ud83d"``) but cannot be encoded as UTF-8, which Starlette's default rendering needs."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def _build_app(hub: LoopbackHub) -> Starlette:
@@ -465,7 +510,8 @@ def _build_app(hub: LoopbackHub) -> Starlette:
 
 
 def _error(status: int, code: str | None, message: str, **extra_headers: str) -> JSONResponse:
-    headers = {"X-Error-Message": message, **extra_headers}
+    # A header must be ASCII: an id holding hostile characters is quoted with escapes, as in the body.
+    headers = {"X-Error-Message": message.encode("ascii", "backslashreplace").decode(), **extra_headers}
     if code:
         headers["X-Error-Code"] = code
     return JSONResponse({"error": message}, status_code=status, headers=headers)
@@ -586,7 +632,8 @@ def _model_json(repo: HubRepo, commit: Commit, fields: set[str], *, blobs: bool 
         "safetensors": lambda: _safetensors(commit),
         "siblings": lambda: [_sibling(path, data, blobs) for path, data in sorted(commit.files.items())],
     }
-    out: dict[str, Any] = {"_id": hashlib.md5(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id}
+    object_id = hashlib.md5(repo.repo_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    out: dict[str, Any] = {"_id": object_id, "id": repo.repo_id}
     out["modelId"] = repo.repo_id
     for name in sorted(fields):
         if name in values and (value := values[name]()) is not None:
@@ -600,16 +647,24 @@ def _card_data(commit: Commit) -> dict[str, Any] | None:
 
 
 def _parse_card_data(commit: Commit) -> dict[str, Any] | None:
-    from huggingface_hub import RepoCard
+    """The card metadata the listing sends: the README's YAML header as JSON, keys and all, as the Hub sends it.
+
+    The Hub's YAML parser limits alias expansion and leaves such a card's metadata out; hf-spider's bounded loader
+    stands in for that limit here (the crawler reads the README itself). Dates become strings, as in the Hub's JSON.
+    """
+    from huggingface_hub.repocard import REGEX_YAML_BLOCK
+
+    from ..hub.cards import load_card_metadata
 
     raw = commit.files.get("README.md")
-    if raw is None or not raw.lstrip().startswith(b"---"):
+    match = REGEX_YAML_BLOCK.search(raw.decode("utf-8", errors="replace")) if raw is not None else None
+    if match is None:
         return None
     try:
-        data = RepoCard(raw.decode("utf-8", errors="replace")).data.to_dict()
-    except Exception:  # a malformed card: the Hub lists the model without card data
+        data = load_card_metadata(match.group(2))
+    except Exception:  # a malformed or oversized card: the Hub lists the model without card data
         return None
-    return data or None
+    return json.loads(json.dumps(data, default=str)) if isinstance(data, dict) and data else None
 
 
 def _json_file(commit: Commit, name: str) -> dict[str, Any] | None:
@@ -898,7 +953,7 @@ async def _collection_items(hub: LoopbackHub, collection: dict[str, Any], reques
     if request.method == "POST" and not item_id:
         body = await request.json()
         item = body["item"]
-        if item["type"] == "model" and item["id"] not in hub.repos:
+        if item["type"] == "model" and (item["id"] not in hub.repos or hub.repos[item["id"]].deleted):
             return _error(404, "RepoNotFound", f"Repository {item['id']} not found")
         if any(i["type"] == item["type"] and i["id"] == item["id"] for i in items):
             return _error(409, None, f"{item['id']} is already in the collection")

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidDatasetError
+from ..hub.index import atomic_write
 from .cache import embedding_key, load_tokens, path_fingerprint, save_tokens
 from .encoders import default_device, encoder_revision, load_encoder
 from .sampling import DEFAULT_PER_CLASS, sample_task
@@ -58,7 +59,7 @@ def build_task_tokens(
         cache_dir: where tokens are cached; default ``$HF_SPIDER_CACHE/task_tokens``.
         num_workers: DataLoader workers for preprocessing; the tokens do not depend on it.
         streaming: stream the dataset; default True for a Hub dataset id, so only the sampled rows are downloaded.
-        use_cache: read and write the cache.
+        use_cache: read and write the task-token cache (label-name embeddings are cached by name either way).
 
     Returns:
         :class:`TaskTokens` with ``encoder`` (``id@sha`` per modality) and ``sampling`` (settings and counts).
@@ -128,11 +129,10 @@ def build_task_tokens(
         sampling = {"per_class": per_class, "seed": seed}
         prototypes, counts = _prototypes(task, sample_id, per_class, seed, device, num_workers)
         sampling.update(counts)
-    text = load_encoder(text_id, modality="text", device=device)
     tokens = TaskTokens(
         description=description,
         prototypes=prototypes,
-        label_embeddings=text.encode(_label_texts(description)),
+        label_embeddings=label_embeddings(_label_texts(description), text_id, text_key, device, cache),
         statistics=task_statistics(description),
         encoder=encoders,
         sampling=sampling,
@@ -156,10 +156,33 @@ def _prototypes(
     counts = {
         "num_samples": len(sample.inputs),
         "skipped": sample.skipped,
+        "unreadable_inputs": len(task.unreadable),
         "rows_read": sample.rows_read,
         "streamed": isinstance(task.dataset, datasets.IterableDataset),
     }
     return prototypes.astype(np.float32), counts
+
+
+def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str, cache_dir: Path) -> np.ndarray:
+    """``[C, D]`` text-encoder embeddings of label names, cached by the names and the encoder's commit.
+
+    Every task with the same label names shares the entry, whatever its samples or settings, and a hit does not even
+    load the encoder: a task of 5,000 classes is encoded once (about a minute and a half on two CPU cores), then read
+    back in milliseconds. Kept in ``<cache_dir>/label_embeddings`` (``$HF_SPIDER_CACHE/task_tokens`` by default),
+    whether or not the task's tokens themselves are cached.
+    """
+    path = cache_dir / "label_embeddings" / f"{embedding_key('labels', text_key, TRANSFORM_VERSION, texts=texts)}.npy"
+    if path.is_file():
+        try:
+            cached = np.load(path, allow_pickle=False)
+            if cached.ndim == 2 and len(cached) == len(texts):
+                return cached
+        except (OSError, ValueError) as exc:
+            logger.warning("ignoring unreadable label-embedding cache entry %s (%s); it will be rebuilt", path, exc)
+    embeddings = load_encoder(text_id, modality="text", device=device).encode(texts)
+    with atomic_write(path, mode="wb") as f:
+        np.save(f, embeddings)
+    return embeddings
 
 
 def _label_texts(description: TaskDescription) -> list[str]:

@@ -7,8 +7,13 @@ modality and the label column come from the features (``ClassLabel``, ``Image``,
 
 from __future__ import annotations
 
+import codecs
+import contextlib
+import io
+import logging
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +24,8 @@ from .task import Modality, TaskDescription
 if TYPE_CHECKING:
     import datasets
 
+logger = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"})
 TABLE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 LABEL_COLUMN_NAMES = ("label", "labels", "class", "target", "category", "fine_label", "coarse_label")
@@ -27,10 +34,18 @@ TEXT_COLUMN_NAMES = ("text", "sentence", "content", "review", "document", "tweet
 
 @dataclass(frozen=True)
 class TaskSource:
-    """A loaded split and what was detected about it."""
+    """A loaded split and what was detected about it.
+
+    Args:
+        description: the task (classes, counts, columns).
+        dataset: the split, without the unreadable rows.
+        unreadable: the image files of a local split that could not be read, left out of ``dataset`` and of the
+            class counts (a warning names how many).
+    """
 
     description: TaskDescription
     dataset: datasets.Dataset | datasets.IterableDataset
+    unreadable: tuple[str, ...] = ()
 
 
 def load_task_source(
@@ -52,8 +67,12 @@ def load_task_source(
         label_column / input_column: override the detected columns.
         streaming: stream a Hub dataset instead of downloading it whole.
 
+    An image file that cannot be read is left out with a counted warning (:attr:`TaskSource.unreadable`), never
+    silently; a split with no readable image is refused.
+
     Raises:
-        InvalidDatasetError: missing path, unknown layout, no label column, a single class or an empty split.
+        InvalidDatasetError: missing path, unknown layout, an empty, header-only or non-UTF-8 table, no label
+            column, a single class or an empty split.
     """
     name, loaded = _load(source, config=config, streaming=streaming)
     dataset, split_name = _pick_split(name, loaded, split)
@@ -61,13 +80,23 @@ def load_task_source(
     if features is None:  # an IterableDataset whose first rows were never read
         dataset = dataset._resolve_features()  # type: ignore[union-attr]
         features = dataset.features
+    if label_column is None and _is_one_class_image_folder(source, features):
+        only = next(p.name for p in Path(source).iterdir() if p.is_dir())
+        raise InvalidDatasetError(
+            f"image folder '{name}' has a single class ('{only}'); ranking needs at least 2 classes: add a "
+            "sub-folder per class"
+        )
     label_column = label_column or _detect_label_column(name, features)
     if label_column not in features:
         raise InvalidDatasetError(
             f"dataset '{name}' has no column '{label_column}' (columns: {', '.join(features)}); pass label_column="
         )
     modality, input_column = _detect_input(name, features, label_column, input_column)
-    label_names, class_counts, num_rows = _label_statistics(name, dataset, label_column)
+    readable, unreadable = _without_unreadable_images(name, dataset)
+    label_names, class_counts, num_rows = _label_statistics(name, readable, label_column)
+    if unreadable:
+        _refuse_emptied_classes(name, dataset, readable, label_column, unreadable)
+        dataset = readable
     if num_rows == 0:
         raise InvalidDatasetError(f"split '{split_name}' of dataset '{name}' is empty; pass a split with examples")
     if len(label_names) < 2:
@@ -85,7 +114,7 @@ def load_task_source(
         source=name if config is None else f"{name}:{config}",
         class_counts=class_counts,
     )
-    return TaskSource(description=description, dataset=dataset)
+    return TaskSource(description=description, dataset=dataset, unreadable=unreadable)
 
 
 def describe_hub_dataset(
@@ -206,25 +235,160 @@ def _load_local(path: Path) -> Any:
                 f"unknown dataset file type '{path.suffix}' for '{path}'; use CSV, JSON Lines or Parquet"
             )
         kwargs = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-        try:
-            return datasets.load_dataset(builder, data_files=str(path), **kwargs)
-        except Exception as exc:  # the builders raise many types for a malformed file
-            raise InvalidDatasetError(
-                f"could not read '{path}' as {builder} ({_first_line(exc)}); fix the file"
-            ) from exc
+        return _load_tables(builder, [path], **kwargs)
     if (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file():
         return datasets.load_from_disk(str(path))
     suffixes = {p.suffix.lower() for p in path.rglob("*") if p.is_file()}
     if suffixes & IMAGE_SUFFIXES:
-        return datasets.load_dataset("imagefolder", data_dir=str(path))
+        with _quiet_datasets():
+            return datasets.load_dataset("imagefolder", data_dir=str(path))
     tables = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_BUILDERS)
     if tables:
-        builder = TABLE_BUILDERS[tables[0].suffix.lower()]
-        return datasets.load_dataset(builder, data_files=[str(p) for p in tables])
+        return _load_tables(TABLE_BUILDERS[tables[0].suffix.lower()], tables)
     raise InvalidDatasetError(
         f"unknown dataset layout in '{path}': no images, no CSV/JSON/Parquet files and no save_to_disk files; "
         "use an image folder (one sub-folder per class), a table file or a save_to_disk folder"
     )
+
+
+def _load_tables(builder: str, paths: list[Path], **kwargs: Any) -> Any:
+    """``datasets.load_dataset(builder, data_files=paths)``, after checking what its errors would not name."""
+    import datasets
+
+    for path in paths:
+        _check_table_file(path, builder)
+    try:
+        with _quiet_datasets():
+            return datasets.load_dataset(builder, data_files=[str(p) for p in paths], **kwargs)
+    except Exception as exc:  # the builders raise many types for a malformed file
+        where = paths[0] if len(paths) == 1 else paths[0].parent
+        raise InvalidDatasetError(f"could not read '{where}' as {builder} ({_first_line(exc)}); fix the file") from exc
+
+
+def _check_table_file(path: Path, builder: str) -> None:
+    """Refuse an empty, header-only or non-UTF-8 text table with the fix (``datasets`` says "no data" or less).
+
+    Parquet is binary and checked by its reader. The whole file is decoded, a block at a time: one Latin-1 byte far
+    down would otherwise fail half way through loading.
+    """
+    if builder == "parquet":
+        return
+    if path.stat().st_size == 0:
+        raise InvalidDatasetError(f"'{path}' is empty; give it a header row and one row per example")
+    lines_with_text = 0
+    with path.open("rb") as f:
+        decoder = io.IncrementalNewlineDecoder(None, translate=True)
+        utf8 = codecs.getincrementaldecoder("utf-8")()
+        offset = 0
+        for block in iter(lambda: f.read(1 << 20), b""):
+            try:
+                text = decoder.decode(utf8.decode(block))
+            except UnicodeDecodeError as exc:
+                raise InvalidDatasetError(
+                    f"'{path}' is not UTF-8 (byte 0x{block[exc.start]:02x} at offset {offset + exc.start}); "
+                    f"save it as UTF-8, e.g. `iconv -f latin1 -t utf-8 {path.name} > utf8_{path.name}`"
+                ) from exc
+            offset += len(block)
+            if lines_with_text < 2:
+                lines_with_text += sum(1 for line in text.split("\n") if line.strip())
+    if builder == "csv" and lines_with_text < 2:
+        raise InvalidDatasetError(f"'{path}' has a header but no rows; add one row per example")
+    if lines_with_text == 0:
+        raise InvalidDatasetError(f"'{path}' holds no records; give it one JSON object per line")
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Silence ``datasets``' own error logs while it reads local files: a failure becomes one line of ours."""
+    quiet = logging.getLogger("datasets")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        quiet.setLevel(level)
+
+
+def _is_one_class_image_folder(source: Any, features: Any) -> bool:
+    """A local image folder with one class sub-folder: ``imagefolder`` then infers no label column at all."""
+    import datasets
+
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_dir():
+        return False
+    if not any(isinstance(f, datasets.Image) for f in features.values()):
+        return False
+    if any(isinstance(f, datasets.ClassLabel) for f in features.values()):
+        return False
+    return sum(1 for p in Path(source).iterdir() if p.is_dir() and not p.name.startswith(".")) == 1
+
+
+def _without_unreadable_images(name: str, dataset: Any) -> tuple[Any, tuple[str, ...]]:
+    """``dataset`` without rows whose image cannot be opened, and those files; a warning counts them.
+
+    Only in-memory splits are checked (a stream is never read whole; its sampler skips bad rows and counts them).
+    ``PIL.Image.verify`` reads the header and, for PNG, checks every chunk, without decoding pixels.
+    """
+    import datasets
+
+    if not isinstance(dataset, datasets.Dataset):
+        return dataset, ()
+    columns = [c for c, f in dataset.features.items() if isinstance(f, datasets.Image)]
+    if not columns:
+        return dataset, ()
+    raw = dataset.select_columns(columns[:1]).cast_column(columns[0], datasets.Image(decode=False))
+    bad_rows, bad_files = [], []
+    for i, value in enumerate(raw[columns[0]]):
+        if not _image_is_readable(value):
+            bad_rows.append(i)
+            bad_files.append(str((value or {}).get("path") or f"row {i}"))
+    if not bad_rows:
+        return dataset, ()
+    if len(bad_rows) == len(dataset):
+        raise InvalidDatasetError(
+            f"none of the {len(dataset)} images of dataset '{name}' can be read (first: {bad_files[0]}); "
+            "check that the files are images"
+        )
+    logger.warning(
+        "skipped %d unreadable image(s) of %d in dataset '%s' (first: %s); fix or delete them",
+        len(bad_rows),
+        len(dataset),
+        name,
+        bad_files[0],
+    )
+    bad = set(bad_rows)
+    return dataset.select([i for i in range(len(dataset)) if i not in bad]), tuple(bad_files)
+
+
+def _refuse_emptied_classes(
+    name: str, dataset: Any, readable: Any, label_column: str, unreadable: tuple[str, ...]
+) -> None:
+    """Name the classes whose every image is unreadable, rather than rank as if they had no examples."""
+
+    def counts(split: Any) -> dict[str, int]:
+        names, class_counts, _ = _label_statistics(name, split, label_column)
+        return dict(zip(names, class_counts or (), strict=True))
+
+    before, after = counts(dataset), counts(readable)
+    emptied = [label for label, count in before.items() if count and not after.get(label)]
+    if emptied:
+        raise InvalidDatasetError(
+            f"class(es) {', '.join(repr(n) for n in emptied[:5])} of dataset '{name}' have no readable image "
+            f"({len(unreadable)} unreadable, first: {unreadable[0]}); fix or delete those files"
+        )
+
+
+def _image_is_readable(value: Any) -> bool:
+    from PIL import Image
+
+    if not value:
+        return False
+    try:
+        data = value.get("bytes")
+        with Image.open(io.BytesIO(data) if data else value["path"]) as image:
+            image.verify()
+    except Exception:  # PIL raises many types for a broken file (OSError, SyntaxError, struct.error, ...)
+        return False
+    return True
 
 
 def _pick_split(name: str, loaded: Any, split: str | None) -> tuple[Any, str]:

@@ -1,0 +1,277 @@
+"""Stage two's fusion: one final order from the stage-one score, what that score rests on, and forward-pass estimators.
+
+Why this form. Stage one and the estimators are two noisy views of the same unknown: how well each candidate will
+fine-tune on the task. Their scales are unrelated (a scorer's fitness, LogME's evidence per sample), so each is
+read only through its ranks among the re-ranked candidates, as normal scores ``x = Phi^-1((rank - 1/2) / k)``.
+Each view is credited with a *reliability* ``rho`` in [0, 1), the rank correlation it is expected to have with the
+fine-tuned accuracy. Under the textbook model of independent Gaussian errors the best estimate of a candidate's
+standardised accuracy from views ``x_j`` is the precision-weighted posterior mean
+
+    score = sum_j a_j x_j / (1 + sum_j b_j),   a_j = rho_j / (1 - rho_j^2),   b_j = rho_j^2 / (1 - rho_j^2),
+
+so a view counts in proportion to how much it is known to know, and a candidate known only weakly by every view
+stays near the middle. Stage one's reliability is set **per candidate**: where stage one knows the model from its
+own fine-tuning records it is credited highly; where it knows only the model's size, hardly at all, and the forward
+passes decide. That is how the fusion trusts forward passes more exactly where stage one knows least. With ``k = 2``
+two candidates swap when the estimators are credited more than stage one is for them.
+
+What it reads from stage one (:class:`~hf_spider.outputs.shortlist.ShortlistEntry`):
+
+* ``confidence`` when given: taken as the stage-one score's reliability in the sense above (its expected rank
+  correlation with fine-tuned accuracy among candidates known the same way), clipped to ``[0, MAX_RELIABILITY]``;
+* else ``evidence``: ``FUSION_PARAMETERS.evidence`` (fitted, see below);
+* neither: :data:`UNSTATED_RELIABILITY`, nothing. A score that does not say what it rests on (a ranker that fills
+  neither field, a shortlist written by another tool) is not assumed to know the task: the forward passes decide and
+  stage one only breaks their ties. This is an assumption, not a fit; a stage one that fills ``evidence`` is
+  credited by the fit.
+
+Several estimators form one view: the mean of their normal scores, weighted by their credited reliabilities, and
+credited with the reliability of the best of them (their errors are strongly correlated: LogME and Reg-H-Score rank
+the TransferGraph models alike, Spearman 0.97 to 0.98 per target, so averaging them is not averaging independent
+opinions).
+
+Where the numbers come from. :func:`hf_spider.rerank.validation.fit_fusion` fits :data:`FUSION_PARAMETERS` on
+``hf_spider/data/fusion_validation.csv`` leave-one-target-out, never seeing the target it is scored on: the
+TransferGraph records' recorded LogME / Reg-H-Score (16 targets) and the benchmark zoo's estimators (7 targets),
+with stand-ins for stage one (the collaborative prior without the target, evidence ``records``; models whose records
+are hidden fall back to their family, evidence ``content``, or to nothing, evidence ``size``; the size prior alone).
+``python benchmarks/fusion_bench.py`` prints the fit and its validation; ``tests/test_fusion.py`` re-fits the
+shipped numbers from the bundled table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+#: A reliability is never credited as certain: ``rho = 1`` would give one view infinite weight.
+MAX_RELIABILITY = 0.95
+#: Reliability of a stage-one score that states neither evidence nor confidence (an assumption, see above).
+UNSTATED_RELIABILITY = 0.0
+
+
+@dataclass(frozen=True)
+class FusionParameters:
+    """The credited reliabilities the fusion uses.
+
+    Args:
+        evidence: reliability of a stage-one score per :data:`~hf_spider.outputs.shortlist.EVIDENCE_KINDS` entry,
+            used when an entry gives evidence but no confidence.
+        estimators: reliability of each estimator, credited when it is one of the views.
+        unknown_estimator: reliability of an estimator the table does not know.
+    """
+
+    evidence: Mapping[str, float]
+    estimators: Mapping[str, float]
+    unknown_estimator: float
+
+
+#: Fitted by ``hf_spider.rerank.validation.fit_fusion()`` on the bundled table (``benchmarks/fusion_bench.py``);
+#: ``tests/test_fusion.py`` re-fits them, so they cannot drift from it. ``lineage`` and ``facts`` have no stand-in in
+#: the records: they sit halfway between ``records`` and ``content`` (an assumption). Estimators other than the chosen
+#: LogME are credited in proportion to how well each ranks alone (for callers who replay their values).
+FUSION_PARAMETERS = FusionParameters(
+    evidence={"records": 0.2, "lineage": 0.15, "facts": 0.15, "content": 0.1, "size": 0.1},
+    estimators={
+        "logme": 0.4,
+        "gbc": 0.336,
+        "hscore": 0.068,
+        "leep": 0.276,
+        "lfc": 0.252,
+        "nce": 0.26,
+        "nleep": 0.28,
+        "pactran": 0.012,
+        "reg_hscore": 0.352,
+        "sfda": 0.14,
+        "transrate": 0.284,
+    },
+    unknown_estimator=0.2,
+)
+#: The estimators re-ranking runs when none are named: the set the validation picked (LogME alone beat LogME +
+#: Reg-H-Score leave-one-target-out: ``benchmarks/fusion_bench.py``).
+DEFAULT_ESTIMATORS: tuple[str, ...] = ("logme",)
+
+
+@dataclass(frozen=True)
+class FusionResult:
+    """What :func:`fuse` decided, aligned with its inputs.
+
+    Args:
+        order: ``[K]`` indices into the inputs, best first.
+        scores: ``[K]`` fused scores (posterior mean of the standardised accuracy; higher is better).
+        stage_one_reliability: ``[K]`` the reliability credited to each candidate's stage-one score.
+        stage_one_share: ``[K]`` the share of each candidate's score owed to stage one, in [0, 1].
+        estimator_weights: estimator name -> its weight within the estimator view (summing to one).
+    """
+
+    order: np.ndarray
+    scores: np.ndarray
+    stage_one_reliability: np.ndarray
+    stage_one_share: np.ndarray
+    estimator_weights: dict[str, float] = field(default_factory=dict)
+
+
+def fuse(
+    stage_one: Sequence[float] | np.ndarray,
+    estimator_scores: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    evidence: Sequence[str | None] | None = None,
+    confidence: Sequence[float | None] | None = None,
+    parameters: FusionParameters | None = None,
+) -> FusionResult:
+    """Order ``K`` candidates from their stage-one scores and forward-pass estimator values, without running a model.
+
+    This is what :func:`~hf_spider.rerank.rerank_shortlist` calls after its forward passes; call it yourself to
+    re-mix recorded values (a re-ranked shortlist's JSON holds them all: see the README).
+
+    Args:
+        stage_one: ``[K]`` stage-one scores, higher is better (any scale: only their order is read).
+        estimator_scores: estimator name -> ``[K]`` raw values as the estimator returns them (a registered name's
+            direction is read from :data:`hf_spider.estimators.ESTIMATORS`; other names are higher-is-better).
+            ``nan`` marks a value that is missing; a candidate without any value is placed by stage one alone.
+        evidence: ``[K]`` what each stage-one score rests on (``"records"``, ``"lineage"``, ``"facts"``,
+            ``"content"``, ``"size"``) or ``None``.
+        confidence: ``[K]`` stage-one reliabilities in [0, 1] or ``None``; a given value wins over ``evidence``.
+        parameters: the credited reliabilities (default: :data:`FUSION_PARAMETERS`).
+
+    Returns:
+        The order (ties broken by stage one, then by input position) and the per-candidate fused scores.
+
+    Raises:
+        ValueError: inputs of different lengths, no estimator, or an unknown evidence kind.
+
+    Example:
+        >>> from hf_spider.rerank import fuse
+        >>> fuse([2.0, 1.0], {"logme": [0.1, 0.9]}, evidence=["size", "size"]).order.tolist()  # swapped
+        [1, 0]
+        >>> fuse([2.0, 1.0], {"logme": [0.1, 0.9]}, confidence=[0.9, 0.9]).order.tolist()  # stage one is trusted
+        [0, 1]
+    """
+    params = parameters or FUSION_PARAMETERS
+    s = np.asarray(stage_one, dtype=np.float64)
+    k = len(s)
+    if not estimator_scores:
+        raise ValueError("fuse() needs at least one estimator's values; pass estimator_scores={'logme': [...]}")
+    values = {name: _oriented(name, v) for name, v in estimator_scores.items()}
+    for name, v in values.items():
+        if len(v) != k:
+            raise ValueError(f"estimator '{name}' has {len(v)} values for {k} candidates; pass one per candidate")
+    rho_s = stage_one_reliability(k, evidence=evidence, confidence=confidence, parameters=params)
+    credit = {name: float(_clip(params.estimators.get(name, params.unknown_estimator))) for name in values}
+    x_e, weights = estimator_view(values, credit)
+    rho_e = np.where(np.isnan(x_e), 0.0, max(credit.values()))
+    scores, share = posterior(normal_scores(s), rho_s, np.nan_to_num(x_e), rho_e)
+    return FusionResult(
+        order=final_order(scores, s),
+        scores=scores,
+        stage_one_reliability=rho_s,
+        stage_one_share=share,
+        estimator_weights=weights,
+    )
+
+
+def estimator_view(
+    values: Mapping[str, np.ndarray], credit: Mapping[str, float]
+) -> tuple[np.ndarray, dict[str, float]]:
+    """One view from several estimators: ``[K]`` the credit-weighted mean of their normal scores (``nan`` where a
+    candidate has no value at all) and each estimator's weight in it (summing to one).
+
+    ``values`` are oriented higher-is-better with ``nan`` for missing values; normal scores are taken among the
+    candidates that have a value.
+    """
+    weights = {name: float(_precision(r)) for name, r in credit.items()}
+    total = sum(weights.values())
+    if total == 0:  # every estimator is credited with nothing: weigh them alike (the view then counts for nothing)
+        weights, total = dict.fromkeys(weights, 1.0), float(len(weights))
+    k = len(next(iter(values.values())))
+    x = np.zeros(k)
+    w = np.zeros(k)
+    for name, v in values.items():
+        known = np.isfinite(v)
+        x[known] += weights[name] * normal_scores(v[known])
+        w[known] += weights[name]
+    view = np.divide(x, w, out=np.full(k, np.nan), where=w > 0)
+    return view, {name: weights[name] / total for name in values}
+
+
+def posterior(x_s: np.ndarray, rho_s: np.ndarray, x_e: np.ndarray, rho_e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``[K]`` posterior mean of the standardised accuracy from two views, and the share owed to the first."""
+    a_s, a_e = _precision(rho_s), _precision(rho_e)
+    scores = (a_s * x_s + a_e * x_e) / (1.0 + _information(rho_s) + _information(rho_e))
+    total = a_s + a_e
+    share = np.divide(a_s, total, out=np.full(len(x_s), 0.5), where=total > 0)
+    return scores, share
+
+
+def final_order(scores: np.ndarray, stage_one: np.ndarray) -> np.ndarray:
+    """``[K]`` indices best first: by fused score (to 12 digits), then stage one, then input position."""
+    k = len(scores)
+    return np.lexsort((np.arange(k), -stage_one, -np.round(scores, 12)))  # lexsort: the last key is the first one
+
+
+def stage_one_reliability(
+    k: int,
+    *,
+    evidence: Sequence[str | None] | None = None,
+    confidence: Sequence[float | None] | None = None,
+    parameters: FusionParameters | None = None,
+) -> np.ndarray:
+    """``[K]`` reliability credited to each stage-one score: its confidence, else its evidence's, else none.
+
+    Raises:
+        ValueError: a list of the wrong length, or an evidence kind the parameters do not know.
+    """
+    params = parameters or FUSION_PARAMETERS
+    evidence = list(evidence) if evidence is not None else [None] * k
+    confidence = list(confidence) if confidence is not None else [None] * k
+    if len(evidence) != k or len(confidence) != k:
+        raise ValueError(f"evidence and confidence need one entry per candidate ({k}); pass None for unknown ones")
+    out = np.empty(k)
+    for i, (kind, conf) in enumerate(zip(evidence, confidence, strict=True)):
+        if conf is not None and math.isfinite(conf):
+            out[i] = _clip(conf)
+            continue
+        if kind is None:
+            out[i] = UNSTATED_RELIABILITY
+            continue
+        if kind not in params.evidence:
+            raise ValueError(f"unknown evidence '{kind}'; use one of {', '.join(params.evidence)} or None")
+        out[i] = _clip(params.evidence[kind])
+    return out
+
+
+def normal_scores(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``[K]`` rank-based normal scores ``Phi^-1((rank - 1/2) / K)`` (ties share their mean rank); 0 for ``K = 1``."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) == 0:
+        return v
+    return np.asarray(ndtri((rankdata(v) - 0.5) / len(v)), dtype=np.float64)
+
+
+def _oriented(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Values of estimator ``name`` as floats where higher is better (``nan`` for missing ones)."""
+    from ..estimators import ESTIMATORS
+
+    v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+    spec = ESTIMATORS.get(name)
+    return -v if spec is not None and not spec.higher_is_better else v
+
+
+def _clip(rho: float | np.ndarray) -> np.ndarray | float:
+    return np.clip(rho, 0.0, MAX_RELIABILITY)
+
+
+def _precision(rho: float | np.ndarray) -> np.ndarray | float:
+    """Weight of a view of reliability ``rho`` in the posterior mean: ``rho / (1 - rho^2)``."""
+    return rho / (1.0 - np.square(rho))
+
+
+def _information(rho: float | np.ndarray) -> np.ndarray | float:
+    """What a view of reliability ``rho`` adds to the posterior precision: ``rho^2 / (1 - rho^2)``."""
+    return np.square(rho) / (1.0 - np.square(rho))

@@ -1,0 +1,416 @@
+"""Fit and validate the fusion of :mod:`hf_spider.rerank.fusion` on recorded estimator values, leave-one-target-out.
+
+The table (``hf_spider/data/fusion_validation.csv``, rebuilt by ``scripts/build_fusion_validation.py``) holds, per
+(source, target, model), the fine-tuned accuracy and forward-pass estimator values: the TransferGraph records'
+recorded LogME / Reg-H-Score on 16 targets, and every registered estimator on the 7 targets of the benchmark zoo.
+No trained stage one is replayed (it would change with every retrain); stage one is stood in for by rankers that read
+nothing of the target, each with the evidence it would report:
+
+* ``seen``: the collaborative prior (a model's mean normalised accuracy over the *other* targets of its source),
+  evidence ``records`` for every candidate;
+* ``mixed``: the same with a quarter of the models unseen (their records hidden, in 4 seeded folds): an unseen model
+  falls back to the mean of its architecture family (evidence ``content``) or, with no family seen, the pool mean
+  (evidence ``size``), as :class:`~hf_spider.rankers.baselines.CollaborativePrior` does;
+* ``size``: log parameter count alone, evidence ``size``.
+
+Every scenario of a target is scored by ``scipy.stats.weightedtau`` against the measured accuracy. Parameters are
+chosen on a small grid to maximise the mean over the three groups (TransferGraph image, TransferGraph text, zoo; within
+a TransferGraph group targets are weighted by accuracy spread, max - mean, as the paper's tables are) of the mean over
+scenarios. Leave-one-target-out: the parameters scored on a target are chosen without that target's rows, and the
+stand-in priors never read the target either.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..finetune_records import FinetuneRecords, load_bundled_records
+from ..hub.records import ModelRecord
+from ..outputs.shortlist import EVIDENCE_KINDS
+from ..rankers.baselines import CollaborativePrior
+from ..tokens.task import Modality, TaskDescription, TaskTokens
+from .fusion import FusionParameters, estimator_view, final_order, fuse, normal_scores, posterior
+
+VALIDATION_TABLE = "fusion_validation.csv"
+SCENARIOS = ("seen", "mixed", "size")
+#: Estimator sets the validation compares (each is one view; the TransferGraph records hold only the first two).
+ESTIMATOR_SETS: tuple[tuple[str, ...], ...] = (("logme",), ("logme", "reg_hscore"))
+#: The grid of credited reliabilities: estimator view, stage one with records, with its family only, with size only.
+GRID: dict[str, tuple[float, ...]] = {
+    "estimator": (0.3, 0.4, 0.5, 0.6, 0.7),
+    "records": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
+    "content": (0.0, 0.1, 0.2),
+    "size": (0.0, 0.1),
+}
+UNSEEN_FOLDS = 4
+
+
+@dataclass(frozen=True, eq=False)
+class Scenario:
+    """One ranking problem: a target's candidates, a stand-in stage one with its evidence, estimators and the truth.
+
+    Args:
+        group: ``"transfergraph/image"``, ``"transfergraph/text"`` or ``"zoo"``.
+        target: the target task.
+        kind: one of :data:`SCENARIOS`.
+        stage_one: ``[K]`` stand-in stage-one scores.
+        evidence: ``[K]`` what each rests on.
+        estimators: name -> ``[K]`` recorded values.
+        accuracy: ``[K]`` measured fine-tuned accuracy.
+    """
+
+    group: str
+    target: str
+    kind: str
+    stage_one: np.ndarray
+    evidence: tuple[str, ...]
+    estimators: dict[str, np.ndarray]
+    accuracy: np.ndarray
+
+
+@dataclass(frozen=True)
+class FusionFit:
+    """The shipped choice and how it validates.
+
+    Args:
+        parameters: the reliabilities chosen on every target (what :data:`~hf_spider.rerank.fusion.FUSION_PARAMETERS`
+            holds).
+        estimators: the estimator set chosen on every target.
+        loto: ``group -> kind -> method -> mean weighted tau``, each target scored with the parameters and estimator
+            set chosen without it; methods ``fusion``, ``stage_one`` (stand-in alone), ``estimator`` (chosen set alone)
+            and ``logme`` (LogME alone).
+        loto_top_k: ``group -> k -> method -> mean weighted tau`` of the ``seen`` scenario with only the stage-one
+            top ``k`` re-ranked (the rest kept in stage-one order); ``estimator`` re-ranks the top ``k`` by the
+            estimators alone.
+        estimator_sets: ``group -> set name -> mean weighted tau`` of each set alone (all targets).
+        estimator_alone: ``group -> estimator -> mean weighted tau`` of every estimator of the table alone.
+        choices: the parameters chosen for each held-out target (to show how stable the choice is).
+    """
+
+    parameters: FusionParameters
+    estimators: tuple[str, ...]
+    loto: dict[str, dict[str, dict[str, float]]]
+    loto_top_k: dict[str, dict[str, dict[str, float]]]
+    estimator_sets: dict[str, dict[str, float]]
+    estimator_alone: dict[str, dict[str, float]]
+    choices: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_validation_table(path: str | Path | None = None) -> pd.DataFrame:
+    """The bundled validation table (``hf_spider/data/fusion_validation.csv``), or the CSV at ``path``."""
+    path = Path(path) if path is not None else Path(str(resources.files("hf_spider") / "data" / VALIDATION_TABLE))
+    return pd.read_csv(path)
+
+
+def build_scenarios(table: pd.DataFrame, *, seed: int = 0) -> list[Scenario]:
+    """Every scenario of every target of ``table`` (see the module docstring)."""
+    bundled = load_bundled_records()
+    out = []
+    for (source, modality), rows in table.groupby(["source", "modality"], sort=True):
+        group = "zoo" if source == "zoo" else f"{source}/{modality}"
+        if source == "transfergraph":  # the prior reads every recorded target, not only those with estimator values
+            records = bundled.for_modality(str(modality))
+        else:
+            no_scores = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
+            records = FinetuneRecords(rows[["model", "target", "modality", "accuracy"]], no_scores)
+        models = sorted(rows.model.unique())
+        rng = np.random.default_rng(seed)
+        fold = dict(zip(models, rng.permutation(len(models)) % UNSEEN_FOLDS, strict=True))
+        for target, on_target in rows.groupby("target", sort=True):
+            out += _target_scenarios(group, str(target), on_target.sort_values("model"), records, fold)
+    return out
+
+
+def _target_scenarios(
+    group: str, target: str, rows: pd.DataFrame, records: FinetuneRecords, fold: Mapping[str, int]
+) -> list[Scenario]:
+    estimators = {
+        name: rows[name].to_numpy(np.float64)
+        for name in rows.columns[rows.columns.get_loc("accuracy") + 1 :]
+        if rows[name].notna().any()
+    }
+    candidates = [
+        ModelRecord(
+            repo_id=m,
+            model_type=None if pd.isna(t) else str(t),
+            num_parameters=None if pd.isna(n) else int(n),
+        )
+        for m, t, n in zip(rows.model, rows.model_type, rows.num_parameters, strict=True)
+    ]
+    modality: Modality = "image" if rows.modality.iloc[0] == "image" else "text"
+    task = TaskTokens(TaskDescription(name=target, modality=modality, label_names=("a", "b")))
+    accuracy = rows.accuracy.to_numpy(np.float64)
+    without = records.without_target(target)
+
+    def scenario(kind: str, stage_one: np.ndarray, evidence: Sequence[str]) -> Scenario:
+        return Scenario(group, target, kind, stage_one, tuple(evidence), estimators, accuracy)
+
+    out = [scenario("seen", CollaborativePrior(without).score(task, candidates), ["records"] * len(candidates))]
+    for f in range(UNSEEN_FOLDS):
+        hidden = {c.repo_id for c in candidates if fold[c.repo_id] == f}
+        if not hidden:
+            continue
+        seen = without.accuracy[~without.accuracy.model.isin(hidden)]
+        families = {c.model_type for c in candidates if c.repo_id not in hidden and c.repo_id in set(seen.model)}
+        evidence = [
+            "records" if c.repo_id not in hidden else "content" if c.model_type in families else "size"
+            for c in candidates
+        ]
+        prior = CollaborativePrior(FinetuneRecords(seen, without.estimator_scores)).score(task, candidates)
+        out.append(scenario("mixed", prior, evidence))
+    sizes = np.array([np.log(c.num_parameters) if c.num_parameters else 0.0 for c in candidates])
+    out.append(scenario("size", sizes, ["size"] * len(candidates)))
+    return out
+
+
+def parameters_from_grid(
+    point: Mapping[str, float], estimators: Sequence[str], relative: Mapping[str, float] | None = None
+) -> FusionParameters:
+    """The :class:`FusionParameters` of one grid point.
+
+    ``lineage`` and ``facts`` have no stand-in in the records: they sit halfway between ``records`` and ``content``.
+    The chosen ``estimators`` are credited with ``point["estimator"]``; any other estimator with that credit times its
+    ``relative`` reliability (:func:`relative_reliability`), and an estimator the table does not hold with half of it.
+    """
+    between = round((point["records"] + point["content"]) / 2, 4)
+    credit = point["estimator"]
+    others = {e: round(credit * r, 4) for e, r in (relative or {}).items() if e not in estimators}
+    return FusionParameters(
+        evidence={
+            "records": point["records"],
+            "lineage": between,
+            "facts": between,
+            "content": point["content"],
+            "size": point["size"],
+        },
+        estimators={**dict.fromkeys(estimators, credit), **others},
+        unknown_estimator=round(credit / 2, 4),
+    )
+
+
+def relative_reliability(
+    estimator_alone: Mapping[str, Mapping[str, float]], reference: str = "logme"
+) -> dict[str, float]:
+    """Each estimator's weighted tau alone as a share of ``reference``'s, averaged over the groups that record both
+    (clipped to [0, 1]): how to credit an estimator the fit did not choose when a caller replays its values."""
+    ratios: dict[str, list[float]] = {}
+    for taus in estimator_alone.values():
+        if taus.get(reference, 0.0) <= 0:
+            continue
+        for name, tau in taus.items():
+            ratios.setdefault(name, []).append(float(np.clip(tau / taus[reference], 0.0, 1.0)))
+    return {name: round(float(np.mean(r)), 2) for name, r in sorted(ratios.items())}
+
+
+def weighted_tau(actual: np.ndarray, scores: np.ndarray) -> float:
+    """``scipy.stats.weightedtau`` (default hyperbolic weigher) of predicted ``scores`` against the truth."""
+    from scipy.stats import weightedtau
+
+    return float(weightedtau(actual, scores).statistic)
+
+
+def fused_order_scores(
+    scenario: Scenario, estimators: Sequence[str], parameters: FusionParameters | None, k: int | None = None
+) -> np.ndarray:
+    """Scores reproducing the final order: the stage-one top ``k`` fused (``parameters=None``: estimators alone),
+    the rest in stage-one order (``k=None``: every candidate is re-ranked)."""
+    n = len(scenario.stage_one)
+    top = np.lexsort((np.arange(n), -scenario.stage_one))[: n if k is None else k]
+    values = {e: scenario.estimators[e][top] for e in estimators}
+    if parameters is None:  # the estimators alone: stage one only breaks exact ties
+        parameters = FusionParameters(evidence={}, estimators=dict.fromkeys(estimators, 0.5), unknown_estimator=0.5)
+        result = fuse(scenario.stage_one[top], values, confidence=[0.0] * len(top), parameters=parameters)
+    else:
+        result = fuse(
+            scenario.stage_one[top],
+            values,
+            evidence=[scenario.evidence[i] for i in top],
+            parameters=parameters,
+        )
+    chosen = set(top.tolist())
+    rest = [i for i in np.lexsort((np.arange(n), -scenario.stage_one)) if i not in chosen]
+    final = [*top[result.order], *rest]
+    scores = np.empty(n)
+    scores[final] = -np.arange(n, dtype=np.float64)
+    return scores
+
+
+def fit_fusion(
+    table: pd.DataFrame | None = None,
+    *,
+    grid: Mapping[str, Sequence[float]] = GRID,
+    estimator_sets: Sequence[Sequence[str]] = ESTIMATOR_SETS,
+    top_ks: Sequence[int] = (2, 4),
+    progress: Callable[[str], None] | None = None,
+) -> FusionFit:
+    """Choose the fusion's reliabilities and estimator set, and validate the choice leave-one-target-out."""
+    table = load_validation_table() if table is None else table
+    scenarios = build_scenarios(table)
+    targets = sorted({(s.group, s.target) for s in scenarios})
+    weight = _target_weights(scenarios)
+    points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
+    options = [(tuple(e), p) for e in estimator_sets for p in points]
+    # tau[o, t]: target t's mean over its scenario kinds (mixed folds averaged first) under option o
+    prepared = [_Prepared.of(s, estimator_sets) for s in scenarios]
+    tau = np.zeros((len(options), len(targets)))
+    for o, (estimators, point) in enumerate(options):
+        params = parameters_from_grid(point, estimators)
+        taus = {id(p.scenario): p.tau(params, estimators) for p in prepared}
+        tau[o] = [_target_tau(scenarios, t, taus) for t in targets]
+        if progress is not None and o % 40 == 0:
+            progress(f"option {o + 1}/{len(options)}")
+    best = _best(tau, targets, weight, exclude=None)
+    estimators, point = options[best]
+    choices = {}
+    loto: dict[str, dict[str, dict[str, float]]] = {}
+    loto_top: dict[str, dict[str, dict[str, float]]] = {}
+    per_target: dict[tuple[str, str], tuple[tuple[str, ...], FusionParameters]] = {}
+    for t in targets:
+        chosen_estimators, chosen = options[_best(tau, targets, weight, exclude=t)]
+        choices[f"{t[0]}:{t[1]}"] = {**chosen, "estimators": list(chosen_estimators)}
+        per_target[t] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators))
+    for group in sorted({t[0] for t in targets}):
+        in_group = [t for t in targets if t[0] == group]
+        weights = [weight[t] for t in in_group]
+
+        def runs(t: tuple[str, str], kind: str) -> list[Scenario]:
+            return [s for s in scenarios if (s.group, s.target) == t and s.kind == kind]
+
+        loto[group] = {
+            kind: _weighted_methods([_method_taus(runs(t, kind), *per_target[t]) for t in in_group], weights)
+            for kind in SCENARIOS
+        }
+        loto_top[group] = {
+            str(k): _weighted_methods(
+                [_method_taus(runs(t, "seen"), *per_target[t], k=k, with_logme=False) for t in in_group], weights
+            )
+            for k in top_ks
+        }
+    alone = _alone(
+        scenarios, targets, weight, {e: (e,) for e in table.columns[table.columns.get_loc("accuracy") + 1 :]}
+    )
+    return FusionFit(
+        parameters=parameters_from_grid(point, estimators, relative_reliability(alone)),
+        estimators=estimators,
+        loto=loto,
+        loto_top_k=loto_top,
+        estimator_sets=_alone(scenarios, targets, weight, {"+".join(e): tuple(e) for e in estimator_sets}),
+        estimator_alone=alone,
+        choices=choices,
+    )
+
+
+def _target_weights(scenarios: Sequence[Scenario]) -> dict[tuple[str, str], float]:
+    """TransferGraph targets weigh their accuracy spread (max - mean), as the paper's tables do; zoo targets 1."""
+    out = {}
+    for s in scenarios:
+        out[s.group, s.target] = 1.0 if s.group == "zoo" else float(s.accuracy.max() - s.accuracy.mean())
+    return out
+
+
+def _target_tau(scenarios: Sequence[Scenario], target: tuple[str, str], taus: Mapping[int, float]) -> float:
+    """A target's mean over scenario kinds of the mean over that kind's runs."""
+    runs = [s for s in scenarios if (s.group, s.target) == target]
+    return float(np.mean([np.mean([taus[id(s)] for s in runs if s.kind == kind]) for kind in SCENARIOS]))
+
+
+@dataclass(frozen=True, eq=False)
+class _Prepared:
+    """A scenario's views computed once, so scoring one grid point is a posterior mean and a sort (what
+    :func:`~hf_spider.rerank.fusion.fuse` does with every candidate re-ranked; a test checks they agree)."""
+
+    scenario: Scenario
+    x_s: np.ndarray
+    evidence: np.ndarray  # [K] index into EVIDENCE_KINDS
+    views: dict[tuple[str, ...], np.ndarray]
+
+    @classmethod
+    def of(cls, scenario: Scenario, estimator_sets: Sequence[Sequence[str]]) -> _Prepared:
+        views = {}
+        for members in estimator_sets:
+            values = {e: scenario.estimators[e] for e in members if e in scenario.estimators}
+            if len(values) == len(members):
+                views[tuple(members)] = estimator_view(values, dict.fromkeys(values, 0.5))[0]
+        evidence = np.array([EVIDENCE_KINDS.index(e) for e in scenario.evidence])
+        return cls(scenario, normal_scores(scenario.stage_one), evidence, views)
+
+    def tau(self, params: FusionParameters, estimators: tuple[str, ...]) -> float:
+        x_e = self.views[estimators]
+        rho_s = np.array([params.evidence[e] for e in EVIDENCE_KINDS])[self.evidence]
+        rho_e = np.where(np.isnan(x_e), 0.0, max(params.estimators[e] for e in estimators))
+        scores, _ = posterior(self.x_s, rho_s, np.nan_to_num(x_e), rho_e)
+        order = final_order(scores, self.scenario.stage_one)
+        positions = np.empty(len(order))
+        positions[order] = -np.arange(len(order), dtype=np.float64)
+        return weighted_tau(self.scenario.accuracy, positions)
+
+
+def _method_taus(
+    runs: Sequence[Scenario],
+    estimators: tuple[str, ...],
+    params: FusionParameters,
+    *,
+    k: int | None = None,
+    with_logme: bool = True,
+) -> dict[str, float]:
+    """Mean weighted tau over ``runs`` of the fusion, stage one alone, the estimators alone (and LogME alone)."""
+
+    def mean(order: Callable[[Scenario], np.ndarray]) -> float:
+        return float(np.mean([weighted_tau(s.accuracy, order(s)) for s in runs]))
+
+    out = {
+        "fusion": mean(lambda s: fused_order_scores(s, estimators, params, k)),
+        "stage_one": mean(lambda s: s.stage_one),
+        "estimator": mean(lambda s: fused_order_scores(s, estimators, None, k)),
+    }
+    if with_logme:
+        out["logme"] = mean(lambda s: fused_order_scores(s, ("logme",), None, k))
+    return out
+
+
+def _weighted_methods(rows: Sequence[Mapping[str, float]], weights: Sequence[float]) -> dict[str, float]:
+    return {m: _weighted_mean([row[m] for row in rows], weights) for m in rows[0]}
+
+
+def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
+    return float(np.average(values, weights=weights))
+
+
+def _best(
+    tau: np.ndarray, targets: Sequence[tuple[str, str]], weight: Mapping[tuple[str, str], float], exclude: Any
+) -> int:
+    """The option with the best mean over groups of the group's weighted mean, ``exclude`` left out."""
+    groups = sorted({t[0] for t in targets})
+    means = []
+    for group in groups:
+        cols = [i for i, t in enumerate(targets) if t[0] == group and t != exclude]
+        w = np.array([weight[targets[i]] for i in cols])
+        means.append(tau[:, cols] @ w / w.sum())
+    return int(np.argmax(np.mean(means, axis=0)))  # first best on ties: the grid's order decides, not chance
+
+
+def _alone(
+    scenarios: Sequence[Scenario],
+    targets: Sequence[tuple[str, str]],
+    weight: Mapping[tuple[str, str], float],
+    sets: Mapping[str, tuple[str, ...]],
+) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for group in sorted({t[0] for t in targets}):
+        in_group = [t for t in targets if t[0] == group]
+        seen = {t: next(s for s in scenarios if (s.group, s.target) == t and s.kind == "seen") for t in in_group}
+        out[group] = {}
+        for name, members in sets.items():
+            if not all(m in seen[in_group[0]].estimators for m in members):
+                continue
+            taus = [weighted_tau(seen[t].accuracy, fused_order_scores(seen[t], members, None)) for t in in_group]
+            out[group][name] = _weighted_mean(taus, [weight[t] for t in in_group])
+    return out

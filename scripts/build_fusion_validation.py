@@ -1,0 +1,126 @@
+"""Build ``hf_spider/data/fusion_validation.csv``: what the stage-two fusion is fitted and validated on.
+
+    python scripts/build_fusion_validation.py --shared ../shared            # both parts (the zoo part: ~10 min)
+    python scripts/build_fusion_validation.py --shared ../shared --only transfergraph
+
+One row per (source, target, model): the measured fine-tuned ``accuracy``, the model's ``model_type`` and
+``num_parameters`` (for the stage-one stand-ins of :mod:`hf_spider.rerank.validation`), and one column per
+forward-pass estimator:
+
+* ``source = transfergraph``: the recorded LogME and regularised H-score of the TransferGraph records
+  (``transferability_score_records.csv``, public repository TransferGraph/transfergraph, commit 0458aff), for the
+  (model, target) pairs that also have a full fine-tuning accuracy; sizes and families from the bundled index.
+* ``source = zoo``: every registered estimator that a forward pass on the target gives, computed here on the zoo's
+  candidates (``benchmarks/zoo``, served from the loopback Hub and crawled as ``benchmarks/zoo/run.py`` does) with
+  the 8 labelled examples per class the zoo's fine-tuning protocol trains on; accuracies from the zoo records.
+
+Deterministic for a given zoo build (the samples are seeded and the estimators run on one thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hf_spider.finetune_records import load_transfergraph
+from hf_spider.hub.index import atomic_write
+from hf_spider.ranking import load_candidates
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "hf_spider" / "data" / "fusion_validation.csv"
+#: Estimators the zoo part computes: every registered one that needs only the target's samples.
+ZOO_ESTIMATORS = ("logme", "reg_hscore", "hscore", "leep", "nce", "nleep", "gbc", "sfda", "transrate", "lfc", "pactran")
+COLUMNS = ["source", "modality", "target", "model", "model_type", "num_parameters", "accuracy", *ZOO_ESTIMATORS]
+
+
+def transfergraph_rows(shared: Path) -> pd.DataFrame:
+    records = load_transfergraph(shared / "data" / "transfergraph")
+    scores = records.estimator_scores.replace({"estimator": {"reg_h_score": "reg_hscore"}})
+    wide = scores.pivot_table(index=["modality", "target", "model"], columns="estimator", values="score").reset_index()
+    table = wide.merge(records.accuracy, on=["modality", "target", "model"], how="inner")
+    index = {r.repo_id: r for r in load_candidates("bundled")}
+    table["model_type"] = [index[m].model_type if m in index else None for m in table.model]
+    table["num_parameters"] = [index[m].num_parameters if m in index else None for m in table.model]
+    table["source"] = "transfergraph"
+    return table
+
+
+def zoo_rows() -> pd.DataFrame:
+    sys.path.insert(0, str(ROOT / "benchmarks" / "zoo"))
+    import run as zoo_run
+    from build import ZooConfig, build, default_cache
+
+    from hf_spider.errors import EstimatorInputError
+    from hf_spider.rerank.distributed import estimate
+    from hf_spider.rerank.forward import extract_features
+    from hf_spider.testing import LoopbackHub
+
+    config = ZooConfig()
+    zoo = build(config)
+    truth = zoo.records.accuracy
+    work = default_cache() / "run"
+    work.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with (
+        LoopbackHub() as hub,
+        tempfile.TemporaryDirectory(dir=work) as hf_cache,
+        zoo_run._client_points_at(hub.endpoint, Path(hf_cache)),
+    ):
+        zoo_run._serve(hub, zoo.repos)
+        candidates, _ = zoo_run._crawl(hub.endpoint, work)
+        for target in sorted(truth.target.unique()):
+            samples = zoo_run._samples(target, config.protocol)
+            modality = samples.description.modality
+            accuracy = truth[truth.target == target].set_index("model").accuracy
+            for record in (c for c in candidates if c.modality == modality):
+                features = extract_features(record, samples.inputs, modality=modality)
+                row = {
+                    "source": "zoo",
+                    "modality": modality,
+                    "target": target,
+                    "model": record.repo_id,
+                    "model_type": record.model_type,
+                    "num_parameters": record.num_parameters,
+                    "accuracy": float(accuracy[record.repo_id]),
+                }
+                for name in ZOO_ESTIMATORS:
+                    try:
+                        row[name] = estimate(name, features, samples.labels)
+                    except EstimatorInputError as exc:
+                        logging.warning("%s on %s: %s", name, record.repo_id, exc)
+                        row[name] = np.nan
+                rows.append(row)
+            logging.info("zoo target %s done", target)
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", type=Path, default=ROOT / ".." / "shared", help="the shared data folder")
+    parser.add_argument("--only", choices=("transfergraph", "zoo"), help="rebuild one part, keep the other")
+    parser.add_argument("--output", type=Path, default=OUT)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    old = pd.read_csv(args.output) if args.only and args.output.is_file() else pd.DataFrame(columns=COLUMNS)
+    parts = [old[old.source != args.only]] if args.only else []
+    if args.only in (None, "transfergraph"):
+        parts.append(transfergraph_rows(args.shared))
+    if args.only in (None, "zoo"):
+        parts.append(zoo_rows())
+    table = pd.concat([p for p in parts if len(p)], ignore_index=True).reindex(columns=COLUMNS)
+    table["num_parameters"] = table.num_parameters.astype("Int64")
+    table = table.sort_values(["source", "modality", "target", "model"]).reset_index(drop=True)
+    with atomic_write(args.output) as f:
+        table.to_csv(f, index=False, lineterminator="\n", float_format="%.8g")
+    print(f"wrote {len(table)} rows to {args.output}")
+
+
+if __name__ == "__main__":
+    main()

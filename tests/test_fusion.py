@@ -1,0 +1,175 @@
+"""The stage-two fusion (:func:`hf_spider.rerank.fuse`) and its fit on the bundled validation table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hf_spider.rerank import FusionParameters, fuse
+from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, normal_scores, stage_one_reliability
+from hf_spider.rerank.validation import (
+    ESTIMATOR_SETS,
+    _Prepared,
+    build_scenarios,
+    fit_fusion,
+    fused_order_scores,
+    load_validation_table,
+    parameters_from_grid,
+    weighted_tau,
+)
+
+# ----------------------------------------------------------------------------------------------- fuse
+
+
+@pytest.mark.parametrize("k", [2, 3, 8])
+def test_estimators_reorder_what_stage_one_knows_only_by_size(k) -> None:
+    stage_one = np.arange(k, 0, -1, dtype=float)  # stage one: 0 best
+    logme = np.arange(k, dtype=float)  # the forward passes say the opposite
+    weak = fuse(stage_one, {"logme": logme}, evidence=["size"] * k)
+    assert weak.order.tolist() == list(range(k - 1, -1, -1))
+    strong = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k)
+    assert strong.order.tolist() == list(range(k))
+    assert (weak.stage_one_share < 0.5).all() and (strong.stage_one_share > 0.5).all()
+
+
+def test_with_two_candidates_the_evidence_decides_whether_they_swap() -> None:
+    params = FUSION_PARAMETERS
+    swapped = [e for e in ("records", "lineage", "facts", "content", "size") if fuse([1, 0], {"logme": [0, 1]},
+               evidence=[e, e]).order[0] == 1]  # fmt: skip
+    # stage one is kept exactly where it is credited more than the estimator
+    assert swapped == [e for e, rho in params.evidence.items() if rho < params.estimators["logme"]]
+    assert swapped  # a pair can swap at all (the fixed z-score mix of before never could)
+
+
+def test_each_candidate_is_credited_by_its_own_evidence() -> None:
+    """A mixed pool: the model known by records keeps its place, the one known by size moves with its forward pass."""
+    stage_one = [4.0, 3.0, 2.0, 1.0]
+    logme = [1.0, 2.0, 3.0, 4.0]
+    params = FusionParameters(
+        evidence={"records": 0.9, "lineage": 0.5, "facts": 0.5, "content": 0.1, "size": 0.0},
+        estimators={"logme": 0.5},
+        unknown_estimator=0.25,
+    )
+    out = fuse(stage_one, {"logme": logme}, evidence=["records", "size", "size", "size"], parameters=params)
+    assert out.order[0] == 0  # strong records beat every forward pass
+    assert out.order.tolist()[1:] == [3, 2, 1]  # the rest follow the estimator
+    np.testing.assert_allclose(out.stage_one_reliability, [0.9, 0, 0, 0])
+
+
+def test_a_score_that_states_nothing_only_breaks_ties() -> None:
+    out = fuse([3.0, 2.0, 1.0], {"logme": [0.5, 0.5, 0.9]})
+    assert out.order.tolist() == [2, 0, 1]  # the estimator decides; its tie goes to stage one's better candidate
+    assert not out.stage_one_reliability.any()
+
+
+def test_confidence_wins_over_evidence_and_is_clipped() -> None:
+    rho = stage_one_reliability(3, evidence=["size", "records", None], confidence=[0.7, None, 1.5])
+    np.testing.assert_allclose(rho, [0.7, FUSION_PARAMETERS.evidence["records"], 0.95])
+
+
+def test_estimator_direction_comes_from_the_registry() -> None:
+    # PACTran is lower-is-better: its smallest value is the best candidate
+    out = fuse([0.0, 0.0, 0.0], {"pactran": [3.0, 1.0, 2.0]})
+    assert out.order.tolist() == [1, 2, 0]
+
+
+def test_several_estimators_form_one_view_weighted_by_their_credit() -> None:
+    out = fuse([0, 0, 0], {"logme": [1.0, 2.0, 3.0], "hscore": [3.0, 2.0, 1.0], "my_estimator": [1, 2, 3]})
+    assert sum(out.estimator_weights.values()) == pytest.approx(1.0)
+    assert out.estimator_weights["logme"] > out.estimator_weights["my_estimator"] > out.estimator_weights["hscore"]
+    assert out.order[0] == 2  # LogME and the unknown one outvote the weakly credited H-score
+
+
+def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
+    out = fuse([3.0, 2.0, 1.0], {"logme": [np.nan, 0.1, 0.9]}, confidence=[0.3, 0.3, 0.3])
+    assert out.scores[0] == pytest.approx(0.3 / (1 - 0.09) * normal_scores([3.0, 2.0, 1.0])[0] / (1 + 0.09 / 0.91))
+    assert out.order.tolist() == [0, 2, 1]
+
+
+def test_bad_inputs_name_the_fix() -> None:
+    with pytest.raises(ValueError, match="needs at least one estimator"):
+        fuse([1.0], {})
+    with pytest.raises(ValueError, match="has 1 values for 2 candidates"):
+        fuse([1.0, 2.0], {"logme": [1.0]})
+    with pytest.raises(ValueError, match="unknown evidence 'gut'"):
+        fuse([1.0, 2.0], {"logme": [1.0, 2.0]}, evidence=["gut", None])
+
+
+def test_normal_scores_are_rank_based() -> None:
+    x = normal_scores([10.0, -3.0, 10.0, 2.0])
+    assert x[0] == x[2] > x[3] > x[1]  # ties share their mean rank
+    np.testing.assert_allclose(normal_scores([1.0, 100.0, 5.0]), normal_scores([1.0, 3.0, 2.0]))  # scale-free
+    assert normal_scores([1.0, 2.0, 3.0, 4.0]).sum() == pytest.approx(0.0, abs=1e-12)
+    assert normal_scores([5.0]).tolist() == [0.0]
+
+
+# ----------------------------------------------------------------------------------------------- the fit
+
+
+def _synthetic_table(noise_on: str, *, targets: int = 6, models: int = 24, seed: int = 1) -> pd.DataFrame:
+    """Targets whose accuracy follows either a model quality shared by every target (then the records-based prior is
+    right and the estimator is noise) or a per-target effect only a forward pass sees (then the opposite)."""
+    rng = np.random.default_rng(seed)
+    quality = rng.normal(size=models)
+    rows = []
+    for t in range(targets):
+        effect = rng.normal(size=models)
+        for m in range(models):
+            shared = noise_on == "estimator"
+            accuracy = quality[m] + 0.1 * effect[m] if shared else effect[m]
+            estimate = rng.normal() if shared else effect[m] + 0.1 * rng.normal()
+            rows.append(
+                {
+                    "source": "synthetic",
+                    "modality": "image",
+                    "target": f"t{t}",
+                    "model": f"m{m:02d}",
+                    "model_type": ("vit", "resnet")[m % 2],
+                    "num_parameters": 1000 + m,
+                    "accuracy": accuracy,
+                    "logme": estimate,
+                    "reg_hscore": estimate + 0.01 * rng.normal(),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("noise_on", ["estimator", "prior"])
+def test_the_fit_credits_whichever_signal_predicts_accuracy(noise_on) -> None:
+    grid = {"estimator": (0.3, 0.7), "records": (0.2, 0.8), "content": (0.0,), "size": (0.0,)}
+    fit = fit_fusion(_synthetic_table(noise_on), grid=grid, top_ks=())
+    credit = fit.parameters
+    if noise_on == "estimator":
+        assert credit.evidence["records"] > credit.estimators["logme"]
+    else:
+        assert credit.evidence["records"] < credit.estimators["logme"]
+    seen = fit.loto["synthetic/image"]["seen"]
+    assert seen["fusion"] >= max(seen["stage_one"], seen["estimator"]) - 0.05
+
+
+def test_the_fast_path_of_the_fit_is_fuse() -> None:
+    scenarios = build_scenarios(_synthetic_table("prior", targets=3, models=10))
+    params = parameters_from_grid({"estimator": 0.5, "records": 0.3, "content": 0.1, "size": 0.0}, ("logme",))
+    for scenario in scenarios:
+        fast = _Prepared.of(scenario, ESTIMATOR_SETS).tau(params, ("logme",))
+        assert fast == weighted_tau(scenario.accuracy, fused_order_scores(scenario, ("logme",), params))
+
+
+@pytest.mark.slow
+def test_shipped_parameters_are_the_fit_on_the_bundled_table_and_beat_stage_one() -> None:
+    """The acceptance on the TransferGraph records: fused with the recorded estimator, stage one (the collaborative
+    prior, never seeing the target) gets better on both modalities, every target scored leave-one-target-out."""
+    fit = fit_fusion()
+    assert fit.parameters == FUSION_PARAMETERS and fit.estimators == DEFAULT_ESTIMATORS
+    for group in ("transfergraph/image", "transfergraph/text"):
+        for kind in ("seen", "mixed"):
+            m = fit.loto[group][kind]
+            assert m["fusion"] >= m["stage_one"] and m["fusion"] >= m["logme"], (group, kind, m)
+
+
+def test_the_bundled_table_holds_both_sources() -> None:
+    table = load_validation_table()
+    assert set(table.source) == {"transfergraph", "zoo"}
+    assert table.groupby("source").target.nunique().to_dict() == {"transfergraph": 16, "zoo": 7}
+    assert table.logme.notna().all() and table.accuracy.notna().all()
