@@ -3,7 +3,9 @@
     python scripts/build_bundled_data.py --shared ../shared
 
 writes
-- ``bundled_index.jsonl``: the 349 Hub models of the records as ``ModelRecord``s (the offline candidate pool);
+- ``bundled_index.jsonl``: the 349 Hub models of the records as ``ModelRecord``s (the offline candidate pool), with
+  what a crawl derives from the same fields (``hf_spider.hub.layouts.derive_fields``); the records name no revision
+  and no licence, so neither is filled;
 - ``finetune_records.csv``: ground truth ``model,target,modality,accuracy`` (best full fine-tuning run per pair);
 - ``dataset_labels.json``: ordered class names of known datasets (CLIP lists, plus text datasets from their cards);
 - ``target_tasks.json``: a ``TaskDescription`` for every TransferGraph target (label names, size).
@@ -21,6 +23,7 @@ import pandas as pd
 
 from hf_spider.finetune_records import TRANSFERGRAPH_FOLDERS, load_transfergraph, write_records_csv
 from hf_spider.hub.index import atomic_write, write_index
+from hf_spider.hub.layouts import derive_fields
 from hf_spider.hub.records import EvalResult, ModelRecord
 from hf_spider.tokens.task import TaskDescription
 
@@ -135,18 +138,20 @@ def _model_record(row: dict[str, object], modality: str, labels: dict[str, list[
     extra = {"source": "transfergraph"}
     if present("memory_consumption") is not None:
         extra["memory_consumption"] = int(row["memory_consumption"])  # type: ignore[call-overload]
-    return ModelRecord(
-        repo_id=str(row["model"]),
-        pipeline_tag=PIPELINE_TAGS[modality],
-        library_name="transformers",
-        architectures=tuple(architectures) if architectures else None,
-        model_type=str(present("model_type")) if present("model_type") else None,
-        num_parameters=int(row["number_of_parameters"]) if present("number_of_parameters") else None,  # type: ignore[call-overload]
-        input_size=int(input_size) if input_size is not None else None,  # type: ignore[call-overload]
-        label_names=tuple(label_names) if label_names else None,
-        datasets=(str(dataset),) if dataset else None,
-        eval_results=eval_results,
-        extra=extra,
+    return derive_fields(  # pre-training sources, head size and ImageNet top-1, as a crawl derives them
+        ModelRecord(
+            repo_id=str(row["model"]),
+            pipeline_tag=PIPELINE_TAGS[modality],
+            library_name="transformers",
+            architectures=tuple(architectures) if architectures else None,
+            model_type=str(present("model_type")) if present("model_type") else None,
+            num_parameters=int(row["number_of_parameters"]) if present("number_of_parameters") else None,  # type: ignore[call-overload]
+            input_size=int(input_size) if input_size is not None else None,  # type: ignore[call-overload]
+            label_names=tuple(label_names) if label_names else None,
+            datasets=(str(dataset),) if dataset else None,
+            eval_results=eval_results,
+            extra=extra,
+        )
     )
 
 

@@ -49,14 +49,9 @@ _TIMM_FAMILY_ALIASES = {
     "regnetx": "regnet",
     "regnety": "regnet",
     "regnetz": "regnet",
-    "tf": "efficientnet",
-    "inceptionv": "inception",
-    "inception": "inception",
-    "convnextv": "convnextv2",
-    "swinv": "swinv2",
-    "efficientnetv": "efficientnetv2",
 }
-_TIMM_PREFIX = re.compile(r"^(?:tf_|tv_|gluon_|legacy_|ese_|timm_)?([a-z]+(?:v\d)?)")
+#: The family part of a timm architecture name: letters, and a version (``mobilenetv2``), before the first digit or "_".
+_TIMM_PREFIX = re.compile(r"^(?:tf_|tv_|gluon_|legacy_|ese_|timm_)?([a-z]+?(?:v\d+)?)(?=\d|_|$)")
 #: ``_name_or_path`` values that are a local path, not a Hub id (``./out``, ``/tmp/x``, ``C:\\...``).
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 #: Metrics a card uses for ImageNet top-1.
@@ -73,8 +68,7 @@ def timm_family(architecture: str) -> str:
     name = architecture.split(".", 1)[0].lower()
     match = _TIMM_PREFIX.match(name)
     prefix = match.group(1) if match else name
-    stem = re.sub(r"v\d$", "v", prefix)  # inception_v3 / convnextv2: the version is not the family
-    return _TIMM_FAMILY_ALIASES.get(prefix, _TIMM_FAMILY_ALIASES.get(stem, prefix.rstrip("v") or prefix))
+    return _TIMM_FAMILY_ALIASES.get(prefix, prefix)
 
 
 def family_modality(model_type: str | None) -> str | None:

@@ -83,6 +83,7 @@ _TOKENS: dict[str, str] = {
 #: Multi-token spellings of dataset ids (``imagenet-1k``, ``ILSVRC/imagenet-1k``, ``imagenet_21k``).
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"imagenet[-_ ]?(?:1k|2012)"), "imagenet-1k"),
+    (re.compile(r"imagenet(?![-_ ]?(?:\d|r\b|a\b|v2|sketch))"), "imagenet-1k"),  # a bare "imagenet" is ILSVRC-2012
     (re.compile(r"imagenet[-_ ]?12k"), "imagenet-12k"),
     (re.compile(r"imagenet[-_ ]?2[12]k"), "imagenet-21k"),
     (re.compile(r"laion[-_ ]?2b"), "laion-2b"),

@@ -57,7 +57,7 @@ class ModelRecord:
         error: why part of the record is missing (a gated repo, a malformed card, ...), ``None`` when complete.
         extra: card metadata this schema does not model, kept as it came.
         pretrained_tag: a timm repo's pretrained tag (``"a1_in1k"`` of ``timm/resnet50.a1_in1k``).
-        pretraining: what the weights were pre-trained and fine-tuned on, normalised, in training order
+        pretraining: what the weights were pre-trained and fine-tuned on, normalised, in the order they are named
             (``("laion-2b", "imagenet-12k", "imagenet-1k")``); see :mod:`hf_spider.hub.pretraining`.
         num_labels: outputs of the model's classification head (``num_classes`` / ``id2label``).
         gmacs: multiply-accumulates per image in billions, as the card states.

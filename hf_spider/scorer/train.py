@@ -35,7 +35,7 @@ from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.fennec import factorise, with_bias
 from ..rankers.graph import percentile_matrix
-from ..tokens.ptm import HEAD_DIM, PTMTokens, TextEmbedder, archi2vec_slice, ptm_tokens, token_dim
+from ..tokens.ptm import HEAD_DIM, SCALAR_NAMES, PTMTokens, TextEmbedder, archi2vec_slice, ptm_tokens, token_dim
 from ..tokens.task import TaskTokens
 from .forest import ForestArrays, fit_forest, predict_forest
 from .model import (
@@ -204,7 +204,7 @@ def train_scorer(
             _train_member(member, compressed, batches, pairs, config)
         scorer.eval()
         records_confidence = _calibrate(scorer, x, batches, latent)
-        _fit_confidence(scorer, quality, forest_inputs, config, records_confidence)
+        _fit_confidence(scorer, table.loc[quality.index], forest_inputs, config, records_confidence)
     finally:
         torch.set_num_threads(threads)
     logger.info("trained the scorer on %d tasks and %d models (%d members)", len(usable), len(seen), config.members)
@@ -285,39 +285,48 @@ def _cold_start_inputs(tokens: PTMTokens, quality: pd.Series) -> np.ndarray:
 
 def _fit_confidence(
     scorer: TransferScorer,
-    quality: pd.Series,
+    table: pd.DataFrame,
     inputs: np.ndarray,
     config: TrainConfig,
     records_confidence: float,
 ) -> None:
-    """Each evidence kind's confidence: the rank correlation with the truth of cross-fitted cold-start estimates
-    (every seen model scored by a forest that never saw it), within the models the kind would describe."""
+    """Each evidence kind's confidence, on the scale of the records' one (the mean over training tasks of a rank
+    correlation with the task's accuracy percentiles): for the cold-start kinds, of cross-fitted forest estimates
+    (every seen model scored by a forest that never saw it) within the models the kind describes; for ``size``, of
+    the parameter count itself."""
     from scipy.stats import spearmanr
 
-    truth = quality.to_numpy()
-    estimate = np.full(len(truth), float(truth.mean()))
+    truth = table.to_numpy(dtype=np.float64)  # [M, T] percentiles, NaN where not recorded
+    quality = np.nanmean(truth, axis=1)
+    estimate = np.full(len(truth), float(quality.mean()))
     if config.forest_trees and len(truth) >= 2 * CROSS_FIT_FOLDS:
         folds = np.random.default_rng(config.seed).permutation(len(truth)) % CROSS_FIT_FOLDS
         for fold in range(CROSS_FIT_FOLDS):
             train = folds != fold
-            forest = fit_forest(inputs[train], truth[train], seed=config.seed, trees=config.forest_trees)
+            forest = fit_forest(inputs[train], quality[train], seed=config.seed, trees=config.forest_trees)
             estimate[~train] = _predict(forest, inputs[~train])
 
-    def correlation(mask: np.ndarray) -> float:
-        if mask.sum() < 3 or np.ptp(estimate[mask]) == 0 or np.ptp(truth[mask]) == 0:
-            return 0.0
-        return max(0.0, float(spearmanr(estimate[mask], truth[mask])[0]))
+    def correlation(predicted: np.ndarray, mask: np.ndarray) -> float:
+        per_task = []
+        for column in truth.T:
+            rows = mask & ~np.isnan(column)
+            if rows.sum() >= 3 and np.ptp(predicted[rows]) > 0 and np.ptp(column[rows]) > 0:
+                per_task.append(float(spearmanr(predicted[rows], column[rows])[0]))
+        return max(0.0, float(np.mean(per_task))) if per_task else 0.0
 
-    overall = correlation(np.ones(len(truth), dtype=bool))
+    everyone = np.ones(len(truth), dtype=bool)
+    overall = correlation(estimate, everyone)
     confidence = dict.fromkeys(EVIDENCE_KINDS, overall)
     confidence["records"] = max(0.0, records_confidence)
     kinds = np.array(evidence_of_head(inputs[:, :HEAD_DIM]))
     kinds[inputs[:, HEAD_DIM + COLD_START_EXTRA.index("has_ancestor")] > 0] = "lineage"
-    for kind in ("lineage", "facts", "content", "size"):
+    for kind in ("lineage", "facts", "content"):
         if (kinds == kind).sum() >= MIN_GROUP:
-            confidence[kind] = correlation(kinds == kind)
+            confidence[kind] = correlation(estimate, kinds == kind)
+    has_size = inputs[:, SCALAR_NAMES.index("has_num_parameters")] > 0
+    confidence["size"] = correlation(inputs[:, SCALAR_NAMES.index("log_num_parameters")], has_size)
     scorer.evidence_confidence.copy_(torch.tensor([confidence[k] for k in EVIDENCE_KINDS]))
-    logger.info("cold-start confidence by evidence: %s", {k: round(v, 2) for k, v in confidence.items()})
+    logger.info("confidence by evidence: %s", {k: round(v, 2) for k, v in confidence.items()})
 
 
 def _predict(forest: ForestArrays, inputs: np.ndarray) -> np.ndarray:

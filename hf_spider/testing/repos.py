@@ -142,6 +142,7 @@ class GeneratedRepo:
             num_parameters=self.num_parameters,
             input_size=self.input_size if read_config else None,
             label_names=labels if read_config else None,
+            num_labels=len(self.label_names) if read_config and self.label_names else None,  # the head, not the cap
             gated=kind == "gated",
             downloads=self.downloads,
             likes=self.likes,
