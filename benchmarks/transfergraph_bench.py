@@ -43,9 +43,12 @@ from hf_spider.scorer.evaluate import (
     evaluate_protocols,
     fold_rank,
     loto_splits,
+    metrics_table,
     mixed_pool_splits,
     mixed_pool_table,
+    pool_parts,
     pooled_table,
+    split_truths,
     summarise,
     trainable_ranker,
 )
@@ -98,10 +101,12 @@ def forward_pass_tables(
         tables[method] = table(splits, predictions)
     if mixed:
         return tables
-    randoms = []
+    randoms = []  # only their pooled correlations are reported
+    truths = split_truths(splits)
     for seed in range(RANDOM_SEEDS):
         rng = np.random.default_rng(seed)
-        randoms.append(table(splits, [pd.Series(rng.random(len(s.truth)), index=s.truth.index) for s in splits]))
+        predictions = [pd.Series(rng.random(len(s.truth)), index=s.truth.index) for s in splits]
+        randoms.append(metrics_table(truths, pool_parts(splits, predictions)))
     tables["random"] = sum(randoms[1:], randoms[0]) / RANDOM_SEEDS
     return tables
 

@@ -29,6 +29,7 @@ pair; per-target values are summarised by a plain mean and a mean weighted by (m
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -37,12 +38,14 @@ import numpy as np
 import pandas as pd
 from huggingface_hub.utils import tqdm
 
+from ..errors import InvalidRecordsError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..rankers.base import Ranker, TrainableRanker
 from ..tokens.task import TaskTokens
 
 if TYPE_CHECKING:
+    from ..outputs.evaluation import Evaluation
     from .train import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -323,11 +326,31 @@ def predict(ranker: Ranker, task: TaskTokens, split: Split) -> pd.Series:
 
 def pooled_table(splits: Sequence[Split], predictions: Sequence[pd.Series]) -> pd.DataFrame:
     """Per-target metrics of predictions that rank disjoint parts of a target (one list per target for loto, one per
-    fold for cold start), pooled per target as within-part ranks."""
+    fold for cold start).
+
+    The correlations are those of the parts' within-part ranks pooled per target (:func:`pool_parts`, the benchmark's
+    cold-start figure); top@k, rel@k and regret@k are each part's own (the top pick of a fold among its models),
+    averaged over the target's parts, since pooled ranks tie every part's top pick.
+    """
+    table = metrics_table(split_truths(splits), pool_parts(splits, predictions))
+    shortlist = [c for c in METRICS if c.startswith(("top", "rel", "regret"))]
+    parts = pd.Series([s.target for s in splits]).value_counts()
+    per_part: dict[str, list[dict[str, float]]] = {}
+    for split, predicted in zip(splits, predictions, strict=True):
+        if parts[split.target] > 1:
+            row = ranking_metrics(split.truth.reindex(predicted.index).to_numpy(), predicted.to_numpy())
+            per_part.setdefault(split.target, []).append({c: row[c] for c in shortlist})
+    for target, rows in per_part.items():
+        table.loc[target, shortlist] = pd.DataFrame(rows).mean().to_numpy()
+    return table
+
+
+def pool_parts(splits: Sequence[Split], predictions: Sequence[pd.Series]) -> dict[str, pd.Series]:
+    """The predictions of each target's parts concatenated (within-part ranks, see :func:`fold_rank`)."""
     pooled: dict[str, list[pd.Series]] = {}
     for split, predicted in zip(splits, predictions, strict=True):
         pooled.setdefault(split.target, []).append(predicted)
-    return metrics_table(split_truths(splits), {t: pd.concat(p) for t, p in pooled.items()})
+    return {target: pd.concat(parts) for target, parts in pooled.items()}
 
 
 def mixed_pool_table(splits: Sequence[Split], predictions: Sequence[pd.Series]) -> pd.DataFrame:
@@ -419,3 +442,217 @@ def _first_per_model(truth: pd.Series) -> pd.Series:
 
 def _unzip(pairs: Sequence[tuple[Split, pd.Series]]) -> tuple[list[Split], list[pd.Series]]:
     return [s for s, _ in pairs], [p for _, p in pairs]
+
+
+def evaluate_records(
+    records: str | os.PathLike[str] | pd.DataFrame | FinetuneRecords,
+    *,
+    rankers: Sequence[str] = TRAINABLE_RANKERS,
+    protocols: Sequence[str] = PROTOCOLS,
+    candidates: str | os.PathLike[str] | Sequence[ModelRecord] | None = None,
+    label_names: Mapping[str, Sequence[str]] | None = None,
+    targets: Sequence[str] | None = None,
+    keep_best_run: bool = False,
+    allow_unknown_models: bool = False,
+    folds: int = 4,
+    seed: int = 0,
+    config: TrainConfig | None = None,
+) -> Evaluation:
+    """How well each ranker would have chosen on a team's own fine-tuning history (``hf-spider evaluate``).
+
+    Each of ``rankers`` (plus the :data:`PRIORS`, always run as the yardstick) is fitted per protocol step on the
+    team's records *and* the shipped TransferGraph records of the same modality, minus what the protocol hides, and
+    ranks the team's models on each of the team's targets. A target the team's records name is theirs (the shipped
+    rows of a target of the same name are dropped). On the shipped records this is exactly the benchmark.
+
+    Args:
+        records: what :func:`~hf_spider.finetune_records.read_user_records` reads (a CSV, a TransferGraph folder, a
+            DataFrame, ``"example"``, ``"bundled"``).
+        rankers: names from :data:`TRAINABLE_RANKERS`.
+        protocols: from :data:`PROTOCOLS` (``cold-start`` and ``mixed-pool`` spellings accepted).
+        candidates: records of models the bundled index lacks (an index file, a folder of Hub-style repos, or
+            :class:`ModelRecord` objects); the bundled index is always included.
+        label_names: class names per target (win over the labels column and the known dataset lists).
+        targets: the targets to rank (default: every target of ``records``); the others still train the rankers.
+        keep_best_run: keep the best of several runs of a (model, target) pair instead of refusing them.
+        allow_unknown_models: rank models no candidate record describes from their repo id alone instead of
+            refusing them.
+        folds / seed: the cold-start folds, and the seed of the learned rankers.
+        config: the scorer's training settings (default ``TrainConfig(seed=seed)``).
+
+    Returns:
+        An :class:`~hf_spider.outputs.evaluation.Evaluation`: ``.table`` (one row per modality, protocol, ranker and
+        target, plus ``weighted mean`` and ``plain mean`` rows), ``.notes``, ``.recommendations()``, ``.plot()``.
+
+    Raises:
+        InvalidRecordsError: bad records (see ``read_user_records``), a model no candidate describes, a target with
+            fewer than 3 models, a target without label names or modality.
+        UnknownRankerError: a ranker name that is not trainable.
+    """
+    from ..finetune_records import load_bundled_records, read_user_records
+    from ..outputs.evaluation import Evaluation
+    from ..tokens.task import task_tokens_from_labels
+    from .ranker import record_task_descriptions
+
+    protocols = normalise_protocols(protocols)
+    names = list(dict.fromkeys([*rankers, *PRIORS]))
+    for name in names:
+        trainable_ranker(name)  # refuse an unknown name before any work
+    user = read_user_records(records, label_names=label_names, keep_best_run=keep_best_run)
+    notes = list(user.notes)
+    pool = _candidate_pool(candidates)
+    accuracy = _with_modality(user.records.accuracy, pool, user.source)
+    unknown = sorted(set(accuracy.model) - set(pool))
+    if unknown:
+        if not allow_unknown_models:
+            raise InvalidRecordsError(
+                f"{user.source}: {len(unknown)} model id(s) are in no candidate record ({_some(unknown)}); pass "
+                "candidates= (--candidates) with a crawled index or their repo folders, or allow_unknown_models=True "
+                "(--allow-unknown-models) to rank them from their repo id alone"
+            )
+        modality_of = accuracy.drop_duplicates("model").set_index("model").modality
+        pool.update({m: ModelRecord(repo_id=m, pipeline_tag=_PIPELINE_TAG[modality_of[m]]) for m in unknown})
+        notes.append(
+            f"{len(unknown)} model(s) in no candidate record, ranked from their repo id alone: {_some(unknown)}"
+        )
+    shipped = load_bundled_records()
+    new = sorted(set(accuracy.model) - set(shipped.accuracy.model))
+    if new:
+        notes.append(
+            f"{len(new)} of your {accuracy.model.nunique()} models have no shipped record: the learned rankers know "
+            "them from your records and their content only"
+        )
+    evaluated = _evaluated_targets(accuracy, targets, user.source)
+    modality_of_target = accuracy.groupby("target").modality.first()
+    modalities = sorted({modality_of_target[t] for t in evaluated})
+    merged = _merge(shipped, FinetuneRecords(accuracy, user.records.estimator_scores))
+    merged = FinetuneRecords(  # only the evaluated modalities: their label names are all that gets encoded
+        merged.accuracy[merged.accuracy.modality.isin(modalities)],
+        merged.estimator_scores[merged.estimator_scores.modality.isin(modalities)],
+    )
+    descriptions = record_task_descriptions(merged, label_names=user.label_names)
+    unlabelled = [t for t in evaluated if t not in descriptions]
+    if unlabelled:
+        raise InvalidRecordsError(
+            f"{user.source}: no label names for target(s) {_some(unlabelled)}; add a labels column (class names "
+            "separated by '|') or pass label_names= (--labels-file JSON)"
+        )
+    tasks = {name: task_tokens_from_labels(d) for name, d in descriptions.items()}
+    parts = []
+    for modality in modalities:
+        records_m = merged.for_modality(modality)
+        recorded = set(records_m.accuracy.model)
+        pool_m = [m for m in pool.values() if m.modality == modality or m.repo_id in recorded]
+        targets_m = [t for t in evaluated if modality_of_target[t] == modality]
+        for name in names:
+            tables = evaluate_protocols(
+                lambda name=name: trainable_ranker(name, seed=seed, config=config),  # type: ignore[misc]
+                records_m,
+                pool_m,
+                tasks,
+                targets_m,
+                protocols=protocols,
+                folds=folds,
+                seed=seed,
+                name=name,
+            )
+            counts = records_m.accuracy[records_m.accuracy.target.isin(targets_m)].groupby("target").size()
+            for protocol, table in tables.items():
+                parts.append(_long_rows(table, counts, modality=modality, protocol=protocol, ranker=name))
+    return Evaluation(table=pd.concat(parts), notes=tuple(notes), source=user.source, protocols=tuple(protocols))
+
+
+def normalise_protocols(protocols: Sequence[str]) -> list[str]:
+    """Protocol names as :data:`PROTOCOLS` spells them (``cold-start`` -> ``cold_start``), checked, in table order."""
+    names = [p.strip().lower().replace("-", "_") for p in protocols if p.strip()]
+    unknown = [p for p in names if p not in PROTOCOLS]
+    if unknown or not names:
+        raise InvalidRecordsError(
+            f"unknown protocol(s) {', '.join(unknown) or '(none given)'}; pick from loto, cold-start, mixed-pool"
+        )
+    return [p for p in PROTOCOLS if p in names]
+
+
+#: Rows of the evaluation table that summarise a (modality, protocol, ranker) over its targets.
+MEAN_ROWS = ("weighted mean", "plain mean")
+_PIPELINE_TAG = {"image": "image-classification", "text": "text-classification"}
+#: Fewest models a target needs to say anything about a ranking of them.
+MIN_MODELS_PER_TARGET = 3
+
+
+def _long_rows(table: pd.DataFrame, counts: pd.Series, **keys: str) -> pd.DataFrame:
+    """One protocol table as rows of the evaluation table: its targets, then the weighted and plain means."""
+    columns = [*METRICS, *PLACEMENT]
+    rows = table.reindex(columns=[*columns, "weight"]).assign(n_models=counts.reindex(table.index).to_numpy())
+    means = {
+        kind: {c: summarise(rows, c)[key] if rows[c].notna().any() else np.nan for c in columns}
+        for kind, key in zip(MEAN_ROWS, ("weighted_mean", "plain_mean"), strict=True)
+    }
+    rows = pd.concat([rows, pd.DataFrame.from_dict(means, orient="index")])
+    rows.index.name = "target"
+    return rows.assign(**keys).set_index(list(keys), append=True).reorder_levels([*keys, "target"])
+
+
+def _candidate_pool(candidates: str | os.PathLike[str] | Sequence[ModelRecord] | None) -> dict[str, ModelRecord]:
+    """The bundled index plus the given candidates (the given record of a model wins), by repo id."""
+    from ..ranking import load_candidates
+
+    pool = {m.repo_id: m for m in load_candidates(None)}
+    if candidates is not None and candidates != "bundled":
+        pool.update({m.repo_id: m for m in load_candidates(candidates)})
+    return pool
+
+
+def _with_modality(accuracy: pd.DataFrame, pool: Mapping[str, ModelRecord], source: str) -> pd.DataFrame:
+    """Fill a target's missing modality from what the candidate records say of its models (the most common)."""
+    missing = accuracy.modality.isna()
+    if not missing.any():
+        return accuracy
+    known = accuracy.model.map(lambda m: pool[m].modality if m in pool else None)
+    inferred = known.groupby(accuracy.target).agg(lambda v: v.dropna().mode().iloc[0] if v.notna().any() else None)
+    given = accuracy.modality.groupby(accuracy.target).first()
+    modality = accuracy.target.map(given.fillna(inferred))
+    if modality.isna().any():
+        targets = sorted(set(accuracy.target[modality.isna()]))
+        raise InvalidRecordsError(
+            f"{source}: the modality of target(s) {_some(targets)} is unknown (none of their models has an image or "
+            "text record); add a modality column (image or text)"
+        )
+    return accuracy.assign(modality=modality)
+
+
+def _evaluated_targets(accuracy: pd.DataFrame, targets: Sequence[str] | None, source: str) -> list[str]:
+    counts = accuracy.groupby("target").model.nunique()
+    chosen = list(targets) if targets else sorted(counts.index)
+    unknown = [t for t in chosen if t not in counts.index]
+    if unknown:
+        raise InvalidRecordsError(
+            f"target(s) {_some(unknown)} are not in {source}; pick from {_some(sorted(counts.index))}"
+        )
+    small = [t for t in chosen if counts[t] < MIN_MODELS_PER_TARGET]
+    if small:
+        raise InvalidRecordsError(
+            f"{source}: target '{small[0]}' has {counts[small[0]]} model(s) (a ranking needs at least "
+            f"{MIN_MODELS_PER_TARGET}){f' and {len(small) - 1} more target(s) too' if len(small) > 1 else ''}; add "
+            "runs of more models, or leave it out with targets= (--targets)"
+        )
+    return chosen
+
+
+def _merge(shipped: FinetuneRecords, user: FinetuneRecords) -> FinetuneRecords:
+    """The shipped records plus the user's. A target the user's records name is theirs: its shipped rows are dropped,
+    so one list never mixes accuracies measured under two set-ups."""
+    theirs = set(user.accuracy.target)
+    return FinetuneRecords(
+        pd.concat([shipped.accuracy[~shipped.accuracy.target.isin(theirs)], user.accuracy], ignore_index=True),
+        pd.concat(
+            [shipped.estimator_scores[~shipped.estimator_scores.target.isin(theirs)], user.estimator_scores],
+            ignore_index=True,
+        ),
+    )
+
+
+def _some(items: Sequence[str], limit: int = 3) -> str:
+    """``'a', 'b', 'c' and 4 more``: enough of a list to find it, short enough for one line."""
+    shown = ", ".join(f"'{item}'" for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
