@@ -223,7 +223,7 @@ def test_selector_evaluate_returns_the_same_table(tmp_path) -> None:
         table, evaluate_records(records, rankers=["size_prior"], protocols=["loto", "mixed_pool"]).table
     )
     row = table.loc[(MODALITY, "mixed_pool", "size_prior", "weighted mean")]
-    assert 0 < row.weighted_tau < 1 and row.heldout_bias == pytest.approx(0.0, abs=1e-9)
+    assert 0 < row.weighted_tau < 1 and abs(row.heldout_bias) < 0.01  # size is blind to what was seen
 
 
 def test_reading_records_percentages_labels_column_and_side_file(tmp_path) -> None:

@@ -22,8 +22,8 @@ pair; per-target values are summarised by a plain mean and a mean weighted by (m
   minus mean true percentile in the list, and the weighted tau restricted to them (NaN for a fold with fewer than 2).
   Every model is held out in exactly one fold, so averaged over a target's folds the held-out models fill the true
   top 5 in proportion to their share of the list: a top-5 share below the list share, or a negative bias, means the
-  ranker pushes unseen models down; a ranker blind to what was seen (the size prior, LogME) gets exactly the list
-  share and a bias of 0.
+  ranker pushes unseen models down; a ranker blind to what was seen (the size prior, LogME) gets the list share and
+  a bias near 0 (exactly, when the folds hold equally many of the target's models).
 """
 
 from __future__ import annotations
