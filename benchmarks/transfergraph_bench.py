@@ -1,8 +1,11 @@
-"""TransferGraph benchmark: leave-one-target-out and cold-start ranking quality of hf-spider against the baselines.
+"""TransferGraph benchmark: leave-one-target-out, cold-start and mixed-pool ranking quality of hf-spider and baselines.
 
-Protocol: ``shared/data/transfergraph/README.md`` (see :mod:`hf_spider.scorer.evaluate`). Every learned ranker is
-trained per held-out target on the records of the target's modality, other targets only. Prints one table per
-modality and protocol; ``--json OUT.json`` writes the contract of issue 5 plus hardware, versions and seeds.
+Protocols: ``shared/data/transfergraph/README.md`` and :mod:`hf_spider.scorer.evaluate` (which defines the mixed pool:
+each cold-start fold's held-out models ranked together with the seen models of the target, in one list). Every learned
+ranker is trained per held-out target on the records of the target's modality, other targets only; every figure is
+computed by the shipped ``evaluate`` module ``model_ranking``. Prints one table per modality and protocol;
+``--json OUT.json`` writes the contract of issue 5 (plus ``mixed_pool`` next to ``cold_start``), hardware, versions
+and seeds.
 
     python benchmarks/transfergraph_bench.py --json benchmarks/results/transfergraph.json
 """
@@ -10,13 +13,12 @@ modality and protocol; ``--json OUT.json`` writes the contract of issue 5 plus h
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,74 +34,79 @@ from hf_spider.finetune_records import (
     published_transfergraph_best,
 )
 from hf_spider.hub.index import atomic_write, load_bundled_index
-from hf_spider.rankers.baselines import CollaborativePrior, SizePrior
 from hf_spider.rankers.graph import percentile_matrix
 from hf_spider.scorer.evaluate import (
-    FittedBaseline,
+    PLACEMENT,
+    RankerFactory,
     Split,
     cold_start_splits,
-    evaluate,
+    evaluate_protocols,
     fold_rank,
     loto_splits,
     metrics_table,
+    mixed_pool_splits,
+    mixed_pool_table,
+    pool_parts,
+    pooled_table,
     split_truths,
     summarise,
+    trainable_ranker,
 )
 from hf_spider.scorer.ranker import SpiderRanker, record_tasks
 from hf_spider.scorer.train import TrainConfig
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "transfergraph"
 RANDOM_SEEDS = 100
+#: Cold-start folds: a quarter of the models held out at a time.
+FOLDS = 4
 ESTIMATORS = {"logme": "logme", "reg_hscore": "reg_h_score"}
-#: The colleague rankers, reported when their modules exist: (name in the JSON, module, class).
-OPTIONAL_RANKERS = (
-    ("transfergraph_graph", "hf_spider.rankers.graph", "GraphRanker"),
-    ("fennec", "hf_spider.rankers.fennec", "FennecRanker"),
-)
 
 
-def learned_rankers(seed: int, members: int) -> dict[str, Callable[[], object]]:
-    """Factories of every trainable method of the run (hf-spider, priors, and the optional colleague rankers)."""
+def learned_rankers(seed: int, members: int) -> dict[str, RankerFactory]:
+    """The rows of the run: a factory of a fresh, unfitted ranker per name (the name is the key in the JSON).
+
+    A new variant is one more entry; ``--skip NAME`` leaves an entry out.
+    """
     config = TrainConfig(seed=seed, members=members)
-    factories: dict[str, Callable[[], object]] = {
+    return {
         "hf_spider": lambda: SpiderRanker(config=config),
         # Ablations of the scorer: without the transfer space in its learned tokens, with the read-out learned freely
         # (no pull back to its prior), and with the content path trained.
         "hf_spider_no_transfer_space": lambda: SpiderRanker(config=replace(config, transfer_space=False)),
         "hf_spider_free_readout": lambda: SpiderRanker(config=replace(config, prior_strength=0.0)),
         "hf_spider_content_path": lambda: SpiderRanker(config=replace(config, content_path=True)),
-        "collab_prior": lambda: FittedBaseline(CollaborativePrior, name="collab_prior"),
-        "size_prior": lambda: FittedBaseline(lambda _records: SizePrior(), name="size_prior"),
+        "transfergraph_graph": lambda: trainable_ranker("graph", seed=seed),
+        "fennec": lambda: trainable_ranker("fennec", seed=seed),
+        "collab_prior": lambda: trainable_ranker("collab_prior"),
+        "size_prior": lambda: trainable_ranker("size_prior"),
+        # Seen models by the collaborative prior, unseen ones by size, both as percentiles (issue 15's baseline).
+        "collab_prior_size_fallback": lambda: trainable_ranker("collab_prior_size_fallback"),
     }
-    for name, module, cls in OPTIONAL_RANKERS:
-        try:
-            ranker_cls = getattr(importlib.import_module(module), cls)
-        except (ImportError, AttributeError):
-            logging.info("%s not importable: skipped", module)
-            continue
-        factories[name] = lambda ranker_cls=ranker_cls: ranker_cls(seed=seed)
-    return factories
 
 
-def forward_pass_tables(records: FinetuneRecords, splits: list[Split]) -> dict[str, pd.DataFrame]:
-    """LogME, Reg-H-Score (recorded forward passes on the target itself) and the random baseline (mean of seeds)."""
-    truths = split_truths(splits)
+def forward_pass_tables(
+    records: FinetuneRecords, splits: list[Split], *, mixed: bool = False
+) -> dict[str, pd.DataFrame]:
+    """LogME, Reg-H-Score (recorded forward passes on the target itself) and, except for the mixed pool, the random
+    baseline (mean of seeds; its expectation is 0 whatever the list, and 100 seeds of every mixed list take a
+    minute)."""
+    table = mixed_pool_table if mixed else pooled_table
     tables = {}
     scores = records.estimator_scores
     for method, estimator in ESTIMATORS.items():
-        predictions = {}
+        predictions = []
         for s in splits:
             rows = scores[(scores.target == s.target) & (scores.estimator == estimator)]
-            predicted = rows.groupby("model").score.mean().reindex(s.truth.index)
-            predictions.setdefault(s.target, []).append(fold_rank(predicted))
-        tables[method] = metrics_table(truths, {t: pd.concat(p) for t, p in predictions.items()})
-    randoms = []
+            predictions.append(fold_rank(rows.groupby("model").score.mean().reindex(s.truth.index)))
+        tables[method] = table(splits, predictions)
+    if mixed:
+        return tables
+    randoms = []  # only their pooled correlations are reported
+    truths = split_truths(splits)
     for seed in range(RANDOM_SEEDS):
         rng = np.random.default_rng(seed)
-        predictions = {}
-        for s in splits:
-            predictions.setdefault(s.target, []).append(pd.Series(rng.random(len(s.truth)), index=s.truth.index))
-        randoms.append(metrics_table(truths, {t: pd.concat(p) for t, p in predictions.items()}))
+        predictions = [pd.Series(rng.random(len(s.truth)), index=s.truth.index) for s in splits]
+        randoms.append(metrics_table(truths, pool_parts(splits, predictions)))
     tables["random"] = sum(randoms[1:], randoms[0]) / RANDOM_SEEDS
     return tables
 
@@ -109,11 +116,8 @@ def own_records_reference(records: FinetuneRecords, splits: list[Split]) -> pd.D
     the protocol hides. Not a ranker (no method can see those records): the ceiling of any content-only estimate of a
     model's overall quality, against which the content-only rows and LogME can be read."""
     percentiles = percentile_matrix(records)
-    predictions = {}
-    for s in splits:
-        others = percentiles.drop(columns=[s.target]).reindex(s.truth.index)
-        predictions.setdefault(s.target, []).append(fold_rank(others.mean(axis=1)))
-    return metrics_table(split_truths(splits), {t: pd.concat(p) for t, p in predictions.items()})
+    predictions = [fold_rank(percentiles.drop(columns=[s.target]).reindex(s.truth.index).mean(axis=1)) for s in splits]
+    return pooled_table(splits, predictions)
 
 
 def run_modality(
@@ -122,25 +126,37 @@ def run_modality(
     tasks: dict,
     modality: str,
     *,
-    data: Path,
+    data: Path | None,
     seed: int,
     members: int,
     cold: bool,
     skip: Sequence[str] = (),
+    targets: Sequence[str] | None = None,
+    factories: dict[str, RankerFactory] | None = None,
 ) -> dict:
+    """Every ranker of the run on one modality; ``data`` (the records folder) adds the published row when given."""
     records = records.for_modality(modality)
-    targets = list(PUBLISHED_TARGETS[modality])
+    targets = list(targets or PUBLISHED_TARGETS[modality])
     pool = [m for m in models if m.modality == modality]
-    factories = {k: v for k, v in learned_rankers(seed, members).items() if k not in skip}
+    factories = {k: v for k, v in (factories or learned_rankers(seed, members)).items() if k not in skip}
+    # Cold start and mixed pool share their fits (their time is booked to cold start).
+    runs = [("loto",), ("cold_start", "mixed_pool")] if cold else [("loto",)]
     out: dict = {"weighted_mean": {}, "plain_mean": {}, "per_target": {}, "rel_at_1": {}, "top_at_1": {}, "pearson": {}}
-    tables: dict[str, pd.DataFrame] = {}
+    by_protocol: dict[str, dict[str, pd.DataFrame]] = {p: {} for run in runs for p in run}
+    seconds = {run[0]: 0.0 for run in runs}
+    for run in runs:
+        for name, factory in factories.items():
+            started = time.perf_counter()
+            tables = evaluate_protocols(
+                factory, records, pool, tasks, targets, protocols=run, folds=FOLDS, seed=seed, name=name
+            )
+            seconds[run[0]] += time.perf_counter() - started
+            for protocol, table in tables.items():
+                by_protocol[protocol][name] = table
     splits = loto_splits(records, pool, tasks, targets)
-    started = time.perf_counter()
-    for name, factory in factories.items():
-        tables[name] = evaluate(factory, splits, tasks, models=pool, name=name)  # type: ignore[arg-type]
-    tables.update(forward_pass_tables(records, splits))
-    out["seconds_loto"] = time.perf_counter() - started
-    for name, table in tables.items():
+    by_protocol["loto"].update(forward_pass_tables(records, splits))
+    out["seconds_loto"] = seconds["loto"]
+    for name, table in by_protocol["loto"].items():
         means = summarise(table)
         out["weighted_mean"][name] = means["weighted_mean"]
         out["plain_mean"][name] = means["plain_mean"]
@@ -149,24 +165,33 @@ def run_modality(
         out["pearson"][name] = float(table.pearson.mean())
         for target, value in table.weighted_tau.items():
             out["per_target"].setdefault(target, {})[name] = float(value)
-    published = published_transfergraph_best(data, modality)
-    out["weighted_mean"]["transfergraph_published"] = published["weighted_mean"]
-    out["plain_mean"]["transfergraph_published"] = published["plain_mean"]
-    for target, value in published["per_target"].items():
-        out["per_target"].setdefault(target, {})["transfergraph_published"] = value
+    if data is not None:
+        published = published_transfergraph_best(data, modality)
+        out["weighted_mean"]["transfergraph_published"] = published["weighted_mean"]
+        out["plain_mean"]["transfergraph_published"] = published["plain_mean"]
+        for target, value in published["per_target"].items():
+            out["per_target"].setdefault(target, {})["transfergraph_published"] = value
     if cold:
-        started = time.perf_counter()
-        cold_splits = cold_start_splits(records, pool, tasks, targets, folds=4, seed=seed)
-        cold_tables = {
-            name: evaluate(factories[name], cold_splits, tasks, models=pool, name=f"{name} cold")  # type: ignore[arg-type]
-            for name in factories
-        }
+        cold_splits = cold_start_splits(records, pool, tasks, targets, folds=FOLDS, seed=seed)
         forward_pass = forward_pass_tables(records, cold_splits)
+        cold_tables = by_protocol["cold_start"]
         cold_tables.update({name: forward_pass[name] for name in ("logme", "reg_hscore", "random")})
         cold_tables["own_records_reference"] = own_records_reference(records, cold_splits)
         out["cold_start"] = {name: summarise(t)["weighted_mean"] for name, t in cold_tables.items()}
         out["cold_start_plain"] = {name: summarise(t)["plain_mean"] for name, t in cold_tables.items()}
-        out["seconds_cold_start"] = time.perf_counter() - started
+        out["seconds_cold_start"] = seconds["cold_start"]
+        mixed_splits = mixed_pool_splits(records, pool, tasks, targets, folds=FOLDS, seed=seed)
+        mixed_tables = by_protocol["mixed_pool"]
+        mixed_tables.update(forward_pass_tables(records, mixed_splits, mixed=True))
+        out["mixed_pool"] = {name: summarise(t)["weighted_mean"] for name, t in mixed_tables.items()}
+        out["mixed_pool_plain"] = {name: summarise(t)["plain_mean"] for name, t in mixed_tables.items()}
+        out["mixed_pool_detail"] = {
+            name: {metric: summarise(t, metric)["weighted_mean"] for metric in ("rel1", "rel5", *PLACEMENT)}
+            for name, t in mixed_tables.items()
+        }
+        out["mixed_pool_per_target"] = {
+            target: {name: float(t.weighted_tau[target]) for name, t in mixed_tables.items()} for target in targets
+        }
     return out
 
 
@@ -183,6 +208,16 @@ def print_tables(results: dict) -> None:
         if "cold_start" in res:
             print(f"\n## {modality}: cold start (25 % of the models unseen, 4 folds), weighted / plain mean\n")
             print(pd.DataFrame({"weighted": res["cold_start"], "plain": res["cold_start_plain"]}).round(3).to_string())
+        if "mixed_pool" in res:
+            print(
+                f"\n## {modality}: mixed pool (each fold's unseen models ranked with the seen ones in one list), "
+                "weighted means; held-out models: share of the list / of the predicted top 5, bias (mean predicted "
+                "minus true percentile), weighted tau among them\n"
+            )
+            frame = pd.DataFrame(res["mixed_pool_detail"]).T
+            frame.insert(0, "plain", pd.Series(res["mixed_pool_plain"]))
+            frame.insert(0, "weighted", pd.Series(res["mixed_pool"]))
+            print(frame.round(3).to_string())
 
 
 def main() -> None:

@@ -19,6 +19,11 @@ class InvalidIndexError(HfSpiderError, ValueError):
     """A model index file is unreadable or holds a row that is not a valid :class:`ModelRecord`."""
 
 
+class InvalidRecordsError(InvalidIndexError):
+    """Fine-tuning records that cannot be evaluated as given: an accuracy out of range, a repeated (model, target)
+    pair, a target with too few models, a model or label names nobody knows, ..."""
+
+
 class UnknownCandidateError(HfSpiderError, KeyError):
     """A candidate model id was asked for that the candidate pool does not hold."""
 

@@ -8,6 +8,7 @@ Two readers: the TransferGraph layout (``records.csv`` + ``transferability_score
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import InvalidIndexError
+from .errors import InvalidIndexError, InvalidRecordsError
 from .tokens.task import TaskDescription
 
 Modality = Literal["image", "text"]
@@ -38,6 +39,13 @@ PUBLISHED_TARGETS: dict[str, tuple[str, ...]] = {
 #: Rows of the published correlation tables that are forward-pass baselines, not TransferGraph variants.
 PUBLISHED_BASELINE_ROWS = frozenset({"LogME", "Reg-H-Score"})
 BUNDLED_RECORDS = "finetune_records.csv"
+#: A small team history shipped as the worked example of ``hf-spider evaluate`` (see ``data/README.md``).
+EXAMPLE_RECORDS = "example_records.csv"
+#: Names that ``read_user_records`` (``--records``) takes for the records shipped with the package.
+SHIPPED_RECORDS = {"bundled": BUNDLED_RECORDS, "example": EXAMPLE_RECORDS}
+#: Optional column of the simple CSV naming a target's classes, separated by ``LABEL_SEPARATOR`` (``cat|dog``).
+LABELS_COLUMN = "labels"
+LABEL_SEPARATOR = "|"
 _JUNK_TARGETS = frozenset({"none", "0.1", "lora"})
 
 
@@ -85,12 +93,7 @@ def load_transfergraph(
         folder = root / TRANSFERGRAPH_FOLDERS[modality]
         if not folder.is_dir():
             raise InvalidIndexError(f"no TransferGraph folder '{folder}'; pass the path of shared/data/transfergraph")
-        runs = pd.read_csv(folder / "records.csv")
-        runs = runs[~runs.finetuned_dataset.astype(str).isin(_JUNK_TARGETS)]
-        if "peft_method" in runs:
-            runs = runs[runs.peft_method.isna()]
-        best = runs.groupby(["model", "finetuned_dataset"], as_index=False).eval_accuracy.max()
-        best = best.rename(columns={"finetuned_dataset": "target", "eval_accuracy": "accuracy"})
+        best = best_full_runs(pd.read_csv(folder / "records.csv"))
         best["modality"] = modality
         accuracy.append(best[["model", "target", "modality", "accuracy"]])
         est = pd.read_csv(folder / "transferability_score_records.csv")
@@ -101,9 +104,19 @@ def load_transfergraph(
         est = est.groupby(["model", "target", "modality", "estimator"], as_index=False).score.mean()
         scores.append(est)
     return FinetuneRecords(
-        pd.concat(accuracy, ignore_index=True).dropna(subset=["accuracy"]),
+        pd.concat(accuracy, ignore_index=True),
         pd.concat(scores, ignore_index=True).replace({"estimator": {"log_me": "logme"}}),
     )
+
+
+def best_full_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """A TransferGraph ``records.csv`` (one row per run) -> ``model, target, accuracy``: the best full fine-tuning run
+    of each pair (LoRA runs and the junk targets dropped), the protocol's ground truth."""
+    runs = runs[~runs.finetuned_dataset.astype(str).isin(_JUNK_TARGETS)]
+    if "peft_method" in runs:
+        runs = runs[runs.peft_method.isna()]
+    best = runs.groupby(["model", "finetuned_dataset"], as_index=False).eval_accuracy.max()
+    return best.rename(columns={"finetuned_dataset": "target", "eval_accuracy": "accuracy"}).dropna(subset=["accuracy"])
 
 
 def published_transfergraph_best(root: str | os.PathLike[str], modality: str) -> dict[str, Any]:
@@ -134,30 +147,12 @@ def published_transfergraph_best(root: str | os.PathLike[str], modality: str) ->
 def read_records_csv(path: str | os.PathLike[str]) -> FinetuneRecords:
     """Read the simple format: ``model,target,accuracy[,modality]``, one row per run (the best run per pair is kept).
 
+    The checks of :func:`read_user_records` apply (accuracies in 0..1 or 0..100, known modalities).
+
     Raises:
-        InvalidIndexError: a column is missing or an accuracy is not a number.
+        InvalidIndexError: a column is missing or an accuracy is not a number (:class:`InvalidRecordsError`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidIndexError(f"records file '{path}' does not exist; pass a CSV with model,target,accuracy")
-    frame = pd.read_csv(path)
-    missing = {"model", "target", "accuracy"} - set(frame.columns)
-    if missing:
-        raise InvalidIndexError(
-            f"records file '{path}' lacks column(s) {', '.join(sorted(missing))}; expected model,target,accuracy"
-        )
-    values = pd.to_numeric(frame.accuracy, errors="coerce")
-    if values.isna().any():
-        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 2  # 1-based, after the header line
-        raise InvalidIndexError(f"records file '{path}' line {row} has a non-numeric accuracy; fix that row")
-    frame = frame.assign(accuracy=values)
-    if "modality" not in frame:
-        frame["modality"] = None
-    best = frame.groupby(["model", "target"], as_index=False, dropna=False).agg(
-        accuracy=("accuracy", "max"), modality=("modality", "first")
-    )
-    empty_scores = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
-    return FinetuneRecords(best[["model", "target", "modality", "accuracy"]], empty_scores)
+    return read_user_records(path, keep_best_run=True).records
 
 
 def write_records_csv(records: FinetuneRecords, path: str | os.PathLike[str]) -> None:
@@ -187,3 +182,213 @@ def load_target_tasks() -> dict[str, TaskDescription]:
 
     path = Path(str(resources.files("hf_spider") / "data" / "target_tasks.json"))
     return {t["name"]: TaskDescription.from_dict(t) for t in json.loads(path.read_text(encoding="utf-8"))}
+
+
+@dataclass(frozen=True)
+class UserRecords:
+    """A team's fine-tuning records, checked by :func:`read_user_records`.
+
+    Args:
+        records: the best accuracy of each (model, target) pair, in 0..1; ``modality`` is ``None`` where not given.
+        label_names: class names per target, from the labels column or passed in.
+        notes: what was repaired on the way (a percent scale, repeated pairs), one line each for the user.
+        source: how the records are named in messages (the file name).
+    """
+
+    records: FinetuneRecords
+    label_names: dict[str, tuple[str, ...]]
+    notes: tuple[str, ...]
+    source: str
+
+
+def read_user_records(
+    source: str | os.PathLike[str] | pd.DataFrame | FinetuneRecords,
+    *,
+    label_names: Mapping[str, Sequence[str]] | None = None,
+    keep_best_run: bool = False,
+) -> UserRecords:
+    """Read and check fine-tuning records a user brings (``hf-spider evaluate --records``).
+
+    Args:
+        source: a CSV with ``model,target,accuracy[,modality][,labels]`` (one row per run), a TransferGraph records
+            folder or ``records.csv`` (the best full fine-tuning run of each pair is its ground truth), a DataFrame
+            with the CSV's columns, :class:`FinetuneRecords`, or ``"bundled"`` / ``"example"`` for the records
+            shipped with the package.
+        label_names: class names per target; they win over the labels column.
+        keep_best_run: a (model, target) pair given on several rows of a CSV is an error unless this is set; then its
+            best run is kept and the number of repeats is said in the notes.
+
+    Accuracies are fractions (0..1) or percentages (0..100, divided by 100); a file must use one scale.
+
+    Raises:
+        InvalidRecordsError: a missing column or value, an accuracy that is not a number or out of range, a mix of
+            scales, a repeated pair (without ``keep_best_run``), an unknown modality, unusable label names.
+    """
+    if isinstance(source, FinetuneRecords):
+        return _checked(source.accuracy, "records", label_names, keep_best_run, scores=source.estimator_scores)
+    if isinstance(source, pd.DataFrame):
+        return _checked(source, "records", label_names, keep_best_run)
+    if isinstance(source, str) and source in SHIPPED_RECORDS:
+        path = Path(str(resources.files("hf_spider") / "data" / SHIPPED_RECORDS[source]))
+    else:
+        path = Path(source)
+    if path.is_dir():
+        modalities = tuple(m for m, folder in TRANSFERGRAPH_FOLDERS.items() if (path / folder).is_dir())
+        if not modalities:
+            raise InvalidRecordsError(
+                f"records folder '{path}' has neither {' nor '.join(TRANSFERGRAPH_FOLDERS.values())}; pass a "
+                "TransferGraph records folder or a CSV with model,target,accuracy"
+            )
+        loaded = load_transfergraph(path, modalities)
+        note = f"{path.name}: TransferGraph layout, the best full fine-tuning run of each (model, target) pair kept"
+        return _checked(
+            loaded.accuracy, path.name, label_names, keep_best_run, scores=loaded.estimator_scores, notes=[note]
+        )
+    if not path.is_file():
+        raise InvalidRecordsError(
+            f"records '{path}' does not exist; pass a CSV with model,target,accuracy, a TransferGraph records folder, "
+            "'bundled' or 'example'"
+        )
+    try:
+        frame = pd.read_csv(path, dtype={"model": str, "target": str, LABELS_COLUMN: str, "modality": str})
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+        raise InvalidRecordsError(f"records file '{path.name}' is not a readable CSV ({exc}); fix the file") from exc
+    if {"finetuned_dataset", "eval_accuracy"} <= set(frame.columns):  # a TransferGraph records.csv on its own
+        note = f"{path.name}: TransferGraph layout, the best full fine-tuning run of each (model, target) pair kept"
+        return _checked(best_full_runs(frame), path.name, label_names, keep_best_run, notes=[note])
+    return _checked(frame, path.name, label_names, keep_best_run, row_offset=2)  # line 1 is the header
+
+
+def read_label_names(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
+    """A JSON side file of label names: ``{"target": ["class 0", "class 1", ...], ...}``.
+
+    Raises:
+        InvalidRecordsError: the file is missing, is not JSON, or is not an object of lists of names.
+    """
+    import json
+
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRecordsError(f"labels file '{path}' is not readable JSON ({exc}); fix or drop it") from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(names, list) and all(isinstance(n, str) for n in names) for names in data.values()
+    ):
+        raise InvalidRecordsError(
+            f"labels file '{path}' must be a JSON object of target -> list of class names, e.g. "
+            '{"my-dataset": ["cat", "dog"]}; fix the file'
+        )
+    return {str(target): tuple(names) for target, names in data.items()}
+
+
+def _checked(
+    frame: pd.DataFrame,
+    name: str,
+    label_names: Mapping[str, Sequence[str]] | None,
+    keep_best_run: bool,
+    *,
+    scores: pd.DataFrame | None = None,
+    row_offset: int = 0,
+    notes: Sequence[str] = (),
+) -> UserRecords:
+    """The checks of :func:`read_user_records` on rows as given (``row_offset`` turns a row index into a file line;
+    0: rows are named by index)."""
+    frame = frame.reset_index(drop=True)
+    notes = list(notes)
+
+    def where(i: int) -> str:
+        return f"line {i + row_offset}" if row_offset else f"row {i}"
+
+    missing = {"model", "target", "accuracy"} - set(frame.columns)
+    if missing:
+        raise InvalidRecordsError(
+            f"{name} lacks column(s) {', '.join(sorted(missing))}; expected model,target,accuracy[,modality][,labels]"
+        )
+    for column in ("model", "target"):
+        empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
+        if empty.any():
+            raise InvalidRecordsError(f"{name} {where(int(np.flatnonzero(empty)[0]))} has no {column}; fill it in")
+    frame = frame.assign(model=frame.model.astype(str).str.strip(), target=frame.target.astype(str).str.strip())
+    values = pd.to_numeric(frame.accuracy, errors="coerce")
+    if values.isna().any():
+        raise InvalidRecordsError(
+            f"{name} {where(int(np.flatnonzero(values.isna())[0]))} has no numeric accuracy; fix it"
+        )
+    outside = (values < 0) | (values > 100)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise InvalidRecordsError(f"{name} {where(i)}: accuracy {values[i]:g} is outside 0..1 and 0..100; fix that row")
+    if values.max() > 1:
+        fraction = values <= 1
+        if fraction.any():
+            i, j = int(np.flatnonzero(fraction)[0]), int(np.flatnonzero(~fraction)[0])
+            raise InvalidRecordsError(
+                f"{name} mixes accuracy scales ({where(i)}: {values[i]:g}, {where(j)}: {values[j]:g}); give every "
+                "accuracy in 0..1 or every one in 0..100"
+            )
+        values = values / 100.0
+        notes.append(f"{name}: accuracies read as percentages (0..100) and divided by 100")
+    frame = frame.assign(accuracy=values)
+    frame["modality"] = _modality_column(frame, name, where)
+    repeated = frame.duplicated(["model", "target"], keep="first")
+    if repeated.any():
+        i = int(np.flatnonzero(repeated)[0])
+        first = int(np.flatnonzero((frame.model == frame.model[i]) & (frame.target == frame.target[i]))[0])
+        if not keep_best_run:
+            raise InvalidRecordsError(
+                f"{name}: {int(repeated.sum())} row(s) repeat a (model, target) pair ({where(i)} repeats "
+                f"'{frame.model[i]}' on '{frame.target[i]}' from {where(first)}); pass keep_best_run=True "
+                "(--keep-best-run) to keep the best run of each pair, or remove the repeats"
+            )
+        pairs = frame[repeated][["model", "target"]].drop_duplicates()
+        notes.append(
+            f"{name}: kept the best run of {len(pairs)} (model, target) pair(s) given more than once "
+            f"({int(repeated.sum())} row(s) dropped)"
+        )
+    labels = {**_labels_column(frame, name, where), **{t: tuple(n) for t, n in (label_names or {}).items()}}
+    for target, names in labels.items():
+        if len(set(names)) < 2:
+            raise InvalidRecordsError(
+                f"{name}: target '{target}' has {len(set(names))} distinct label name(s); give at least 2"
+            )
+    best = frame.sort_values("accuracy", ascending=False, kind="stable").drop_duplicates(["model", "target"])
+    accuracy = best.sort_index()[["model", "target", "modality", "accuracy"]].reset_index(drop=True)
+    if scores is None:
+        scores = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
+    return UserRecords(FinetuneRecords(accuracy, scores), labels, tuple(notes), name)
+
+
+def _modality_column(frame: pd.DataFrame, name: str, where: Any) -> pd.Series:
+    """The ``modality`` column checked (``image``, ``text`` or empty; one per target), ``None`` where not given."""
+    if "modality" not in frame:
+        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    modality = frame.modality.where(frame.modality.notna() & (frame.modality.astype(str).str.strip() != ""), None)
+    modality = modality.map(lambda m: None if m is None else str(m).strip().lower())
+    wrong = modality.notna() & ~modality.isin(("image", "text"))
+    if wrong.any():
+        i = int(np.flatnonzero(wrong)[0])
+        raise InvalidRecordsError(f"{name} {where(i)}: modality '{modality[i]}' is not image or text; fix that row")
+    per_target = modality.dropna().groupby(frame.target).nunique()
+    if (per_target > 1).any():
+        raise InvalidRecordsError(
+            f"{name}: target '{per_target[per_target > 1].index[0]}' is given two modalities; give it one"
+        )
+    return modality
+
+
+def _labels_column(frame: pd.DataFrame, name: str, where: Any) -> dict[str, tuple[str, ...]]:
+    """Label names per target from the optional labels column (``cat|dog``); one list per target."""
+    if LABELS_COLUMN not in frame:
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for i, (target, value) in enumerate(zip(frame.target, frame[LABELS_COLUMN], strict=True)):
+        if not isinstance(value, str) or not value.strip():
+            continue
+        names = tuple(n.strip() for n in value.split(LABEL_SEPARATOR) if n.strip())
+        if out.setdefault(target, names) != names:
+            raise InvalidRecordsError(
+                f"{name} {where(i)}: target '{target}' has a second, different list in the {LABELS_COLUMN} column; "
+                "give one list per target"
+            )
+    return out

@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 import torch
 from transformers import AutoConfig, Pipeline, PretrainedConfig
 
@@ -219,6 +220,33 @@ class ModelSelectionPipeline(Pipeline):
             ok = [e for e in shortlist.entries if e.error is None]
             shortlist = shortlist.with_entries([*ok[:top_k], *(e for e in shortlist.entries if e.error is not None)])
         return shortlist
+
+    def evaluate(self, records: Any, **options: Any) -> pd.DataFrame:
+        """How well each ranker would have chosen on fine-tuning records: the table ``hf-spider evaluate`` prints.
+
+        Args:
+            records: a CSV (``model,target,accuracy[,modality][,labels]``), a TransferGraph records folder, a
+                DataFrame with those columns, ``FinetuneRecords``, or ``"example"`` / ``"bundled"``.
+            options: those of :func:`hf_spider.scorer.evaluate.evaluate_records` (``rankers``, ``protocols``,
+                ``candidates``, ``label_names``, ``targets``, ``keep_best_run``, ``allow_unknown_models``,
+                ``folds``, ``seed``). ``candidates`` defaults to this pipeline's candidate index or folder.
+
+        Returns:
+            One row per (modality, protocol, ranker, target), plus ``weighted mean`` and ``plain mean`` rows; the
+            notes and the one-line recommendations are in ``.attrs["notes"]`` and ``.attrs["recommendations"]``.
+
+        Raises:
+            InvalidRecordsError: bad records, with the fix in the message.
+        """
+        from .scorer.evaluate import evaluate_records
+
+        candidates = self._preprocess_params.get("candidates")
+        if isinstance(candidates, str | os.PathLike):
+            options.setdefault("candidates", candidates)
+        evaluation = evaluate_records(records, **options)
+        table = evaluation.table.copy()
+        table.attrs.update(notes=list(evaluation.notes), recommendations=evaluation.recommendations())
+        return table
 
 
 def _rerank(shortlist: Shortlist, prepared: _Prepared, *, k: int) -> Shortlist:

@@ -80,10 +80,8 @@ def status_text(shortlist: Any) -> str:
         ran = sorted({name for e in shortlist for name in e.estimator_scores})
         reranked = sum(bool(e.estimator_scores) for e in shortlist)
         failed = [e for e in shortlist if e.error]
-        if reranked:
-            lines.append(f"Re-ranked {reranked} with forward passes, scored by {', '.join(ran)}.")
-        else:
-            lines.append("Nothing was re-ranked: the order is stage one's.")
+        # a re-ranking where nothing ran raises NothingRerankedError, shown as the error with its fix instead
+        lines.append(f"Re-ranked {reranked} with forward passes, scored by {', '.join(ran)}.")
         if failed:
             lines.append(
                 f"{len(failed)} could not be run and are listed last with the reason: "

@@ -91,3 +91,31 @@ def test_collaborative_prior_ignores_the_target_itself() -> None:
     boosted_prior = CollaborativePrior(type(records)(boosted, records.estimator_scores))
     assert np.allclose(prior.score(tokens("dtd"), models), boosted_prior.score(tokens("dtd"), models))
     assert not np.allclose(prior.score(tokens("pets"), models), boosted_prior.score(tokens("pets"), models))
+
+
+def test_collab_prior_size_fallback_puts_seen_and_unseen_models_on_one_scale() -> None:
+    import pandas as pd
+
+    from hf_spider.finetune_records import FinetuneRecords
+    from hf_spider.rankers.baselines import CollabPriorSizeFallback
+
+    sizes = {"seen/a": 10, "seen/b": 1_000, "seen/c": 100_000}
+    rows = [("seen/a", "t1", 0.9), ("seen/b", "t1", 0.5), ("seen/c", "t1", 0.1)]
+    records = FinetuneRecords(
+        pd.DataFrame(rows, columns=["model", "target", "accuracy"]).assign(modality="image"),
+        pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"]),
+    )
+    known = [ModelRecord(repo_id=m, num_parameters=n) for m, n in sizes.items()]
+    unseen = [
+        ModelRecord(repo_id="new/huge", num_parameters=10**7),
+        ModelRecord(repo_id="new/mid", num_parameters=1_000),
+        ModelRecord(repo_id="new/unsized"),
+    ]
+    ranker = CollabPriorSizeFallback().fit(records, known, {})
+    task = TaskTokens(TaskDescription(name="target", modality="image", label_names=("x", "y")))
+    scores = dict(zip([m.repo_id for m in known + unseen], ranker.score(task, known + unseen), strict=True))
+    # Seen: where their prior stands among the recorded models' priors (a best, c worst); unseen: where their size
+    # stands among the recorded models' sizes (huge above all three, mid level with b).
+    assert scores["seen/a"] == pytest.approx(5 / 6) and scores["seen/c"] == pytest.approx(1 / 6)
+    assert scores["new/huge"] == 1.0 and scores["new/mid"] == pytest.approx(scores["seen/b"]) == pytest.approx(0.5)
+    assert scores["new/unsized"] < min(v for k, v in scores.items() if k != "new/unsized")

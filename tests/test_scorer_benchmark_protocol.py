@@ -14,10 +14,14 @@ from hf_spider.finetune_records import PUBLISHED_TARGETS, FinetuneRecords, load_
 from hf_spider.hub.index import load_bundled_index
 from hf_spider.hub.records import ModelRecord
 from hf_spider.scorer.evaluate import (
+    METRICS,
+    PLACEMENT,
     cold_start_splits,
     evaluate,
+    evaluate_protocols,
     fold_rank,
     loto_splits,
+    mixed_pool_splits,
     ranking_metrics,
     summarise,
 )
@@ -82,7 +86,9 @@ def test_cold_start_hides_every_record_of_the_held_out_models(setup: tuple) -> N
 def test_ranking_metrics() -> None:
     truth = np.array([0.9, 0.8, 0.5, 0.4])
     perfect = ranking_metrics(truth, truth)
-    assert perfect == pytest.approx({"weighted_tau": 1.0, "pearson": 1.0, "top1": 1.0, "rel1": 1.0})
+    assert set(perfect) == set(METRICS)
+    assert [perfect[k] for k in ("weighted_tau", "kendall", "spearman", "pearson")] == pytest.approx([1.0] * 4)
+    assert (perfect["top1"], perfect["rel1"], perfect["regret1"]) == (1.0, 1.0, 0.0)
     reverse = ranking_metrics(truth, -truth)
     assert reverse["weighted_tau"] == pytest.approx(-1.0) and reverse["top1"] == 0.0
     assert reverse["rel1"] == pytest.approx(0.4 / 0.9)
@@ -140,3 +146,65 @@ def test_cold_start_folds_of_a_perfect_ranker_score_one(setup: tuple) -> None:
     table = evaluate(lambda: OracleRanker(truth), splits, tasks, models=models)
     assert table.loc["cifar100", "weighted_tau"] > 0.9  # within-fold ranks pooled: near 1, exactly 1 per fold
     np.testing.assert_array_equal(fold_rank(pd.Series([2.0, np.nan, 5.0])), [0.5, 0.0, 1.0])
+
+
+def test_mixed_pool_ranks_the_held_out_fold_with_the_seen_models(setup: tuple) -> None:
+    records, models, tasks = setup
+    on_target = set(records.accuracy[records.accuracy.target == "cifar100"].model)
+    splits = mixed_pool_splits(records, models, tasks, ["cifar100"], folds=4, seed=0)
+    cold = cold_start_splits(records, models, tasks, ["cifar100"], folds=4, seed=0)
+    assert len(splits) == 4
+    for split, cold_split in zip(splits, cold, strict=True):
+        assert set(split.truth.index) == on_target  # one list: every model recorded on the target
+        assert split.held_out & on_target == set(cold_split.truth.index)  # the cold-start fold is the held-out part
+        assert split.held_out.isdisjoint(split.train_records.accuracy.model)
+        assert "cifar100" not in set(split.train_records.accuracy.target)
+        pd.testing.assert_frame_equal(split.train_records.accuracy, cold_split.train_records.accuracy)
+
+
+def test_mixed_pool_placement_of_a_perfect_and_of_a_seen_first_ranker(setup: tuple) -> None:
+    """A perfect ranker places the held-out models fairly; one that ranks every unseen model last pushes them down."""
+    records, models, tasks = setup
+    truth = records.accuracy[records.accuracy.target == "cifar100"].groupby("model").accuracy.max().to_dict()
+    perfect = evaluate_protocols(
+        lambda: OracleRanker(truth), records, models, tasks, ["cifar100"], protocols=["mixed_pool"]
+    )["mixed_pool"]
+    assert list(perfect.columns) == [*METRICS, *PLACEMENT, "weight"]
+    row = perfect.loc["cifar100"]
+    assert row.weighted_tau == pytest.approx(1.0) and row.rel1 == 1.0 and row.heldout_weighted_tau == pytest.approx(1.0)
+    assert row.heldout_bias == pytest.approx(0.0, abs=1e-12)
+    assert row.heldout_top5_share == pytest.approx(row.heldout_share, abs=0.01)  # averaged over the folds
+
+    seen_first = evaluate_protocols(
+        lambda: SeenFirstRanker(truth), records, models, tasks, ["cifar100"], protocols=["mixed_pool"]
+    )["mixed_pool"].loc["cifar100"]
+    assert seen_first.heldout_top5_share == 0.0 and seen_first.heldout_bias < -0.3
+    assert seen_first.heldout_weighted_tau == pytest.approx(1.0)  # still ordered right among themselves
+    assert seen_first.weighted_tau < row.weighted_tau
+
+
+@dataclass
+class SeenFirstRanker:
+    """The true accuracy for models it was fitted with, the true accuracy minus 1 for the others."""
+
+    truth: dict[str, float]
+    seen: set[str] = field(default_factory=set)
+    name: str = "seen_first"
+
+    def fit(self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]) -> Self:
+        self.seen = set(records.accuracy.model)
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        return np.array([self.truth[c.repo_id] - (c.repo_id not in self.seen) for c in candidates])
+
+
+def test_cold_start_and_mixed_pool_share_their_fits(setup: tuple) -> None:
+    records, models, tasks = setup
+    spy = SpyRanker()
+    tables = evaluate_protocols(
+        lambda: spy, records, models, tasks, ["cifar100"], protocols=["cold_start", "mixed_pool"]
+    )
+    assert len(spy.seen) == 4 and set(tables) == {"cold_start", "mixed_pool"}
+    alone = evaluate(SpyRanker, cold_start_splits(records, models, tasks, ["cifar100"]), tasks, models=models)
+    pd.testing.assert_frame_equal(tables["cold_start"], alone)

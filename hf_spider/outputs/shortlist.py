@@ -163,6 +163,9 @@ class Shortlist(Sequence[ShortlistEntry]):
         """What the value column and the plots show, in words (the raw score always stays in the JSON)."""
         if self.shows_percentile:
             return f"expected percentile among the {self.metadata.get('candidates', len(self))} candidates (100 = best)"
+        rerank = self.metadata.get("rerank")
+        if isinstance(rerank, dict) and "score" in rerank:
+            return f"{rerank['score']}, after re-ranking with {', '.join(rerank.get('estimators', ())) or 'nothing'}"
         return f"raw score of {self.ranker} (higher is better; comparable within this list only)"
 
     def display_value(self, entry: ShortlistEntry) -> float | None:

@@ -15,12 +15,13 @@ RANKERS: dict[str, tuple[str, str, bool]] = {
     "spider": ("hf_spider.scorer.ranker", "SpiderRanker.from_pretrained", False),
     "collab_prior": ("hf_spider.rankers.baselines", "CollaborativePrior", True),
     "size_prior": ("hf_spider.rankers.baselines", "SizePrior", False),
+    "collab_prior_size_fallback": ("hf_spider.rankers.baselines", "CollabPriorSizeFallback", False),
     "graph": ("hf_spider.rankers.graph", "GraphRanker", False),
     "fennec": ("hf_spider.rankers.fennec", "FennecRanker", False),
 }
 DEFAULT_RANKER = "spider"
 #: Trainable rankers that :func:`get_ranker` fits on the bundled records before returning them.
-FIT_ON_BUNDLED_RECORDS = frozenset({"graph", "fennec"})
+FIT_ON_BUNDLED_RECORDS = frozenset({"graph", "fennec", "collab_prior_size_fallback"})
 
 
 class UnknownRankerError(HfSpiderError, KeyError):
@@ -33,8 +34,8 @@ class UnknownRankerError(HfSpiderError, KeyError):
 def get_ranker(name: str = DEFAULT_RANKER) -> Ranker:
     """A ready-to-use ranker by name (``spider`` loads the shipped scorer).
 
-    The graph and Fennec rankers learn from records: they come back fitted on the bundled TransferGraph records
-    (a few seconds).
+    The graph and Fennec rankers and the collaborative prior with a size fallback learn from records: they come back
+    fitted on the bundled TransferGraph records (a few seconds).
 
     Raises:
         UnknownRankerError: ``name`` is not a known ranker, or its module is not installed.

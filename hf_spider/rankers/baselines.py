@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,9 +35,7 @@ class CollaborativePrior:
     name: str = "collab_prior"
 
     def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
-        accuracy = self.records.accuracy
-        accuracy = normalised_accuracy(accuracy[accuracy.target != task.description.name])
-        per_model = accuracy.groupby("model").norm_accuracy.mean().to_dict()
+        per_model = collaborative_prior(self.records, exclude_target=task.description.name)
         known = [per_model.get(c.repo_id) for c in candidates]
         family: dict[str, list[float]] = {}
         for c, v in zip(candidates, known, strict=True):
@@ -50,3 +48,67 @@ class CollaborativePrior:
                 for c, v in zip(candidates, known, strict=True)
             ]
         )
+
+
+@dataclass
+class CollabPriorSizeFallback:
+    """Seen models by the collaborative prior, unseen ones by their size, on one scale: percentiles among the
+    recorded models.
+
+    The baseline a cold-start estimate must beat in a pool that mixes seen and unseen models (the mixed-pool protocol
+    of :mod:`hf_spider.scorer.evaluate`). A model with records is placed where its collaborative prior stands among
+    the priors of the recorded models; a model without records where its log parameter count stands among their log
+    parameter counts. Both are fractions in [0, 1] of the same population, so the two kinds share one list. A model of
+    unknown size and without records ranks below every other.
+    """
+
+    name: str = "collab_prior_size_fallback"
+    _records: FinetuneRecords | None = field(default=None, repr=False)
+    _log_sizes: np.ndarray | None = field(default=None, repr=False)  # sorted, of the recorded models with a size
+
+    def fit(
+        self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
+    ) -> CollabPriorSizeFallback:
+        recorded = set(records.accuracy.model)
+        self._records = records
+        self._log_sizes = np.sort([_log_size(m) for m in models if m.repo_id in recorded and _sized(m)])
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        if self._records is None or self._log_sizes is None:
+            raise RuntimeError(f"{self.name}: call fit() before score()")
+        per_model = collaborative_prior(self._records, exclude_target=task.description.name)
+        priors = np.sort(np.fromiter(per_model.values(), dtype=np.float64))
+        scores = []
+        for c in candidates:
+            if c.repo_id in per_model:
+                scores.append(percentile_of(per_model[c.repo_id], priors))
+            elif _sized(c) and len(self._log_sizes):
+                scores.append(percentile_of(_log_size(c), self._log_sizes))
+            else:
+                scores.append(-1.0)
+        return np.array(scores, dtype=np.float64)
+
+
+def collaborative_prior(records: FinetuneRecords, *, exclude_target: str | None = None) -> dict[str, float]:
+    """Each recorded model's mean min-max-normalised accuracy over the targets of ``records`` except
+    ``exclude_target`` (the collaborative prior)."""
+    accuracy = records.accuracy
+    accuracy = normalised_accuracy(accuracy[accuracy.target != exclude_target])
+    return {str(k): float(v) for k, v in accuracy.groupby("model").norm_accuracy.mean().items()}
+
+
+def percentile_of(value: float, population: np.ndarray) -> float:
+    """Where ``value`` stands in the sorted ``population``, in [0, 1]: the share below it, ties counted half
+    (``scipy.stats.percentileofscore(kind="mean") / 100``)."""
+    below = np.searchsorted(population, value, side="left")
+    at_or_below = np.searchsorted(population, value, side="right")
+    return float((below + at_or_below) / (2 * len(population)))
+
+
+def _sized(model: ModelRecord) -> bool:
+    return model.num_parameters is not None and model.num_parameters > 0
+
+
+def _log_size(model: ModelRecord) -> float:
+    return math.log(model.num_parameters or 1)

@@ -126,7 +126,8 @@ def rerank_shortlist(
         *(e for e in shortlist if e.model_id not in failed and e.model_id not in {x.model_id for x, _ in reranked}),
     ]
     n = len(order)
-    final = [replace(e, score=1.0 - i / max(n - 1, 1)) for i, e in enumerate(order)]
+    # the stage-one percentile no longer orders the list: the displays show the final position instead
+    final = [replace(e, score=1.0 - i / max(n - 1, 1), expected_percentile=None) for i, e in enumerate(order)]
     metadata = {
         **shortlist.metadata,
         "rerank": {

@@ -77,22 +77,38 @@ class SpiderRanker:
         return self.scorer.explain(task, candidates)
 
 
-def record_tasks(records: FinetuneRecords, *, text_encoder: str | None = None) -> dict[str, TaskTokens]:
-    """Label-name task tokens of every target of ``records`` whose label names are known.
+def record_tasks(
+    records: FinetuneRecords,
+    *,
+    text_encoder: str | None = None,
+    label_names: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, TaskTokens]:
+    """Label-name task tokens of every target of ``records`` whose label names are known (see
+    :func:`record_task_descriptions`); a target without is left out (logged) and cannot be trained on."""
+    descriptions = record_task_descriptions(records, label_names=label_names)
+    return {name: task_tokens_from_labels(d, text_encoder=text_encoder) for name, d in descriptions.items()}
 
-    Descriptions come from the shipped TransferGraph targets, else from the known dataset label lists (``food101``);
-    a target with neither is left out (logged) and cannot be trained on.
+
+def record_task_descriptions(
+    records: FinetuneRecords, *, label_names: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, TaskDescription]:
+    """Descriptions of the targets of ``records`` whose label names are known, nothing encoded yet.
+
+    Label names come from ``label_names`` (a user's own targets), else the shipped TransferGraph targets, else the
+    known dataset label lists (``food101``).
     """
-    descriptions = load_target_tasks()
+    shipped = load_target_tasks()
     known = known_dataset_labels()
     modality = records.accuracy.groupby("target").modality.first().to_dict()
     out = {}
     for name in sorted(modality):
-        description = descriptions.get(name)
+        description = shipped.get(name)
+        if label_names and name in label_names and modality[name] in ("image", "text"):
+            description = TaskDescription(name=name, modality=modality[name], label_names=tuple(label_names[name]))
         if description is None and name.lower() in known and modality[name] in ("image", "text"):
             description = TaskDescription(name=name, modality=modality[name], label_names=known[name.lower()])
         if description is None:
             logger.info("no label names known for target '%s'; it is left out of training", name)
             continue
-        out[name] = task_tokens_from_labels(description, text_encoder=text_encoder)
+        out[name] = description
     return out

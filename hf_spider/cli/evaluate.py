@@ -1,0 +1,99 @@
+"""``hf-spider evaluate``: how well each ranker would have chosen on your own fine-tuning history.
+
+Prints the per-target table, the means and one recommendation line per modality; writes the figures as JSON and a
+plot of per-target bars (atomically, so a failed run leaves no half file). The work is
+:func:`hf_spider.scorer.evaluate.evaluate_records`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..scorer.evaluate import TRAINABLE_RANKERS
+
+DEFAULT_OUTPUT_DIR = Path("hf-spider-evaluate")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="how well each ranker would have chosen on your own fine-tuning records",
+        description="Replay your fine-tuning history: each ranker is fitted on your records plus the shipped ones "
+        "(minus what the protocol hides) and ranks your models on each of your targets. Bad records stop the run "
+        "with one line naming the fix.",
+    )
+    parser.add_argument(
+        "--records",
+        required=True,
+        help="CSV with model,target,accuracy[,modality][,labels] (one row per run; accuracies in 0..1 or 0..100; "
+        "labels: class names separated by '|'), a TransferGraph records folder or records.csv, or 'example' / "
+        "'bundled' for the records shipped with hf-spider",
+    )
+    parser.add_argument(
+        "--candidates",
+        help="records of your models that the bundled index lacks: an index file (.jsonl/.parquet, e.g. from "
+        "hf-spider crawl) or a folder of Hub-style model repos",
+    )
+    parser.add_argument(
+        "--ranker",
+        default=",".join(TRAINABLE_RANKERS),
+        help=f"comma-separated rankers (default: all: {','.join(TRAINABLE_RANKERS)}); the priors always run",
+    )
+    parser.add_argument(
+        "--protocol",
+        default="loto,cold-start,mixed-pool",
+        help="comma-separated protocols: loto (leave one target out), cold-start, mixed-pool (default: all three)",
+    )
+    parser.add_argument("--labels-file", type=Path, help='JSON {"target": ["class 0", "class 1", ...]} of label names')
+    parser.add_argument("--targets", help="comma-separated targets to rank (default: all; the others still train)")
+    parser.add_argument(
+        "--keep-best-run", action="store_true", help="keep the best of several rows of a (model, target) pair"
+    )
+    parser.add_argument(
+        "--allow-unknown-models",
+        action="store_true",
+        help="rank models that no candidate record describes from their repo id alone",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of the learned rankers")
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DEFAULT_OUTPUT_DIR,
+        help=f"where evaluation.json and evaluation.png go (default: ./{DEFAULT_OUTPUT_DIR})",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..finetune_records import read_label_names
+    from ..hub.index import atomic_write
+    from ..scorer.evaluate import evaluate_records
+
+    evaluation = evaluate_records(
+        args.records,
+        rankers=_split(args.ranker),
+        protocols=_split(args.protocol),
+        candidates=args.candidates,
+        label_names=read_label_names(args.labels_file) if args.labels_file else None,
+        targets=_split(args.targets) if args.targets else None,
+        keep_best_run=args.keep_best_run,
+        allow_unknown_models=args.allow_unknown_models,
+        seed=args.seed,
+    )
+    for note in evaluation.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(evaluation.to_text())
+    json_path, plot_path = args.output_dir / "evaluation.json", args.output_dir / "evaluation.png"
+    with atomic_write(json_path) as f:
+        f.write(evaluation.to_json() + "\n")
+    with atomic_write(plot_path, "wb") as f:
+        evaluation.plot().savefig(f, format="png", dpi=80)
+    print(f"wrote {json_path} and {plot_path}", file=sys.stderr)
+    return 0
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
