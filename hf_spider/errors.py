@@ -64,3 +64,7 @@ class CollectionPushError(HfSpiderError, OSError):
 
 class HubCrawlError(HfSpiderError, OSError):
     """The Hub listing itself failed for good (not one repo: those are recorded per model and the crawl goes on)."""
+
+
+class InvalidRecordsError(HfSpiderError, ValueError):
+    """A meta-training records folder (or Hub dataset repo) is missing, unreadable, or was built with other settings."""

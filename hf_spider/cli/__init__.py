@@ -17,7 +17,7 @@ from .. import __version__
 from ..errors import HfSpiderError
 
 #: Sub-command modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("rank", "rerank", "crawl", "index", "train_scorer")
+COMMANDS = ("rank", "rerank", "crawl", "index", "train_scorer", "build_records")
 
 EXIT_USAGE = 2
 
