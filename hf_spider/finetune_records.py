@@ -3,7 +3,7 @@
 Three sources: the TransferGraph layout (``records.csv`` + ``transferability_score_records.csv`` per modality, see
 ``shared/data/transfergraph/README.md``), a simple CSV with the columns ``model,target,accuracy`` (optionally
 ``modality``), and the (model, sampled task) pairs ``hf-spider build-records`` labels with forward-pass estimators and
-short fine-tunes (:func:`records_from_pairs`; the folder itself is read by :func:`hf_spider.metarecords.load_meta_records`).
+short fine-tunes (:func:`records_from_pairs`; :func:`hf_spider.metarecords.load_meta_records` reads the folder).
 Ground truth follows the TransferGraph protocol: the best ``eval_accuracy`` of full fine-tuning runs.
 """
 

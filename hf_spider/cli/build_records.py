@@ -239,4 +239,3 @@ def _report(summary: Any) -> None:
     )
     if summary.remaining:
         print(f"{summary.remaining} pairs remain: run the same command again to continue", file=sys.stderr)
-

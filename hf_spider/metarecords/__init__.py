@@ -1,9 +1,9 @@
 """Meta-training records: many sampled tasks, each labelled by every candidate's forward pass (and, on a budget,
 by short fine-tunes), the data Model Spider trains its scorer on.
 
-``build_records`` builds a records folder (``hf-spider build-records``, or ``accelerate launch -m hf_spider.metarecords``
-over several processes); ``load_meta_records`` reads one back from a folder or a Hub dataset repo;
-``push_meta_records`` uploads one. The format is documented in ``docs/records.md``.
+``build_records`` builds a records folder (``hf-spider build-records``, or over several processes
+``accelerate launch -m hf_spider.metarecords``); ``load_meta_records`` reads one back from a folder or a Hub dataset
+repo; ``push_meta_records`` uploads one. The format is documented in ``docs/records.md``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,25 @@ _EXPORTS = {
     "draw_pool": "tasks",
     "sample_tasks": "tasks",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "DEFAULT_ESTIMATORS",
+    "Budget",
+    "BuildSummary",
+    "DatasetPool",
+    "FinetuneProtocol",
+    "MetaRecords",
+    "PairRecord",
+    "RecordsFolder",
+    "TaskSampling",
+    "TrainingTask",
+    "build_records",
+    "draw_pool",
+    "finetune_accuracy",
+    "load_meta_records",
+    "push_meta_records",
+    "read_meta_records",
+    "sample_tasks",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""``python -m hf_spider.metarecords ...`` = ``hf-spider build-records ...``, the form ``accelerate launch -m`` starts."""
+"""``python -m hf_spider.metarecords ...`` = ``hf-spider build-records ...``: what ``accelerate launch -m`` starts."""
 
 from __future__ import annotations
 

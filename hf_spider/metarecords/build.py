@@ -301,16 +301,11 @@ def _all_pairs(
 ) -> list[tuple[str, str]]:
     """Every (model, task) pair of the build, task by task (models of unknown modality try both)."""
     return [
-        (c.repo_id, t.task_id)
-        for t in tasks
-        for c in candidates
-        if c.modality in (pools[t.dataset].modality, None)
+        (c.repo_id, t.task_id) for t in tasks for c in candidates if c.modality in (pools[t.dataset].modality, None)
     ]
 
 
-def _draw_pools(
-    datasets: Sequence[Any], sampling: TaskSampling, **loader: str | None
-) -> dict[str, DatasetPool]:
+def _draw_pools(datasets: Sequence[Any], sampling: TaskSampling, **loader: str | None) -> dict[str, DatasetPool]:
     """Each dataset read once into a sample pool, keyed by a unique name (``name``, ``name-2``, ... on clashes)."""
     pools: dict[str, DatasetPool] = {}
     for dataset in datasets:
@@ -416,9 +411,7 @@ def _encoder_ids(text_encoder: str | None, image_encoder: str | None) -> dict[st
     return {"text": text_encoder or DEFAULT_TEXT_ENCODER, "image": image_encoder or DEFAULT_IMAGE_ENCODER}
 
 
-def _encoder_keys(
-    pools: dict[str, DatasetPool], text_encoder: str | None, image_encoder: str | None
-) -> dict[str, str]:
+def _encoder_keys(pools: dict[str, DatasetPool], text_encoder: str | None, image_encoder: str | None) -> dict[str, str]:
     """``id@revision`` of each encoder the tokens use (the label-name encoder is always the text one)."""
     from ..tokens.encoders import encoder_revision
 
@@ -628,4 +621,3 @@ def _progress(units: Sequence[WorkUnit], state: Any) -> Iterator[Any]:
         disable=None if state.is_main_process else True,
     ) as bar:
         yield bar
-

@@ -127,7 +127,8 @@ def _encode(preprocessor: Any, inputs: Sequence[Any], modality: str, protocol: F
     if modality == "image":
         return dict(preprocessor(images=[image.convert("RGB") for image in inputs], return_tensors="pt"))
     limit = min(protocol.max_length, getattr(preprocessor, "model_max_length", None) or protocol.max_length)
-    return dict(preprocessor(list(inputs), padding="max_length", truncation=True, max_length=limit, return_tensors="pt"))
+    encoded = preprocessor(list(inputs), padding="max_length", truncation=True, max_length=limit, return_tensors="pt")
+    return dict(encoded)
 
 
 def _with_new_head(model_id: str, folder: str, modality: str, num_classes: int, use_safetensors: bool) -> Any:
@@ -167,7 +168,9 @@ def _with_new_head(model_id: str, folder: str, modality: str, num_classes: int, 
     return model
 
 
-def _train(model: Any, inputs: dict[str, Any], labels: Any, *, protocol: FinetuneProtocol, seed: int, device: Any) -> None:
+def _train(
+    model: Any, inputs: dict[str, Any], labels: Any, *, protocol: FinetuneProtocol, seed: int, device: Any
+) -> None:
     import torch
 
     generator = torch.Generator().manual_seed(seed)

@@ -171,8 +171,8 @@ class RecordsFolder:
         return manifest
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
-        with atomic_write(self.manifest_path) as f:
-            json.dump({"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}, f, indent=1, sort_keys=True)
+        with atomic_write(self.manifest_path) as f:  # compact: the task lists hold thousands of sample indices
+            json.dump({"format": FORMAT, "format_version": FORMAT_VERSION, **manifest}, f, sort_keys=True)
             f.write("\n")
 
     def journal(self, name: str) -> Journal:

@@ -174,7 +174,7 @@ def draw_pool(source: TaskSource, sampling: TaskSampling, *, name: str | None = 
 
 
 def sample_tasks(pool: DatasetPool, sampling: TaskSampling) -> list[TrainingTask]:
-    """``sampling.tasks_per_dataset`` training tasks of ``pool``; task ``i`` depends on the seed, dataset and ``i`` only.
+    """``sampling.tasks_per_dataset`` tasks of ``pool``; task ``i`` depends on the seed, the dataset and ``i`` only.
 
     Only classes with at least ``per_class + test_per_class`` pool samples take part.
 
