@@ -187,7 +187,7 @@ def build_records(
     state = partial_state()
     folder = RecordsFolder(output)
     with state.main_process_first():  # the first process fills the datasets cache, the others read it
-        pools = _draw_pools(datasets, sampling, split=split, label_column=label_column, input_column=input_column)
+        pools = _draw_pools(datasets, sampling, split, label_column, input_column)
     tasks = [t for pool in pools.values() for t in sample_tasks(pool, sampling)]
     settings = {
         "sampling": sampling.to_dict(),
@@ -201,15 +201,18 @@ def build_records(
         tokens_missing = not folder.tasks_path.is_file() or set(folder.read_task_tokens()) != {t.task_id for t in tasks}
         if tokens_missing:
             folder.write_task_tokens(_task_tokens(pools, tasks, sampling, text_encoder, image_encoder, state.device))
-        done = [p.key for p in folder.read_pairs() if not (retry_failed and p.error is not None)]
+        recorded = [p.key for p in folder.read_pairs() if not (retry_failed and p.error is not None)]
         run_id = time.strftime("%Y%m%dT%H%M%S") + f"-{os.getpid()}"
-        plan = [{"manifest": manifest, "done": done, "run_id": run_id}]
-    plan = broadcast_object_list(plan)
-    manifest, done, run_id = plan[0]["manifest"], {tuple(k) for k in plan[0]["done"]}, plan[0]["run_id"]
+        plan = [{"manifest": manifest, "done": recorded, "run_id": run_id}]
+    plan = broadcast_object_list(plan)  # every process plans from the main process's view of the folder
+    manifest, run_id = plan[0]["manifest"], plan[0]["run_id"]
+    done = {(str(model), str(task)) for model, task in plan[0]["done"]}
 
     records = {c["repo_id"]: _pinned(c) for c in manifest["candidates"]}
     by_id = {t.task_id: t for t in tasks}
-    fine_tuned = {t.task_id for t in tasks if int(t.task_id.rpartition(":")[2]) < finetune_tasks_per_dataset}
+    fine_tuned = {  # the first tasks of each dataset (tasks are in seeded random order)
+        t.task_id for name in pools for t in [t for t in tasks if t.dataset == name][:finetune_tasks_per_dataset]
+    }
     every = _all_pairs(list(records.values()), tasks, pools)
     pending = [pair for pair in every if pair not in done]
     if budget.max_pairs is not None:
@@ -242,12 +245,11 @@ def build_records(
     tally.seconds = time.perf_counter() - start
     tallies: list[_Tally] = gather_object([tally])
     state.wait_for_everyone()
-    recorded = len(folder.read_pairs()) if state.is_main_process else 0
-    recorded = broadcast_object_list([recorded])[0]
+    in_folder = broadcast_object_list([len(folder.read_pairs()) if state.is_main_process else 0])[0]
     return BuildSummary(
         folder=folder.path,
         total_pairs=len(every),
-        recorded=recorded,
+        recorded=in_folder,
         labelled=sum(t.labelled for t in tallies),
         failed=sum(t.failed for t in tallies),
         seconds=max(t.seconds for t in tallies),
@@ -305,11 +307,21 @@ def _all_pairs(
     ]
 
 
-def _draw_pools(datasets: Sequence[Any], sampling: TaskSampling, **loader: str | None) -> dict[str, DatasetPool]:
+def _draw_pools(
+    datasets: Sequence[Any],
+    sampling: TaskSampling,
+    split: str | None,
+    label_column: str | None,
+    input_column: str | None,
+) -> dict[str, DatasetPool]:
     """Each dataset read once into a sample pool, keyed by a unique name (``name``, ``name-2``, ... on clashes)."""
     pools: dict[str, DatasetPool] = {}
     for dataset in datasets:
-        source = dataset if isinstance(dataset, TaskSource) else load_task_source(dataset, **loader)
+        source = (
+            dataset
+            if isinstance(dataset, TaskSource)
+            else load_task_source(dataset, split=split, label_column=label_column, input_column=input_column)
+        )
         name = source.description.name
         for n in range(2, len(datasets) + 2):
             if name not in pools:

@@ -20,7 +20,7 @@ import numpy as np
 from ..errors import InvalidDatasetError
 from ..tokens.sampling import DEFAULT_PER_CLASS, sample_task
 from ..tokens.sources import TaskSource
-from ..tokens.task import TaskDescription
+from ..tokens.task import Modality, TaskDescription
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class DatasetPool:
     digest: str
 
     @property
-    def modality(self) -> str:
+    def modality(self) -> Modality:
         return self.description.modality
 
 
