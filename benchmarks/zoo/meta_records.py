@@ -185,7 +185,32 @@ def label(
         "settings": meta.manifest["settings"],
         "estimator_rows": len(meta.records.estimator_scores),
         "accuracy_rows": len(meta.records.accuracy),
+        "label_agreement": label_agreement(meta.records),
     }
+
+
+def label_agreement(records: Any) -> dict[str, dict[str, float]]:
+    """How well each estimator's ranking of the candidates matches the fine-tuned accuracy, per fine-tuned task.
+
+    The zoo's metric (``scipy.stats.weightedtau(accuracy, estimator value)``), mean and spread over the fine-tuned
+    tasks per modality: what trusting an approximated label instead of a measured one costs.
+    """
+    import numpy as np
+    from scipy.stats import weightedtau
+
+    scores = records.estimator_scores.pivot_table(index=["target", "model"], columns="estimator", values="score")
+    joined = scores.join(records.accuracy.set_index(["target", "model"]), how="inner")
+    out: dict[str, dict[str, float]] = {}
+    for modality, part in joined.groupby("modality"):
+        for estimator in scores.columns:
+            taus = [
+                weightedtau(group.accuracy.to_numpy(), group[estimator].to_numpy())[0]
+                for _, group in part.groupby(level="target")
+                if group.accuracy.nunique() > 1 and group[estimator].notna().all()
+            ]
+            out[f"{modality}/{estimator}"] = {"mean_w_tau": float(np.mean(taus)), "std": float(np.std(taus)),
+                                              "tasks": len(taus)}  # fmt: skip
+    return out
 
 
 def protocol_check(protocol: Protocol, repos: Path) -> list[dict[str, Any]]:

@@ -7,7 +7,9 @@ arguments). Resumable: run the same command again after an interruption or a bud
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +108,6 @@ def run(args: argparse.Namespace) -> int:
     from ..rerank.forward import ForwardOptions
 
     _check_positive(args)
-    _quiet_transformers()
     fine_tuning = args.finetune_tasks > 0
     test_per_class = args.test_per_class if fine_tuning else 0
     sampling = TaskSampling(
@@ -129,31 +130,32 @@ def run(args: argparse.Namespace) -> int:
         )
     state = partial_state()
     try:
-        with state.main_process_first():  # one process crawls or reads the pool, the others read its result
-            candidates = _candidates(args)
-        summary = build_records(
-            candidates,
-            args.dataset,
-            args.output,
-            sampling=sampling,
-            estimators=[e.strip() for e in args.estimators.split(",") if e.strip()],
-            finetune=protocol,
-            finetune_tasks_per_dataset=args.finetune_tasks,
-            budget=Budget(max_pairs=args.max_pairs, max_seconds=args.max_seconds),
-            options=ForwardOptions(
-                trust_remote_code=args.trust_remote_code,
-                allow_pickle=args.allow_pickle,
-                batch_size=args.batch_size,
-                device_map=args.device_map,
-                local_dir=args.local_dir,
-            ),
-            text_encoder=args.text_encoder,
-            image_encoder=args.image_encoder,
-            split=args.split,
-            label_column=args.label_column,
-            input_column=args.input_column,
-            retry_failed=args.retry_failed,
-        )
+        with _quiet_transformers():
+            # Only the main process reads the candidate pool (a Hub query crawls it once): build_records pins it in the
+            # manifest, which every process then plans from.
+            summary = build_records(
+                _candidates(args) if state.is_main_process else [],
+                args.dataset,
+                args.output,
+                sampling=sampling,
+                estimators=[e.strip() for e in args.estimators.split(",") if e.strip()],
+                finetune=protocol,
+                finetune_tasks_per_dataset=args.finetune_tasks,
+                budget=Budget(max_pairs=args.max_pairs, max_seconds=args.max_seconds),
+                options=ForwardOptions(
+                    trust_remote_code=args.trust_remote_code,
+                    allow_pickle=args.allow_pickle,
+                    batch_size=args.batch_size,
+                    device_map=args.device_map,
+                    local_dir=args.local_dir,
+                ),
+                text_encoder=args.text_encoder,
+                image_encoder=args.image_encoder,
+                split=args.split,
+                label_column=args.label_column,
+                input_column=args.input_column,
+                retry_failed=args.retry_failed,
+            )
         if state.is_main_process:
             _report(summary)
             if args.push_to_hub:
@@ -222,12 +224,21 @@ def _candidates(args: argparse.Namespace) -> list[Any]:
     return pool
 
 
-def _quiet_transformers() -> None:
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
     """Fine-tunes draw new heads on purpose: transformers' per-load warnings and bars would drown our one bar."""
     import transformers
 
+    verbosity = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        if bars:
+            transformers.logging.enable_progress_bar()
 
 
 def _report(summary: Any) -> None:

@@ -145,7 +145,8 @@ def build_records(
     task tokens, every process appends its own pairs. Running it again on the same folder resumes.
 
     Args:
-        candidates: the models to label with (their ``sha`` is pinned in the manifest at the first run).
+        candidates: the models to label with; only the main process's list is read, and pinned (with its ``sha``) in
+            the manifest, which every process plans from. Later runs may add candidates; earlier ones stay.
         datasets: anything :func:`~hf_spider.tokens.sources.load_task_source` reads (local paths, Hub dataset ids,
             ``datasets`` objects) or :class:`~hf_spider.tokens.sources.TaskSource`.
         output: the records folder (created; on several nodes it must be a shared filesystem).
