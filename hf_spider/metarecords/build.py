@@ -43,7 +43,7 @@ from ..rerank.distributed import _one_thread, estimate, estimator_spec, partial_
 from ..rerank.forward import CandidateFeatures, ForwardOptions, extract_features, fetch_candidate
 from ..tokens.sources import TaskSource, load_task_source
 from ..tokens.task import TaskTokens
-from .finetune import FinetuneProtocol, finetune_accuracy
+from .finetune import FinetuneProtocol, FinetuneResult, finetune_accuracy
 from .store import Journal, PairRecord, RecordsFolder
 from .tasks import DatasetPool, TaskSampling, TrainingTask, draw_pool, sample_tasks
 
@@ -524,7 +524,7 @@ def _label_unit(
                 tick = time.perf_counter()
                 try:
                     checkout = checkout or fetch_candidate(record, options)
-                    result = _finetune(record, checkout, task, pool, finetune, device)
+                    result = _finetune(record, checkout, task, pool, finetune, device, options.trust_remote_code)
                     accuracy, per_seed = result.accuracy, result.per_seed
                 except CandidateLoadError as exc:
                     errors["accuracy"] = exc.reason
@@ -597,7 +597,8 @@ def _finetune(
     pool: DatasetPool,
     protocol: FinetuneProtocol,
     device: Any,
-) -> Any:
+    trust_remote_code: bool,
+) -> FinetuneResult:
     import torch
 
     folder, use_safetensors = checkout
@@ -613,6 +614,7 @@ def _finetune(
             test=([pool.inputs[j] for j in task.test], task.labels_of(pool, task.test)),
             protocol=protocol,
             device=device,
+            trust_remote_code=trust_remote_code,
         )
 
 

@@ -74,6 +74,7 @@ def finetune_accuracy(
     test: tuple[Sequence[Any], np.ndarray],
     protocol: FinetuneProtocol,
     device: Any = None,
+    trust_remote_code: bool = False,
 ) -> FinetuneResult:
     """Fine-tune the candidate in ``folder`` once per seed of ``protocol`` and measure its held-out accuracy.
 
@@ -85,6 +86,7 @@ def finetune_accuracy(
         num_classes: classes of the task; labels are ``0..num_classes - 1``.
         train / test: ``(inputs [N], labels [N])`` of the training and held-out samples.
         device: where to train (default CPU).
+        trust_remote_code: run the repo's own code (only for a candidate the caller chose to trust).
 
     Raises:
         CandidateLoadError: the candidate cannot be loaded with a classification head, or its training fails.
@@ -93,7 +95,7 @@ def finetune_accuracy(
 
     device = torch.device(device or "cpu")
     start = time.perf_counter()
-    preprocessor = _preprocessor(model_id, folder, modality)
+    preprocessor = _preprocessor(model_id, folder, modality, trust_remote_code)
     train_batch = _encode(preprocessor, train[0], modality, protocol)
     test_batch = _encode(preprocessor, test[0], modality, protocol)
     train_labels = torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
@@ -101,7 +103,8 @@ def finetune_accuracy(
     per_seed = []
     for seed in protocol.seeds:
         torch.manual_seed(seed)
-        model = _with_new_head(model_id, folder, modality, num_classes, use_safetensors).to(device)
+        model = _with_new_head(model_id, folder, modality, num_classes, use_safetensors, trust_remote_code)
+        model = model.to(device)
         try:
             _train(model, train_batch, train_labels, protocol=protocol, seed=seed, device=device)
             per_seed.append(_accuracy(model, test_batch, test_labels, device))
@@ -112,12 +115,12 @@ def finetune_accuracy(
     return FinetuneResult(float(np.mean(per_seed)), tuple(per_seed), time.perf_counter() - start)
 
 
-def _preprocessor(model_id: str, folder: str, modality: str) -> Any:
+def _preprocessor(model_id: str, folder: str, modality: str, trust_remote_code: bool) -> Any:
     import transformers
 
     auto = transformers.AutoImageProcessor if modality == "image" else transformers.AutoTokenizer
     try:
-        return auto.from_pretrained(folder, trust_remote_code=False)
+        return auto.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... for a broken processor
         raise CandidateLoadError(model_id, f"its processor could not be loaded ({_first_line(exc)})") from exc
 
@@ -131,7 +134,9 @@ def _encode(preprocessor: Any, inputs: Sequence[Any], modality: str, protocol: F
     return dict(encoded)
 
 
-def _with_new_head(model_id: str, folder: str, modality: str, num_classes: int, use_safetensors: bool) -> Any:
+def _with_new_head(
+    model_id: str, folder: str, modality: str, num_classes: int, use_safetensors: bool, trust_remote_code: bool
+) -> Any:
     """``from_pretrained`` with a head for ``num_classes``, drawn afresh even when the class count matches."""
     import torch
     import transformers
@@ -149,7 +154,7 @@ def _with_new_head(model_id: str, folder: str, modality: str, num_classes: int, 
             label2id={str(i): i for i in range(num_classes)},
             ignore_mismatched_sizes=True,
             use_safetensors=use_safetensors,
-            trust_remote_code=False,
+            trust_remote_code=trust_remote_code,
         )
     except Exception as exc:  # no classification class for this architecture, broken weights, ...
         raise CandidateLoadError(
