@@ -519,7 +519,8 @@ def _label_unit(
             labels = task.labels_of(pool, task.train)
             picked = [rows[(task.dataset, j)] for j in task.train]
             scores, errors, seconds = _estimate_all(estimators, features, picked, labels)
-            accuracy, per_seed = None, ()
+            accuracy: float | None = None
+            per_seed: tuple[float, ...] = ()
             if finetune is not None and task.task_id in fine_tuned:
                 tick = time.perf_counter()
                 try:
