@@ -95,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     check = protocol_check(config.protocol, zoo.repos)
     summary = label(zoo.repos, encoder, output, config.protocol, args.tasks_per_source, args.finetuned_per_source)
     result = {"protocol_check": check, **summary, "environment": environment()}
+    if summary["labelled_this_run"] == 0 and args.json and args.json.is_file():
+        result = _keep_timing(result, json.loads(args.json.read_text(encoding="utf-8")))
     print(json.dumps({k: v for k, v in result.items() if k != "environment"}, indent=1))
     if args.copy:
         write_copy(output, args.copy)
@@ -102,6 +104,22 @@ def main(argv: list[str] | None = None) -> int:
         with atomic_write(args.json) as f:
             json.dump(result, f, indent=1, sort_keys=True)
     return 0
+
+
+#: What describes the run that labelled the pairs (not the records): kept by a later run that had nothing to label.
+TIMING_FIELDS = (
+    "labelled_this_run", "labelling_seconds", "pairs_per_second", "wall_seconds_with_setup", "seconds_by_part",
+    "environment",
+)  # fmt: skip
+
+
+def _keep_timing(result: dict[str, Any], previous: dict[str, Any]) -> dict[str, Any]:
+    """The timing of the run that labelled these records (from the previous JSON of the same records), so that a
+    resumed run with nothing left to label (say, to add ``label_agreement``) does not report zero throughput."""
+    same = all(previous.get(k) == result[k] for k in ("records", "pairs", "settings"))
+    if not same or not previous.get("labelled_this_run"):
+        return result
+    return {**result, **{k: previous[k] for k in TIMING_FIELDS if k in previous}, "timing_from_earlier_run": True}
 
 
 def source_dataset(name: str) -> Any:
