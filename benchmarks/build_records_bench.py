@@ -11,8 +11,10 @@ with ``--local-dir``. Data: a text dataset of ``--classes`` classes. Two labelli
 Each runs as a user runs it: ``python -m hf_spider.metarecords`` for 1 process, ``accelerate launch --multi_gpu
 --num_processes 2`` for 2 CPU processes. ``pairs_per_s`` is labelled pairs / the labelling loop's wall time (what the
 progress bar shows; the slowest process); ``end_to_end_s`` adds process start, imports, reading the data and the task
-tokens. The 1- and 2-process records are compared (``identical``). JSON: ``{"pairs_per_s": {"1": x, "2": y}}`` for
-the default labelling (estimators), ``by_setting`` for both, ``end_to_end_s``, ``pairs``, ``identical``.
+tokens. The 1- and 2-process records are compared (``identical``). ``estimator_seconds_per_pair`` times LogME, NCE and
+H-score on one CPU thread for one pair (5 classes x 8 examples) at the feature widths of real models. JSON:
+``{"pairs_per_s": {"1": x, "2": y}}`` for the default labelling (estimators), ``by_setting`` for both,
+``end_to_end_s``, ``pairs``, ``identical``, ``estimator_seconds_per_pair``.
 
     nice -n 10 python benchmarks/build_records_bench.py --json benchmarks/results/build_records.json
 """
@@ -113,6 +115,38 @@ def run_setting(
     }
 
 
+def estimator_cost(widths: tuple[int, ...], repeat: int = 9) -> dict[str, dict[str, float]]:
+    """Seconds per pair of each default estimator on one CPU thread (as build-records runs them) for feature widths of
+    real models: 5 classes x 8 examples, synthetic features, a 1,000-class source head for NCE."""
+    import numpy as np
+    import torch
+
+    from hf_spider.estimators import ESTIMATORS
+
+    rng = np.random.default_rng(0)
+    labels = np.arange(40) % 5
+    probs = rng.dirichlet(np.ones(1000), size=40)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out: dict[str, dict[str, float]] = {}
+    try:
+        for width in widths:
+            signal = 2 * np.eye(5)[labels] @ rng.normal(size=(5, width))
+            features = (rng.normal(size=(40, width)) + signal).astype(np.float32)  # as the forward pass gives them
+            out[str(width)] = {}
+            for name in ("logme", "nce", "hscore"):
+                ESTIMATORS[name](features=features, labels=labels, source_probs=probs)  # warm-up
+                times = []
+                for _ in range(repeat):
+                    start = time.perf_counter()
+                    ESTIMATORS[name](features=features, labels=labels, source_probs=probs)
+                    times.append(time.perf_counter() - start)
+                out[str(width)][name] = float(np.median(times))  # the median: the machine is shared
+    finally:
+        torch.set_num_threads(before)
+    return out
+
+
 def _table(output: Path) -> list[dict[str, Any]]:
     from hf_spider.metarecords import read_meta_records
 
@@ -163,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             result["pairs"][setting] = runs[1]["pairs"]
             result["identical"][setting] = runs[1]["table"] == runs[2]["table"]
     result["pairs_per_s"] = result["by_setting"]["estimators"]  # the default labelling: estimators only
+    result["estimator_seconds_per_pair"] = estimator_cost((128, 384, 768, 1024))
     result["settings"] = {
         "candidates": args.candidates,
         "candidate_architecture": "BERT, hidden 128, 2 layers, MiniLM vocabulary (random weights)",
@@ -180,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{setting:<12} {result['pairs'][setting]:>6} {rates['1']:>8.1f} p/s {rates['2']:>8.1f} p/s "
             f"{result['identical'][setting]!s:>10}"
         )
+    for width, seconds in result["estimator_seconds_per_pair"].items():
+        parts = ", ".join(f"{name} {1000 * value:.1f} ms" for name, value in seconds.items())
+        print(f"estimators per pair, width {width} (40 samples, 1 CPU thread): {parts}")
     if args.json:
         from hf_spider.hub.index import atomic_write
 

@@ -512,41 +512,42 @@ def _label_unit(
         tally.load += features.load_seconds
         tally.forward += features.forward_seconds
         checkout: tuple[str, bool] | None = None
-        for task in mine:
-            if _out_of_time(budget, start):
-                return
-            pool = pools[task.dataset]
-            labels = task.labels_of(pool, task.train)
-            picked = [rows[(task.dataset, j)] for j in task.train]
-            scores, errors, seconds = _estimate_all(estimators, features, picked, labels)
-            accuracy: float | None = None
-            per_seed: tuple[float, ...] = ()
-            if finetune is not None and task.task_id in fine_tuned:
-                tick = time.perf_counter()
-                try:
-                    checkout = checkout or fetch_candidate(record, options)
-                    result = _finetune(record, checkout, task, pool, finetune, device, options.trust_remote_code)
-                    accuracy, per_seed = result.accuracy, result.per_seed
-                except CandidateLoadError as exc:
-                    errors["accuracy"] = exc.reason
-                seconds["finetune"] = time.perf_counter() - tick
-                tally.finetune += seconds["finetune"]
-            tally.estimate += seconds["estimate"]
-            journal.append(
-                PairRecord(
-                    record.repo_id,
-                    record.sha,
-                    task.task_id,
-                    modality,
-                    estimators=scores,
-                    errors=errors,
-                    accuracy=accuracy,
-                    accuracy_per_seed=per_seed,
-                    seconds=seconds,
+        with _single_threaded():  # estimators and CPU fine-tunes: one thread, see _single_threaded
+            for task in mine:
+                if _out_of_time(budget, start):
+                    return
+                pool = pools[task.dataset]
+                labels = task.labels_of(pool, task.train)
+                picked = [rows[(task.dataset, j)] for j in task.train]
+                scores, errors, seconds = _estimate_all(estimators, features, picked, labels)
+                accuracy: float | None = None
+                per_seed: tuple[float, ...] = ()
+                if finetune is not None and task.task_id in fine_tuned:
+                    tick = time.perf_counter()
+                    try:
+                        checkout = checkout or fetch_candidate(record, options)
+                        result = _finetune(record, checkout, task, pool, finetune, device, options.trust_remote_code)
+                        accuracy, per_seed = result.accuracy, result.per_seed
+                    except CandidateLoadError as exc:
+                        errors["accuracy"] = exc.reason
+                    seconds["finetune"] = time.perf_counter() - tick
+                    tally.finetune += seconds["finetune"]
+                tally.estimate += seconds["estimate"]
+                journal.append(
+                    PairRecord(
+                        record.repo_id,
+                        record.sha,
+                        task.task_id,
+                        modality,
+                        estimators=scores,
+                        errors=errors,
+                        accuracy=accuracy,
+                        accuracy_per_seed=per_seed,
+                        seconds=seconds,
+                    )
                 )
-            )
-            tally.labelled += 1
-            bar.update(1)
+                tally.labelled += 1
+                bar.update(1)
 
 
 def _canonical_inputs(
@@ -582,12 +583,11 @@ def _estimate_all(
     )
     scores: dict[str, float] = {}
     errors: dict[str, str] = {}
-    with _one_thread():
-        for name in estimators:
-            try:
-                scores[name] = estimate(name, subset, labels)
-            except EstimatorInputError as exc:
-                errors[name] = str(exc)
+    for name in estimators:
+        try:
+            scores[name] = estimate(name, subset, labels)
+        except EstimatorInputError as exc:
+            errors[name] = str(exc)
     return scores, errors, {"estimate": time.perf_counter() - tick}
 
 
@@ -600,23 +600,34 @@ def _finetune(
     device: Any,
     trust_remote_code: bool,
 ) -> FinetuneResult:
-    import torch
-
     folder, use_safetensors = checkout
-    run = _one_thread() if torch.device(device).type == "cpu" else contextlib.nullcontext()
-    with run:  # one CPU thread: the same weights whatever the process count (reductions depend on the threads)
-        return finetune_accuracy(
-            record.repo_id,
-            folder,
-            use_safetensors=use_safetensors,
-            modality=pool.modality,
-            num_classes=len(task.classes),
-            train=([pool.inputs[j] for j in task.train], task.labels_of(pool, task.train)),
-            test=([pool.inputs[j] for j in task.test], task.labels_of(pool, task.test)),
-            protocol=protocol,
-            device=device,
-            trust_remote_code=trust_remote_code,
-        )
+    return finetune_accuracy(
+        record.repo_id,
+        folder,
+        use_safetensors=use_safetensors,
+        modality=pool.modality,
+        num_classes=len(task.classes),
+        train=([pool.inputs[j] for j in task.train], task.labels_of(pool, task.train)),
+        test=([pool.inputs[j] for j in task.test], task.labels_of(pool, task.test)),
+        protocol=protocol,
+        device=device,
+        trust_remote_code=trust_remote_code,
+    )
+
+
+@contextlib.contextmanager
+def _single_threaded() -> Iterator[None]:
+    """One CPU thread for torch and for every BLAS / OpenMP pool (NumPy's, SciPy's) while a model's tasks are scored.
+
+    Two reasons: the values must not depend on the process count (a reduction split over threads changes its last
+    digits, and a process of ``N`` gets fewer threads than a lone one), and the pools' spinning worker threads fight
+    each other: with SciPy's BLAS free to use every core, one process labelled a third as many pairs per second
+    (``benchmarks/build_records_bench.py``).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with _one_thread(), threadpool_limits(limits=1):
+        yield
 
 
 def _out_of_time(budget: Budget, start: float) -> bool:
