@@ -20,8 +20,9 @@ class InvalidIndexError(HfSpiderError, ValueError):
 
 
 class InvalidRecordsError(InvalidIndexError):
-    """Fine-tuning records that cannot be evaluated as given: an accuracy out of range, a repeated (model, target)
-    pair, a target with too few models, a model or label names nobody knows, ..."""
+    """Fine-tuning records that cannot be used as given: an accuracy out of range, a repeated (model, target) pair, a
+    target with too few models, a model or label names nobody knows, a meta-training records folder (or Hub dataset
+    repo) that is missing, unreadable or was built with other settings."""
 
 
 class UnknownCandidateError(HfSpiderError, KeyError):

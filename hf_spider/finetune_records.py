@@ -1,14 +1,16 @@
 """Measured fine-tuning results, ``(model, target, accuracy)``: the training data of every learned ranker.
 
-Two readers: the TransferGraph layout (``records.csv`` + ``transferability_score_records.csv`` per modality, see
-``shared/data/transfergraph/README.md``) and a simple CSV with the columns ``model,target,accuracy`` (optionally
-``modality``). Ground truth follows the TransferGraph protocol: the best ``eval_accuracy`` of full fine-tuning runs.
+Three sources: the TransferGraph layout (``records.csv`` + ``transferability_score_records.csv`` per modality, see
+``shared/data/transfergraph/README.md``), a simple CSV with the columns ``model,target,accuracy`` (optionally
+``modality``), and the (model, sampled task) pairs ``hf-spider build-records`` labels with forward-pass estimators and
+short fine-tunes (:func:`records_from_pairs`; :func:`hf_spider.metarecords.load_meta_records` reads the folder).
+Ground truth follows the TransferGraph protocol: the best ``eval_accuracy`` of full fine-tuning runs.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -153,6 +155,27 @@ def read_records_csv(path: str | os.PathLike[str]) -> FinetuneRecords:
         InvalidIndexError: a column is missing or an accuracy is not a number (:class:`InvalidRecordsError`).
     """
     return read_user_records(path, keep_best_run=True).records
+
+
+def records_from_pairs(pairs: Iterable[Mapping[str, Any]]) -> FinetuneRecords:
+    """Records of labelled (model, task) pairs, as ``hf-spider build-records`` writes them (``docs/records.md``).
+
+    Each pair is a mapping with ``model``, ``task``, ``modality``, ``estimators`` (name -> raw value, higher is better
+    as :data:`hf_spider.estimators.ESTIMATORS` says), ``accuracy`` (held-out accuracy of the short fine-tune, ``None``
+    when the pair was not fine-tuned) and ``error`` (a pair that failed gives no row). The task is the ``target``.
+    """
+    accuracy, scores = [], []
+    for pair in pairs:
+        if pair.get("error"):
+            continue
+        key = {"model": pair["model"], "target": pair["task"], "modality": pair["modality"]}
+        if pair.get("accuracy") is not None:
+            accuracy.append({**key, "accuracy": float(pair["accuracy"])})
+        scores += [{**key, "estimator": name, "score": float(v)} for name, v in sorted(pair["estimators"].items())]
+    return FinetuneRecords(
+        pd.DataFrame(accuracy, columns=["model", "target", "modality", "accuracy"]),
+        pd.DataFrame(scores, columns=["model", "target", "modality", "estimator", "score"]),
+    )
 
 
 def write_records_csv(records: FinetuneRecords, path: str | os.PathLike[str]) -> None:

@@ -151,6 +151,23 @@ def test_create_repo_upload_folder_and_snapshot_round_trip(loopback_hub: Loopbac
     assert sorted(api.list_repo_files(url.repo_id)) == [".gitattributes", "README.md", "model.safetensors"]
 
 
+def test_dataset_repos_round_trip_apart_from_models(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    api = HfApi(endpoint=loopback_hub.endpoint, token=loopback_hub.token)
+    api.create_repo("shared-name")  # a model and a dataset may share an id
+    url = api.create_repo("shared-name", repo_type="dataset")
+    assert url.repo_type == "dataset" and url.repo_id == f"{DEFAULT_USER}/shared-name"
+    folder = tmp_path / "records"
+    (folder / "pairs").mkdir(parents=True)
+    (folder / "pairs" / "a.jsonl").write_text('{"model": "m"}\n')
+    commit = api.upload_folder(repo_id=url.repo_id, repo_type="dataset", folder_path=folder)
+    assert "/datasets/" in commit.commit_url
+    assert api.dataset_info(url.repo_id).sha == commit.oid
+    local = Path(snapshot_download(url.repo_id, repo_type="dataset"))
+    assert (local / "pairs" / "a.jsonl").read_text() == '{"model": "m"}\n'
+    assert api.list_repo_files(url.repo_id) == [".gitattributes"]  # the model repo did not change
+    assert [m.id for m in api.list_models()] == [url.repo_id]  # listings list models only
+
+
 def test_writes_are_refused_without_rights(loopback_hub: LoopbackHub) -> None:
     with pytest.raises(HfHubHTTPError) as info:
         HfApi(endpoint=loopback_hub.endpoint, token=loopback_hub.token).create_repo("someone-else/x")

@@ -18,7 +18,7 @@ from .. import __version__
 from ..errors import HfSpiderError
 
 #: Sub-command modules of this package, in the order ``--help`` lists them.
-COMMANDS = ("rank", "rerank", "evaluate", "crawl", "index", "train_scorer")
+COMMANDS = ("rank", "rerank", "evaluate", "crawl", "index", "train_scorer", "build_records")
 
 EXIT_USAGE = 2
 VERBOSE_HELP = "log progress and show tracebacks on errors"

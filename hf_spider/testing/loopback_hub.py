@@ -3,6 +3,8 @@
 It answers what the 2.4 client calls (see the project's ``shared/HUB_CLIENT_NOTES.md``): model listing with ``Link``
 pagination and ``expand``, model info by revision, ``HEAD``/``GET`` (with ``Range``) on ``resolve``, ``tree``,
 ``whoami-v2``, repo creation, ``validate-yaml``, ``preupload`` and ndjson ``commit``, and collections with their items.
+Dataset repos (``repo_type="dataset"``: ``/api/datasets/...``, ``/datasets/<id>/resolve/...``) take the same reads and
+commits, so ``upload_folder`` / ``snapshot_download`` of a dataset work too; listings list models only.
 Repos live in memory; every commit stays readable by its sha. Faults are injected per request by :class:`FaultPlan`
 (429 with ``Retry-After``, 500, 503, a stalled answer, a write applied but answered late, a truncated body), on reads
 and writes alike, and every request is logged so tests can count what a client fetched.
@@ -85,12 +87,22 @@ class Commit:
         return self.derived[name]
 
 
+#: Repo types the loopback Hub serves, and the URL prefix of each (``/datasets/<id>/resolve/...``).
+REPO_TYPE_PREFIXES = {"model": "", "dataset": "datasets/"}
+
+
+def repo_key(repo_id: str, repo_type: str = "model") -> str:
+    """Where a repo is kept in :attr:`LoopbackHub.repos`: its id, prefixed as in its URLs (``datasets/<id>``)."""
+    return REPO_TYPE_PREFIXES[repo_type] + repo_id
+
+
 @dataclass
 class HubRepo:
-    """A model repo and the Hub metadata that does not come from its files."""
+    """A model (or dataset) repo and the Hub metadata that does not come from its files."""
 
     repo_id: str
     commits: list[Commit]
+    repo_type: str = "model"
     pipeline_tag: str | None = None
     library_name: str | None = None
     tags: tuple[str, ...] = ()
@@ -296,21 +308,25 @@ class LoopbackHub:
         gated: bool | str = False,
         private: bool = False,
         created_at: datetime | None = None,
+        repo_type: str = "model",
     ) -> str:
-        """Create a model repo whose first commit holds ``files`` (plus ``.gitattributes``); returns its sha.
+        """Create a model (or ``repo_type="dataset"``) repo whose first commit holds ``files`` (plus
+        ``.gitattributes``); returns its sha.
 
         ``pipeline_tag`` and ``library_name`` default to the README's metadata, as on the Hub. ``gated`` is ``False``,
         ``"auto"`` or ``"manual"`` (``True`` means ``"auto"``).
         """
+        key = repo_key(repo_id, repo_type)
         with self._lock:
-            if repo_id in self.repos:
-                raise ValueError(f"repo '{repo_id}' already exists on the loopback Hub; use update_repo()")
+            if key in self.repos:
+                raise ValueError(f"repo '{key}' already exists on the loopback Hub; use update_repo()")
             created = created_at or self._tick()
             content = {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"}
             content.update(_as_bytes(files or {}))
-            self.repos[repo_id] = HubRepo(
+            self.repos[key] = HubRepo(
                 repo_id=repo_id,
-                commits=[self._new_commit(repo_id, content, "initial commit", parent=None, date=created)],
+                commits=[self._new_commit(key, content, "initial commit", parent=None, date=created)],
+                repo_type=repo_type,
                 pipeline_tag=pipeline_tag,
                 library_name=library_name,
                 tags=tuple(tags),
@@ -320,14 +336,20 @@ class LoopbackHub:
                 private=private,
                 created_at=created,
             )
-            return self.repos[repo_id].head.oid
+            return self.repos[key].head.oid
 
     def update_repo(
-        self, repo_id: str, files: dict[str, bytes | str], *, delete: Iterable[str] = (), summary: str = "update"
+        self,
+        repo_id: str,
+        files: dict[str, bytes | str],
+        *,
+        delete: Iterable[str] = (),
+        summary: str = "update",
+        repo_type: str = "model",
     ) -> str:
         """Commit ``files`` (added or replaced) and remove ``delete``; returns the new sha."""
         with self._lock:
-            repo = self.repos[repo_id]
+            repo = self.repos[repo_key(repo_id, repo_type)]
             content = {k: v for k, v in repo.head.files.items() if k not in set(delete)}
             content.update(_as_bytes(files))
             return self._replace_files(repo, content, summary=summary)
@@ -335,16 +357,17 @@ class LoopbackHub:
     def _replace_files(self, repo: HubRepo, files: dict[str, bytes], *, summary: str) -> str:
         """Commit exactly ``files`` as the new head of ``repo``; returns the new sha."""
         with self._lock:
-            repo.commits.append(self._new_commit(repo.repo_id, files, summary, parent=repo.head.oid))
+            key = repo_key(repo.repo_id, repo.repo_type)
+            repo.commits.append(self._new_commit(key, files, summary, parent=repo.head.oid))
             return repo.head.oid
 
-    def delete_repo(self, repo_id: str, *, keep_listed: bool = False) -> None:
+    def delete_repo(self, repo_id: str, *, repo_type: str = "model", keep_listed: bool = False) -> None:
         """Remove a repo; with ``keep_listed`` the listing still shows it, as a listing cached before the deletion."""
         with self._lock:
             if keep_listed:
-                self.repos[repo_id].deleted = True
+                self.repos[repo_key(repo_id, repo_type)].deleted = True
             else:
-                del self.repos[repo_id]
+                del self.repos[repo_key(repo_id, repo_type)]
 
     # ---- request log -----------------------------------------------------------------------------------------------
 
@@ -392,9 +415,9 @@ class LoopbackHub:
     def visible(self, repo: HubRepo, user: str | None) -> bool:
         return not repo.private or self.can_write(user, repo.repo_id.split("/")[0]) or user in repo.granted
 
-    def lookup(self, repo_id: str, request: Request) -> HubRepo | Response:
+    def lookup(self, repo_id: str, request: Request, repo_type: str = "model") -> HubRepo | Response:
         """The repo, or the 404 ``RepoNotFound`` answer the Hub gives for a missing or hidden one."""
-        repo = self.repos.get(repo_id)
+        repo = self.repos.get(repo_key(repo_id, repo_type))
         if repo is None or repo.deleted or not self.visible(repo, self.user_of(request)):
             return _error(404, "RepoNotFound", f"Repository {repo_id} not found")
         return repo
@@ -502,6 +525,7 @@ def _build_app(hub: LoopbackHub) -> Starlette:
         Route("/api/repos/create", bound(_create_repo), methods=["POST"]),
         Route("/api/validate-yaml", bound(_validate_yaml), methods=["POST"]),
         Route("/api/models/{rest:path}", bound(_models_api), methods=["GET", "POST"]),
+        Route("/api/datasets/{rest:path}", bound(_datasets_api), methods=["GET", "POST"]),
         Route("/api/collections", bound(_collections_root), methods=["GET", "POST"]),
         Route("/api/collections/{rest:path}", bound(_collection_api), methods=["GET", "POST", "PATCH", "DELETE"]),
         Route("/{rest:path}", bound(_resolve), methods=["GET", "HEAD"]),
@@ -543,7 +567,7 @@ async def _list_models(hub: LoopbackHub, request: Request) -> Response:
     q = request.query_params
     user = hub.user_of(request)
     with hub._lock:
-        repos = [r for r in hub.repos.values() if hub.visible(r, user)]
+        repos = [r for r in hub.repos.values() if r.repo_type == "model" and hub.visible(r, user)]
     if author := q.get("author"):
         repos = [r for r in repos if r.repo_id.split("/")[0] == author]
     if search := q.get("search"):
@@ -579,7 +603,11 @@ async def _list_models(hub: LoopbackHub, request: Request) -> Response:
     return JSONResponse(body, headers=headers)
 
 
-async def _models_api(hub: LoopbackHub, request: Request) -> Response:
+async def _datasets_api(hub: LoopbackHub, request: Request) -> Response:
+    return await _models_api(hub, request, repo_type="dataset")
+
+
+async def _models_api(hub: LoopbackHub, request: Request, repo_type: str = "model") -> Response:
     rest = request.path_params["rest"]
     for action in ("revision", "tree", "preupload", "commit"):
         repo_id, sep, tail = rest.partition(f"/{action}/")
@@ -587,7 +615,7 @@ async def _models_api(hub: LoopbackHub, request: Request) -> Response:
             break
     else:
         repo_id, action, tail = rest, "info", "main"
-    found = hub.lookup(repo_id, request)
+    found = hub.lookup(repo_id, request, repo_type)
     if isinstance(found, Response):
         return found
     if request.method == "POST" and action == "preupload":
@@ -734,8 +762,10 @@ async def _resolve(hub: LoopbackHub, request: Request) -> Response:
     repo_id, sep, tail = request.path_params["rest"].partition("/resolve/")
     if not sep:
         return _error(404, None, f"{request.url.path} is not served by the loopback Hub")
+    repo_type = "dataset" if repo_id.startswith(REPO_TYPE_PREFIXES["dataset"]) else "model"
+    repo_id = repo_id.removeprefix(REPO_TYPE_PREFIXES[repo_type])
     revision, _, filename = tail.partition("/")
-    found = hub.lookup(repo_id, request)
+    found = hub.lookup(repo_id, request, repo_type)
     if isinstance(found, Response):
         return found
     user = hub.user_of(request)
@@ -776,17 +806,19 @@ async def _create_repo(hub: LoopbackHub, request: Request) -> Response:
     user = hub.user_of(request)
     if user is None:
         return _error(401, "RepoNotFound", "Invalid credentials in Authorization header")
-    if body.get("type", "model") not in (None, "model"):
-        return _error(400, None, "the loopback Hub serves model repos only")
+    repo_type = body.get("type") or "model"
+    if repo_type not in REPO_TYPE_PREFIXES:
+        return _error(400, None, f"the loopback Hub serves {' and '.join(REPO_TYPE_PREFIXES)} repos only")
     namespace = body.get("organization") or user
     repo_id = f"{namespace}/{body['name']}"
-    url = f"{_base_url(request)}/{repo_id}"
+    url = f"{_base_url(request)}/{repo_key(repo_id, repo_type)}"
     if not hub.can_write(user, namespace):
-        return _error(403, None, "You don't have the rights to create a model under this namespace")
+        return _error(403, None, f"You don't have the rights to create a {repo_type} under this namespace")
     with hub._lock:
-        if repo_id in hub.repos:
-            return JSONResponse({"error": "You already created this model repo", "url": url}, status_code=409)
-        hub.add_repo(repo_id, private=body.get("visibility") == "private" or bool(body.get("private")))
+        if repo_key(repo_id, repo_type) in hub.repos:
+            return JSONResponse({"error": f"You already created this {repo_type} repo", "url": url}, status_code=409)
+        private = body.get("visibility") == "private" or bool(body.get("private"))
+        hub.add_repo(repo_id, private=private, repo_type=repo_type)
     return JSONResponse({"url": url, "name": repo_id, "id": hashlib.md5(repo_id.encode()).hexdigest()[:24]})
 
 
@@ -848,7 +880,7 @@ async def _commit(hub: LoopbackHub, repo: HubRepo, request: Request, revision: s
                     400, None, "the loopback Hub takes regular uploads only (it answers 'regular' to preupload)"
                 )
         oid = hub._replace_files(repo, files, summary=header.get("summary", ""))
-    url = f"{_base_url(request)}/{repo.repo_id}/commit/{oid}"
+    url = f"{_base_url(request)}/{repo_key(repo.repo_id, repo.repo_type)}/commit/{oid}"
     return JSONResponse({"success": True, "commitOid": oid, "commitUrl": url, "hookOutput": ""})
 
 

@@ -132,7 +132,7 @@ def build_task_tokens(
     tokens = TaskTokens(
         description=description,
         prototypes=prototypes,
-        label_embeddings=label_embeddings(_label_texts(description), text_id, text_key, device, cache),
+        label_embeddings=label_embeddings(label_texts(description), text_id, text_key, device, cache),
         statistics=task_statistics(description),
         encoder=encoders,
         sampling=sampling,
@@ -152,7 +152,7 @@ def _prototypes(
     sample = sample_task(task, per_class=per_class, seed=seed)
     encoder = load_encoder(encoder_id, modality=description.modality, device=device)
     embeddings = encoder.encode(sample.inputs, num_workers=num_workers)  # [N, D]
-    prototypes = np.stack([embeddings[sample.labels == c].mean(0) for c in range(description.num_classes)])
+    prototypes = class_prototypes(embeddings, sample.labels, description.num_classes)
     counts = {
         "num_samples": len(sample.inputs),
         "skipped": sample.skipped,
@@ -160,7 +160,7 @@ def _prototypes(
         "rows_read": sample.rows_read,
         "streamed": isinstance(task.dataset, datasets.IterableDataset),
     }
-    return prototypes.astype(np.float32), counts
+    return prototypes, counts
 
 
 def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str, cache_dir: Path) -> np.ndarray:
@@ -185,7 +185,16 @@ def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str,
     return embeddings
 
 
-def _label_texts(description: TaskDescription) -> list[str]:
+def class_prototypes(embeddings: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """``[C, D]`` float32 mean of each class's rows of ``embeddings`` ``[N, D]`` (L2-normalised by the encoder).
+
+    The one pooling of class prototypes, shared by :func:`build_task_tokens` and the sampled training tasks of
+    :mod:`hf_spider.metarecords`, so a scorer sees training and query tasks summarised the same way.
+    """
+    return np.stack([embeddings[labels == c].mean(0) for c in range(num_classes)]).astype(np.float32)
+
+
+def label_texts(description: TaskDescription) -> list[str]:
     """Label names as the text encoder should read them (``"sea_turtle"`` -> ``"sea turtle"``)."""
     texts = [str(name).replace("_", " ").strip() for name in description.label_names]
     empty = [i for i, t in enumerate(texts) if not t]

@@ -1,0 +1,66 @@
+"""Meta-training records: many sampled tasks, each labelled by every candidate's forward pass (and, on a budget,
+by short fine-tunes), the data Model Spider trains its scorer on.
+
+``build_records`` builds a records folder (``hf-spider build-records``, or over several processes
+``accelerate launch -m hf_spider.metarecords``); ``load_meta_records`` reads one back from a folder or a Hub dataset
+repo; ``push_meta_records`` uploads one. The format is documented in ``docs/records.md``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .build import DEFAULT_ESTIMATORS, Budget, BuildSummary, build_records
+    from .finetune import FinetuneProtocol, finetune_accuracy
+    from .hub import load_meta_records, push_meta_records
+    from .store import MetaRecords, PairRecord, RecordsFolder, read_meta_records
+    from .tasks import DatasetPool, TaskSampling, TrainingTask, draw_pool, sample_tasks
+
+_EXPORTS = {
+    "DEFAULT_ESTIMATORS": "build",
+    "Budget": "build",
+    "BuildSummary": "build",
+    "build_records": "build",
+    "FinetuneProtocol": "finetune",
+    "finetune_accuracy": "finetune",
+    "load_meta_records": "hub",
+    "push_meta_records": "hub",
+    "MetaRecords": "store",
+    "PairRecord": "store",
+    "RecordsFolder": "store",
+    "read_meta_records": "store",
+    "DatasetPool": "tasks",
+    "TaskSampling": "tasks",
+    "TrainingTask": "tasks",
+    "draw_pool": "tasks",
+    "sample_tasks": "tasks",
+}
+__all__ = [
+    "DEFAULT_ESTIMATORS",
+    "Budget",
+    "BuildSummary",
+    "DatasetPool",
+    "FinetuneProtocol",
+    "MetaRecords",
+    "PairRecord",
+    "RecordsFolder",
+    "TaskSampling",
+    "TrainingTask",
+    "build_records",
+    "draw_pool",
+    "finetune_accuracy",
+    "load_meta_records",
+    "push_meta_records",
+    "read_meta_records",
+    "sample_tasks",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import lazily: ``import hf_spider.metarecords`` must not import torch, transformers or datasets."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

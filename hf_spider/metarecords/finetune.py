@@ -1,0 +1,208 @@
+"""A short, generic fine-tune: the real-accuracy label of a (model, training task) pair.
+
+The protocol is the one the benchmark zoo measures its ground truth with (``benchmarks/zoo/build.py``): load the
+candidate with ``from_pretrained`` and a freshly drawn classification head for the task's classes, train every weight
+for a fixed number of AdamW steps on random mini-batches of the task's few labelled samples, and report the accuracy
+on held-out samples of the same classes, averaged over seeds. It is a cheap proxy of "how well does this model
+fine-tune here", not a tuned training run: few steps, one learning rate, no schedule.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import CandidateLoadError
+
+#: Attributes transformers' classification models keep their head under, tried in order.
+HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
+#: Standard deviation of the freshly drawn head weights (transformers' ``initializer_range`` default).
+HEAD_INIT_STD = 0.02
+_EVAL_BATCH = 256
+
+
+@dataclass(frozen=True)
+class FinetuneProtocol:
+    """How each selected (model, task) pair is fine-tuned.
+
+    Args:
+        steps: AdamW steps, each on a random mini-batch of the task's training samples.
+        lr: AdamW learning rate (constant).
+        batch_size: samples per step (all of them when the task has fewer).
+        seeds: one fine-tune per seed (head draw and mini-batch order); the label is their mean accuracy.
+        max_length: text models: every text is padded / truncated to this many tokens (the model's own limit
+            applies when lower), so a sample's input does not depend on which others share its batch.
+    """
+
+    steps: int = 30
+    lr: float = 1e-4
+    batch_size: int = 32
+    seeds: tuple[int, ...] = (0,)
+    max_length: int = 128
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": self.steps,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "seeds": list(self.seeds),
+            "max_length": self.max_length,
+        }
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """Held-out accuracy per seed, their mean, and the wall seconds of all seeds (load, train, evaluate)."""
+
+    accuracy: float
+    per_seed: tuple[float, ...]
+    seconds: float
+
+
+def finetune_accuracy(
+    model_id: str,
+    folder: str,
+    *,
+    use_safetensors: bool,
+    modality: str,
+    num_classes: int,
+    train: tuple[Sequence[Any], np.ndarray],
+    test: tuple[Sequence[Any], np.ndarray],
+    protocol: FinetuneProtocol,
+    device: Any = None,
+    trust_remote_code: bool = False,
+) -> FinetuneResult:
+    """Fine-tune the candidate in ``folder`` once per seed of ``protocol`` and measure its held-out accuracy.
+
+    Args:
+        model_id: the candidate's repo id (for error messages).
+        folder: its checked local snapshot (:func:`hf_spider.rerank.forward.fetch_candidate`).
+        use_safetensors: load the safetensors weights (pickle only when the caller allowed it).
+        modality: ``"image"`` (PIL images) or ``"text"`` (strings).
+        num_classes: classes of the task; labels are ``0..num_classes - 1``.
+        train / test: ``(inputs [N], labels [N])`` of the training and held-out samples.
+        device: where to train (default CPU).
+        trust_remote_code: run the repo's own code (only for a candidate the caller chose to trust).
+
+    Raises:
+        CandidateLoadError: the candidate cannot be loaded with a classification head, or its training fails.
+    """
+    import torch
+
+    device = torch.device(device or "cpu")
+    start = time.perf_counter()
+    preprocessor = _preprocessor(model_id, folder, modality, trust_remote_code)
+    train_batch = _encode(preprocessor, train[0], modality, protocol)
+    test_batch = _encode(preprocessor, test[0], modality, protocol)
+    train_labels = torch.as_tensor(np.asarray(train[1]), dtype=torch.long)
+    test_labels = torch.as_tensor(np.asarray(test[1]), dtype=torch.long)
+    per_seed = []
+    for seed in protocol.seeds:
+        torch.manual_seed(seed)
+        model = _with_new_head(model_id, folder, modality, num_classes, use_safetensors, trust_remote_code)
+        model = model.to(device)
+        try:
+            _train(model, train_batch, train_labels, protocol=protocol, seed=seed, device=device)
+            per_seed.append(_accuracy(model, test_batch, test_labels, device))
+        except (RuntimeError, ValueError) as exc:  # OOM, shape errors of an unusual head
+            raise CandidateLoadError(model_id, f"its fine-tune failed ({_first_line(exc)})") from exc
+        finally:
+            del model
+    return FinetuneResult(float(np.mean(per_seed)), tuple(per_seed), time.perf_counter() - start)
+
+
+def _preprocessor(model_id: str, folder: str, modality: str, trust_remote_code: bool) -> Any:
+    import transformers
+
+    auto = transformers.AutoImageProcessor if modality == "image" else transformers.AutoTokenizer
+    try:
+        return auto.from_pretrained(folder, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError, ... for a broken processor
+        raise CandidateLoadError(model_id, f"its processor could not be loaded ({_first_line(exc)})") from exc
+
+
+def _encode(preprocessor: Any, inputs: Sequence[Any], modality: str, protocol: FinetuneProtocol) -> dict[str, Any]:
+    """Model inputs of all samples at once (few-shot sets are small): pixel values, or fixed-length token ids."""
+    if modality == "image":
+        return dict(preprocessor(images=[image.convert("RGB") for image in inputs], return_tensors="pt"))
+    limit = min(protocol.max_length, getattr(preprocessor, "model_max_length", None) or protocol.max_length)
+    encoded = preprocessor(list(inputs), padding="max_length", truncation=True, max_length=limit, return_tensors="pt")
+    return dict(encoded)
+
+
+def _with_new_head(
+    model_id: str, folder: str, modality: str, num_classes: int, use_safetensors: bool, trust_remote_code: bool
+) -> Any:
+    """``from_pretrained`` with a head for ``num_classes``, drawn afresh even when the class count matches."""
+    import torch
+    import transformers
+
+    auto = (
+        transformers.AutoModelForImageClassification
+        if modality == "image"
+        else transformers.AutoModelForSequenceClassification
+    )
+    try:
+        model = auto.from_pretrained(
+            folder,
+            num_labels=num_classes,
+            id2label={i: str(i) for i in range(num_classes)},
+            label2id={str(i): i for i in range(num_classes)},
+            ignore_mismatched_sizes=True,
+            use_safetensors=use_safetensors,
+            trust_remote_code=trust_remote_code,
+        )
+    except Exception as exc:  # no classification class for this architecture, broken weights, ...
+        raise CandidateLoadError(
+            model_id, f"transformers could not load it with a classification head ({_first_line(exc)})"
+        ) from exc
+    head = next((getattr(model, name) for name in HEAD_ATTRIBUTES if hasattr(model, name)), None)
+    if head is None:
+        raise CandidateLoadError(
+            model_id, f"its classification head is none of the attributes {', '.join(HEAD_ATTRIBUTES)}; drop it"
+        )
+    for module in head.modules():
+        if isinstance(module, torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, std=HEAD_INIT_STD)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    return model
+
+
+def _train(
+    model: Any, inputs: dict[str, Any], labels: Any, *, protocol: FinetuneProtocol, seed: int, device: Any
+) -> None:
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=protocol.lr)
+    model.train()
+    for _ in range(protocol.steps):
+        idx = torch.randperm(len(labels), generator=generator)[: protocol.batch_size]
+        batch = {k: v[idx].to(device) for k, v in inputs.items()}
+        loss = model(**batch, labels=labels[idx].to(device)).loss
+        loss.backward()
+        optimiser.step()
+        optimiser.zero_grad()
+
+
+def _accuracy(model: Any, inputs: dict[str, Any], labels: Any, device: Any) -> float:
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        logits = torch.cat(
+            [
+                model(**{k: v[i : i + _EVAL_BATCH].to(device) for k, v in inputs.items()}).logits.cpu()
+                for i in range(0, len(labels), _EVAL_BATCH)
+            ]
+        )
+    return float((logits.argmax(-1) == labels).float().mean())
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

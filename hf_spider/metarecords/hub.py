@@ -1,0 +1,111 @@
+"""Records on the Hub: push a records folder to a dataset repo, read one back (so records built on a GPU machine
+train a scorer anywhere). Plain ``HfApi.upload_folder`` and ``snapshot_download`` with ``repo_type="dataset"``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from ..errors import InvalidRecordsError
+from ..hub.index import atomic_write
+from .store import MANIFEST_FILE, MetaRecords, RecordsFolder, read_meta_records
+
+logger = logging.getLogger(__name__)
+
+_CARD = """---
+tags:
+- hf-spider
+- model-selection
+- transferability
+---
+
+# Model-selection records built by hf-spider
+
+{pairs} labelled (model, task) pairs: {models} candidate models on {tasks} tasks sampled from {datasets} dataset(s),
+scored with {estimators}{finetune}. Built with `hf-spider build-records`; the format (manifest, task tokens, one JSON
+line per pair) is documented in hf-spider's `docs/records.md`.
+
+```python
+from hf_spider.metarecords import load_meta_records
+
+meta = load_meta_records("{repo_id}")
+meta.records.estimator_scores  # model, target (task id), modality, estimator, score
+meta.records.accuracy          # model, target, modality, accuracy (fine-tuned pairs only)
+meta.tasks                     # task id -> TaskTokens (class prototypes, label-name embeddings, statistics)
+```
+"""
+
+
+def push_meta_records(
+    folder: str | os.PathLike[str],
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a records folder to the Hub dataset repo ``repo_id`` (created if needed) in one commit.
+
+    A dataset card (``README.md``) summarising the records is written into the folder first. Pushing the same folder
+    again uploads only the files that changed (new pair files), so pushing after each resumed run is cheap.
+
+    Returns:
+        The commit URL.
+
+    Raises:
+        InvalidRecordsError: ``folder`` is not a records folder.
+    """
+    from huggingface_hub import HfApi
+
+    meta = read_meta_records(folder)
+    manifest = meta.manifest
+    fine_tuned = int(meta.records.accuracy.shape[0])
+    card = _CARD.format(
+        pairs=len(meta.pairs) - len(meta.failures),
+        models=len(manifest["candidates"]),
+        tasks=len(manifest["tasks"]),
+        datasets=len(manifest["datasets"]),
+        estimators=", ".join(manifest["settings"]["estimators"]),
+        finetune=f", {fine_tuned} of them also fine-tuned" if fine_tuned else "",
+        repo_id=repo_id,
+    )
+    with atomic_write(Path(folder) / "README.md") as f:
+        f.write(card)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id,
+        repo_type="dataset",
+        folder_path=str(folder),
+        commit_message=commit_message or f"hf-spider build-records: {len(meta.pairs)} pairs",
+        allow_patterns=[MANIFEST_FILE, "tasks.npz", "pairs/*.jsonl", "README.md"],
+    )
+    logger.info("pushed %d pairs to %s", len(meta.pairs), commit.commit_url)
+    return str(commit.commit_url)
+
+
+def load_meta_records(
+    source: str | os.PathLike[str], *, revision: str | None = None, token: str | None = None
+) -> MetaRecords:
+    """Read records from a local folder or a Hub dataset repo id (downloaded with ``snapshot_download``).
+
+    Raises:
+        InvalidRecordsError: neither a records folder nor a reachable Hub dataset repo holding one.
+    """
+    if Path(source).is_dir():
+        return read_meta_records(source)
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = snapshot_download(str(source), repo_type="dataset", revision=revision, token=token)
+    except Exception as exc:  # HfHubHTTPError, RepositoryNotFoundError, offline and validation errors
+        raise InvalidRecordsError(
+            f"'{source}' is neither a records folder nor a readable Hub dataset repo ({_first_line(exc)}); "
+            "check the path or repo id, the token and HF_HUB_OFFLINE"
+        ) from exc
+    return read_meta_records(RecordsFolder(local).path)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
