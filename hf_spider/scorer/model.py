@@ -200,6 +200,7 @@ class TransferScorer(
     name: str
     collab: torch.Tensor  # buffers, declared for the type checker
     task_embeddings: torch.Tensor
+    task_prototypes: torch.Tensor
     text_basis: torch.Tensor
     latent: torch.Tensor
     task_latent: torch.Tensor
@@ -299,6 +300,9 @@ class TransferScorer(
         # of each training task, for the task-similarity attention.
         self.register_buffer("collab", torch.full((len(self.model_ids), len(self.train_tasks)), float("nan")))
         self.register_buffer("task_embeddings", torch.zeros(len(self.train_tasks), text_dim))
+        # The normalised mean class prototype of each training task that has samples (zeros where it has none): a
+        # task with samples is compared with them on what its samples look like, not only on what its classes are named.
+        self.register_buffer("task_prototypes", torch.zeros(len(self.train_tasks), proto_dim))
         # Fennec's transfer space (filled by training, see hf_spider.rankers.fennec.factorise): (b_m, u_m) of each seen
         # model and (c_t, v_t) of each training task. A task's vector is the similarity-weighted mean of the training
         # tasks' vectors.
@@ -412,6 +416,7 @@ class TransferScorer(
         x: torch.Tensor,
         rows: torch.Tensor,
         labels: torch.Tensor,
+        protos: torch.Tensor | None = None,
         *,
         exclude_task: str | None = None,
         latent: LatentTables | None = None,
@@ -425,18 +430,22 @@ class TransferScorer(
             x: ``[N, in_dim]`` PTM tokens (their label and dataset embeddings give the similarities).
             rows: ``[N]`` row of each candidate in the collaborative table.
             labels: ``[C, D]`` the task's label-name embeddings (may be empty).
-            exclude_task: a training task whose column is hidden (training on that task: leave-one-out).
+            protos: ``[C_p, D_p]`` the task's class prototypes (``None`` or empty: it is known by its labels only).
+            exclude_task: a training task whose group's columns are hidden (training on that task: the task and its
+                siblings sampled from the same dataset are left out, see :func:`task_group`).
             latent: the transfer space to read instead of the scorer's own (training passes one factorised without
                 ``exclude_task``, so a task never sees a space fitted to its own records).
         """
         task_vec = self._task_vector(labels)
+        similarity = self._task_similarity(task_vec, protos)  # [T]
+        hidden = self._hidden(exclude_task)  # [T]
         known = rows >= 0
         index = rows.clamp(min=0)
-        own = self._row_features(self._masked_collab(exclude_task), task_vec)  # [M, 5]
+        own = self._row_features(self._masked_collab(hidden), similarity)  # [M, 5]
         row_features = own[index] * known[:, None] if len(own) else x.new_zeros(len(x), 5)
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
         latent = latent or self.latent_tables()
-        queries = self._latent_queries(task_vec, latent.task_v, exclude_task)  # [L, k + 1]
+        queries = self._latent_queries(similarity, latent.task_v, hidden)  # [L, k + 1]
         if len(latent.model_x):
             scores = (latent.model_x[index] * known[:, None]) @ queries.T
         else:
@@ -447,14 +456,14 @@ class TransferScorer(
         """The scorer's transfer space (its buffers)."""
         return LatentTables(model_x=self.latent, task_v=self.task_latent)
 
-    def _latent_queries(self, task_vec: torch.Tensor, task_v: torch.Tensor, exclude_task: str | None) -> torch.Tensor:
+    def _latent_queries(self, similarity: torch.Tensor, task_v: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
         """``[len(SIMILARITY_TEMPERATURES), k + 1]`` ``(1, v)`` of the task at each temperature.
 
-        ``v`` is the softmax-weighted mean of the training tasks' vectors by label-name similarity (Fennec's proxy
-        for a new task), ``exclude_task`` weighing nothing; a model at ``(b_m, u_m)`` scores ``b_m + u_m . v``.
+        ``v`` is the softmax-weighted mean of the training tasks' vectors by their ``similarity [T]`` to the task
+        (Fennec's proxy for a new task), ``hidden [T]`` tasks weighing nothing; a model at ``(b_m, u_m)`` scores
+        ``b_m + u_m . v``.
         """
-        similarity = self.task_embeddings @ task_vec  # [T]
-        allowed = torch.tensor([t != exclude_task for t in self.train_tasks], dtype=torch.bool, device=task_v.device)
+        allowed = ~hidden
         queries = []
         for temperature in SIMILARITY_TEMPERATURES:
             logits = torch.where(allowed, similarity / temperature, torch.full_like(similarity, _NEG))
@@ -469,13 +478,26 @@ class TransferScorer(
             return labels.new_zeros(self.text_dim)
         return nn.functional.normalize(labels.mean(0), dim=0)
 
-    def _masked_collab(self, exclude_task: str | None) -> torch.Tensor:
-        """The collaborative table, with ``exclude_task``'s column hidden when it is a training task."""
-        if exclude_task is None or exclude_task not in self.train_tasks:
+    def _hidden(self, exclude_task: str | None) -> torch.Tensor:
+        """``[T]`` the training tasks of ``exclude_task``'s group (none when it is ``None`` or not a training task)."""
+        group = task_group(exclude_task) if exclude_task is not None else None
+        return torch.tensor([task_group(t) == group for t in self.train_tasks], dtype=torch.bool, device=self.device)
+
+    def _masked_collab(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The collaborative table with the ``hidden [T]`` tasks' columns hidden."""
+        if not bool(hidden.any()):
             return self.collab
-        collab = self.collab.clone()
-        collab[:, self.train_tasks.index(exclude_task)] = float("nan")
-        return collab
+        return self.collab.masked_fill(hidden[None, :], float("nan"))
+
+    def _task_similarity(self, task_vec: torch.Tensor, protos: torch.Tensor | None) -> torch.Tensor:
+        """``[T]`` cosine similarity of the task to each training task: on their mean class prototypes where both
+        have samples, else on their mean label-name embeddings."""
+        by_labels = self.task_embeddings @ task_vec
+        if protos is None or len(protos) == 0 or not bool(self.task_prototypes.any()):
+            return by_labels
+        mean = nn.functional.normalize(protos.mean(0), dim=0)
+        with_samples = self.task_prototypes.abs().sum(1) > 0
+        return torch.where(with_samples, self.task_prototypes @ mean, by_labels)
 
     def compress(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, head + parts * text_rank]``: PTM tokens with each text part projected on its basis."""
@@ -498,8 +520,9 @@ class TransferScorer(
                 basis[:, : directions.shape[1]] = directions
             self.text_basis[part] = basis
 
-    def _row_features(self, table: torch.Tensor, task_vec: torch.Tensor) -> torch.Tensor:
-        """``[K, 5]`` has-record, mean, mean square and similarity-weighted means of ``table`` ``[K, T]``.
+    def _row_features(self, table: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
+        """``[K, 5]`` has-record, mean, mean square and weighted means of ``table`` ``[K, T]`` by the task's
+        ``similarity [T]`` to each training task.
 
         No record count: how many targets a model was fine-tuned on says nothing about a new one (weighted tau 0.06 to
         0.1 on the benchmark), yet listwise training leaned on it.
@@ -508,7 +531,6 @@ class TransferScorer(
         values = torch.nan_to_num(table) * known
         count = known.sum(1).float()
         means = [values.sum(1) / count.clamp(min=1), (values**2).sum(1) / count.clamp(min=1)]
-        similarity = self.task_embeddings @ task_vec  # [T]
         top = similarity.max() if len(similarity) else similarity.new_zeros(())  # shift for a stable exp
         for temperature in SIMILARITY_TEMPERATURES:
             weights = torch.exp((similarity - top) / temperature) * known  # [K, T]
@@ -530,7 +552,7 @@ class TransferScorer(
     ) -> torch.Tensor:
         """``[N]`` read-out scores of ``N`` seen candidates of one task (tensors as from :meth:`task_inputs`); the
         uncalibrated scale that training ranks with (:meth:`expected` maps it to a percentile)."""
-        pair = self.pair_features(x, rows, labels, exclude_task=exclude_task, latent=latent)
+        pair = self.pair_features(x, rows, labels, protos, exclude_task=exclude_task, latent=latent)
         members = self.member_modules
         if not any(m.content_trained for m in members):  # the read-out alone: no need to run the attention
             return torch.stack([m.skip(pair).squeeze(1) for m in members]).mean(0)
@@ -651,6 +673,13 @@ class TransferScorer(
         if kind == "facts":
             return "pre-training source"
         return "architecture and size" if kind == "content" else "size only"
+
+
+def task_group(task: str) -> str:
+    """The group of a training task: sampled training tasks (``"<dataset>:<index>"``, from ``hf-spider build-records``)
+    belong to their dataset, any other task is its own group. Training on a task hides its whole group, so the
+    scorer never learns to trust a sibling task sampled from the very same data, which a new task will not have."""
+    return task.split(":", 1)[0]
 
 
 #: Columns the cold-start forest reads after the token head: the nearest seen ancestor's mean percentile and a flag.

@@ -46,6 +46,7 @@ from .model import (
     cold_start_features,
     evidence_of_head,
     prior_readout,
+    task_group,
 )
 
 logger = logging.getLogger(__name__)
@@ -95,8 +96,9 @@ class TrainConfig:
 class _TaskBatch:
     name: str
     rows: torch.Tensor  # [N] rows into the token matrix / collaborative table
-    target: torch.Tensor  # [N] accuracies
+    target: torch.Tensor  # [N] accuracies (or an approximated ranking's values, see training_labels)
     inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+    trust: float = 1.0  # weight of the list in the loss: 1 for measured accuracy
 
 
 def list_mle(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -105,6 +107,60 @@ def list_mle(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     s = scores[order]
     tail = torch.logcumsumexp(s.flip(0), dim=0).flip(0)  # log sum_{j >= i} exp(s_j)
     return (tail - s).mean()
+
+
+def training_labels(records: FinetuneRecords) -> tuple[pd.DataFrame, dict[str, float]]:
+    """Each training task's list and how far to trust it (Model Spider's approximated rankings).
+
+    A task with measured accuracies is ranked by them (trust 1). A task with only forward-pass estimator values (the
+    sampled tasks of ``hf-spider build-records`` that were not fine-tuned) is ranked by an ensemble of its estimators'
+    within-task percentiles, each estimator weighted by how well it agrees with measured accuracy (mean Spearman over
+    the tasks of its modality that have both; an estimator that disagrees weighs nothing); the task is then trusted as
+    much as that ensemble agrees with measured accuracy. A modality with no measured task gives its estimator-only
+    tasks nothing to be trusted against, so they are left out.
+
+    Returns:
+        ``model, target, modality, accuracy`` rows (``accuracy`` holds the approximated ranking's values for
+        estimator-only tasks; only their order is used) and the trust of every task that has rows.
+    """
+    from scipy.stats import spearmanr
+
+    from ..estimators import ESTIMATORS
+
+    accuracy = records.accuracy[["model", "target", "modality", "accuracy"]]
+    trust = dict.fromkeys(accuracy.target.unique().tolist(), 1.0)
+    scores = records.estimator_scores
+    approximate = scores[~scores.target.isin(trust)]
+    if approximate.empty:
+        return accuracy, trust
+    sign = scores.estimator.map(lambda e: 1.0 if e not in ESTIMATORS or ESTIMATORS[e].higher_is_better else -1.0)
+    scores = scores.assign(percentile=(scores.score * sign).groupby([scores.target, scores.estimator]).rank(pct=True))
+    wide = scores.pivot_table(index=["target", "model"], columns="estimator", values="percentile")
+    truth = accuracy.set_index(["target", "model"]).accuracy
+
+    def agreement(values: pd.Series) -> float:
+        joined = pd.concat([values.rename("v"), truth.rename("t")], axis=1, join="inner").dropna()
+        per_task = [spearmanr(g.v, g.t)[0] for _, g in joined.groupby(level=0) if len(g) >= 3 and g.v.nunique() > 1]
+        return float(np.nanmean(per_task)) if per_task else float("nan")
+
+    rows = []
+    modality_of = scores.groupby("target").modality.first()
+    for modality in sorted(modality_of.unique()):
+        in_modality = wide[wide.index.get_level_values(0).isin(modality_of[modality_of == modality].index)]
+        weights = {e: max(0.0, agreement(in_modality[e])) for e in in_modality.columns}
+        weights = {e: w for e, w in weights.items() if w == w and w > 0}  # NaN: nothing measured to agree with
+        if not weights:
+            continue
+        ensemble = sum(in_modality[e].fillna(0.5) * w for e, w in weights.items()) / sum(weights.values())
+        task_trust = max(0.0, agreement(ensemble))
+        for (target, model), value in ensemble.items():
+            if target not in trust and task_trust > 0:
+                rows.append({"model": model, "target": target, "modality": modality, "accuracy": float(value)})
+        approximated = {t for t in ensemble.index.get_level_values(0) if t not in trust}
+        trust.update(dict.fromkeys(sorted(approximated), task_trust) if task_trust > 0 else {})
+        logger.info("%s: estimator weights %s, trust of approximated tasks %.2f", modality, weights, task_trust)
+    labels = pd.concat([accuracy, pd.DataFrame(rows, columns=accuracy.columns)], ignore_index=True)
+    return labels, trust
 
 
 def train_scorer(
@@ -136,7 +192,8 @@ def train_scorer(
     config = config or TrainConfig()
     tokens = tokens if tokens is not None else ptm_tokens(models, text_encoder=text_encoder, embedder=embedder)
     position = {m: i for i, m in enumerate(tokens.model_ids)}
-    recorded = replace(records, accuracy=records.accuracy[records.accuracy.model.isin(position)])
+    labels, trust = training_labels(records)
+    recorded = replace(records, accuracy=labels[labels.model.isin(position)])
     norm = recorded.accuracy
     usable = [t for t in sorted(norm.target.unique()) if t in tasks and (norm.target == t).sum() >= 2]
     skipped = sorted(set(norm.target.unique()) - set(usable))
@@ -179,21 +236,25 @@ def train_scorer(
     if config.transfer_space:
         latent = fit_transfer_spaces(scorer, x, config.seed)
     else:  # the buffers stay zero: every transfer-space feature reads 0
-        latent = {name: scorer.latent_tables() for name in usable}
+        latent = {task_group(name): scorer.latent_tables() for name in usable}
+    row_of = {m: i for i, m in enumerate(seen)}
     batches = []
     for name in usable:
         rows = norm[norm.target == name]
         batches.append(
             _TaskBatch(
                 name=name,
-                rows=torch.tensor([seen.index(m) for m in rows.model], dtype=torch.long),
+                rows=torch.tensor([row_of[m] for m in rows.model], dtype=torch.long),
                 target=torch.tensor(rows.accuracy.to_numpy(), dtype=torch.float32),
                 inputs=scorer.task_inputs(tasks[name]),
+                trust=trust.get(name, 1.0),
             )
         )
     with torch.no_grad():
         pairs = {
-            b.name: scorer.pair_features(x[b.rows], b.rows, b.inputs[0], exclude_task=b.name, latent=latent[b.name])
+            b.name: scorer.pair_features(
+                x[b.rows], b.rows, *b.inputs[:2], exclude_task=b.name, latent=latent[task_group(b.name)]
+            )
             for b in batches
         }
     compressed = scorer.compress(x)
@@ -203,7 +264,8 @@ def train_scorer(
         for member in scorer.member_modules:
             _train_member(member, compressed, batches, pairs, config)
         scorer.eval()
-        records_confidence = _calibrate(scorer, x, batches, latent)
+        measured = [b for b in batches if b.trust >= 1.0] or batches  # calibrate on measured accuracy where there is
+        records_confidence = _calibrate(scorer, x, measured, latent)
         _fit_confidence(scorer, table.loc[quality.index], forest_inputs, config, records_confidence)
     finally:
         torch.set_num_threads(threads)
@@ -225,6 +287,7 @@ def _train_member(
         groups.append({"params": rest, "lr": config.lr, "weight_decay": config.weight_decay})
     optimiser = torch.optim.AdamW(groups)
     prior = prior_readout()
+    total_trust = sum(b.trust for b in batches)
     member.train()
     for _ in tqdm(range(config.epochs), desc="train scorer", name="hf_spider.train", leave=False):
         optimiser.zero_grad()
@@ -238,9 +301,9 @@ def _train_member(
                 scores = member.skip(pair).squeeze(1)
             else:
                 scores = member.score_encoded(h[batch.rows], pair, member.task_summary(*batch.inputs))
-            loss = loss + list_mle(scores, batch.target)
+            loss = loss + batch.trust * list_mle(scores, batch.target)
         anchor = config.prior_strength * (member.skip.weight - prior).pow(2).sum()
-        (loss / len(batches) + anchor).backward()
+        (loss / total_trust + anchor).backward()
         optimiser.step()
     member.eval()
 
@@ -255,7 +318,8 @@ def _calibrate(
 
     scores, truth, correlations = [], [], []
     for b in batches:
-        s = scorer(x[b.rows], b.rows, *b.inputs, exclude_task=b.name, latent=latent[b.name]).double().numpy()
+        s = scorer(x[b.rows], b.rows, *b.inputs, exclude_task=b.name, latent=latent[task_group(b.name)])
+        s = s.double().numpy()
         percentile = pd.Series(b.target.double().numpy()).rank(pct=True).to_numpy()
         scores.append(s)
         truth.append(percentile)
@@ -340,20 +404,25 @@ def _load_forest(scorer: TransferScorer, forest: ForestArrays) -> None:
 
 
 def _fill_task_embeddings(scorer: TransferScorer, tasks: Mapping[str, TaskTokens]) -> None:
-    """Write the training tasks' mean label-name embeddings, for the task-similarity attention."""
+    """Write the training tasks' mean label-name embeddings and mean class prototypes (normalised), for the
+    task-similarity attention."""
     for i, name in enumerate(scorer.train_tasks):
-        labels = tasks[name].label_embeddings
-        if labels is not None and len(labels):
-            vector = np.asarray(labels, dtype=np.float32).mean(0)
-            scorer.task_embeddings[i] = torch.from_numpy(vector / max(float(np.linalg.norm(vector)), 1e-12))
+        for buffer, value in (
+            (scorer.task_embeddings, tasks[name].label_embeddings),
+            (scorer.task_prototypes, tasks[name].prototypes),
+        ):
+            if value is not None and len(value):
+                vector = np.asarray(value, dtype=np.float32).mean(0)
+                buffer[i] = torch.from_numpy(vector / max(float(np.linalg.norm(vector)), 1e-12))
 
 
 def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> dict[str, LatentTables]:
-    """Factorise the collaborative table into the scorer's transfer space; one leave-one-out space per task.
+    """Factorise the collaborative table into the scorer's transfer space; one leave-one-out space per task group
+    (:func:`~hf_spider.scorer.model.task_group`), by group.
 
     The scorer keeps the space of every training task. While a task is trained on, its features come from a space
-    factorised without its column, as a new task's will: a space fitted to the task's own records would make the
-    transfer-space score look more trustworthy in training than it can be at test time.
+    factorised without its group's columns, as a new task's will: a space fitted to the task's own records would make
+    the transfer-space score look more trustworthy in training than it can be at test time.
     """
     values = scorer.collab.double().numpy()
     arch = with_bias(x[:, archi2vec_slice()].double().numpy())
@@ -367,11 +436,12 @@ def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> d
     full = fit(values)
     scorer.latent.copy_(full.model_x)
     scorer.task_latent.copy_(full.task_v)
+    groups = [task_group(t) for t in scorer.train_tasks]
     spaces = {}
-    for column, name in enumerate(scorer.train_tasks):
+    for group in dict.fromkeys(groups):
         held_out = values.copy()
-        held_out[:, column] = np.nan
-        spaces[name] = fit(held_out)
+        held_out[:, [g == group for g in groups]] = np.nan
+        spaces[group] = fit(held_out)
     return spaces
 
 
@@ -447,5 +517,19 @@ def card_summary(
                     f"| {modality} | {w['hf_spider']:.3f} | {p['hf_spider']:.3f} | {w['collab_prior']:.3f} "
                     f"| {w['logme']:.3f} | {w['transfergraph_published']:.3f} |"
                 )
+        lines += ["", "## Models without records (weighted mean of weighted tau)", ""]
+        lines += [
+            "Cold start: a quarter of the models is held out entirely and ranked from what the Hub says about it.",
+            "Mixed pool: those held-out models ranked together with the seen ones, in one list.",
+            "",
+            "| modality | cold start | LogME | size prior | own-records ceiling | mixed pool | collab prior + size |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for modality in ("image", "text"):
+            if "cold_start" in metrics.get(modality, {}) and "mixed_pool" in metrics[modality]:
+                c, m = metrics[modality]["cold_start"], metrics[modality]["mixed_pool"]
+                cells = [c["hf_spider"], c["logme"], c["size_prior"], c["own_records_reference"]]
+                cells += [m["hf_spider"], m["collab_prior_size_fallback"]]
+                lines.append(f"| {modality} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
         lines += ["", "Reproduce: `python benchmarks/transfergraph_bench.py --json OUT.json`."]
     return "\n".join(lines)
