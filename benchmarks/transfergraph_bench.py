@@ -18,8 +18,8 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from hf_spider.finetune_records import (
     published_transfergraph_best,
 )
 from hf_spider.hub.index import atomic_write, load_bundled_index
+from hf_spider.hub.records import ModelRecord
 from hf_spider.rankers.graph import percentile_matrix
 from hf_spider.scorer.evaluate import (
     PLACEMENT,
@@ -54,6 +55,7 @@ from hf_spider.scorer.evaluate import (
 )
 from hf_spider.scorer.ranker import SpiderRanker, record_tasks
 from hf_spider.scorer.train import TrainConfig
+from hf_spider.tokens.task import TaskTokens
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "transfergraph"
 RANDOM_SEEDS = 100
@@ -62,13 +64,39 @@ FOLDS = 4
 ESTIMATORS = {"logme": "logme", "reg_hscore": "reg_h_score"}
 
 
-def learned_rankers(seed: int, members: int) -> dict[str, RankerFactory]:
+@dataclass
+class WithExtraRecords:
+    """A ranker trained on each split's records *plus* records of other models on other tasks (the zoo's sampled
+    tasks of ``hf-spider build-records``): whether adding such records costs the benchmark anything."""
+
+    inner: SpiderRanker
+    extra: FinetuneRecords
+    extra_tasks: dict[str, TaskTokens]
+    extra_models: list[ModelRecord]
+    name: str = "hf_spider_plus_zoo_records"
+
+    def fit(
+        self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
+    ) -> WithExtraRecords:
+        joined = FinetuneRecords(
+            pd.concat([records.accuracy, self.extra.accuracy], ignore_index=True),
+            pd.concat([records.estimator_scores, self.extra.estimator_scores], ignore_index=True),
+        )
+        self.inner.fit(joined, [*models, *self.extra_models], {**tasks, **self.extra_tasks})
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        return self.inner.score(task, candidates)
+
+
+def learned_rankers(seed: int, members: int, extra: Path | None = None) -> dict[str, RankerFactory]:
     """The rows of the run: a factory of a fresh, unfitted ranker per name (the name is the key in the JSON).
 
-    A new variant is one more entry; ``--skip NAME`` leaves an entry out.
+    A new variant is one more entry; ``--skip NAME`` leaves an entry out. ``extra`` (a zoo cache ``v1`` folder with
+    ``meta_records`` and ``repos``) adds the row ``hf_spider_plus_zoo_records``.
     """
     config = TrainConfig(seed=seed, members=members)
-    return {
+    factories: dict[str, RankerFactory] = {
         "hf_spider": lambda: SpiderRanker(config=config),
         # Ablations of the scorer: without the transfer space in its learned tokens, with the read-out learned freely
         # (no pull back to its prior), and with the content path trained.
@@ -82,6 +110,16 @@ def learned_rankers(seed: int, members: int) -> dict[str, RankerFactory]:
         # Seen models by the collaborative prior, unseen ones by size, both as percentiles (issue 15's baseline).
         "collab_prior_size_fallback": lambda: trainable_ranker("collab_prior_size_fallback"),
     }
+    if extra is not None:
+        from hf_spider.hub.local import records_from_dir
+        from hf_spider.metarecords import load_meta_records
+
+        meta = load_meta_records(extra / "meta_records")
+        zoo_models = records_from_dir(extra / "repos")
+        factories["hf_spider_plus_zoo_records"] = lambda: WithExtraRecords(
+            SpiderRanker(config=config), meta.records, dict(meta.tasks), zoo_models
+        )
+    return factories
 
 
 def forward_pass_tables(
@@ -133,12 +171,13 @@ def run_modality(
     skip: Sequence[str] = (),
     targets: Sequence[str] | None = None,
     factories: dict[str, RankerFactory] | None = None,
+    extra: Path | None = None,
 ) -> dict:
     """Every ranker of the run on one modality; ``data`` (the records folder) adds the published row when given."""
     records = records.for_modality(modality)
     targets = list(targets or PUBLISHED_TARGETS[modality])
     pool = [m for m in models if m.modality == modality]
-    factories = {k: v for k, v in (factories or learned_rankers(seed, members)).items() if k not in skip}
+    factories = {k: v for k, v in (factories or learned_rankers(seed, members, extra)).items() if k not in skip}
     # Cold start and mixed pool share their fits (their time is booked to cold start).
     runs = [("loto",), ("cold_start", "mixed_pool")] if cold else [("loto",)]
     out: dict = {"weighted_mean": {}, "plain_mean": {}, "per_target": {}, "rel_at_1": {}, "top_at_1": {}, "pearson": {}}
@@ -231,6 +270,12 @@ def main() -> None:
     parser.add_argument(
         "--skip", nargs="*", default=[], help="learned rankers to leave out (quick iterations), e.g. fennec"
     )
+    parser.add_argument(
+        "--zoo-records",
+        type=Path,
+        help="a zoo cache version folder (~/.cache/hf_spider/zoo/v1, with meta_records/ and repos/): adds the row "
+        "hf_spider_plus_zoo_records, the scorer trained on each split's records plus the zoo's sampled tasks",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -251,6 +296,7 @@ def main() -> None:
             members=args.members,
             cold=not args.no_cold_start,
             skip=args.skip,
+            extra=args.zoo_records,
         )
     results["meta"] = {
         "seconds": time.perf_counter() - started,

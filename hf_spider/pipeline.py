@@ -38,7 +38,7 @@ from .hub.records import ModelRecord
 from .outputs.pareto import pareto_front
 from .outputs.shortlist import Shortlist
 from .rankers.base import Ranker
-from .ranking import CandidateFilter, load_candidates, rank, read_task, select_candidates
+from .ranking import CandidateFilter, load_candidates, rank, read_task, select_candidates, task_reading
 from .tokens.task import MODALITIES, TaskDescription, TaskTokens
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,8 @@ class ModelSelectionPipeline(Pipeline):
         candidate_filter: CandidateFilter | None = None,
     ) -> _Prepared:
         source, options = _task_source(inputs, split=split, config=config)
-        task = read_task(source, label_column=label_column, input_column=input_column, **options)
+        reading = task_reading(self.model)  # type: ignore[arg-type]  # a ranker, checked in __init__
+        task = read_task(source, label_column=label_column, input_column=input_column, **options, **reading)
         tokens = task.tokens
         candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
         pool = select_candidates(

@@ -6,7 +6,7 @@ The CLI, the pipeline and the Space all call :func:`rank`, so filters and orderi
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,25 +101,32 @@ def read_task(
     label_column: str | None = None,
     input_column: str | None = None,
     name: str | None = None,
+    sample_encoders: Mapping[str, str] | None = None,
+    text_encoder: str | None = None,
 ) -> RankingTask:
     """Read a task the way every entry point does (CLI, pipeline, Space), so the same input ranks the same everywhere.
 
     A dataset (a ``datasets`` object, a local path, a Hub dataset id) is described by
-    :func:`~hf_spider.tokens.sources.load_task_source` and stands in stage one by its label-name embeddings and
-    statistics: the default scorer was trained on tasks known by their label names, so stage one encodes no sample
-    and needs no image encoder (it works offline with the text encoder alone). :class:`TaskTokens` given by the
-    caller (for example class prototypes from :func:`~hf_spider.tokens.build.build_task_tokens`, for a scorer
-    trained with them) are used as they are.
+    :func:`~hf_spider.tokens.sources.load_task_source`. By default it stands in stage one by its label-name
+    embeddings and statistics: the default scorer was trained on tasks known by their label names, so stage one
+    encodes no sample and needs no image encoder (it works offline with the text encoder alone), and the tokens note
+    that the samples were not read. A scorer trained with class prototypes (``sample_encoders``, its encoders by
+    modality) gets them: the dataset's samples are encoded with the scorer's own encoder
+    (:func:`~hf_spider.tokens.build.build_task_tokens`). :class:`TaskTokens` given by the caller are used as they are.
 
     Args:
         task: a ``datasets`` object, a local path, a Hub dataset id, a :class:`TaskDescription` or
             :class:`TaskTokens`.
         split / config / label_column / input_column: see :func:`~hf_spider.tokens.sources.load_task_source`.
         name: the task name shown in the shortlist (default: the dataset's).
+        sample_encoders: the sample encoder per modality of a scorer that reads class prototypes (``None``: the
+            ranker reads label names only).
+        text_encoder: the text encoder of the label-name embeddings (default: the package's).
 
     Raises:
         InvalidDatasetError: the dataset cannot be used (see ``load_task_source``).
     """
+    from .tokens.build import build_task_tokens
     from .tokens.sources import load_task_source
     from .tokens.task import TaskDescription, task_tokens_from_labels
 
@@ -127,13 +134,37 @@ def read_task(
         return RankingTask(tokens=task)
     if isinstance(task, TaskDescription):
         description = replace(task, name=name) if name else task
-        return RankingTask(tokens=task_tokens_from_labels(description))
+        return RankingTask(tokens=task_tokens_from_labels(description, text_encoder=text_encoder))
     source = load_task_source(task, split=split, config=config, label_column=label_column, input_column=input_column)
     description = replace(source.description, name=name) if name else source.description
-    tokens = task_tokens_from_labels(description)
+    encoder = (sample_encoders or {}).get(description.modality)
+    if encoder is not None:
+        tokens = build_task_tokens(
+            task,
+            split=split,
+            config=config,
+            label_column=label_column,
+            input_column=input_column,
+            text_encoder=text_encoder if description.modality == "image" else encoder,
+            image_encoder=encoder if description.modality == "image" else None,
+        )
+        tokens = replace(tokens, description=replace(tokens.description, name=description.name))
+    else:
+        tokens = task_tokens_from_labels(description, text_encoder=text_encoder)
+        tokens = replace(tokens, sampling={**tokens.sampling, "samples_not_read": True})
     if source.unreadable:
         tokens = replace(tokens, sampling={**tokens.sampling, "unreadable_inputs": len(source.unreadable)})
     return RankingTask(tokens=tokens, source=source)
+
+
+def task_reading(ranker: Ranker) -> dict[str, Any]:
+    """How a task must be read for ``ranker`` (the keyword arguments of :func:`read_task`): the sample encoders and
+    text encoder of a scorer trained with class prototypes, nothing for a ranker that reads label names only."""
+    scorer = getattr(ranker, "scorer", ranker)  # a SpiderRanker wraps its TransferScorer
+    return {
+        "sample_encoders": getattr(scorer, "sample_encoders", None),
+        "text_encoder": getattr(scorer, "text_encoder", None),
+    }
 
 
 def load_candidates(pool: str | os.PathLike[str] | Sequence[ModelRecord] | None = None) -> list[ModelRecord]:
@@ -257,6 +288,12 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
         notes.append(
             f"{whole} candidates record a revision (the bundled pool is not pinned): a model is downloaded at its "
             "current main revision, which may differ from the one ranked; crawl an index (`hf-spider crawl`) to pin"
+        )
+    if task.sampling.get("samples_not_read"):
+        notes.append(
+            "the dataset's samples were not read: this scorer knows tasks by their label names only (its model card "
+            "says so); a scorer trained with class prototypes (`hf-spider train-scorer --content-path` on "
+            "`hf-spider build-records` records) reads them"
         )
     unreadable = int(task.sampling.get("unreadable_inputs", 0))
     if unreadable:

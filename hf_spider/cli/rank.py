@@ -66,6 +66,12 @@ def register(subparsers: Any) -> None:
         default=DEFAULT_RANKER,
         help=f"how to score candidates (default: {DEFAULT_RANKER}, the Model Spider scorer)",
     )
+    parser.add_argument(
+        "--scorer",
+        metavar="PATH_OR_REPO_ID",
+        help="a trained scorer (a `hf-spider train-scorer` folder or its Hub repo) instead of --ranker; one trained "
+        "with class prototypes reads the dataset's samples",
+    )
     out = parser.add_argument_group("output")
     out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
     add_output_arguments(out)
@@ -77,14 +83,16 @@ def run(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import tqdm
 
     from ..rankers import get_ranker
-    from ..ranking import CandidateFilter, load_candidates, rank, select_candidates
+    from ..ranking import CandidateFilter, load_candidates, rank, select_candidates, task_reading
+    from ..scorer.ranker import SpiderRanker
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
     output_format(args.format, args.output)  # a contradictory --format / --output fails before any work
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
         progress.set_postfix_str("reading the task")
-        tokens = _task_tokens(args)
+        ranker = SpiderRanker.from_pretrained(args.scorer) if args.scorer else get_ranker(args.ranker)
+        tokens = _task_tokens(args, **task_reading(ranker))
         progress.update()
         progress.set_postfix_str("loading candidates")
         candidate_filter = CandidateFilter(
@@ -105,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         shortlist = rank(
             tokens,
             candidates,
-            ranker=get_ranker(args.ranker),
+            ranker=ranker,
             top_k=args.top_k or None,
             candidate_filter=candidate_filter,
         )
@@ -117,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _task_tokens(args: argparse.Namespace) -> Any:
+def _task_tokens(args: argparse.Namespace, **reading: Any) -> Any:
     from ..ranking import read_task
     from ..tokens.task import TaskDescription
 
@@ -137,6 +145,7 @@ def _task_tokens(args: argparse.Namespace) -> Any:
         label_column=args.label_column,
         input_column=args.input_column,
         name=args.name,
+        **reading,
     ).tokens
 
 

@@ -26,11 +26,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--records",
-        help="TransferGraph records folder, or a CSV with columns model,target,accuracy[,modality] "
-        "(default: the bundled TransferGraph records)",
+        help="TransferGraph records folder, a CSV with columns model,target,accuracy[,modality], or the records of "
+        "`hf-spider build-records` (its folder or Hub dataset repo id) (default: the bundled TransferGraph records)",
     )
     parser.add_argument(
-        "--candidates", default="bundled", help="records of the models: 'bundled' (default) or an index file"
+        "--candidates",
+        default="bundled",
+        help="records of the models: 'bundled' (default), an index file or a folder of model repos",
     )
     parser.add_argument(
         "--output",
@@ -42,6 +44,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--members", type=int, help="ensemble size (default: TrainConfig)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: TrainConfig)")
+    parser.add_argument(
+        "--prior-strength",
+        type=float,
+        help="pull of the read-out back to its prior (default: TrainConfig; 0 learns it freely, right for records of "
+        "hundreds of sampled tasks)",
+    )
+    parser.add_argument(
+        "--content-path",
+        action="store_true",
+        help="also train the attention over the task tokens (class prototypes): the task's own samples then move the "
+        "scores (use with build-records records, whose tasks have prototypes)",
+    )
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the scorer to this Hub model repo")
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.set_defaults(func=run)
@@ -53,7 +67,11 @@ def run(args: argparse.Namespace) -> int:
     output = _checked_output(args.output)
     defaults = TrainConfig()
     config = TrainConfig(
-        seed=args.seed, members=args.members or defaults.members, epochs=args.epochs or defaults.epochs
+        seed=args.seed,
+        members=args.members or defaults.members,
+        epochs=args.epochs or defaults.epochs,
+        prior_strength=defaults.prior_strength if args.prior_strength is None else args.prior_strength,
+        content_path=args.content_path,
     )
     scorer = train_default(output, records=args.records, candidates=args.candidates, config=config)
     print(f"scorer written to {output} ({len(scorer.train_tasks)} tasks, {len(scorer.model_ids)} models)")

@@ -235,6 +235,8 @@ class TransferScorer(
         estimators: forward-pass estimators the scorer expects alongside (none yet; kept for the pipeline's notes).
         feature_schema_version: the PTM token schema the scorer was trained with.
         text_encoder: Hub id of the tokens' text encoder (``None``: ``hf_spider.constants.DEFAULT_TEXT_ENCODER``).
+        sample_encoders: the encoder of each modality's class prototypes in training (``None``: the training tasks
+            had no samples, and a query task's samples are not read, see :func:`hf_spider.ranking.read_task`).
         summary: Markdown for the model card (training data, benchmark figures); kept in ``config.json`` so every
             save and push regenerates the same card.
 
@@ -263,6 +265,7 @@ class TransferScorer(
         estimators: list[str] | None = None,
         feature_schema_version: int = PTM_SCHEMA_VERSION,
         text_encoder: str | None = None,
+        sample_encoders: dict[str, str] | None = None,
         summary: str = "",
     ) -> None:
         super().__init__()
@@ -286,6 +289,7 @@ class TransferScorer(
         self.estimators = list(estimators or [])
         self.feature_schema_version = feature_schema_version
         self.text_encoder = text_encoder
+        self.sample_encoders = dict(sample_encoders) if sample_encoders else None
         self.summary = summary
         self._row = {m: i for i, m in enumerate(self.model_ids)}
         self.members = nn.ModuleList(

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ScorerConfigError
 from ..finetune_records import FinetuneRecords, load_target_tasks
 from ..hub.records import ModelRecord
 from ..rankers.base import Explained
@@ -54,7 +55,17 @@ class SpiderRanker:
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str] | None = None, **kwargs: object) -> SpiderRanker:
         """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin."""
         source = str(path_or_repo_id) if path_or_repo_id is not None else str(default_scorer_path())
-        return cls(scorer=TransferScorer.from_pretrained(source, **kwargs))  # type: ignore[arg-type]
+        try:
+            scorer = TransferScorer.from_pretrained(source, **kwargs)  # type: ignore[arg-type]
+        except ScorerConfigError:
+            raise
+        except (OSError, ValueError) as exc:  # no such folder, repo or file; an invalid id; offline without a copy
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ScorerConfigError(
+                f"cannot load a scorer from '{source}' ({reason}); pass the folder `hf-spider train-scorer` wrote or "
+                "the Hub repo it was pushed to"
+            ) from exc
+        return cls(scorer=scorer)
 
     def fit(
         self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]

@@ -225,6 +225,7 @@ def train_scorer(
         forest_nodes=forest.feature.shape[1] if forest else 1,
         feature_schema_version=tokens.schema_version,
         text_encoder=text_encoder,
+        sample_encoders=_sample_encoders({name: tasks[name] for name in usable}),
         summary=summary,
     )
     if forest is not None:
@@ -445,6 +446,24 @@ def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> d
     return spaces
 
 
+def _sample_encoders(tasks: Mapping[str, TaskTokens]) -> dict[str, str] | None:
+    """The encoder of each modality's class prototypes among the training tasks (``id`` of ``id@revision``), so a
+    query task is encoded alike; ``None`` when no training task has prototypes.
+
+    Raises:
+        InvalidIndexError: the tasks of one modality were encoded by different encoders.
+    """
+    encoders: dict[str, set[str]] = {}
+    for task in tasks.values():
+        modality = task.description.modality
+        if task.prototypes is not None and modality in task.encoder:
+            encoders.setdefault(modality, set()).add(task.encoder[modality].rsplit("@", 1)[0])
+    mixed = {m: sorted(e) for m, e in encoders.items() if len(e) > 1}
+    if mixed:
+        raise InvalidIndexError(f"training tasks of one modality were encoded by different encoders {mixed}; re-encode")
+    return {m: e.pop() for m, e in encoders.items()} or None
+
+
 def _proto_dim(tasks: Mapping[str, TaskTokens], default: int) -> int:
     widths = {int(t.prototypes.shape[-1]) for t in tasks.values() if t.prototypes is not None}
     if len(widths) > 1:
@@ -466,8 +485,10 @@ def train_default(
 
     Args:
         output: folder for ``config.json``, ``model.safetensors`` and ``README.md``.
-        records: a TransferGraph records folder or a ``model,target,accuracy`` CSV (default: the bundled records).
-        candidates: the models' records: ``"bundled"`` or an index file.
+        records: a TransferGraph records folder, a ``model,target,accuracy`` CSV, or the records of
+            ``hf-spider build-records`` (a folder with its ``manifest.json``, or a Hub dataset repo id): sampled
+            tasks whose tokens carry class prototypes (default: the bundled TransferGraph records).
+        candidates: the models' records: ``"bundled"``, an index file or a folder of repos.
         config: hyper-parameters.
         metrics: benchmark results (``benchmarks/transfergraph_bench.py --json``) to state in the card.
     """
@@ -476,16 +497,26 @@ def train_default(
     from .ranker import record_tasks
 
     config = config or TrainConfig()
+    tasks: Mapping[str, TaskTokens] | None = None
     if records is None:
         data = load_bundled_records()
         source = "the bundled TransferGraph records (hf_spider/data/finetune_records.csv)"
+    elif (Path(records) / "manifest.json").is_file() or (
+        not Path(records).exists() and not Path(records).suffix and "/" in str(records)  # a Hub dataset repo id
+    ):
+        from ..metarecords import load_meta_records
+
+        meta = load_meta_records(records)
+        data, tasks = meta.records, meta.tasks
+        source = f"the sampled tasks of `hf-spider build-records` at {records} ({len(tasks)} tasks)"
     elif Path(records).is_dir():
         data, source = load_transfergraph(records), f"TransferGraph records at {records}"
     else:
         data, source = read_records_csv(records), f"records file {Path(records).name}"
     models = load_candidates(candidates)
-    summary = card_summary(data, source, config, metrics)
-    scorer = train_scorer(data, models, record_tasks(data), config=config, summary=summary)
+    tasks = tasks if tasks is not None else record_tasks(data)
+    summary = card_summary(data, source, config, metrics, sample_encoders=_sample_encoders(tasks))
+    scorer = train_scorer(data, models, tasks, config=config, summary=summary)
     from ..hub.index import atomic_write
 
     scorer.save_pretrained(Path(output))
@@ -495,14 +526,25 @@ def train_default(
 
 
 def card_summary(
-    records: FinetuneRecords, source: str, config: TrainConfig, metrics: Mapping[str, Any] | None = None
+    records: FinetuneRecords,
+    source: str,
+    config: TrainConfig,
+    metrics: Mapping[str, Any] | None = None,
+    *,
+    sample_encoders: Mapping[str, str] | None = None,
 ) -> str:
-    """Model-card Markdown: training data, hyper-parameters and, when given, the benchmark figures."""
+    """Model-card Markdown: training data, what of a task it reads, hyper-parameters and, when given, the benchmark
+    figures."""
     counts = records.accuracy.groupby("modality").agg(targets=("target", "nunique"), records=("model", "size"))
     lines = ["## Training data", "", f"Listwise (ListMLE) on {source}:", ""]
     lines += [
         f"- {m}: {int(r.targets)} targets, {int(r.records)} (model, target) results" for m, r in counts.iterrows()
     ]
+    if sample_encoders:
+        encoders = ", ".join(f"{m}: `{e}`" for m, e in sorted(sample_encoders.items()))
+        lines += ["", f"Task samples: it reads the class prototypes of a task's samples, encoded by {encoders}."]
+    else:
+        lines += ["", "Task samples: it knows a task by its label names only; a dataset's samples are not read."]
     lines += ["", f"Hyper-parameters: `{json.dumps(asdict(config), sort_keys=True)}`."]
     if metrics:
         lines += ["", "## Benchmark (TransferGraph, leave one target out, mean weighted tau)", ""]
