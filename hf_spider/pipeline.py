@@ -159,6 +159,12 @@ class ModelSelectionPipeline(Pipeline):
             postprocess["pareto"] = pareto
         return preprocess, {}, postprocess
 
+    @property
+    def ranker(self) -> Ranker:
+        """The ranker the pipeline scores with (unwrapped from the module transformers needs)."""
+        model = self.model
+        return model.ranker if isinstance(model, _RankerModule) else model  # type: ignore[return-value]
+
     def preprocess(  # type: ignore[override]
         self,
         inputs: Any,
@@ -171,7 +177,7 @@ class ModelSelectionPipeline(Pipeline):
         candidate_filter: CandidateFilter | None = None,
     ) -> _Prepared:
         source, options = _task_source(inputs, split=split, config=config)
-        reading = task_reading(self.model)  # type: ignore[arg-type]  # a ranker, checked in __init__
+        reading = task_reading(self.ranker)
         task = read_task(source, label_column=label_column, input_column=input_column, **options, **reading)
         tokens = task.tokens
         candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
@@ -190,7 +196,7 @@ class ModelSelectionPipeline(Pipeline):
         )
 
     def _forward(self, model_inputs: _Prepared) -> dict[str, Any]:  # type: ignore[override]
-        ranker: Ranker = self.model  # type: ignore[assignment]  # checked in __init__
+        ranker = self.ranker
         shortlist = rank(
             model_inputs.tokens,
             model_inputs.candidates,

@@ -63,9 +63,10 @@ def test_a_score_that_states_nothing_only_breaks_ties() -> None:
     assert not out.stage_one_reliability.any()
 
 
-def test_confidence_wins_over_evidence_and_is_clipped() -> None:
+def test_evidence_wins_over_confidence_which_is_clipped() -> None:
+    """The evidence credits are fitted for the fusion; a confidence counts only where no evidence is given."""
     rho = stage_one_reliability(3, evidence=["size", "records", None], confidence=[0.7, None, 1.5])
-    np.testing.assert_allclose(rho, [0.7, FUSION_PARAMETERS.evidence["records"], 0.95])
+    np.testing.assert_allclose(rho, [FUSION_PARAMETERS.evidence["size"], FUSION_PARAMETERS.evidence["records"], 0.95])
 
 
 def test_estimator_direction_comes_from_the_registry() -> None:

@@ -591,6 +591,18 @@ def test_cli_k_below_one_is_a_one_line_usage_error(pool, text_task, capsys, k) -
     assert code == 2 and len(err) == 1 and err[0].startswith("hf-spider rerank: error: -k must be >= 1")
 
 
+def test_cli_refuses_a_format_its_output_suffix_contradicts_before_running(pool, text_task, tmp_path, capsys) -> None:
+    from hf_spider.cli import main
+
+    root, _ = pool
+    out = tmp_path / "shortlist.json"
+    argv = ["rerank", "--dataset", str(text_task), "--local-dir", str(root), "--output", str(out), "--format", "table"]
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "names a json file but --format is table" in err[0]
+    assert not out.exists()
+
+
 def test_cli_offline_without_the_weights_exits_with_the_download_command(
     text_task, tmp_path, capsys, monkeypatch
 ) -> None:

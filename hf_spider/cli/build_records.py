@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidDatasetError, InvalidIndexError
+from ._forward import add_forward_arguments, forward_options
 
 _DESCRIPTION = """\
 Sample training tasks (2..C classes, --per-class examples each) from each dataset, run every candidate on every
@@ -87,10 +88,7 @@ def register(subparsers: Any) -> None:
     budget.add_argument("--retry-failed", action="store_true", help="label again pairs whose model failed before")
 
     run_group = parser.add_argument_group("running candidates")
-    run_group.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default: 32)")
-    run_group.add_argument("--device-map", help="e.g. 'auto' to spread a large candidate over the visible devices")
-    run_group.add_argument("--trust-remote-code", action="store_true", help="run repo code of configs with auto_map")
-    run_group.add_argument("--allow-pickle", action="store_true", help="load weights that exist only as pickle files")
+    add_forward_arguments(run_group)
     run_group.add_argument("--image-encoder", help="general image encoder of the task tokens (default: DINOv2-small)")
     run_group.add_argument("--text-encoder", help="general text encoder of the task tokens (default: MiniLM-L6)")
 
@@ -105,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
     from ..metarecords.finetune import FinetuneProtocol
     from ..metarecords.tasks import TaskSampling
     from ..rerank.distributed import partial_state
-    from ..rerank.forward import ForwardOptions
 
     _check_positive(args)
     fine_tuning = args.finetune_tasks > 0
@@ -142,13 +139,7 @@ def run(args: argparse.Namespace) -> int:
                 finetune=protocol,
                 finetune_tasks_per_dataset=args.finetune_tasks,
                 budget=Budget(max_pairs=args.max_pairs, max_seconds=args.max_seconds),
-                options=ForwardOptions(
-                    trust_remote_code=args.trust_remote_code,
-                    allow_pickle=args.allow_pickle,
-                    batch_size=args.batch_size,
-                    device_map=args.device_map,
-                    local_dir=args.local_dir,
-                ),
+                options=forward_options(args),
                 text_encoder=args.text_encoder,
                 image_encoder=args.image_encoder,
                 split=args.split,

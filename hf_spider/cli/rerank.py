@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HfSpiderError
-from ._output import FORMATS, emit_shortlist
+from ._forward import add_forward_arguments, forward_options
+from ._output import add_output_arguments, emit_shortlist, output_format
 
 
 def register(subparsers: Any) -> None:
@@ -56,15 +57,11 @@ def register(subparsers: Any) -> None:
         default=None,
         help="registered estimator(s), comma-separated, fused as one view (default: logme, the validated choice)",
     )
-    run_group.add_argument("--batch-size", type=int, default=32, help="samples per forward pass (default: 32)")
-    run_group.add_argument("--device-map", help="e.g. 'auto' to spread a large candidate over the visible devices")
-    run_group.add_argument("--trust-remote-code", action="store_true", help="run repo code of configs with auto_map")
-    run_group.add_argument("--allow-pickle", action="store_true", help="load weights that exist only as pickle files")
+    add_forward_arguments(run_group)
 
     out = parser.add_argument_group("output")
     out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
-    out.add_argument("--format", choices=FORMATS, default="table")
-    out.add_argument("--output", type=Path, help="write the shortlist to this file instead of stdout")
+    add_output_arguments(out)
     parser.set_defaults(func=run)
 
 
@@ -73,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise HfSpiderError(f"-k must be >= 1 (how many candidates to run), got {args.k}; pass -k 5 for example")
     if args.top_k < 0:
         raise HfSpiderError(f"--top-k must be >= 0, got {args.top_k}; pass 0 to list every candidate")
+    output_format(args.format, args.output)  # a contradictory --format / --output fails before any model runs
     with _library_noise_to_log(args.verbose):
         return _run(args)
 
@@ -82,7 +80,6 @@ def _run(args: argparse.Namespace) -> int:
     from ..ranking import load_candidates
     from ..rerank.combine import rerank_shortlist
     from ..rerank.distributed import estimator_spec, partial_state
-    from ..rerank.forward import ForwardOptions
     from ..rerank.fusion import DEFAULT_ESTIMATORS
     from ..rerank.samples import load_samples
     from ..tokens.sources import load_task_source
@@ -114,13 +111,7 @@ def _run(args: argparse.Namespace) -> int:
             estimators=estimators or DEFAULT_ESTIMATORS,
             max_forward_passes=args.max_forward_passes,
             halving_rounds=args.halving_rounds,
-            options=ForwardOptions(
-                trust_remote_code=args.trust_remote_code,
-                allow_pickle=args.allow_pickle,
-                batch_size=args.batch_size,
-                device_map=args.device_map,
-                local_dir=args.local_dir,
-            ),
+            options=forward_options(args),
         )
         if state.is_main_process:
             _emit(reranked, args)
@@ -136,11 +127,12 @@ def _emit(reranked: Any, args: argparse.Namespace) -> None:
     """The shortlist cut to ``--top-k`` rows; in a table, each failure once below it instead of in its row."""
     shown = reranked.with_entries(reranked.entries[: args.top_k or None])
     failed = [e for e in reranked if e.error]
-    if args.format != "json" and failed:
+    fmt = output_format(args.format, args.output)
+    if fmt != "json" and failed:
         note = "not re-ranked (see below)"
         shown = shown.with_entries([replace(e, error=note) if e.error else e for e in shown])
-    emit_shortlist(shown, args.format, args.output)
-    if failed and args.format != "json":
+    emit_shortlist(shown, fmt, args.output)
+    if failed and fmt != "json":
         stream = sys.stdout if args.output is None else sys.stderr
         print(
             f"{len(failed)} of {reranked.metadata['rerank']['k']} candidates could not be re-ranked "

@@ -1,6 +1,6 @@
 """Matplotlib views of a shortlist: a bar chart of scores and a size-versus-score scatter with its Pareto front.
 
-Both plot what the table shows (:meth:`Shortlist.display_value`): the expected percentile among the candidates when
+Both plot what the table shows (:meth:`Shortlist.display_value`): the expected percentile (see the entries) when
 the ranker gives one, so a longer bar is a better model and two shortlists can be compared; otherwise the raw score,
 drawn from the lowest listed score so that the best model still has the longest bar (raw scores may all be
 negative), with the axis saying so. Figures are built with :class:`matplotlib.figure.Figure` rather than ``pyplot``:

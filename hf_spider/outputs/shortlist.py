@@ -39,8 +39,9 @@ class ShortlistEntry:
         evidence: what the stage-one score rests on, one of :data:`EVIDENCE_KINDS` (``None``: the ranker does not say).
         confidence: how far the stage-one score can be trusted, in [0, 1] (re-ranking trusts forward passes more where
             it is low); ``None`` when the ranker does not say.
-        expected_percentile: where the model's fine-tuned accuracy is expected to land among the candidates, in
-            [0, 100] (100 = the best): a readable, calibrated view of ``score``; ``None`` for an uncalibrated ranker.
+        expected_percentile: where the model's fine-tuned accuracy is expected to land, in [0, 100] (100 = the best),
+            among the ranker's reference models (the default scorer's: the Hub models of its training records): a
+            readable, calibrated view of ``score``, comparable across tasks; ``None`` for an uncalibrated ranker.
     """
 
     model_id: str
@@ -162,7 +163,7 @@ class Shortlist(Sequence[ShortlistEntry]):
     def value_label(self) -> str:
         """What the value column and the plots show, in words (the raw score always stays in the JSON)."""
         if self.shows_percentile:
-            return f"expected percentile among the {self.metadata.get('candidates', len(self))} candidates (100 = best)"
+            return "expected percentile of the fine-tuned accuracy among the ranker's reference Hub models (100 = best)"
         rerank = self.metadata.get("rerank")
         if isinstance(rerank, dict) and "score" in rerank:
             return f"{rerank['score']}, after re-ranking with {', '.join(rerank.get('estimators', ())) or 'nothing'}"

@@ -17,9 +17,10 @@ two candidates swap when the estimators are credited more than stage one is for 
 
 What it reads from stage one (:class:`~hf_spider.outputs.shortlist.ShortlistEntry`):
 
-* ``confidence`` when given: taken as the stage-one score's reliability in the sense above (its expected rank
-  correlation with fine-tuned accuracy among candidates known the same way), clipped to ``[0, MAX_RELIABILITY]``;
-* else ``evidence``: ``FUSION_PARAMETERS.evidence`` (fitted, see below);
+* ``evidence`` when given: ``FUSION_PARAMETERS.evidence`` (fitted, see below);
+* else ``confidence``: taken as the stage-one score's reliability in the sense above (its expected rank correlation
+  with fine-tuned accuracy among the re-ranked candidates), clipped to ``[0, MAX_RELIABILITY]``. The default
+  scorer's confidences are measured on whole training lists and so are not read where its evidence is given;
 * neither: :data:`UNSTATED_RELIABILITY`, nothing. A score that does not say what it rests on (a ranker that fills
   neither field, a shortlist written by another tool) is not assumed to know the task: the forward passes decide and
   stage one only breaks their ties. This is an assumption, not a fit; a stage one that fills ``evidence`` is
@@ -134,7 +135,7 @@ def fuse(
             ``nan`` marks a value that is missing; a candidate without any value is placed by stage one alone.
         evidence: ``[K]`` what each stage-one score rests on (``"records"``, ``"lineage"``, ``"facts"``,
             ``"content"``, ``"size"``) or ``None``.
-        confidence: ``[K]`` stage-one reliabilities in [0, 1] or ``None``; a given value wins over ``evidence``.
+        confidence: ``[K]`` stage-one reliabilities in [0, 1] or ``None``, read where ``evidence`` is not given.
         parameters: the credited reliabilities (default: :data:`FUSION_PARAMETERS`).
 
     Returns:
@@ -219,7 +220,11 @@ def stage_one_reliability(
     confidence: Sequence[float | None] | None = None,
     parameters: FusionParameters | None = None,
 ) -> np.ndarray:
-    """``[K]`` reliability credited to each stage-one score: its confidence, else its evidence's, else none.
+    """``[K]`` reliability credited to each stage-one score: its evidence's, else its confidence, else none.
+
+    The evidence credits are fitted on the fusion's own validation, among the few candidates a re-ranking runs; a
+    scorer's ``confidence`` is measured on whole training lists, where any signal looks stronger than it is among its
+    own top k, so it is read only for a stage one that gives no evidence (another tool's scores).
 
     Raises:
         ValueError: a list of the wrong length, or an evidence kind the parameters do not know.
@@ -231,15 +236,14 @@ def stage_one_reliability(
         raise ValueError(f"evidence and confidence need one entry per candidate ({k}); pass None for unknown ones")
     out = np.empty(k)
     for i, (kind, conf) in enumerate(zip(evidence, confidence, strict=True)):
-        if conf is not None and math.isfinite(conf):
+        if kind is not None:
+            if kind not in params.evidence:
+                raise ValueError(f"unknown evidence '{kind}'; use one of {', '.join(params.evidence)} or None")
+            out[i] = _clip(params.evidence[kind])
+        elif conf is not None and math.isfinite(conf):
             out[i] = _clip(conf)
-            continue
-        if kind is None:
+        else:
             out[i] = UNSTATED_RELIABILITY
-            continue
-        if kind not in params.evidence:
-            raise ValueError(f"unknown evidence '{kind}'; use one of {', '.join(params.evidence)} or None")
-        out[i] = _clip(params.evidence[kind])
     return out
 
 

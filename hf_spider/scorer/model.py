@@ -445,36 +445,34 @@ class TransferScorer(
         hidden = self._hidden(exclude_task)  # [T]
         known = rows >= 0
         index = rows.clamp(min=0)
-        own = self._row_features(self._masked_collab(hidden), similarity)  # [M, 5]
+        collab = self._masked_collab(hidden)
+        own = self._row_features(collab, similarity)  # [M, 5]
         row_features = own[index] * known[:, None] if len(own) else x.new_zeros(len(x), 5)
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
         latent = latent or self.latent_tables()
-        queries = self._latent_queries(similarity, latent.task_v, hidden)  # [L, k + 1]
         if len(latent.model_x):
-            scores = (latent.model_x[index] * known[:, None]) @ queries.T
+            scores = self._latent_scores(latent, ~torch.isnan(collab), similarity)[index] * known[:, None]
         else:
-            scores = x.new_zeros(len(x), len(queries))
+            scores = x.new_zeros(len(x), len(SIMILARITY_TEMPERATURES))
         return torch.cat([row_features, torch.stack(sims, dim=1), scores], dim=1)
 
     def latent_tables(self) -> LatentTables:
         """The scorer's transfer space (its buffers)."""
         return LatentTables(model_x=self.latent, task_v=self.task_latent)
 
-    def _latent_queries(self, similarity: torch.Tensor, task_v: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-        """``[len(SIMILARITY_TEMPERATURES), k + 1]`` ``(1, v)`` of the task at each temperature.
-
-        ``v`` is the softmax-weighted mean of the training tasks' vectors by their ``similarity [T]`` to the task
-        (Fennec's proxy for a new task), ``hidden [T]`` tasks weighing nothing; a model at ``(b_m, u_m)`` scores
-        ``b_m + u_m . v``.
-        """
-        allowed = ~hidden
-        queries = []
+    def _latent_scores(self, latent: LatentTables, known: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
+        """``[M, len(SIMILARITY_TEMPERATURES)]`` each seen model's transfer-space score for the task at each
+        temperature: ``b_m + u_m . v`` with ``v`` the softmax-weighted mean of the training tasks' vectors by their
+        ``similarity [T]`` to the task (Fennec's proxy for a new task), taken over the tasks the model has a record on
+        (``known [M, T]``; hidden tasks are unknown). Models and tasks of disjoint record sets (a zoo of sampled tasks
+        beside TransferGraph's) then never read each other's part of the space."""
+        predicted = latent.model_x[:, :1] + latent.model_x[:, 1:] @ latent.task_v[:, 1:].T  # [M, T]
+        top = similarity.max() if len(similarity) else similarity.new_zeros(())  # shift for a stable exp
+        columns = []
         for temperature in SIMILARITY_TEMPERATURES:
-            logits = torch.where(allowed, similarity / temperature, torch.full_like(similarity, _NEG))
-            weights = torch.softmax(logits, dim=0) * allowed
-            vector = weights @ task_v / weights.sum().clamp(min=1e-12)  # [k + 1]; zeros without training tasks
-            queries.append(torch.cat([vector.new_ones(1), vector[1:]]))
-        return torch.stack(queries)
+            weights = torch.exp((similarity - top) / temperature) * known  # [M, T]
+            columns.append((predicted * weights).sum(1) / weights.sum(1).clamp(min=1e-12))
+        return torch.stack(columns, dim=1)
 
     def _task_vector(self, labels: torch.Tensor) -> torch.Tensor:
         """``[D]`` normalised mean label-name embedding of a task (zeros when it has none)."""
