@@ -451,7 +451,7 @@ class TransferScorer(
         sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
         latent = latent or self.latent_tables()
         if len(latent.model_x):
-            scores = self._latent_scores(latent, ~torch.isnan(collab), similarity)[index] * known[:, None]
+            scores = self._latent_scores(latent, self._shared_records() & ~hidden, similarity)[index] * known[:, None]
         else:
             scores = x.new_zeros(len(x), len(SIMILARITY_TEMPERATURES))
         return torch.cat([row_features, torch.stack(sims, dim=1), scores], dim=1)
@@ -460,12 +460,25 @@ class TransferScorer(
         """The scorer's transfer space (its buffers)."""
         return LatentTables(model_x=self.latent, task_v=self.task_latent)
 
+    def _shared_records(self) -> torch.Tensor:
+        """``[M, T]`` whether a model and a training task belong to one set of records: connected through models
+        recorded on tasks (TransferGraph's image targets and models are one set, its text ones another, a zoo of
+        sampled tasks a third). A transfer space factorised from several sets places them independently, so a model
+        reads only the tasks of its own set."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        models, tasks = self.collab.shape
+        rows, columns = np.nonzero(~np.isnan(self.collab.cpu().numpy()))
+        graph = coo_matrix((np.ones(len(rows)), (rows, models + columns)), shape=(models + tasks,) * 2)
+        labels = torch.from_numpy(connected_components(graph, directed=False)[1]).to(self.device)
+        return labels[:models, None] == labels[None, models:]
+
     def _latent_scores(self, latent: LatentTables, known: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
         """``[M, len(SIMILARITY_TEMPERATURES)]`` each seen model's transfer-space score for the task at each
         temperature: ``b_m + u_m . v`` with ``v`` the softmax-weighted mean of the training tasks' vectors by their
-        ``similarity [T]`` to the task (Fennec's proxy for a new task), taken over the tasks the model has a record on
-        (``known [M, T]``; hidden tasks are unknown). Models and tasks of disjoint record sets (a zoo of sampled tasks
-        beside TransferGraph's) then never read each other's part of the space."""
+        ``similarity [T]`` to the task (Fennec's proxy for a new task), taken over the tasks ``known [M, T]`` marks
+        for the model (:meth:`_shared_records`, hidden tasks left out)."""
         predicted = latent.model_x[:, :1] + latent.model_x[:, 1:] @ latent.task_v[:, 1:].T  # [M, T]
         top = similarity.max() if len(similarity) else similarity.new_zeros(())  # shift for a stable exp
         columns = []
