@@ -444,7 +444,8 @@ def _estimator_alone(reranked: Any, pool: Sequence[ModelRecord]) -> np.ndarray:
     from hf_spider.rerank import fuse, fusion_inputs
 
     ids, inputs = fusion_inputs(reranked)
-    order = [ids[i] for i in fuse(**{**inputs, "confidence": [0.0] * len(ids)}).order]
+    unstated = {"confidence": [None] * len(ids), "evidence": [None] * len(ids)}  # stage one credited with nothing
+    order = [ids[i] for i in fuse(**{**inputs, **unstated}).order]
     rest = [e.model_id for e in reranked if e.model_id not in set(ids)]
     position = {m: i for i, m in enumerate([*order, *rest])}
     return np.array([-float(position.get(c.repo_id, len(position))) for c in pool])
