@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ def error_line(err: str) -> str:
 def load_benchmark():
     spec = importlib.util.spec_from_file_location("transfergraph_bench", REPO / "benchmarks" / "transfergraph_bench.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 

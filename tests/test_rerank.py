@@ -323,7 +323,7 @@ def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
     assert inputs["evidence"] == [base[m].evidence for m in range(6)]  # stage-one order
     replayed = [ids[i] for i in fuse(**inputs).order]
     assert replayed == out.model_ids[:6]
-    only_stage_one = fuse(**{**inputs, "confidence": [0.95] * 6}).order
+    only_stage_one = fuse(**{**inputs, "evidence": None, "confidence": [0.95] * 6}).order
     assert [ids[i] for i in only_stage_one] == base.model_ids[:6]  # fully trusted stage one keeps its order
 
 
