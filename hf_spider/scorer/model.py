@@ -634,7 +634,9 @@ class TransferScorer(
             scores[has_record] = self.expected(self(features[has_record], rows[has_record], *inputs))
         unseen = ~has_record
         if bool(unseen.any()):
-            scores[unseen] = self.cold_start(features[unseen], ancestor[unseen])
+            scores[unseen] = self.cold_start(
+                features[:, :HEAD_DIM][unseen], ancestor[unseen]
+            )  # the head alone: no copy of the text parts
         self.train(was_training)
         kinds = self._evidence(features, has_record, ancestor >= 0)
         confidence = self.evidence_confidence.cpu().numpy()[[EVIDENCE_KINDS.index(k) for k in kinds]]
