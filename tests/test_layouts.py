@@ -239,3 +239,26 @@ def test_a_timm_repo_absent_from_the_facts_table_still_ranks(tmp_path: Path) -> 
     assert made_up.evidence == "facts" and made_up.reasons[0] == "pre-training source"  # its tag names in21k
     assert by_id["timm/resnet50.a1_in1k"].reasons[0].startswith("ImageNet top-1 81.2 (exact")
     assert all(np.isfinite(e.score) and 0 <= (e.expected_percentile or 0) <= 100 for e in shortlist)
+
+
+def test_a_repo_that_states_no_size_takes_it_from_its_imagenet_facts(tmp_path: Path) -> None:
+    """A timm config without its card, and a transformers port naming those timm weights, are as large as the
+    measured model: the cold-start scorer reads size first, and an unknown size would flatten a pool of CNNs."""
+    from hf_spider.tokens.ptm import SCALAR_NAMES, ptm_tokens
+
+    bare = read_model_dir(write_repo(tmp_path / "bare", {"config.json": TIMM_CONFIG}), "timm/resnet50.a1_in1k")
+    carded = read_model_dir(
+        write_repo(tmp_path / "carded", {"config.json": TIMM_CONFIG, "README.md": TIMM_CARD}), "timm/resnet50.a1_in1k"
+    )
+    port_config = {"model_type": "resnet", "architectures": ["ResNetForImageClassification"]}
+    port = read_model_dir(
+        write_repo(tmp_path / "port", {"config.json": {**port_config, "_name_or_path": "timm/resnet50.a1_in1k"}}),
+        "someone/resnet50-port",
+    )
+    unknown = read_model_dir(write_repo(tmp_path / "unknown", {"config.json": port_config}), "someone/resnet-port")
+    assert bare.num_parameters is None and port.num_parameters is None and carded.num_parameters is not None
+    tokens = ptm_tokens([bare, carded, port, unknown], known=[])
+    size = tokens.features[:, SCALAR_NAMES.index("log_num_parameters")]
+    known = tokens.features[:, SCALAR_NAMES.index("has_num_parameters")]
+    assert known.tolist() == [1.0, 1.0, 1.0, 0.0]  # a port without facts stays of unknown size
+    np.testing.assert_allclose(size[[0, 2]], size[1], atol=0.01)  # 25.56M measured vs 25.6M on the card

@@ -42,6 +42,8 @@ class ImageNetFacts:
         img_size: the resolution the model was trained at.
         pretraining: the pre-training sources (``hf_spider.hub.pretraining``).
         gmacs: multiply-accumulates per image, in billions.
+        num_parameters: parameter count of the measured model(s); the size of a candidate whose own files do not
+            state it (a config without a card, a port), since the facts describe the very weights it holds.
         source: how the facts were found, one of :data:`FACT_SOURCES`.
         matched: the timm model(s) or ancestor the facts come from, for the shortlist's explanation.
     """
@@ -53,6 +55,7 @@ class ImageNetFacts:
     img_size: int | None = None
     pretraining: tuple[str, ...] = ()
     gmacs: float | None = None
+    num_parameters: int | None = None
     source: str = "exact"
     matched: str = ""
 
@@ -84,6 +87,7 @@ def timm_facts() -> dict[str, _Row]:
                 img_size=int(row["img_size"]),
                 pretraining=tuple(s for s in row["pretraining"].split(";") if s),
                 gmacs=number("gmacs"),
+                num_parameters=int(row["param_count"]),
                 matched=row["repo_id"],
             )
             rows[row["repo_id"]] = _Row(row["architecture"], row["tag"], int(row["param_count"]), facts)
@@ -111,6 +115,7 @@ def facts_for(record: ModelRecord) -> ImageNetFacts | None:
             img_size=record.input_size,
             pretraining=record.pretraining or (),
             gmacs=record.gmacs,
+            num_parameters=record.num_parameters,
             source="card",
             matched=record.repo_id,
         )
@@ -125,6 +130,7 @@ def facts_for(record: ModelRecord) -> ImageNetFacts | None:
         img_size=record.input_size or matches[0].facts.img_size,
         pretraining=record.pretraining or matches[0].facts.pretraining,
         gmacs=_median(r.facts.gmacs for r in matches),
+        num_parameters=record.num_parameters or int(median(r.param_count for r in matches)),
         source="architecture",
         matched=", ".join(sorted({r.architecture for r in matches})),
     )

@@ -21,7 +21,7 @@ import os
 import re
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -163,7 +163,8 @@ def ptm_tokens(
     embedder.embed_all({t for parts in texts for group in parts for t in group})
     dim = embedder.dim
     features = np.zeros((len(records), token_dim(dim)), dtype=np.float32)
-    for row, (record, parts) in enumerate(zip(records, texts, strict=True)):
+    for row, (given, parts) in enumerate(zip(records, texts, strict=True)):
+        record = _sized(given, facts[row])
         features[row, : len(SCALAR_NAMES)] = _scalars(record)
         bucket = family_bucket(record.model_type)
         if bucket is not None:
@@ -179,6 +180,14 @@ def ptm_tokens(
         ancestors=tuple(lineages),
         facts=tuple(facts),
     )
+
+
+def _sized(record: ModelRecord, facts: ImageNetFacts | None) -> ModelRecord:
+    """``record`` with the parameter count of its ImageNet facts where its own files state none (a timm config
+    without its card, a port naming its timm weights): size is the strongest single signal for an unseen model."""
+    if record.num_parameters is not None or facts is None or facts.num_parameters is None:
+        return record
+    return replace(record, num_parameters=facts.num_parameters)
 
 
 def _lineage(record: ModelRecord, lookup: Mapping[str, ModelRecord]) -> tuple[str, ...]:
