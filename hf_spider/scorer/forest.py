@@ -13,6 +13,7 @@ trees and candidates at once.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +27,16 @@ MAX_FEATURES = 0.5
 _LEAF = -1
 
 
+class ForestTensors(NamedTuple):
+    """The five node arrays of :class:`ForestArrays` as tensors."""
+
+    feature: torch.Tensor
+    threshold: torch.Tensor
+    left: torch.Tensor
+    right: torch.Tensor
+    value: torch.Tensor
+
+
 @dataclass(frozen=True)
 class ForestArrays:
     """Fitted trees as padded arrays (``feature == -1`` marks a leaf; padding nodes are leaves of value 0)."""
@@ -36,11 +47,10 @@ class ForestArrays:
     right: np.ndarray  # [T, N] int64
     value: np.ndarray  # [T, N] float32
 
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def tensors(self) -> ForestTensors:
         """The five arrays as tensors, in :func:`predict_forest`'s argument order."""
         arrays = (self.feature, self.threshold, self.left, self.right, self.value)
-        feature, threshold, left, right, value = (torch.from_numpy(a) for a in arrays)
-        return feature, threshold, left, right, value
+        return ForestTensors(*(torch.from_numpy(a) for a in arrays))
 
 
 def fit_forest(x: np.ndarray, y: np.ndarray, *, seed: int, trees: int = TREES) -> ForestArrays:
@@ -85,8 +95,8 @@ def predict_forest(
     """
     if feature.shape[0] == 0 or len(x) == 0:
         return x.new_zeros(len(x))
-    arrays = (feature, threshold, left, right, value)
-    return torch.cat([_walk(*arrays, x[start : start + BLOCK]) for start in range(0, len(x), BLOCK)])
+    arrays = ForestTensors(feature, threshold, left, right, value)
+    return torch.cat([_walk(arrays, x[start : start + BLOCK]) for start in range(0, len(x), BLOCK)])
 
 
 #: Candidates walked at once: their ``[F, BLOCK]`` inputs and ``[trees, BLOCK]`` positions stay in cache.
@@ -96,20 +106,14 @@ BLOCK = 4096
 DENSE_LEVELS = 4
 
 
-def _walk(
-    feature: torch.Tensor,
-    threshold: torch.Tensor,
-    left: torch.Tensor,
-    right: torch.Tensor,
-    value: torch.Tensor,
-    x: torch.Tensor,
-) -> torch.Tensor:
+def _walk(forest: ForestTensors, x: torch.Tensor) -> torch.Tensor:
     """:func:`predict_forest` for one block: every (tree, candidate) pair walks down one level per step.
 
     Node arrays are flattened (children shifted to flat indices) so a step is a few 1-D gathers; after
     :data:`DENSE_LEVELS` steps, pairs that reached a leaf leave the walk, so the cost follows the mean leaf depth, not
     the deepest branch.
     """
+    feature, threshold, left, right, value = forest
     trees, width = feature.shape
     count = len(x)
     x_flat = x.T.contiguous().reshape(-1)  # [F * N]: feature f of candidate n at f * N + n
