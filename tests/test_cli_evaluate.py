@@ -169,6 +169,10 @@ BAD_RECORDS = {
         "1 row(s) repeat a (model, target) pair (line 5 repeats",
     ),
     "a non-numeric accuracy": ([*shipped_rows(), "a/b,rotten_tomatoes,high"], "line 5 has no numeric accuracy"),
+    "every target's runs failed": (
+        [line.rsplit(",", 1)[0] + ",0.01" for line in shipped_rows(models=4)],
+        "on every target most models share one accuracy ('rotten_tomatoes': 4 of its 4 models share accuracy 0.01)",
+    ),
 }
 
 
@@ -180,6 +184,19 @@ def test_each_bad_records_case_is_one_line_and_exit_2(capsys, tmp_path, case: st
     assert code == 2 and out == ""
     assert message in error_line(err)
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+def test_a_target_whose_runs_failed_is_left_out_with_a_note(capsys, tmp_path) -> None:
+    """Most models at one accuracy (runs that did not train) is no ranking: its ties would make weighted tau noise and
+    its weight could outweigh the real targets, so it leaves the tables and says why."""
+    failed = [line.rsplit(",", 1)[0] + ",0.01" for line in shipped_rows(target="glue/sst2", models=5)]
+    failed[0] = failed[0].replace(",0.01", ",0.9")  # one run trained
+    records = write_csv(tmp_path, "\n".join(["model,target,accuracy", *shipped_rows(models=6), *failed]) + "\n")
+    code, _, err = run(capsys, tmp_path, "--records", records, "--ranker", "size_prior", "--protocol", "loto")
+    assert code == 0, err
+    assert "target 'glue/sst2': 4 of its 5 models share accuracy 0.01: left out of the tables" in err
+    rows = pd.DataFrame(json.loads((tmp_path / "out" / "evaluation.json").read_text())["rows"])
+    assert "glue/sst2" not in set(rows.target) and "rotten_tomatoes" in set(rows.target)
 
 
 def test_missing_label_names_and_columns_are_one_line_each(capsys, tmp_path) -> None:

@@ -523,6 +523,17 @@ def evaluate_records(
             "them from your records and their content only"
         )
     evaluated = _evaluated_targets(accuracy, targets, user.source)
+    undecided = _undecided_targets(accuracy, evaluated)
+    if len(undecided) == len(evaluated):
+        reasons = list(undecided.values())
+        more = f" and {len(reasons) - 1} more target(s)" if len(reasons) > 1 else ""
+        raise InvalidRecordsError(
+            f"{user.source}: on every target most models share one accuracy ({reasons[0]}{more}), so no ranking can "
+            "be scored; check that those fine-tuning runs trained"
+        )
+    for reason in undecided.values():
+        notes.append(f"target {reason}: left out of the tables (it cannot tell models apart; did those runs train?)")
+    evaluated = [t for t in evaluated if t not in undecided]
     modality_of_target = accuracy.groupby("target").modality.first()
     modalities = sorted({modality_of_target[t] for t in evaluated})
     merged = _merge(shipped, FinetuneRecords(accuracy, user.records.estimator_scores))
@@ -637,6 +648,24 @@ def _evaluated_targets(accuracy: pd.DataFrame, targets: Sequence[str] | None, so
             "runs of more models, or leave it out with targets= (--targets)"
         )
     return chosen
+
+
+def _undecided_targets(accuracy: pd.DataFrame, targets: Sequence[str]) -> dict[str, str]:
+    """Targets on which more than half of the models share one accuracy, with the reason as the notes say it.
+
+    Such a list holds failed runs (every model at chance, say), not a ranking: its ties make weighted tau noise, and
+    its (max - mean) weight can outweigh every real target together (TransferGraph's food101: 110 of its 112 models
+    at 0.01).
+    """
+    undecided = {}
+    for target in targets:
+        best = accuracy[accuracy.target == target].groupby("model").accuracy.max().round(6)
+        shared = best.value_counts()
+        if shared.iloc[0] * 2 > len(best):
+            undecided[target] = (
+                f"'{target}': {shared.iloc[0]} of its {len(best)} models share accuracy {shared.index[0]:g}"
+            )
+    return undecided
 
 
 def _merge(shipped: FinetuneRecords, user: FinetuneRecords) -> FinetuneRecords:
