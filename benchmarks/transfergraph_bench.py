@@ -271,6 +271,12 @@ def main() -> None:
         "--skip", nargs="*", default=[], help="learned rankers to leave out (quick iterations), e.g. fennec"
     )
     parser.add_argument(
+        "--drop-targets",
+        nargs="*",
+        default=[],
+        help="training targets to leave out of the records entirely, e.g. food101 (its runs sit at chance)",
+    )
+    parser.add_argument(
         "--zoo-records",
         type=Path,
         help="a zoo cache version folder (~/.cache/hf_spider/zoo/v1, with meta_records/ and repos/): adds the row "
@@ -282,6 +288,11 @@ def main() -> None:
 
     started = time.perf_counter()
     records = load_transfergraph(args.data, tuple(args.modalities))
+    if args.drop_targets:
+        records = FinetuneRecords(
+            records.accuracy[~records.accuracy.target.isin(args.drop_targets)],
+            records.estimator_scores[~records.estimator_scores.target.isin(args.drop_targets)],
+        )
     models = load_bundled_index()
     tasks = record_tasks(records)
     results: dict = {}
