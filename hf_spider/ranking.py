@@ -270,11 +270,19 @@ def rank(
 def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: dict[str, int]) -> list[str]:
     """One line per fact about the whole shortlist that changes how to read it."""
     notes = []
-    if evidence and evidence.get("size", 0) * 2 > sum(evidence.values()):
+    total = sum(evidence.values())
+    unrecorded = total - evidence.get("records", 0)
+    if evidence and evidence.get("size", 0) * 2 > total:
         notes.append(
-            f"{evidence['size']} of the {sum(evidence.values())} candidates are known by their size alone (no records, "
+            f"{evidence['size']} of the {total} candidates are known by their size alone (no records, "
             "lineage, ImageNet facts or architecture): their order says little; crawl their configs and cards "
             "(`hf-spider crawl --with-config --with-card`) or re-rank them with forward passes (`hf-spider rerank`)"
+        )
+    elif evidence and unrecorded * 2 > total:
+        notes.append(
+            f"{unrecorded} of the {total} candidates have no fine-tuning record: their scores come from what the Hub "
+            "says about them (lineage, ImageNet facts, architecture, size) and are the same for every task; re-rank "
+            "the shortlist with forward passes on your data (`hf-spider rerank`) to make it task-specific"
         )
     unknown = sum(c.modality is None for c in candidates)
     if unknown:
