@@ -284,6 +284,33 @@ def test_a_fine_tune_of_a_seen_model_is_scored_through_its_lineage(zoo: tuple) -
     assert explained.scores[1] >= explained.scores[2]
 
 
+def test_a_fine_tune_inherits_its_ancestors_task_profile(zoo: tuple) -> None:
+    """The forest reads the ancestor's mean percentile; the ancestor's calibrated read-out for the task, minus its
+    read-out for a task that says nothing, moves the fine-tune per task: a base that is best on animal and vehicle
+    tasks and worst on flower and food tasks passes that on to its fine-tune."""
+    models, records, tasks = zoo
+    base = models[4].repo_id
+    accuracy = records.accuracy.copy()
+    for target, value in (("animals", 0.99), ("vehicles", 0.99), ("flowers", 0.01), ("food", 0.01)):
+        accuracy.loc[(accuracy.model == base) & (accuracy.target == target), "accuracy"] = value
+    scorer = train_scorer(FinetuneRecords(accuracy, records.estimator_scores), models, tasks, config=FAST)
+    child = ModelRecord("x/child", base_models=(base,), num_parameters=20_000_000, model_type="vit")
+    tokens = ptm_tokens([child], known=models)
+    row = scorer.rows_of([base])
+    silent = task_tokens_from_labels(TaskDescription(name="silent", modality="image", label_names=()))
+    scores = {}
+    for name, labels in (("pets", ("cat", "dog", "horse")), ("garden", ("rose", "tulip", "daisy"))):
+        task = task_tokens_from_labels(TaskDescription(name=name, modality="image", label_names=labels))
+        with torch.no_grad():
+            features = torch.from_numpy(tokens.features)
+            own_task = float(scorer.expected(scorer(features, row, *scorer.task_inputs(task))))
+            usual = float(scorer.expected(scorer(features, row, *scorer.task_inputs(silent))))
+            forest = float(scorer.cold_start(features, row))
+        scores[name] = float(scorer.score_tokens(tokens, task)[0])
+        assert scores[name] == pytest.approx(min(max(forest + own_task - usual, 0.0), 1.0), abs=1e-6)
+    assert scores["pets"] > scores["garden"] + 0.02  # the forest alone gives both the same score
+
+
 def test_read_out_is_pulled_back_to_its_prior(zoo: tuple) -> None:
     """``prior_strength`` anchors the listwise-learned read-out to :data:`PRIOR_READOUT`; 0 lets it move freely."""
     models, records, tasks = zoo

@@ -634,9 +634,12 @@ class TransferScorer(
             scores[has_record] = self.expected(self(features[has_record], rows[has_record], *inputs))
         unseen = ~has_record
         if bool(unseen.any()):
-            scores[unseen] = self.cold_start(
-                features[:, :HEAD_DIM][unseen], ancestor[unseen]
-            )  # the head alone: no copy of the text parts
+            head = features[:, :HEAD_DIM][unseen]  # the head alone: no copy of the text parts
+            scores[unseen] = self.cold_start(head, ancestor[unseen])
+        inherits = unseen & (ancestor >= 0)
+        if bool(inherits.any()):
+            profile = self._task_profile(features[inherits], ancestor[inherits], inputs)
+            scores[inherits] = (scores[inherits] + profile).clamp(0.0, 1.0)
         self.train(was_training)
         kinds = self._evidence(features, has_record, ancestor >= 0)
         confidence = self.evidence_confidence.cpu().numpy()[[EVIDENCE_KINDS.index(k) for k in kinds]]
@@ -647,6 +650,25 @@ class TransferScorer(
             confidence=confidence.astype(np.float64),
             details=details,
         )
+
+    def _task_profile(
+        self,
+        x: torch.Tensor,
+        ancestor: torch.Tensor,
+        inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    ) -> torch.Tensor:
+        """``[N]`` how much better than its usual the nearest seen ancestor is expected to do on this task: its
+        calibrated read-out for the task minus its read-out for a task that says nothing (every training task weighed
+        alike). The cold-start forest reads the ancestor's mean only; a fine-tune inherits its ancestor's strengths and
+        weaknesses per task as well."""
+        device = self.device
+        neutral = (
+            torch.zeros(0, self.text_dim, device=device),
+            torch.zeros(0, self.proto_dim, device=device),
+            torch.zeros(self.stats_dim, device=device),
+            torch.zeros(1, dtype=torch.bool, device=device),
+        )
+        return self.expected(self(x, ancestor, *inputs)) - self.expected(self(x, ancestor, *neutral))
 
     def _has_record(self, rows: torch.Tensor) -> torch.Tensor:
         """``[N]`` whether each (seen) row holds at least one training-task result."""
