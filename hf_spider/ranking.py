@@ -271,7 +271,7 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
     """One line per fact about the whole shortlist that changes how to read it."""
     notes = []
     total = sum(evidence.values())
-    unrecorded = total - evidence.get("records", 0)
+    unrecorded = total - evidence.get("records", 0) - evidence.get("lineage", 0)  # lineage reads its ancestor's task
     if evidence and evidence.get("size", 0) * 2 > total:
         notes.append(
             f"{evidence['size']} of the {total} candidates are known by their size alone (no records, "
@@ -280,9 +280,10 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
         )
     elif evidence and unrecorded * 2 > total:
         notes.append(
-            f"{unrecorded} of the {total} candidates have no fine-tuning record: their scores come from what the Hub "
-            "says about them (lineage, ImageNet facts, architecture, size) and are the same for every task; re-rank "
-            "the shortlist with forward passes on your data (`hf-spider rerank`) to make it task-specific"
+            f"{unrecorded} of the {total} candidates have no fine-tuning record, nor an ancestor with one: their "
+            "scores come from what the Hub says about them (ImageNet facts, architecture, size) and are the same for "
+            "every task; re-rank the shortlist with forward passes on your data (`hf-spider rerank`) to make it "
+            "task-specific"
         )
     unknown = sum(c.modality is None for c in candidates)
     if unknown:

@@ -239,7 +239,9 @@ def test_a_timm_repo_absent_from_the_facts_table_still_ranks(tmp_path: Path) -> 
     assert made_up.evidence == "facts" and made_up.reasons[0] == "pre-training source"  # its tag names in21k
     assert by_id["timm/resnet50.a1_in1k"].reasons[0].startswith("ImageNet top-1 81.2 (exact")
     assert all(np.isfinite(e.score) and 0 <= (e.expected_percentile or 0) <= 100 for e in shortlist)
-    assert any("have no fine-tuning record" in note and "same for every task" in note for note in shortlist.notes)
+    assert any(
+        "no fine-tuning record, nor an ancestor" in note and "same for every task" in note for note in shortlist.notes
+    )
 
 
 def test_a_repo_that_states_no_size_takes_it_from_its_imagenet_facts(tmp_path: Path) -> None:
