@@ -617,7 +617,8 @@ class TransferScorer(
 
         * ``records``: a model seen in training, scored by its learned token (calibrated read-out);
         * ``lineage``: a model with a seen ancestor (:attr:`PTMTokens.ancestors`): the cold-start forest, which
-          reads the ancestor's mean percentile beside the model's own token head;
+          reads the ancestor's mean percentile beside the model's own token head, moved by the ancestor's task
+          profile (:meth:`_task_profile`);
         * ``facts`` / ``content`` / ``size``: the cold-start forest, labelled by the strongest part of the head it
           could read (ImageNet facts or pre-training source; architecture family; size only).
         """
