@@ -92,7 +92,8 @@ import numpy as np
 from hf_spider.hub.records import ModelRecord
 from hf_spider.scorer.model import TransferScorer
 from hf_spider.tokens.ptm import ptm_tokens, token_dim
-from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+from hf_spider.tokens.task import TaskDescription
+from hf_spider.tokens.build import task_tokens_from_labels
 def scores(scorer):
     candidates = [
         ModelRecord(f"org/m{i}", pipeline_tag="image-classification", num_parameters=10**6 * (i + 1)) for i in range(8)

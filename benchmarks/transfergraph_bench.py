@@ -1,6 +1,6 @@
 """TransferGraph benchmark: leave-one-target-out, cold-start and mixed-pool ranking quality of hf-spider and baselines.
 
-Protocols: ``shared/data/transfergraph/README.md`` and :mod:`hf_spider.scorer.evaluate` (which defines the mixed pool:
+Protocols: ``shared/data/transfergraph/README.md`` and :mod:`hf_spider.evaluation` (which defines the mixed pool:
 each cold-start fold's held-out models ranked together with the seen models of the target, in one list). Every learned
 ranker is trained per held-out target on the records of the target's modality, other targets only; every figure is
 computed by the shipped ``evaluate`` module ``model_ranking``. Prints one table per modality and protocol;
@@ -27,33 +27,29 @@ import pandas as pd
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from hf_spider.evaluation.evaluate import (
+    PLACEMENT,
+    RankerFactory,
+    evaluate_protocols,
+    mixed_pool_table,
+    pool_parts,
+    pooled_table,
+    split_truths,
+)
+from hf_spider.evaluation.metrics import fold_rank, metrics_table, summarise
+from hf_spider.evaluation.protocols import Split, cold_start_splits, loto_splits, mixed_pool_splits
 from hf_spider.finetune_records import (
     PUBLISHED_TARGETS,
     FinetuneRecords,
     load_transfergraph,
     published_transfergraph_best,
+    record_tasks,
 )
 from hf_spider.hub.index import atomic_write, load_bundled_index
 from hf_spider.hub.records import ModelRecord
+from hf_spider.rankers import trainable_ranker
 from hf_spider.rankers.graph import percentile_matrix
-from hf_spider.scorer.evaluate import (
-    PLACEMENT,
-    RankerFactory,
-    Split,
-    cold_start_splits,
-    evaluate_protocols,
-    fold_rank,
-    loto_splits,
-    metrics_table,
-    mixed_pool_splits,
-    mixed_pool_table,
-    pool_parts,
-    pooled_table,
-    split_truths,
-    summarise,
-    trainable_ranker,
-)
-from hf_spider.scorer.ranker import SpiderRanker, record_tasks
+from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.train import TrainConfig
 from hf_spider.tokens.task import TaskTokens
 

@@ -9,6 +9,7 @@ Ground truth follows the TransferGraph protocol: the best ``eval_accuracy`` of f
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidIndexError, InvalidRecordsError
-from .tokens.task import TaskDescription
+from .tokens.task import TaskDescription, TaskTokens
+
+logger = logging.getLogger(__name__)
 
 Modality = Literal["image", "text"]
 TRANSFERGRAPH_FOLDERS: dict[str, str] = {"image": "image_classification", "text": "sequence_classification"}
@@ -414,4 +417,45 @@ def _labels_column(frame: pd.DataFrame, name: str, where: Any) -> dict[str, tupl
                 f"{name} {where(i)}: target '{target}' has a second, different list in the {LABELS_COLUMN} column; "
                 "give one list per target"
             )
+    return out
+
+
+def record_tasks(
+    records: FinetuneRecords,
+    *,
+    text_encoder: str | None = None,
+    label_names: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, TaskTokens]:
+    """Label-name task tokens of every target of ``records`` whose label names are known (see
+    :func:`record_task_descriptions`); a target without is left out (logged) and cannot be trained on."""
+    from .tokens.build import task_tokens_from_labels
+
+    descriptions = record_task_descriptions(records, label_names=label_names)
+    return {name: task_tokens_from_labels(d, text_encoder=text_encoder) for name, d in descriptions.items()}
+
+
+def record_task_descriptions(
+    records: FinetuneRecords, *, label_names: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, TaskDescription]:
+    """Descriptions of the targets of ``records`` whose label names are known, nothing encoded yet.
+
+    Label names come from ``label_names`` (a user's own targets), else the shipped TransferGraph targets, else the
+    known dataset label lists (``food101``).
+    """
+    from .tokens.ptm import known_dataset_labels
+
+    shipped = load_target_tasks()
+    known = known_dataset_labels()
+    modality = records.accuracy.groupby("target").modality.first().to_dict()
+    out = {}
+    for name in sorted(modality):
+        description = shipped.get(name)
+        if label_names and name in label_names and modality[name] in ("image", "text"):
+            description = TaskDescription(name=name, modality=modality[name], label_names=tuple(label_names[name]))
+        if description is None and name.lower() in known and modality[name] in ("image", "text"):
+            description = TaskDescription(name=name, modality=modality[name], label_names=known[name.lower()])
+        if description is None:
+            logger.info("no label names known for target '%s'; it is left out of training", name)
+            continue
+        out[name] = description
     return out

@@ -234,7 +234,7 @@ class ModelSelectionPipeline(Pipeline):
         Args:
             records: a CSV (``model,target,accuracy[,modality][,labels]``), a TransferGraph records folder, a
                 DataFrame with those columns, ``FinetuneRecords``, or ``"example"`` / ``"bundled"``.
-            options: those of :func:`hf_spider.scorer.evaluate.evaluate_records` (``rankers``, ``protocols``,
+            options: those of :func:`hf_spider.evaluation.evaluate.evaluate_records` (``rankers``, ``protocols``,
                 ``candidates``, ``label_names``, ``targets``, ``keep_best_run``, ``allow_unknown_models``,
                 ``folds``, ``seed``). ``candidates`` defaults to this pipeline's candidate index or folder.
 
@@ -245,7 +245,7 @@ class ModelSelectionPipeline(Pipeline):
         Raises:
             InvalidRecordsError: bad records, with the fix in the message.
         """
-        from .scorer.evaluate import evaluate_records
+        from .evaluation.evaluate import evaluate_records
 
         candidates = self._preprocess_params.get("candidates")
         if isinstance(candidates, str | os.PathLike):

@@ -126,9 +126,9 @@ def read_task(
     Raises:
         InvalidDatasetError: the dataset cannot be used (see ``load_task_source``).
     """
-    from .tokens.build import build_task_tokens
+    from .tokens.build import build_task_tokens, task_tokens_from_labels
     from .tokens.sources import load_task_source
-    from .tokens.task import TaskDescription, task_tokens_from_labels
+    from .tokens.task import TaskDescription
 
     if isinstance(task, TaskTokens):
         return RankingTask(tokens=task)

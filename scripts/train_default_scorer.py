@@ -18,8 +18,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from hf_spider.cli.train_scorer import train_default
 from hf_spider.scorer.ranker import default_scorer_path
-from hf_spider.scorer.train import TrainConfig, train_default
+from hf_spider.scorer.train import TrainConfig
 
 
 def main() -> None:

@@ -46,8 +46,8 @@ def load_benchmark():
 
 
 def test_same_means_as_the_benchmark_on_shipped_records(capsys, tmp_path) -> None:
-    from hf_spider.scorer.evaluate import trainable_ranker
-    from hf_spider.scorer.ranker import record_tasks
+    from hf_spider.finetune_records import record_tasks
+    from hf_spider.rankers import trainable_ranker
 
     shipped = load_bundled_records()
     subset = tmp_path / "subset.csv"
@@ -230,7 +230,7 @@ def test_the_recoveries_keep_the_best_run_and_rank_unknown_models_from_their_id(
 
 def test_selector_evaluate_returns_the_same_table(tmp_path) -> None:
     import hf_spider
-    from hf_spider.scorer.evaluate import evaluate_records
+    from hf_spider.evaluation.evaluate import evaluate_records
 
     shipped = load_bundled_records().accuracy
     records = shipped[shipped.target.isin(SUBSET)]

@@ -85,8 +85,9 @@ def test_scorer_push_under_write_faults_loads_back_with_identical_rankings(loopb
     from hf_spider.hub.records import ModelRecord
     from hf_spider.scorer.model import TransferScorer
     from hf_spider.scorer.train import TrainConfig, train_scorer
+    from hf_spider.tokens.build import task_tokens_from_labels
     from hf_spider.tokens.ptm import ptm_tokens
-    from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+    from hf_spider.tokens.task import TaskDescription
 
     models = [
         ModelRecord(f"org/m{i}", pipeline_tag="image-classification", model_type="vit", num_parameters=10**6 * (i + 1))

@@ -224,7 +224,8 @@ def test_a_timm_repo_absent_from_the_facts_table_still_ranks(tmp_path: Path) -> 
     """An architecture timm has no results for is placed from its family, size and pre-training by the default
     scorer, with evidence and confidence, beside timm repos it knows."""
     from hf_spider.ranking import default_ranker, rank
-    from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+    from hf_spider.tokens.build import task_tokens_from_labels
+    from hf_spider.tokens.task import TaskDescription
 
     unknown = {**TIMM_CONFIG, "architecture": "resnet_made_up", "pretrained_cfg": {"tag": "in21k_ft_in1k"}}
     repos = [

@@ -19,7 +19,8 @@ from hf_spider.ranking import rank, read_task, task_reading
 from hf_spider.scorer.model import task_group
 from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.train import TrainConfig, train_scorer, training_labels
-from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics, task_tokens_from_labels
+from hf_spider.tokens.build import task_tokens_from_labels
+from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics
 
 FAST = TrainConfig(epochs=60, members=1, hidden=16, forest_trees=10, prior_strength=0.0, content_path=True)
 

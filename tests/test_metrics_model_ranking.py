@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from hf_spider.evaluation.metrics import METRICS, ranking_metrics
 from hf_spider.metrics import load_model_ranking, model_ranking_path
-from hf_spider.scorer.evaluate import METRICS, ranking_metrics
 
 
 def reference_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

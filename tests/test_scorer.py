@@ -16,8 +16,9 @@ from hf_spider.outputs.shortlist import EVIDENCE_KINDS
 from hf_spider.scorer.model import PAIR_FEATURES, SIMILARITY_TEMPERATURES, TransferScorer, prior_readout
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
 from hf_spider.scorer.train import TrainConfig, fit_transfer_spaces, list_mle, train_scorer
+from hf_spider.tokens.build import task_tokens_from_labels
 from hf_spider.tokens.ptm import PTMTokens, ptm_tokens, token_dim
-from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics, task_tokens_from_labels
+from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics
 
 FAST = TrainConfig(epochs=40, members=2, hidden=16, forest_trees=20)
 TASK_LABELS = {

@@ -10,21 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hf_spider.evaluation.evaluate import PLACEMENT, evaluate, evaluate_protocols
+from hf_spider.evaluation.metrics import METRICS, fold_rank, ranking_metrics, summarise
+from hf_spider.evaluation.protocols import cold_start_splits, leave_group_out_splits, loto_splits, mixed_pool_splits
 from hf_spider.finetune_records import PUBLISHED_TARGETS, FinetuneRecords, load_bundled_records
 from hf_spider.hub.index import load_bundled_index
 from hf_spider.hub.records import ModelRecord
-from hf_spider.scorer.evaluate import (
-    METRICS,
-    PLACEMENT,
-    cold_start_splits,
-    evaluate,
-    evaluate_protocols,
-    fold_rank,
-    loto_splits,
-    mixed_pool_splits,
-    ranking_metrics,
-    summarise,
-)
 from hf_spider.tokens.task import TaskDescription, TaskTokens
 
 
@@ -67,6 +58,19 @@ def test_leave_one_target_out_never_shows_the_target(setup: tuple) -> None:
         assert target not in task_names
         assert len(train.accuracy) == (records.accuracy.target != target).sum()  # everything else is kept
     assert list(table.index) == list(targets) and table.weighted_tau.between(-1, 1).all()
+
+
+def test_leave_group_out_hides_every_target_of_the_group(setup: tuple) -> None:
+    records, models, tasks = setup
+    targets = ["cifar100", "svhn", "caltech101"]
+    groups = {"cifar100": "digits and objects", "svhn": "digits and objects"}  # caltech101: its own group
+    spy = SpyRanker()
+    evaluate(lambda: spy, leave_group_out_splits(records, models, tasks, targets, groups=groups), tasks, models=models)
+    hidden = [{"cifar100", "svhn"}, {"cifar100", "svhn"}, {"caltech101"}]
+    for hide, (train, task_names) in zip(hidden, spy.seen, strict=True):
+        assert hide.isdisjoint(train.accuracy.target) and hide.isdisjoint(train.estimator_scores.target)
+        assert hide.isdisjoint(task_names)
+        assert len(train.accuracy) == (~records.accuracy.target.isin(hide)).sum()  # everything else is kept
 
 
 def test_cold_start_hides_every_record_of_the_held_out_models(setup: tuple) -> None:

@@ -13,10 +13,10 @@ from test_encoders import save_tiny_vit
 from test_sources import write_imagefolder
 
 from hf_spider.errors import InvalidDatasetError, InvalidEncoderError
-from hf_spider.tokens.build import build_task_tokens
+from hf_spider.tokens.build import build_task_tokens, task_tokens_from_labels
 from hf_spider.tokens.encoders import Encoder
 from hf_spider.tokens.sampling import stratified_sample
-from hf_spider.tokens.task import STATISTICS_NAMES, TaskDescription, task_tokens_from_labels
+from hf_spider.tokens.task import STATISTICS_NAMES, TaskDescription
 
 TOPICS = ("sports", "cooking", "music", "weather", "finance", "medicine", "travel", "programming", "gardening", "cars")
 TEMPLATES = (

@@ -214,7 +214,8 @@ def label_agreement(records: Any) -> dict[str, dict[str, float]]:
     tasks per modality: what trusting an approximated label instead of a measured one costs.
     """
     import numpy as np
-    from scipy.stats import weightedtau
+
+    from hf_spider.evaluation.metrics import weighted_tau
 
     scores = records.estimator_scores.pivot_table(index=["target", "model"], columns="estimator", values="score")
     joined = scores.join(records.accuracy.set_index(["target", "model"]), how="inner")
@@ -222,7 +223,7 @@ def label_agreement(records: Any) -> dict[str, dict[str, float]]:
     for modality, part in joined.groupby("modality"):
         for estimator in scores.columns:
             taus = [
-                weightedtau(group.accuracy.to_numpy(), group[estimator].to_numpy())[0]
+                weighted_tau(group.accuracy.to_numpy(), group[estimator].to_numpy())
                 for _, group in part.groupby(level="target")
                 if group.accuracy.nunique() > 1 and group[estimator].notna().all()
             ]

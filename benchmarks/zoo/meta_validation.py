@@ -44,8 +44,7 @@ CANDIDATES: dict[str, TrainConfig] = {
 
 def validate(records_folder: Path, repos: Path) -> dict[str, Any]:
     """Mean weighted tau on the held-out sources' fine-tuned tasks, with and without prototypes, per setting."""
-    from scipy.stats import weightedtau
-
+    from hf_spider.evaluation.metrics import weighted_tau
     from hf_spider.finetune_records import FinetuneRecords
     from hf_spider.hub.local import records_from_dir
     from hf_spider.metarecords import load_meta_records
@@ -71,9 +70,9 @@ def validate(records_folder: Path, repos: Path) -> dict[str, Any]:
                 pool = [m for m in models if m.modality == task.description.modality]
                 truth = accuracy[accuracy.target == task_id].set_index("model").accuracy
                 truth = truth.reindex([m.repo_id for m in pool]).to_numpy()
-                taus["prototypes"].append(float(weightedtau(truth, scorer.score(task, pool))[0]))
+                taus["prototypes"].append(weighted_tau(truth, scorer.score(task, pool)))
                 masked = replace(task, prototypes=None)
-                taus["masked"].append(float(weightedtau(truth, scorer.score(masked, pool))[0]))
+                taus["masked"].append(weighted_tau(truth, scorer.score(masked, pool)))
         results[name] = {
             "w_tau": float(np.mean(taus["prototypes"])),
             "w_tau_prototypes_masked": float(np.mean(taus["masked"])),

@@ -56,6 +56,7 @@ from build import (
 )
 from zoo_tasks import image_task, task_spec, text_task
 
+from hf_spider.evaluation.metrics import rel_at_k, weighted_tau
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.index import atomic_write
 from hf_spider.hub.records import ModelRecord
@@ -149,8 +150,8 @@ def run(zoo: BuildResult, config: ZooConfig, *, image_encoder: Path, work: Path)
             for method, (scores, secs) in timed.items():
                 needs_tokens = method.startswith(("scorer", "default_ranker", "meta_scorer"))
                 seconds.setdefault(method, []).append(secs + (token_seconds[target] if needs_tokens else 0.0))
-                taus.setdefault(method, []).append(_weighted_tau(actual.to_numpy(), scores))
-                rel1.setdefault(method, []).append(_rel_at_1(actual.to_numpy(), scores))
+                taus.setdefault(method, []).append(weighted_tau(actual.to_numpy(), scores))
+                rel1.setdefault(method, []).append(rel_at_k(actual.to_numpy(), scores, k=1))
             logger.info("%s: %s", target, {m: round(taus[m][-1], 3) for m in timed})
     targets = list(tokens)
     brute = _brute_force(zoo, config)
@@ -518,19 +519,6 @@ def _scorer_factory(notes: list[str]) -> Callable[..., Ranker] | None:
 
 
 # ------------------------------------------------------------------------------------------------------- metrics
-
-
-def _weighted_tau(actual: np.ndarray, scores: np.ndarray) -> float:
-    """``scipy.stats.weightedtau``; a ``[R, N]`` score array (random draws) gives the mean over its rows."""
-    from scipy.stats import weightedtau
-
-    rows = np.atleast_2d(scores)
-    return float(np.mean([weightedtau(actual, np.nan_to_num(r, neginf=-1e9))[0] for r in rows]))
-
-
-def _rel_at_1(actual: np.ndarray, scores: np.ndarray) -> float:
-    rows = np.atleast_2d(scores)
-    return float(np.mean([actual[int(np.argmax(r))] / actual.max() for r in rows]))
 
 
 def format_table(result: dict[str, Any]) -> str:

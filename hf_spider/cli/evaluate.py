@@ -2,7 +2,7 @@
 
 Prints the per-target table, the means and one recommendation line per modality; writes the figures as JSON and a
 plot of per-target bars (atomically, so a failed run leaves no half file). The work is
-:func:`hf_spider.scorer.evaluate.evaluate_records`.
+:func:`hf_spider.evaluation.evaluate.evaluate_records`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..scorer.evaluate import TRAINABLE_RANKERS
+from ..rankers import TRAINABLE_RANKERS
 
 DEFAULT_OUTPUT_DIR = Path("hf-spider-evaluate")
 
@@ -68,9 +68,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..evaluation.evaluate import evaluate_records
     from ..finetune_records import read_label_names
     from ..hub.index import atomic_write
-    from ..scorer.evaluate import evaluate_records
 
     evaluation = evaluate_records(
         args.records,

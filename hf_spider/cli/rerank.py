@@ -178,7 +178,7 @@ def _warm_up(modality: str) -> None:
 def _stage_one(description: Any, candidates: Any) -> Any:
     """Rank the pool with the default ranker, as ``hf-spider rank`` does, when no shortlist is given."""
     from ..ranking import default_ranker, rank, select_candidates
-    from ..tokens.task import task_tokens_from_labels
+    from ..tokens.build import task_tokens_from_labels
 
     tokens = task_tokens_from_labels(description)
     return rank(tokens, select_candidates(candidates, modality=description.modality), ranker=default_ranker())

@@ -9,8 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..scorer.model import TransferScorer
+    from ..scorer.train import TrainConfig
+    from ..tokens.task import TaskTokens
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +69,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scorer.train import TrainConfig, train_default
+    from ..scorer.train import TrainConfig
 
     output = _checked_output(args.output)
     defaults = TrainConfig()
@@ -94,3 +101,55 @@ def _checked_output(output: Path) -> Path:
             "(the shipped default scorer is rebuilt with scripts/train_default_scorer.py)"
         )
     return resolved
+
+
+def train_default(
+    output: str | os.PathLike[str],
+    *,
+    records: str | os.PathLike[str] | None = None,
+    candidates: str | os.PathLike[str] = "bundled",
+    config: TrainConfig | None = None,
+    metrics: Mapping[str, Any] | None = None,
+) -> TransferScorer:
+    """Train on every record (both modalities) and save the scorer with its model card to ``output``.
+
+    Args:
+        output: folder for ``config.json``, ``model.safetensors`` and ``README.md``.
+        records: a TransferGraph records folder, a ``model,target,accuracy`` CSV, or the records of
+            ``hf-spider build-records`` (a folder with its ``manifest.json``, or a Hub dataset repo id): sampled
+            tasks whose tokens carry class prototypes (default: the bundled TransferGraph records).
+        candidates: the models' records: ``"bundled"``, an index file or a folder of repos.
+        config: hyper-parameters.
+        metrics: benchmark results (``benchmarks/transfergraph_bench.py --json``) to state in the card.
+    """
+    from ..finetune_records import load_bundled_records, load_transfergraph, read_records_csv, record_tasks
+    from ..hub.index import atomic_write
+    from ..ranking import load_candidates
+    from ..scorer.card import card_summary
+    from ..scorer.train import TrainConfig, sample_encoders, train_scorer
+
+    config = config or TrainConfig()
+    tasks: Mapping[str, TaskTokens] | None = None
+    if records is None:
+        data = load_bundled_records()
+        source = "the bundled TransferGraph records (hf_spider/data/finetune_records.csv)"
+    elif (Path(records) / "manifest.json").is_file() or (
+        not Path(records).exists() and not Path(records).suffix and "/" in str(records)  # a Hub dataset repo id
+    ):
+        from ..metarecords import load_meta_records
+
+        meta = load_meta_records(records)
+        data, tasks = meta.records, meta.tasks
+        source = f"the sampled tasks of `hf-spider build-records` at {records} ({len(tasks)} tasks)"
+    elif Path(records).is_dir():
+        data, source = load_transfergraph(records), f"TransferGraph records at {records}"
+    else:
+        data, source = read_records_csv(records), f"records file {Path(records).name}"
+    models = load_candidates(candidates)
+    tasks = tasks if tasks is not None else record_tasks(data)
+    summary = card_summary(data, source, config, metrics, sample_encoders=sample_encoders(tasks))
+    scorer = train_scorer(data, models, tasks, config=config, summary=summary)
+    scorer.save_pretrained(Path(output))
+    with atomic_write(Path(output) / "README.md") as f:  # the mixin keeps an existing card; this one is ours
+        f.write(str(scorer.generate_model_card()))
+    return scorer

@@ -19,7 +19,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from .layouts import derive_fields, layout_fields, merge_fields, sentence_transformers_fields
-from .records import EvalResult, ModelRecord
+from .records import ERROR_SEPARATOR, EvalResult, ModelRecord
 from .sanitize import LIMITS, OVERSIZED, HubLimits, sanitize_record
 
 if TYPE_CHECKING:
@@ -40,8 +40,6 @@ ERROR_KINDS = (
 )
 #: The files of a sentence-transformers repo that describe it (modules, library version, sequence length).
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
-#: Joins several errors of one record into ``ModelRecord.error``.
-ERROR_SEPARATOR = " | "
 # Card keys that map to record fields; everything else goes to ``extra``.
 _MODELLED_CARD_KEYS = frozenset(
     {"license", "language", "datasets", "base_model", "model-index", "model_name", "pipeline_tag", "library_name"}
@@ -337,12 +335,6 @@ def record_from_model_info(info: ModelInfo, *, limits: HubLimits = LIMITS) -> Mo
         **fields,
     )
     return sanitize_record(derive_fields(record), limits=limits)
-
-
-def join_errors(errors: list[str]) -> str | None:
-    """Several error strings as one ``ModelRecord.error`` (``None`` when there is none)."""
-    kept = [e for e in errors if e]
-    return ERROR_SEPARATOR.join(dict.fromkeys(kept)) or None
 
 
 def error_kinds(error: str | None) -> list[str]:

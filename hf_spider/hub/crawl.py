@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from ..errors import HubCrawlError, OfflineCacheMissError
-from .cards import SENTENCE_TRANSFORMERS_FILES, error_kinds, join_errors, record_from_model_info, repo_file_fields
+from .cards import SENTENCE_TRANSFORMERS_FILES, error_kinds, record_from_model_info, repo_file_fields
 from .index import write_index
 from .layouts import derive_fields
 from .local import records_from_dir, snapshot_record
-from .records import ModelRecord
+from .records import ModelRecord, join_errors
 from .retry import (
     RetriesStoppedError,
     RetryPolicy,

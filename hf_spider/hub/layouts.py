@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .card_stats import card_stats
 from .pretraining import sources_of
-from .records import EvalResult, ModelRecord
+
+if TYPE_CHECKING:
+    from .records import EvalResult, ModelRecord
 
 #: Families of image models (``model_type`` or the family of a timm architecture).
 IMAGE_FAMILIES = frozenset(

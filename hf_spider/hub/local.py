@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InvalidIndexError
-from .cards import SENTENCE_TRANSFORMERS_FILES, join_errors, read_head, repo_file_fields
+from .cards import SENTENCE_TRANSFORMERS_FILES, read_head, repo_file_fields
 from .layouts import derive_fields
-from .records import ModelRecord
+from .records import ModelRecord, join_errors
 from .sanitize import sanitize_record
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,8 @@ SCHEMA_VERSION = 2
 # Fields stored as JSON text in Parquet because their values are heterogeneous (nested dicts of any shape).
 _JSON_COLUMNS = ("eval_results", "extra")
 _TUPLE_FIELDS = ("architectures", "label_names", "datasets", "base_models", "languages", "tags", "pretraining")
+#: Joins several errors of one record into ``ModelRecord.error``.
+ERROR_SEPARATOR = " | "
 
 
 @dataclass(frozen=True)
@@ -214,3 +216,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, float) and value != value:  # NaN from a missing pandas cell
         return None
     return value
+
+
+def join_errors(errors: list[str]) -> str | None:
+    """Several error strings as one ``ModelRecord.error`` (``None`` when there is none)."""
+    kept = [e for e in errors if e]
+    return ERROR_SEPARATOR.join(dict.fromkeys(kept)) or None

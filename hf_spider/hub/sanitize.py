@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .records import ERROR_SEPARATOR, join_errors
+
 if TYPE_CHECKING:
     from .records import ModelRecord
 
@@ -213,8 +215,6 @@ def sanitize_record(record: ModelRecord, *, limits: HubLimits = LIMITS) -> Model
     sanitising a record again (a re-crawl, a record completed with its files) changes nothing more. ``error`` itself
     is escaped and capped but not reported on: it quotes the Hub, and the part that quoted it already says so.
     """
-    from .cards import ERROR_SEPARATOR, join_errors
-
     old_notes = [str(n) for n in record.extra.get(SANITISED_KEY, ())] if isinstance(record.extra, dict) else []
     notes = list(old_notes)
     changed: dict[str, Any] = {}

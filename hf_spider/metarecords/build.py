@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from ..errors import CandidateLoadError, EstimatorInputError, InvalidRecordsError
 from ..hub.records import ModelRecord
 from ..rerank.distributed import _one_thread, estimate, estimator_spec, partial_state

@@ -55,7 +55,7 @@ class PlannedCall:
 
 def collection_note(entry: ShortlistEntry, shortlist: Shortlist, *, date: str) -> str:
     """The note of one item, e.g. ``"rank 3 · collab_prior 0.94 · task beans · 2025-01-31 · hf-spider 0.1.0"``."""
-    from .. import __version__
+    from .._version import __version__
 
     text = (
         f"rank {entry.rank} · {shortlist.ranker} {entry.score:.4g} · task {shortlist.task} · {date}"

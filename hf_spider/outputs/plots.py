@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .pareto import pareto_entries
-from .shortlist import human_count
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -175,3 +174,11 @@ def _figure(ax: Axes) -> Figure:
 
 def _size(entry: ShortlistEntry) -> float:
     return float(entry.num_parameters or 0)
+
+
+def human_count(n: int) -> str:
+    """``229799953`` -> ``"229.8M"``: parameter counts as people read them."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)

@@ -181,6 +181,7 @@ class Shortlist(Sequence[ShortlistEntry]):
         K / M / B, and notes: what the score rests on (evidence) and the entry's own reasons, or why it failed.
         """
         from ..hub.sanitize import escape_for_display
+        from .plots import human_count
 
         header = ["rank", "model", "percentile" if self.shows_percentile else "score", "params", "notes"]
         rows = []
@@ -285,11 +286,3 @@ def entry_notes(entry: ShortlistEntry) -> str:
         return f"failed: {entry.error}"
     parts = [EVIDENCE_NOTES.get(entry.evidence, entry.evidence)] if entry.evidence else []
     return "; ".join([*parts, *entry.reasons])
-
-
-def human_count(n: int) -> str:
-    """``229799953`` -> ``"229.8M"``: parameter counts as people read them."""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)

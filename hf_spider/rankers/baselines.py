@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +11,7 @@ import numpy as np
 from ..finetune_records import FinetuneRecords, normalised_accuracy
 from ..hub.records import ModelRecord
 from ..tokens.task import TaskTokens
+from .base import Ranker
 
 
 @dataclass
@@ -56,7 +57,7 @@ class CollabPriorSizeFallback:
     recorded models.
 
     The baseline a cold-start estimate must beat in a pool that mixes seen and unseen models (the mixed-pool protocol
-    of :mod:`hf_spider.scorer.evaluate`). A model with records is placed where its collaborative prior stands among
+    of :mod:`hf_spider.evaluation.protocols`). A model with records is placed where its collaborative prior stands among
     the priors of the recorded models; a model without records where its log parameter count stands among their log
     parameter counts. Both are fractions in [0, 1] of the same population, so the two kinds share one list. A model of
     unknown size and without records ranks below every other.
@@ -112,3 +113,34 @@ def _sized(model: ModelRecord) -> bool:
 
 def _log_size(model: ModelRecord) -> float:
     return math.log(model.num_parameters or 1)
+
+
+@dataclass
+class FittedBaseline:
+    """Turns a ranker built from records (the collaborative prior, the size prior) into a trainable ranker, so the
+    evaluation protocols can rebuild it from each step's training records."""
+
+    build: Callable[[FinetuneRecords], Ranker]
+    name: str = "baseline"
+    _ranker: Ranker | None = field(default=None, repr=False)
+
+    def fit(
+        self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
+    ) -> FittedBaseline:
+        self._ranker = self.build(records)
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        if self._ranker is None:
+            raise RuntimeError(f"{self.name}: call fit() before score()")
+        return self._ranker.score(task, candidates)
+
+
+def trainable_collab_prior() -> FittedBaseline:
+    """The collaborative prior, rebuilt from the records it is fitted on."""
+    return FittedBaseline(CollaborativePrior, name="collab_prior")
+
+
+def trainable_size_prior() -> FittedBaseline:
+    """The size prior behind the trainable interface (it reads no record)."""
+    return FittedBaseline(lambda _records: SizePrior(), name="size_prior")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..evaluation.metrics import target_weight, weighted_tau
 from ..finetune_records import FinetuneRecords, load_bundled_records
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
@@ -210,13 +211,6 @@ def relative_reliability(
     return {name: round(float(np.mean(r)), 2) for name, r in sorted(ratios.items())}
 
 
-def weighted_tau(actual: np.ndarray, scores: np.ndarray) -> float:
-    """``scipy.stats.weightedtau`` (default hyperbolic weigher) of predicted ``scores`` against the truth."""
-    from scipy.stats import weightedtau
-
-    return float(weightedtau(actual, scores).statistic)
-
-
 def fused_order_scores(
     scenario: Scenario, estimators: Sequence[str], parameters: FusionParameters | None, k: int | None = None
 ) -> np.ndarray:
@@ -312,7 +306,7 @@ def _target_weights(scenarios: Sequence[Scenario]) -> dict[tuple[str, str], floa
     """TransferGraph targets weigh their accuracy spread (max - mean), as the paper's tables do; zoo targets 1."""
     out = {}
     for s in scenarios:
-        out[s.group, s.target] = 1.0 if s.group == "zoo" else float(s.accuracy.max() - s.accuracy.mean())
+        out[s.group, s.target] = 1.0 if s.group == "zoo" else target_weight(s.accuracy)
     return out
 
 

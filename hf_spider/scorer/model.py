@@ -46,19 +46,18 @@ from torch import nn
 from ..errors import ScorerConfigError
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.base import Explained
-from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import (
     HEAD_DIM,
     PTM_SCHEMA_VERSION,
     SCALAR_NAMES,
     TEXT_PARTS,
     PTMTokens,
-    family_slice,
-    metadata_slice,
     text_slice,
     token_dim,
 )
+from .card import MODEL_CARD_TEMPLATE
 from .forest import predict_forest
+from .inputs import cold_start_features, evidence_of_head, task_inputs
 
 if TYPE_CHECKING:
     from ..hub.records import ModelRecord
@@ -89,40 +88,6 @@ _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produ
 #: ``model_type`` written into ``config.json``: ``transformers.AutoConfig`` needs one to open the folder, and
 #: :func:`hf_spider.pipeline.register` registers it, so ``transformers.pipeline(model=<scorer path>)`` works.
 SCORER_MODEL_TYPE = "hf_spider_scorer"
-_METADATA = {name: i for i, name in enumerate(METADATA_NAMES)}
-
-MODEL_CARD_TEMPLATE = """---
-{{ card_data }}
----
-
-# hf-spider default scorer (Model Spider)
-
-Ranks pre-trained Hub models for a classification task **without a forward pass of any candidate**, as an expected
-percentile of the model's fine-tuned accuracy. A model seen in training is scored by its learned model token (Model
-Spider): its recorded fine-tuning results on the training tasks and its vector in a Fennec-style transfer space
-factorised from them, read for the new task through the label-name similarity of the training tasks. A model never
-seen is scored from what the Hub says about it: a regression forest over its size, architecture family, pre-training
-source and scale, ImageNet facts (timm's published results, the card's reported accuracy), head and language,
-trained on the seen models; a model that names a seen base model in its card, tags or config mixes in its
-ancestor's reading. Each score says what it rests on (records, lineage, facts, content or size) with a confidence.
-
-Use it with `hf-spider rank` or `hf_spider.rankers.get_ranker("spider")`; load it with
-`TransferScorer.from_pretrained(path_or_repo_id)`. Rebuild it with `python scripts/train_default_scorer.py`.
-
-{{ model_summary }}
-
-## Limitations
-- Trained on 23 TransferGraph targets (13 image, 10 text): classification only, small data; an exotic task gets
-  a ranking close to the collaborative prior of the training records.
-- The ranking does not replace re-ranking the top-k with forward passes, least of all for models known by their
-  size or architecture only (see each candidate's evidence and confidence).
-- The estimate for unseen models is learned from a few hundred Hub fine-tunes of ViT, Swin, ConvNeXt and BERT-like
-  models; families absent from them (most timm CNNs) are placed by their ImageNet facts, size and pre-training alone.
-- Language is read from the card, the repo name and the label names, and the training targets are English: a model
-  for another language is placed low, also for a task in that language.
-
-Code: https://github.com/hf-spider/hf-spider
-"""
 
 
 def prior_readout() -> torch.Tensor:
@@ -388,32 +353,8 @@ class TransferScorer(
             )
 
     def task_inputs(self, task: TaskTokens) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(labels [C_l, D], prototypes [C_p, D_p], statistics [S], mask [C_l + C_p + 1])``; missing parts masked."""
-        device = self.device
-
-        def part(value: np.ndarray | None, dim: int, name: str) -> torch.Tensor:
-            if value is None:
-                return torch.zeros(0, dim, device=device)
-            array = np.asarray(value, dtype=np.float32).reshape(-1, value.shape[-1])
-            if array.shape[1] != dim:
-                raise ScorerConfigError(
-                    f"task '{task.description.name}' {name} have width {array.shape[1]} but the scorer expects {dim}; "
-                    "encode the task with the scorer's encoders"
-                )
-            return torch.from_numpy(array).to(device)
-
-        labels = part(task.label_embeddings, self.text_dim, "label embeddings")
-        protos = part(task.prototypes, self.proto_dim, "prototypes")
-        stats = torch.zeros(self.stats_dim, device=device)
-        if task.statistics is not None:
-            stats = part(task.statistics, self.stats_dim, "statistics")[0]
-        mask = torch.cat(
-            [
-                torch.ones(len(labels) + len(protos), dtype=torch.bool, device=device),
-                torch.tensor([task.statistics is not None], device=device),
-            ]
-        )
-        return labels, protos, stats, mask
+        """``(labels, prototypes, statistics, mask)`` of ``task`` at this scorer's widths (``inputs.task_inputs``)."""
+        return task_inputs(task, self.text_dim, self.proto_dim, self.stats_dim, device=self.device)
 
     def pair_features(
         self,
@@ -720,27 +661,6 @@ def task_group(task: str) -> str:
     belong to their dataset, any other task is its own group. Training on a task hides its whole group, so the
     scorer never learns to trust a sibling task sampled from the very same data, which a new task will not have."""
     return task.split(":", 1)[0]
-
-
-#: Columns the cold-start forest reads after the token head: the nearest seen ancestor's mean percentile and a flag.
-COLD_START_EXTRA = ("ancestor_percentile", "has_ancestor")
-
-
-def cold_start_features(
-    head: torch.Tensor, ancestor_percentile: torch.Tensor, has_ancestor: torch.Tensor
-) -> torch.Tensor:
-    """``[N, HEAD_DIM + 2]`` inputs of the cold-start forest: token heads and the ancestor columns
-    (:data:`COLD_START_EXTRA`); training and scoring build them here, so they always agree."""
-    return torch.cat([head, ancestor_percentile[:, None], has_ancestor[:, None]], dim=1)
-
-
-def evidence_of_head(x: np.ndarray) -> list[str]:
-    """Evidence kinds a model without records or seen ancestor would get from its token head ``x [N, in_dim]``
-    (``facts`` / ``content`` / ``size``): how training groups its cold-start checks, the way scoring labels them."""
-    meta = x[:, metadata_slice()]
-    facts = (meta[:, _METADATA["has_imagenet_top1"]] > 0) | (meta[:, _METADATA["has_pretraining"]] > 0)
-    family = x[:, family_slice()].sum(1) > 0
-    return ["facts" if f else "content" if c else "size" for f, c in zip(facts, family, strict=True)]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,15 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ScorerConfigError
-from ..finetune_records import FinetuneRecords, load_target_tasks
+from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..rankers.base import Explained
-from ..tokens.ptm import known_dataset_labels, ptm_tokens
-from ..tokens.task import TaskDescription, TaskTokens, task_tokens_from_labels
+from ..tokens.ptm import ptm_tokens
+from ..tokens.task import TaskTokens
 from .model import TransferScorer
 from .train import TrainConfig, train_scorer
-
-logger = logging.getLogger(__name__)
 
 #: Folder of the scorer shipped inside the package.
 DEFAULT_SCORER_DIR = "scorer"
@@ -67,6 +64,11 @@ class SpiderRanker:
             ) from exc
         return cls(scorer=scorer)
 
+    @classmethod
+    def untrained(cls, seed: int = 0) -> SpiderRanker:
+        """A ranker to :meth:`fit`, with the default training settings and ``seed`` (the evaluation protocols)."""
+        return cls(config=TrainConfig(seed=seed))
+
     def fit(
         self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
     ) -> SpiderRanker:
@@ -86,40 +88,3 @@ class SpiderRanker:
         if self.scorer is None:
             raise RuntimeError("SpiderRanker has no scorer: call fit() or SpiderRanker.from_pretrained() first")
         return self.scorer.explain(task, candidates)
-
-
-def record_tasks(
-    records: FinetuneRecords,
-    *,
-    text_encoder: str | None = None,
-    label_names: Mapping[str, Sequence[str]] | None = None,
-) -> dict[str, TaskTokens]:
-    """Label-name task tokens of every target of ``records`` whose label names are known (see
-    :func:`record_task_descriptions`); a target without is left out (logged) and cannot be trained on."""
-    descriptions = record_task_descriptions(records, label_names=label_names)
-    return {name: task_tokens_from_labels(d, text_encoder=text_encoder) for name, d in descriptions.items()}
-
-
-def record_task_descriptions(
-    records: FinetuneRecords, *, label_names: Mapping[str, Sequence[str]] | None = None
-) -> dict[str, TaskDescription]:
-    """Descriptions of the targets of ``records`` whose label names are known, nothing encoded yet.
-
-    Label names come from ``label_names`` (a user's own targets), else the shipped TransferGraph targets, else the
-    known dataset label lists (``food101``).
-    """
-    shipped = load_target_tasks()
-    known = known_dataset_labels()
-    modality = records.accuracy.groupby("target").modality.first().to_dict()
-    out = {}
-    for name in sorted(modality):
-        description = shipped.get(name)
-        if label_names and name in label_names and modality[name] in ("image", "text"):
-            description = TaskDescription(name=name, modality=modality[name], label_names=tuple(label_names[name]))
-        if description is None and name.lower() in known and modality[name] in ("image", "text"):
-            description = TaskDescription(name=name, modality=modality[name], label_names=known[name.lower()])
-        if description is None:
-            logger.info("no label names known for target '%s'; it is left out of training", name)
-            continue
-        out[name] = description
-    return out

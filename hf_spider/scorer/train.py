@@ -16,13 +16,9 @@ Seeded and deterministic on CPU.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -38,16 +34,8 @@ from ..rankers.graph import percentile_matrix
 from ..tokens.ptm import HEAD_DIM, SCALAR_NAMES, PTMTokens, TextEmbedder, archi2vec_slice, ptm_tokens, token_dim
 from ..tokens.task import TaskTokens
 from .forest import ForestArrays, fit_forest, predict_forest
-from .model import (
-    COLD_START_EXTRA,
-    LatentTables,
-    TransferScorer,
-    _Member,
-    cold_start_features,
-    evidence_of_head,
-    prior_readout,
-    task_group,
-)
+from .inputs import COLD_START_EXTRA, cold_start_features, evidence_of_head
+from .model import LatentTables, TransferScorer, _Member, prior_readout, task_group
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +213,7 @@ def train_scorer(
         forest_nodes=forest.feature.shape[1] if forest else 1,
         feature_schema_version=tokens.schema_version,
         text_encoder=text_encoder,
-        sample_encoders=_sample_encoders({name: tasks[name] for name in usable}),
+        sample_encoders=sample_encoders({name: tasks[name] for name in usable}),
         summary=summary,
     )
     if forest is not None:
@@ -446,7 +434,7 @@ def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> d
     return spaces
 
 
-def _sample_encoders(tasks: Mapping[str, TaskTokens]) -> dict[str, str] | None:
+def sample_encoders(tasks: Mapping[str, TaskTokens]) -> dict[str, str] | None:
     """The encoder of each modality's class prototypes among the training tasks (``id`` of ``id@revision``), so a
     query task is encoded alike; ``None`` when no training task has prototypes.
 
@@ -471,107 +459,3 @@ def _proto_dim(tasks: Mapping[str, TaskTokens], default: int) -> int:
             f"training tasks have prototypes of different widths {sorted(widths)}; encode them with one encoder"
         )
     return widths.pop() if widths else default
-
-
-def train_default(
-    output: str | os.PathLike[str],
-    *,
-    records: str | os.PathLike[str] | None = None,
-    candidates: str | os.PathLike[str] = "bundled",
-    config: TrainConfig | None = None,
-    metrics: Mapping[str, Any] | None = None,
-) -> TransferScorer:
-    """Train on every record (both modalities) and save the scorer with its model card to ``output``.
-
-    Args:
-        output: folder for ``config.json``, ``model.safetensors`` and ``README.md``.
-        records: a TransferGraph records folder, a ``model,target,accuracy`` CSV, or the records of
-            ``hf-spider build-records`` (a folder with its ``manifest.json``, or a Hub dataset repo id): sampled
-            tasks whose tokens carry class prototypes (default: the bundled TransferGraph records).
-        candidates: the models' records: ``"bundled"``, an index file or a folder of repos.
-        config: hyper-parameters.
-        metrics: benchmark results (``benchmarks/transfergraph_bench.py --json``) to state in the card.
-    """
-    from ..finetune_records import load_bundled_records, load_transfergraph, read_records_csv
-    from ..ranking import load_candidates
-    from .ranker import record_tasks
-
-    config = config or TrainConfig()
-    tasks: Mapping[str, TaskTokens] | None = None
-    if records is None:
-        data = load_bundled_records()
-        source = "the bundled TransferGraph records (hf_spider/data/finetune_records.csv)"
-    elif (Path(records) / "manifest.json").is_file() or (
-        not Path(records).exists() and not Path(records).suffix and "/" in str(records)  # a Hub dataset repo id
-    ):
-        from ..metarecords import load_meta_records
-
-        meta = load_meta_records(records)
-        data, tasks = meta.records, meta.tasks
-        source = f"the sampled tasks of `hf-spider build-records` at {records} ({len(tasks)} tasks)"
-    elif Path(records).is_dir():
-        data, source = load_transfergraph(records), f"TransferGraph records at {records}"
-    else:
-        data, source = read_records_csv(records), f"records file {Path(records).name}"
-    models = load_candidates(candidates)
-    tasks = tasks if tasks is not None else record_tasks(data)
-    summary = card_summary(data, source, config, metrics, sample_encoders=_sample_encoders(tasks))
-    scorer = train_scorer(data, models, tasks, config=config, summary=summary)
-    from ..hub.index import atomic_write
-
-    scorer.save_pretrained(Path(output))
-    with atomic_write(Path(output) / "README.md") as f:  # the mixin keeps an existing card; this one is ours
-        f.write(str(scorer.generate_model_card()))
-    return scorer
-
-
-def card_summary(
-    records: FinetuneRecords,
-    source: str,
-    config: TrainConfig,
-    metrics: Mapping[str, Any] | None = None,
-    *,
-    sample_encoders: Mapping[str, str] | None = None,
-) -> str:
-    """Model-card Markdown: training data, what of a task it reads, hyper-parameters and, when given, the benchmark
-    figures."""
-    counts = records.accuracy.groupby("modality").agg(targets=("target", "nunique"), records=("model", "size"))
-    lines = ["## Training data", "", f"Listwise (ListMLE) on {source}:", ""]
-    lines += [
-        f"- {m}: {int(r.targets)} targets, {int(r.records)} (model, target) results" for m, r in counts.iterrows()
-    ]
-    if sample_encoders:
-        encoders = ", ".join(f"{m}: `{e}`" for m, e in sorted(sample_encoders.items()))
-        lines += ["", f"Task samples: it reads the class prototypes of a task's samples, encoded by {encoders}."]
-    else:
-        lines += ["", "Task samples: it knows a task by its label names only; a dataset's samples are not read."]
-    lines += ["", f"Hyper-parameters: `{json.dumps(asdict(config), sort_keys=True)}`."]
-    if metrics:
-        lines += ["", "## Benchmark (TransferGraph, leave one target out, mean weighted tau)", ""]
-        lines += [
-            "| modality | hf-spider (weighted) | hf-spider (plain) | collab prior | LogME | published TransferGraph |"
-        ]
-        lines += ["|---|---|---|---|---|---|"]
-        for modality in ("image", "text"):
-            if modality in metrics:
-                w, p = metrics[modality]["weighted_mean"], metrics[modality]["plain_mean"]
-                lines.append(
-                    f"| {modality} | {w['hf_spider']:.3f} | {p['hf_spider']:.3f} | {w['collab_prior']:.3f} "
-                    f"| {w['logme']:.3f} | {w['transfergraph_published']:.3f} |"
-                )
-        lines += ["", "## Models without records (weighted mean of weighted tau)", ""]
-        lines += [
-            "Cold start: a quarter of the models is held out entirely and ranked from what the Hub says about it.",
-            "Mixed pool: those held-out models ranked together with the seen ones, in one list.",
-            "",
-            "| modality | cold start | LogME | size prior | own-records ceiling | mixed pool | collab prior + size |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for modality in ("image", "text"):
-            if "cold_start" in metrics.get(modality, {}) and "mixed_pool" in metrics[modality]:
-                c, m = metrics[modality]["cold_start"], metrics[modality]["mixed_pool"]
-                cells = [c["hf_spider"], c["logme"], c["size_prior"], c["own_records_reference"]]
-                cells += [m["hf_spider"], m["collab_prior_size_fallback"]]
-                lines.append(f"| {modality} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-        lines += ["", "Reproduce: `python benchmarks/transfergraph_bench.py --json OUT.json`."]
-    return "\n".join(lines)

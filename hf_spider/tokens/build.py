@@ -236,3 +236,8 @@ def _encoders_unchanged(tokens: TaskTokens) -> bool:
         if encoder_revision(model_id) != revision:
             return False
     return True
+
+
+def task_tokens_from_labels(description: TaskDescription, *, text_encoder: str | None = None) -> TaskTokens:
+    """Tokens of a task known by its label names only: label-name embeddings and statistics, no prototypes."""
+    return build_task_tokens(description, text_encoder=text_encoder, use_cache=False)

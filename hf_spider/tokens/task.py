@@ -127,10 +127,3 @@ def task_statistics(description: TaskDescription) -> np.ndarray:
         ],
         dtype=np.float32,
     )
-
-
-def task_tokens_from_labels(description: TaskDescription, *, text_encoder: str | None = None) -> TaskTokens:
-    """Tokens of a task known by its label names only: label-name embeddings and statistics, no prototypes."""
-    from .build import build_task_tokens
-
-    return build_task_tokens(description, text_encoder=text_encoder, use_cache=False)

@@ -1,6 +1,6 @@
 """What ``hf-spider evaluate`` shows: the per-target table, the means, one recommendation line per modality, a plot.
 
-The figures come from :func:`hf_spider.scorer.evaluate.evaluate_records`; this module only reads them. Figures are
+The figures come from :func:`hf_spider.evaluation.evaluate.evaluate_records`; this module only reads them. Figures are
 built with :class:`matplotlib.figure.Figure` (no ``pyplot`` state), as in :mod:`hf_spider.outputs.plots`.
 """
 
@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..scorer.evaluate import MEAN_ROWS, PRIORS
+from ..rankers import PRIORS
+from .metrics import MEAN_ROWS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

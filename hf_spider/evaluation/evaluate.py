@@ -1,29 +1,18 @@
-"""The TransferGraph benchmark protocols, generic over any :class:`~hf_spider.rankers.base.TrainableRanker` factory.
+"""Run the protocols of :mod:`hf_spider.evaluation.protocols` for any ranker, and ``hf-spider evaluate``.
 
 Shared by ``benchmarks/transfergraph_bench.py``, ``hf-spider evaluate`` and ``selector.evaluate``, so the three give
-the same figures. Every figure is computed by the shipped ``evaluate`` module ``model_ranking``
-(:mod:`hf_spider.metrics`), one call per ranked list.
+the same figures; every figure is computed by :mod:`hf_spider.evaluation.metrics`. Per-target values are summarised
+by a plain mean and a mean weighted by (max - mean) of the target's accuracies (:func:`~.metrics.target_weight`).
 
-Protocols (``shared/data/transfergraph/README.md``); ground truth is the best fine-tuning accuracy of a (model, target)
-pair; per-target values are summarised by a plain mean and a mean weighted by (max - mean) of the target's accuracies:
-
-* **loto**, leave one target out: nothing recorded on the target reaches ``fit`` (no accuracy, no estimator score, no
-  task tokens); the models recorded on the target are ranked.
-* **cold_start**: also holds out a quarter of the models entirely (``folds`` folds over the recorded models of the
-  records, seeded): the ranker never sees any of their records and ranks them, each fold on its own, on the target
-  from content alone. A fold's models are ranked among themselves; the folds' ranks are pooled per target
-  (:func:`fold_rank`).
-* **mixed_pool**: the same folds and the same fits as cold start, but the held-out models of a fold are ranked
-  **together with the seen models** recorded on the target, in one list, as a crawl of the Hub would give them (the
-  seen models' records on the other targets are known, the held-out models' are not). Each fold gives one complete
-  list of the target's models; its metrics are computed on that list and averaged over the folds of the target
-  (folds with no held-out model on the target are left out). Besides the list metrics, the placement of the held-out
-  models is reported (:data:`PLACEMENT`): their share of the list and of the predicted top 5, their mean predicted
-  minus mean true percentile in the list, and the weighted tau restricted to them (NaN for a fold with fewer than 2).
-  Every model is held out in exactly one fold, so averaged over a target's folds the held-out models fill the true
-  top 5 in proportion to their share of the list: a top-5 share below the list share, or a negative bias, means the
-  ranker pushes unseen models down; a ranker blind to what was seen (the size prior, LogME) gets the list share and
-  a bias near 0 (exactly, when the folds hold equally many of the target's models).
+Cold start ranks a fold's models among themselves; the folds' ranks are pooled per target
+(:func:`~.metrics.fold_rank`). Mixed pool scores each fold's complete list of the target's models and averages over
+the folds of the target (folds with no held-out model on the target are left out). Besides the list metrics, the
+placement of the held-out models is reported (:data:`PLACEMENT`): their share of the list and of the predicted top 5,
+their mean predicted minus mean true percentile in the list, and the weighted tau restricted to them (NaN for a fold
+with fewer than 2). Every model is held out in exactly one fold, so averaged over a target's folds the held-out models
+fill the true top 5 in proportion to their share of the list: a top-5 share below the list share, or a negative
+bias, means the ranker pushes unseen models down; a ranker blind to what was seen (the size prior, LogME) gets the
+list share and a bias near 0 (exactly, when the folds hold equally many of the target's models).
 """
 
 from __future__ import annotations
@@ -31,8 +20,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -41,28 +28,16 @@ from huggingface_hub.utils import tqdm
 from ..errors import InvalidRecordsError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
+from ..rankers import PRIORS, TRAINABLE_RANKERS, trainable_ranker
 from ..rankers.base import Ranker, TrainableRanker
 from ..tokens.task import TaskTokens
-
-if TYPE_CHECKING:
-    from ..outputs.evaluation import Evaluation
-    from .train import TrainConfig
+from .metrics import MEAN_ROWS, METRICS, fold_rank, metrics_table, ranking_metrics, summarise, target_weight
+from .protocols import PROTOCOLS, Split, loto_splits, mixed_pool_splits, normalise_protocols
+from .report import Evaluation
 
 logger = logging.getLogger(__name__)
 
 RankerFactory = Callable[[], TrainableRanker]
-#: The protocols, in the order they are run and shown.
-PROTOCOLS = ("loto", "cold_start", "mixed_pool")
-#: Shortlist sizes of top@k, rel@k and regret@k.
-TOP_K = (1, 5)
-#: Metrics of :func:`ranking_metrics` (the ``model_ranking`` module), in table order.
-METRICS = (
-    "weighted_tau",
-    "kendall",
-    "spearman",
-    "pearson",
-    *(f"{kind}{k}" for k in TOP_K for kind in ("top", "rel", "regret")),
-)
 #: How the held-out models of a mixed-pool list are placed (see the module docstring).
 PLACEMENT = (
     "heldout_share",
@@ -70,185 +45,6 @@ PLACEMENT = (
     "heldout_bias",
     "heldout_weighted_tau",
 )
-#: Rankers that ``hf-spider evaluate`` fits per protocol step, by their ``--ranker`` name.
-TRAINABLE_RANKERS = ("spider", "graph", "fennec", "collab_prior", "size_prior", "collab_prior_size_fallback")
-#: The transparent priors a learned ranker is judged against.
-PRIORS = ("collab_prior", "size_prior", "collab_prior_size_fallback")
-
-
-@dataclass(frozen=True)
-class Split:
-    """What ``fit`` may see for one evaluation step, and what is then ranked.
-
-    ``held_out``: models hidden from ``fit`` entirely (cold start and mixed pool), empty for leave one target out.
-    """
-
-    target: str
-    train_records: FinetuneRecords
-    train_tasks: dict[str, TaskTokens]
-    test_models: list[ModelRecord]
-    truth: pd.Series  # accuracy on the target, indexed by model id
-    held_out: frozenset[str] = frozenset()
-
-    def held_out_part(self) -> Split:
-        """The same step restricted to its held-out models: what cold start ranks."""
-        keep = self.truth.index.isin(self.held_out)
-        return replace(
-            self,
-            test_models=[m for m in self.test_models if m.repo_id in self.held_out],
-            truth=self.truth[keep],
-        )
-
-
-@dataclass
-class FittedBaseline:
-    """Turns a ranker built from records (the collaborative prior, the size prior) into a :class:`TrainableRanker`."""
-
-    build: Callable[[FinetuneRecords], Ranker]
-    name: str = "baseline"
-    _ranker: Ranker | None = field(default=None, repr=False)
-
-    def fit(
-        self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]
-    ) -> FittedBaseline:
-        self._ranker = self.build(records)
-        return self
-
-    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
-        if self._ranker is None:
-            raise RuntimeError(f"{self.name}: call fit() before score()")
-        return self._ranker.score(task, candidates)
-
-
-def trainable_ranker(name: str, *, seed: int = 0, config: TrainConfig | None = None) -> TrainableRanker:
-    """A fresh, unfitted ranker by its ``--ranker`` name (:data:`TRAINABLE_RANKERS`).
-
-    Args:
-        seed: seeds the learned rankers (the scorer through ``TrainConfig(seed=)`` unless ``config`` is given).
-        config: the scorer's training settings (default ``TrainConfig(seed=seed)``).
-
-    Raises:
-        UnknownRankerError: ``name`` is not one of :data:`TRAINABLE_RANKERS`.
-    """
-    from ..rankers import UnknownRankerError
-    from ..rankers.baselines import CollaborativePrior, CollabPriorSizeFallback, SizePrior
-
-    if name == "spider":
-        from .ranker import SpiderRanker
-        from .train import TrainConfig
-
-        return SpiderRanker(config=config or TrainConfig(seed=seed))
-    if name == "graph":
-        from ..rankers.graph import GraphRanker
-
-        return GraphRanker(seed=seed)
-    if name == "fennec":
-        from ..rankers.fennec import FennecRanker
-
-        return FennecRanker(seed=seed)
-    if name == "collab_prior":
-        return FittedBaseline(CollaborativePrior, name=name)
-    if name == "size_prior":
-        return FittedBaseline(lambda _records: SizePrior(), name=name)
-    if name == "collab_prior_size_fallback":
-        return CollabPriorSizeFallback()
-    raise UnknownRankerError(f"unknown ranker '{name}'; pick from {', '.join(TRAINABLE_RANKERS)}")
-
-
-def ranking_metrics(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """:data:`METRICS` of one ranked list, computed by the shipped ``evaluate`` module ``model_ranking``.
-
-    Weighted tau, Kendall, Spearman, Pearson, and top@k (a best model is among the k best-scored), rel@k (their best
-    accuracy over the best) and regret@k (the best accuracy minus theirs) for k in :data:`TOP_K`.
-    """
-    from ..metrics import load_model_ranking
-
-    result = load_model_ranking().compute(references=truth, predictions=predicted, k=list(TOP_K))
-    return {name: float(result[name]) for name in METRICS}
-
-
-def target_weight(truth: pd.Series) -> float:
-    """The published tables' weight of a target: (max - mean) of its accuracies (easy targets count less)."""
-    return float(truth.max() - truth.mean())
-
-
-def loto_splits(
-    records: FinetuneRecords,
-    models: Sequence[ModelRecord],
-    tasks: Mapping[str, TaskTokens],
-    targets: Sequence[str],
-) -> list[Split]:
-    """Leave-one-target-out: for each target, every record and task except the target's; rank its recorded models."""
-    by_id = {m.repo_id: m for m in models}
-    splits = []
-    for target in targets:
-        truth = _truth(records, target, by_id)
-        splits.append(
-            Split(
-                target=target,
-                train_records=records.without_target(target),
-                train_tasks={name: t for name, t in tasks.items() if name != target},
-                test_models=[by_id[m] for m in truth.index],
-                truth=truth,
-            )
-        )
-    return splits
-
-
-def mixed_pool_splits(
-    records: FinetuneRecords,
-    models: Sequence[ModelRecord],
-    tasks: Mapping[str, TaskTokens],
-    targets: Sequence[str],
-    *,
-    folds: int = 4,
-    seed: int = 0,
-) -> list[Split]:
-    """Leave one target out *and* one fold of the models out; rank every model recorded on the target in one list.
-
-    The folds split the models recorded anywhere in ``records`` (and known to ``models``) by a seeded permutation, as
-    :func:`cold_start_splits` does; a (target, fold) step with no held-out model on the target is left out.
-    """
-    by_id = {m.repo_id: m for m in models}
-    recorded = sorted(set(records.accuracy.model) & set(by_id))
-    fold_of = dict(zip(recorded, np.random.default_rng(seed).permutation(len(recorded)) % folds, strict=True))
-    splits = []
-    for target in targets:
-        truth = _truth(records, target, by_id)
-        base = records.without_target(target)
-        for fold in range(folds):
-            held = frozenset(m for m, f in fold_of.items() if f == fold)
-            if not truth.index.isin(held).any():
-                continue
-            splits.append(
-                Split(
-                    target=target,
-                    train_records=FinetuneRecords(
-                        base.accuracy[~base.accuracy.model.isin(held)].reset_index(drop=True),
-                        base.estimator_scores[~base.estimator_scores.model.isin(held)].reset_index(drop=True),
-                    ),
-                    train_tasks={name: t for name, t in tasks.items() if name != target},
-                    test_models=[by_id[m] for m in truth.index],
-                    truth=truth,
-                    held_out=held,
-                )
-            )
-    return splits
-
-
-def cold_start_splits(
-    records: FinetuneRecords,
-    models: Sequence[ModelRecord],
-    tasks: Mapping[str, TaskTokens],
-    targets: Sequence[str],
-    *,
-    folds: int = 4,
-    seed: int = 0,
-) -> list[Split]:
-    """Leave one target out *and* one fold of the models (``1 / folds`` of them, all their records) out; rank the
-    fold's models recorded on the target (steps with fewer than 2 of them are left out)."""
-    parts = [s.held_out_part() for s in mixed_pool_splits(records, models, tasks, targets, folds=folds, seed=seed)]
-    return [s for s in parts if len(s.truth) >= 2]
 
 
 def evaluate(
@@ -398,43 +194,6 @@ def split_truths(splits: Sequence[Split]) -> dict[str, pd.Series]:
     return {target: _first_per_model(pd.concat(truths)) for target, truths in parts.items()}
 
 
-def fold_rank(scores: pd.Series) -> pd.Series:
-    """Ranks of ``scores`` scaled to [0, 1] within one fold, ties averaged, NaN ranked last.
-
-    Scaled as ``(rank - 1) / (n - 1)`` so that a fold of tied scores sits at exactly 0.5 whatever its size: pandas'
-    ``rank(pct=True)`` gives ``(n + 1) / 2n``, which differs between folds of different sizes, so concatenating the
-    folds of a ranker without any signal used to rank the models by fold size (a spurious tau of 0.42 on text).
-    """
-    ranks = scores.rank(method="average", na_option="top")  # "top": NaN get the lowest ranks
-    return (ranks - 1.0) / max(len(scores) - 1, 1)
-
-
-def metrics_table(truths: Mapping[str, pd.Series], predictions: Mapping[str, pd.Series]) -> pd.DataFrame:
-    """Per-target :data:`METRICS` and weight from ground truth and predicted scores (both indexed by model id)."""
-    rows = {}
-    for target, predicted in predictions.items():
-        truth = truths[target].reindex(predicted.index)
-        if truth.isna().any():
-            raise ValueError(f"no ground truth for {int(truth.isna().sum())} ranked model(s) of target '{target}'")
-        rows[target] = {**ranking_metrics(truth.to_numpy(), predicted.to_numpy()), "weight": target_weight(truth)}
-    return pd.DataFrame.from_dict(rows, orient="index", columns=[*METRICS, "weight"])
-
-
-def summarise(table: pd.DataFrame, metric: str = "weighted_tau") -> dict[str, float]:
-    """Plain and weighted means of ``metric`` over the targets of ``table`` (targets where it is NaN left out)."""
-    values, weights = table[metric], table["weight"]
-    known = values.notna()
-    return {
-        "plain_mean": float(values[known].mean()),
-        "weighted_mean": float((values[known] * weights[known]).sum() / weights[known].sum()),
-    }
-
-
-def _truth(records: FinetuneRecords, target: str, by_id: Mapping[str, ModelRecord]) -> pd.Series:
-    rows = records.accuracy[(records.accuracy.target == target) & records.accuracy.model.isin(by_id)]
-    return rows.groupby("model").accuracy.max()
-
-
 def _first_per_model(truth: pd.Series) -> pd.Series:
     """One value per model: mixed-pool folds repeat a target's whole truth."""
     return truth[~truth.index.duplicated()]
@@ -456,7 +215,6 @@ def evaluate_records(
     allow_unknown_models: bool = False,
     folds: int = 4,
     seed: int = 0,
-    config: TrainConfig | None = None,
 ) -> Evaluation:
     """How well each ranker would have chosen on a team's own fine-tuning history (``hf-spider evaluate``).
 
@@ -478,10 +236,9 @@ def evaluate_records(
         allow_unknown_models: rank models no candidate record describes from their repo id alone instead of
             refusing them.
         folds / seed: the cold-start folds, and the seed of the learned rankers.
-        config: the scorer's training settings (default ``TrainConfig(seed=seed)``).
 
     Returns:
-        An :class:`~hf_spider.outputs.evaluation.Evaluation`: ``.table`` (one row per modality, protocol, ranker and
+        An :class:`~hf_spider.evaluation.report.Evaluation`: ``.table`` (one row per modality, protocol, ranker and
         target, plus ``weighted mean`` and ``plain mean`` rows), ``.notes``, ``.recommendations()``, ``.plot()``.
 
     Raises:
@@ -489,10 +246,8 @@ def evaluate_records(
             fewer than 3 models, a target without label names or modality.
         UnknownRankerError: a ranker name that is not trainable.
     """
-    from ..finetune_records import load_bundled_records, read_user_records
-    from ..outputs.evaluation import Evaluation
-    from ..tokens.task import task_tokens_from_labels
-    from .ranker import record_task_descriptions
+    from ..finetune_records import load_bundled_records, read_user_records, record_task_descriptions
+    from ..tokens.build import task_tokens_from_labels
 
     protocols = normalise_protocols(protocols)
     names = list(dict.fromkeys([*rankers, *PRIORS]))
@@ -557,7 +312,7 @@ def evaluate_records(
         targets_m = [t for t in evaluated if modality_of_target[t] == modality]
         for name in names:
             tables = evaluate_protocols(
-                lambda name=name: trainable_ranker(name, seed=seed, config=config),  # type: ignore[misc]
+                lambda name=name: trainable_ranker(name, seed=seed),  # type: ignore[misc]
                 records_m,
                 pool_m,
                 tasks,
@@ -573,19 +328,6 @@ def evaluate_records(
     return Evaluation(table=pd.concat(parts), notes=tuple(notes), source=user.source, protocols=tuple(protocols))
 
 
-def normalise_protocols(protocols: Sequence[str]) -> list[str]:
-    """Protocol names as :data:`PROTOCOLS` spells them (``cold-start`` -> ``cold_start``), checked, in table order."""
-    names = [p.strip().lower().replace("-", "_") for p in protocols if p.strip()]
-    unknown = [p for p in names if p not in PROTOCOLS]
-    if unknown or not names:
-        raise InvalidRecordsError(
-            f"unknown protocol(s) {', '.join(unknown) or '(none given)'}; pick from loto, cold-start, mixed-pool"
-        )
-    return [p for p in PROTOCOLS if p in names]
-
-
-#: Rows of the evaluation table that summarise a (modality, protocol, ranker) over its targets.
-MEAN_ROWS = ("weighted mean", "plain mean")
 _PIPELINE_TAG = {"image": "image-classification", "text": "text-classification"}
 #: Fewest models a target needs to say anything about a ranking of them.
 MIN_MODELS_PER_TARGET = 3
