@@ -80,6 +80,14 @@ class InvalidOutputError(HfSpiderError, ValueError):
     """Where or how a result should be written is contradictory or unsafe (a suffix that names another format, ...)."""
 
 
+class OutputWriteError(HfSpiderError, OSError):
+    """The operating system refused to write a result (no space left, permissions); the target was left as it was."""
+
+
+class InvalidShortlistError(HfSpiderError, ValueError):
+    """A shortlist given as input (``rerank --shortlist``) is not one that ``hf-spider rank --format json`` wrote."""
+
+
 class NothingRerankedError(HfSpiderError, RuntimeError):
     """Not one candidate of a re-ranking could be run; ``failures`` maps each model id to why.
 

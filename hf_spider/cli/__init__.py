@@ -1,18 +1,24 @@
 """``hf-spider``: a thin argparse layer over the library; one module per sub-command.
 
 Every sub-command module defines ``register(subparsers)``, which adds its parser and sets ``func`` to a handler
-``(args) -> int``. Errors of ours (:class:`~hf_spider.errors.HfSpiderError`) become one line on stderr and exit code 2;
-``--verbose`` (before or after the sub-command) shows the traceback instead.
+``(args) -> int``. Errors of ours (:class:`~hf_spider.errors.HfSpiderError`), usage errors and what the operating
+system refuses (a file that cannot be read, a full disk under stdout) become one line on stderr and exit code 2;
+``--verbose`` (before or after the sub-command) shows the traceback instead. Ctrl-C, even during the imports of the
+first second, exits with 130 and one line; a reader that closes the pipe (``| head``) ends the command silently, as
+Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .._version import __version__
 from ..errors import HfSpiderError
@@ -21,11 +27,22 @@ from ..errors import HfSpiderError
 COMMANDS = ("rank", "rerank", "evaluate", "crawl", "index", "train_scorer", "build_records")
 
 EXIT_USAGE = 2
+#: Exit status of a command stopped by Ctrl-C (128 + SIGINT), as a shell reports it.
+EXIT_INTERRUPTED = 130
+#: Exit status of a command whose reader closed the pipe (128 + SIGPIPE), as a shell reports it.
+EXIT_BROKEN_PIPE = 141
 VERBOSE_HELP = "log progress and show tracebacks on errors"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with its usage errors on one line (the usage block is what ``--help`` is for), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="hf-spider", description="Rank pre-trained Hub models for your dataset without fine-tuning them all."
     )
     parser.add_argument("--version", action="version", version=f"hf-spider {__version__}")
@@ -41,20 +58,64 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    """Run one command; returns its exit status (0, 2 for bad input, 130 on Ctrl-C, 141 on a closed pipe)."""
+    command = "hf-spider"
+    verbose = False
+    try:
+        parser = build_parser()  # imports every command module: Ctrl-C can land here
+        args = parser.parse_args(argv)
+        command, verbose = f"hf-spider {args.command}", args.verbose
+        code = _run(args)
+        sys.stdout.flush()  # a full disk under stdout shows here, while the error can still be reported
+        return code
+    except KeyboardInterrupt:
+        print(f"{command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _discard_stdout()
+        return EXIT_BROKEN_PIPE
+    except (HfSpiderError, OSError) as exc:
+        if verbose:
+            raise
+        print(f"{command}: error: {_one_line(exc)}", file=sys.stderr)
+        _flush_or_discard_stdout()
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if not args.verbose:
         # torchvision built for another torch (the Quickstart's CPU install) warns on import that its C image library
         # is missing; hf-spider never uses it, so the warning is noise in every command's output.
         warnings.filterwarnings("ignore", message="Failed to load image Python extension", category=UserWarning)
+    return int(args.func(args))
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line: ours already are; an operating-system error names its file and what to check."""
+    if isinstance(exc, HfSpiderError) or not isinstance(exc, OSError):
+        return " ".join(str(exc).split())
+    if exc.filename:
+        return f"'{exc.filename}': {exc.strerror or exc}; check the path and its permissions"
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device the output goes to; free some space or write elsewhere"
+    return str(exc.strerror or exc)
+
+
+def _flush_or_discard_stdout() -> None:
+    """Write out what stdout still buffers; if stdout is what failed (a full disk), drop it instead, so the
+    interpreter's own flush at exit does not fail again with a traceback."""
     try:
-        return int(args.func(args))
-    except (HfSpiderError, FileNotFoundError) as exc:
-        if args.verbose:
-            raise
-        print(f"hf-spider {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hf-spider: interrupted", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+    except OSError:
+        _discard_stdout()
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null so what is still buffered is dropped, not written again at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout replaced by an object without a file (tests, notebooks)
+        pass

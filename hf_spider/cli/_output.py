@@ -2,17 +2,19 @@
 
 The format is ``--format`` when given, else the ``--output`` file's suffix (``.json``, ``.md``; anything else is the
 text table). A ``--format`` that contradicts a known suffix (``--format table --output all.json``) is refused rather
-than writing a ``.json`` file that holds a table.
+than writing a ``.json`` file that holds a table. ``--output -`` is stdout; any other ``--output`` must be a regular
+file or a new path (:func:`~hf_spider.hub.output_paths.check_output_file`), checked before the work starts.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOutputError
-from ..hub.index import atomic_write
+from ..hub.output_paths import atomic_write, check_output_file
 from ..outputs.shortlist import Shortlist
 
 FORMATS = ("table", "json", "markdown")
@@ -29,7 +31,25 @@ def add_output_arguments(group: Any) -> None:
         choices=FORMATS,
         help="output format (default: from the --output suffix, .json or .md, else table)",
     )
-    group.add_argument("--output", type=Path, help="write the shortlist to this file instead of stdout")
+    group.add_argument(
+        "--output",
+        type=output_path,
+        help="write the shortlist to this file (- for stdout, the default); a symbolic link, device, FIFO or folder is "
+        "refused",
+    )
+    group.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="let --output be a symbolic link and write through it (default: refuse it, as an atomic write would "
+        "replace the link)",
+    )
+
+
+def output_path(text: str) -> Path:
+    """An argparse ``type`` for an output path: ``Path("")`` would silently mean the current folder, so refuse it."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; pass a file or folder path (or - for stdout where allowed)")
+    return Path(text)
 
 
 def output_format(fmt: str | None, output: Path | None) -> str:
@@ -49,18 +69,38 @@ def output_format(fmt: str | None, output: Path | None) -> str:
     return fmt
 
 
-def emit_shortlist(shortlist: Shortlist, fmt: str | None, output: Path | None) -> None:
-    """Print ``shortlist`` to stdout, or write it atomically to ``output`` (never half a file).
+def checked_output(fmt: str | None, output: Path | None, *, follow_symlinks: bool = False) -> str:
+    """:func:`output_format`, once ``output`` is known to be writable: called before any work, so a bad ``--output``
+    fails in a second rather than after the ranking.
+
+    Raises:
+        InvalidOutputError: see :func:`output_format` and :func:`~hf_spider.hub.output_paths.check_output_file`.
+    """
+    if output is not None and not _is_stdout(output):
+        check_output_file(output, what="--output", follow_symlinks=follow_symlinks)
+    return output_format(fmt, output)
+
+
+def emit_shortlist(
+    shortlist: Shortlist, fmt: str | None, output: Path | None, *, follow_symlinks: bool = False
+) -> None:
+    """Print ``shortlist`` to stdout (``output`` ``None`` or ``-``), or write it atomically to ``output`` (never half
+    a file, never over anything but a regular file).
 
     Args:
         fmt: ``"table"``, ``"json"`` or ``"markdown"``; ``None`` picks it from ``output``'s suffix (see
             :func:`output_format`).
+        follow_symlinks: write through ``output`` when it is a symbolic link (else it is refused).
     """
-    fmt = output_format(fmt, output)
+    fmt = checked_output(fmt, output, follow_symlinks=follow_symlinks)
     text = {"table": shortlist.to_table, "json": shortlist.to_json, "markdown": shortlist.to_markdown}[fmt]()
-    if output is None:
+    if output is None or _is_stdout(output):
         print(text)
         return
-    with atomic_write(output) as f:
+    with atomic_write(output, follow_symlinks=follow_symlinks) as f:
         f.write(text if text.endswith("\n") else text + "\n")
     print(f"wrote {len(shortlist)} ranked models to {output} ({fmt})", file=sys.stderr)
+
+
+def _is_stdout(output: Path | None) -> bool:
+    return output is None or str(output) == "-"

@@ -10,11 +10,12 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidDatasetError, InvalidIndexError
+from ..hub.output_paths import check_output_dir
 from ._forward import add_forward_arguments, forward_options
+from ._output import output_path
 
 _DESCRIPTION = """\
 Sample training tasks (2..C classes, --per-class examples each) from each dataset, run every candidate on every
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
         description=_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--output", type=Path, required=True, help="records folder to create or resume")
+    parser.add_argument("--output", type=output_path, required=True, help="records folder to create or resume")
     data = parser.add_argument_group("datasets")
     data.add_argument(
         "--dataset",
@@ -105,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
     from ..rerank.distributed import partial_state
 
     _check_positive(args)
+    check_output_dir(args.output, what="--output")
     fine_tuning = args.finetune_tasks > 0
     test_per_class = args.test_per_class if fine_tuning else 0
     sampling = TaskSampling(
@@ -162,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_positive(args: argparse.Namespace) -> None:
-    for flag in ("tasks_per_dataset", "per_class", "batch_size", "finetune_steps", "finetune_batch_size"):
+    for flag in ("tasks_per_dataset", "per_class", "finetune_steps", "finetune_batch_size"):
         if getattr(args, flag) < 1:
             name = "--" + flag.replace("_", "-")
             raise InvalidDatasetError(f"{name} must be >= 1, got {getattr(args, flag)}; pass a positive number")

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from ..hub.crawl import Selection, crawl, crawl_dir
+from ..hub.output_paths import check_output_file
+from ._output import output_path
 
 
 def register(subparsers: Any) -> None:
@@ -17,7 +19,9 @@ def register(subparsers: Any) -> None:
         "index keyed by repo id and sha. Re-running fetches only changed models; a killed crawl resumes. With "
         "HF_HUB_OFFLINE=1 nothing is requested: the last index and the local HF cache are used.",
     )
-    parser.add_argument("--index", type=Path, required=True, help="index file to create or update (.parquet/.jsonl)")
+    parser.add_argument(
+        "--index", type=output_path, required=True, help="index file to create or update (.parquet/.jsonl)"
+    )
     source = parser.add_argument_group("what to crawl")
     source.add_argument("--pipeline-tag", help="e.g. image-classification")
     source.add_argument("--library", help="e.g. transformers, timm")
@@ -42,6 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_output_file(args.index, what="--index")  # a folder, a device or a symlink is refused before any request
     if args.from_dir is not None:
         report = crawl_dir(args.from_dir, args.index)
     else:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rankers import TRAINABLE_RANKERS
+from ._output import output_path
 
 DEFAULT_OUTPUT_DIR = Path("hf-spider-evaluate")
 
@@ -60,7 +61,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the folds and of the learned rankers")
     parser.add_argument(
         "--output-dir",
-        type=Path,
+        type=output_path,
         default=DEFAULT_OUTPUT_DIR,
         help=f"where evaluation.json and evaluation.png go (default: ./{DEFAULT_OUTPUT_DIR})",
     )
@@ -70,8 +71,12 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.evaluate import evaluate_records
     from ..finetune_records import read_label_names
-    from ..hub.index import atomic_write
+    from ..hub.output_paths import atomic_write, check_output_dir, check_output_file
 
+    json_path, plot_path = args.output_dir / "evaluation.json", args.output_dir / "evaluation.png"
+    check_output_dir(args.output_dir, what="--output-dir")  # before the work: a bad folder fails in a second
+    for path in (json_path, plot_path):
+        check_output_file(path, what="--output-dir")
     evaluation = evaluate_records(
         args.records,
         rankers=_split(args.ranker),
@@ -86,7 +91,6 @@ def run(args: argparse.Namespace) -> int:
     for note in evaluation.notes:
         print(f"note: {note}", file=sys.stderr)
     print(evaluation.to_text())
-    json_path, plot_path = args.output_dir / "evaluation.json", args.output_dir / "evaluation.png"
     with atomic_write(json_path) as f:
         f.write(evaluation.to_json() + "\n")
     with atomic_write(plot_path, "wb") as f:

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
-from ._output import add_output_arguments, emit_shortlist, output_format
+from ._output import add_output_arguments, checked_output, emit_shortlist
 
 
 def register(subparsers: Any) -> None:
@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
-    output_format(args.format, args.output)  # a contradictory --format / --output fails before any work
+    checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks)  # a bad --output fails first
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
         progress.set_postfix_str("reading the task")
         ranker = SpiderRanker.from_pretrained(args.scorer) if args.scorer else get_ranker(args.ranker)
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             candidate_filter=candidate_filter,
         )
         progress.update()
-    emit_shortlist(shortlist, args.format, args.output)
+    emit_shortlist(shortlist, args.format, args.output, follow_symlinks=args.follow_symlinks)
     url = push_from_args(shortlist, args)
     if url is not None:
         print(f"pushed to {url}", file=sys.stderr)

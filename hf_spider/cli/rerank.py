@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import HfSpiderError
 from ._forward import add_forward_arguments, forward_options
-from ._output import add_output_arguments, emit_shortlist, output_format
+from ._output import add_output_arguments, checked_output, emit_shortlist, output_format
 
 
 def register(subparsers: Any) -> None:
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         raise HfSpiderError(f"-k must be >= 1 (how many candidates to run), got {args.k}; pass -k 5 for example")
     if args.top_k < 0:
         raise HfSpiderError(f"--top-k must be >= 0, got {args.top_k}; pass 0 to list every candidate")
-    output_format(args.format, args.output)  # a contradictory --format / --output fails before any model runs
+    checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks)  # before any model runs
     with _library_noise_to_log(args.verbose):
         return _run(args)
 
@@ -131,9 +131,9 @@ def _emit(reranked: Any, args: argparse.Namespace) -> None:
     if fmt != "json" and failed:
         note = "not re-ranked (see below)"
         shown = shown.with_entries([replace(e, error=note) if e.error else e for e in shown])
-    emit_shortlist(shown, fmt, args.output)
+    emit_shortlist(shown, fmt, args.output, follow_symlinks=args.follow_symlinks)
     if failed and fmt != "json":
-        stream = sys.stdout if args.output is None else sys.stderr
+        stream = sys.stdout if args.output is None or str(args.output) == "-" else sys.stderr
         print(
             f"{len(failed)} of {reranked.metadata['rerank']['k']} candidates could not be re-ranked "
             "(each keeps its stage-one place, below every re-ranked one):",

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     from ..scorer.train import TrainConfig
     from ..tokens.task import TaskTokens
 
+from ._output import output_path
+
 logger = logging.getLogger(__name__)
 
 #: Where a trained scorer goes when ``--output`` is not given, relative to the current directory.
@@ -43,7 +45,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--output",
-        type=Path,
+        type=output_path,
         default=Path(DEFAULT_OUTPUT),
         help=f"folder to write config.json + model.safetensors + README.md (default: ./{DEFAULT_OUTPUT}, in the "
         "current directory; never the installed package, whose default scorer this does not replace)",
@@ -90,8 +92,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _checked_output(output: Path) -> Path:
-    """``output`` resolved, refused when it lies inside the installed package (an upgrade would also lose it)."""
+    """``output`` resolved, refused when it is no writable folder (a file, a read-only place) or lies inside the
+    installed package (an upgrade would also lose it)."""
     from ..errors import InvalidOutputError
+    from ..hub.output_paths import check_output_dir
+
+    check_output_dir(output, what="--output")
 
     package = Path(__file__).resolve().parents[1]  # hf_spider/, this file being hf_spider/cli/train_scorer.py
     resolved = output.resolve()

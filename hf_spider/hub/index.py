@@ -1,21 +1,20 @@
 """On-disk model index: a set of :class:`ModelRecord` keyed by repo id, in Parquet or JSON Lines.
 
-Writes are atomic (temporary file in the same folder, then ``os.replace``) so a crash never leaves a half-written
-index. The bundled index (the 349 TransferGraph models) ships inside the package as ``data/bundled_index.jsonl``.
+Writes are atomic (:func:`~hf_spider.hub.output_paths.atomic_write`: a temporary file in the same folder, then
+``os.replace``, never over anything but a regular file) so a crash never leaves a half-written index. The bundled
+index (the 349 TransferGraph models) ships inside the package as ``data/bundled_index.jsonl``.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import IO
 
 from ..errors import InvalidIndexError
+from .output_paths import atomic_write
 from .records import ModelRecord
 
 BUNDLED_INDEX = "bundled_index.jsonl"
@@ -76,24 +75,6 @@ def write_index(records: Iterable[ModelRecord], path: str | os.PathLike[str]) ->
     return path
 
 
-@contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO]:  # type: ignore[type-arg]
-    """Open a temporary sibling of ``path`` and move it over ``path`` only if the block finishes without error."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the mode open() would
-    try:
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _read_parquet_rows(path: Path) -> list[dict[str, object]]:
     import pyarrow.parquet as pq
 
@@ -112,9 +93,3 @@ def _record_or_raise(path: Path, where: int, row: object, parse: object) -> Mode
         raise InvalidIndexError(
             f"index '{path}' row {where} is not a valid model record ({exc}); fix that row"
         ) from exc
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
