@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidIndexError, UnknownCandidateError
+from .hub.cards import unread_reason
 from .hub.index import load_bundled_index, read_index
 from .hub.records import ModelRecord
 from .outputs.shortlist import EVIDENCE_KINDS, Shortlist
@@ -41,7 +42,8 @@ class CandidateFilter:
         libraries: keep only these libraries (``None`` keeps all).
         include_gated: keep gated models.
         drop_unknown: drop, rather than keep and flag, a model whose size / license / library an active filter
-            cannot check.
+            cannot check, and a model whose repo could not be read (:func:`~hf_spider.hub.cards.unread_reason`),
+            which is otherwise ranked below every model that was read.
     """
 
     max_parameters: int | None = None
@@ -72,7 +74,7 @@ class CandidateFilter:
             return False
         if self.libraries is not None and record.library_name and record.library_name not in self.libraries:
             return False
-        return not (self.drop_unknown and self.unknown(record))
+        return not (self.drop_unknown and (self.unknown(record) or unread_reason(record.error)))
 
     def notes(self, record: ModelRecord) -> tuple[str, ...]:
         """What the shortlist says about a kept record the filters could not check (``"license unknown"``)."""
@@ -232,7 +234,13 @@ def rank(
     the whole pool. ``candidate_filter`` (the one the candidates were selected with) adds its notes (``"license
     unknown"``) to the entries. The shortlist's ``metadata["notes"]`` says what a reader must know about the whole
     list (a pool known mostly by size, candidates of unknown modality, unpinned revisions, unreadable inputs).
+
+    A candidate whose repo could not be read (a broken ``config.json``, a crawl that recorded ``bad_config``: see
+    :func:`~hf_spider.hub.cards.unread_reason`) is ranked below every candidate that was read, with its reason in
+    ``error`` and in ``metadata["unread"]`` (kept there when ``top_k`` cuts it): scored by size alone, it would
+    otherwise pass for an average model. This rule is here, so the CLI, the pipeline and the Space apply it alike.
     """
+    unread = {c.repo_id: reason for c in candidates if (reason := unread_reason(c.error))}
     ids = [c.repo_id for c in candidates]
     by_id = {c.repo_id: c for c in candidates}
     notes = candidate_filter.notes if candidate_filter is not None else (lambda record: ())
@@ -251,6 +259,11 @@ def rank(
         metadata["evidence"] = {k: explained.evidence.count(k) for k in EVIDENCE_KINDS if k in explained.evidence}
     else:
         scores = ranker.score(task, candidates)
+    if unread:
+        metadata["unread"] = unread
+        extra["expected_percentile"] = {
+            m: p for m, p in extra.get("expected_percentile", {}).items() if m not in unread
+        }
     list_notes = _list_notes(task, candidates, metadata.get("evidence") or {})
     if list_notes:
         metadata["notes"] = list_notes
@@ -263,6 +276,7 @@ def rank(
         shas={m: c.sha for m, c in by_id.items()},
         top_k=top_k,
         metadata=metadata,
+        errors=unread,
         **extra,
     )
 
@@ -284,6 +298,12 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
             "scores come from what the Hub says about them (ImageNet facts, architecture, size) and are the same for "
             "every task; re-rank the shortlist with forward passes on your data (`hf-spider rerank`) to make it "
             "task-specific"
+        )
+    unread = [(c.repo_id, reason) for c in candidates if (reason := unread_reason(c.error))]
+    if unread:
+        notes.append(
+            f"{len(unread)} candidate(s) could not be read and rank below every other (first: '{unread[0][0]}': "
+            f"{unread[0][1]}); fix their repos, or leave them out with --drop-unknown"
         )
     unknown = sum(c.modality is None for c in candidates)
     if unknown:

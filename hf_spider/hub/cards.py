@@ -38,6 +38,10 @@ ERROR_KINDS = (
     "oversized",  # a file, card metadata, label list or string was over a HubLimits cap; it was cut or not read
     "transient",  # retries ran out (429, 5xx, timeouts); the next crawl fetches the model again
 )
+#: Error kinds that mean a repo was not read: what the model is (its config, its weights) is unknown, or it is gone.
+#: Such a record is known by its size at most, so a ranker would score it as an average model, above real ones;
+#: :func:`unread_reason` is what ranking uses to list it last instead (see :func:`hf_spider.ranking.rank`).
+UNREAD_KINDS = ("bad_config", "bad_weights", "not_found", "invalid_id")
 #: The files of a sentence-transformers repo that describe it (modules, library version, sequence length).
 SENTENCE_TRANSFORMERS_FILES = ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")
 # Card keys that map to record fields; everything else goes to ``extra``.
@@ -343,6 +347,19 @@ def error_kinds(error: str | None) -> list[str]:
         return []
     kinds = [part.split(":", 1)[0].strip() for part in error.split(ERROR_SEPARATOR)]
     return list(dict.fromkeys(k for k in kinds if k in ERROR_KINDS))
+
+
+def unread_reason(error: str | None) -> str | None:
+    """Why a record's repo could not be read: the parts of its ``error`` of an :data:`UNREAD_KINDS` kind, and an
+    ``oversized`` config.json (too large or too deep to be read); ``None`` for a repo that was read."""
+    if not error:
+        return None
+    parts = [
+        part
+        for part in error.split(ERROR_SEPARATOR)
+        if part.split(":", 1)[0].strip() in UNREAD_KINDS or part.startswith(f"{OVERSIZED}: config.json")
+    ]
+    return ERROR_SEPARATOR.join(parts) or None
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:

@@ -65,8 +65,22 @@ def read_model_dir(path: Path, repo_id: str, *, sha: str | None = None) -> Model
     """
     path = Path(path)
     names = ("README.md", "config.json", *SENTENCE_TRANSFORMERS_FILES)
-    files = {name: read_head(path / name) for name in names if (path / name).is_file()}
+    files, unreadable = {}, []
+    for name in names:
+        try:
+            if (path / name).is_file():
+                files[name] = read_head(path / name)
+            elif os.path.lexists(path / name):  # a looping or dangling symlink, a folder, a device
+                raise OSError("not a regular file")
+        except OSError as exc:
+            unreadable.append(name)
+            logger.debug("cannot read %s: %s", path / name, exc)
     fields, errors = repo_file_fields(files)
+    if "config.json" in unreadable:
+        errors.append(
+            "bad_config: config.json is not a readable file (a looping or dangling symbolic link, a folder, or no "
+            "permission); replace it with the real file"
+        )
     counts: dict[str, int] = {}
     for weights in sorted(path.glob("*.safetensors")):
         try:

@@ -86,9 +86,15 @@ class Shortlist(Sequence[ShortlistEntry]):
         evidence: dict[str, str] | None = None,
         confidence: dict[str, float] | None = None,
         expected_percentile: dict[str, float] | None = None,
+        errors: dict[str, str] | None = None,
     ) -> Shortlist:
-        """Sort models by score (ties broken by model id, so the order is deterministic) and keep ``top_k``."""
-        order = sorted(scores, key=lambda m: (-scores[m], m))[:top_k]
+        """Sort models by score (ties broken by model id, so the order is deterministic) and keep ``top_k``.
+
+        A model in ``errors`` (one whose repo could not be read, say) comes after every other, whatever its score,
+        with the reason in :attr:`ShortlistEntry.error`.
+        """
+        errors = errors or {}
+        order = sorted(scores, key=lambda m: (m in errors, -scores[m], m))[:top_k]
         entries = tuple(
             ShortlistEntry(
                 model_id=m,
@@ -100,6 +106,7 @@ class Shortlist(Sequence[ShortlistEntry]):
                 evidence=(evidence or {}).get(m),
                 confidence=(confidence or {}).get(m),
                 expected_percentile=(expected_percentile or {}).get(m),
+                error=errors.get(m),
             )
             for i, m in enumerate(order, start=1)
         )
