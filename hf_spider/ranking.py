@@ -156,6 +156,8 @@ def read_task(
         tokens = replace(tokens, sampling={**tokens.sampling, "samples_not_read": True})
     if source.unreadable:
         tokens = replace(tokens, sampling={**tokens.sampling, "unreadable_inputs": len(source.unreadable)})
+    if source.notes:  # rows left out, labels of mixed types: shown under the shortlist
+        tokens = replace(tokens, sampling={**tokens.sampling, "data_notes": list(source.notes)})
     return RankingTask(tokens=tokens, source=source)
 
 
@@ -327,6 +329,7 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
     unreadable = int(task.sampling.get("unreadable_inputs", 0))
     if unreadable:
         notes.append(f"{unreadable} unreadable input file(s) of the dataset were left out; fix or delete them")
+    notes += task.sampling.get("data_notes", [])
     return notes
 
 

@@ -75,7 +75,7 @@ def rank_task(
 def status_text(shortlist: Any) -> str:
     """What was ranked, what re-ranking really did (read from the entries: which estimator ran, which models
     failed), and the shortlist's notes (what the value column means, an unpinned pool, inputs left out)."""
-    lines = [f"Ranked {shortlist.metadata.get('candidates', '?')} candidates for **{shortlist.task}**."]
+    lines = [f"Ranked {shortlist.metadata.get('candidates', '?')} candidates for **{shortlist.display_names[0]}**."]
     if "rerank" in shortlist.metadata:
         ran = sorted({name for e in shortlist for name in e.estimator_scores})
         reranked = sum(bool(e.estimator_scores) for e in shortlist)

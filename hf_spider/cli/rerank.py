@@ -99,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         samples = load_samples(source, per_class=args.per_class, seed=args.seed)
         candidates = load_candidates(args.candidates)
         if args.shortlist is not None:
-            shortlist = Shortlist.from_json(args.shortlist.read_text(encoding="utf-8"))
+            shortlist = Shortlist.read(args.shortlist)
         else:
             shortlist = _stage_one(source.description, candidates)
         warming.join()  # imports are the process's start-up, not a cost of the candidates

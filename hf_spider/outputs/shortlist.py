@@ -6,8 +6,10 @@ It is what every entry point returns (the CLI, the pipeline, the Space) and what
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -154,6 +156,35 @@ class Shortlist(Sequence[ShortlistEntry]):
     def from_json(cls, text: str) -> Shortlist:
         return cls.from_dict(json.loads(text))
 
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> Shortlist:
+        """The shortlist in a JSON file that ``hf-spider rank --format json`` wrote.
+
+        Raises:
+            InvalidShortlistError: the file is not UTF-8, not JSON, or not a shortlist (the message says which).
+            FileNotFoundError: there is no such file.
+        """
+        from ..errors import InvalidShortlistError
+
+        fix = "pass the file `hf-spider rank --format json --output FILE` wrote"
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise InvalidShortlistError(f"shortlist '{path}' is not UTF-8 text; {fix}") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidShortlistError(
+                f"shortlist '{path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("entries"), list):
+            what = "has no 'entries' list" if isinstance(data, dict) else f"holds a {type(data).__name__}"
+            raise InvalidShortlistError(f"shortlist '{path}' {what}, so it is not a shortlist; {fix}")
+        try:
+            return cls.from_dict(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InvalidShortlistError(
+                f"shortlist '{path}' has a malformed entry or field ({type(exc).__name__}: {exc}); {fix}"
+            ) from None
+
     def to_pandas(self) -> pd.DataFrame:
         import pandas as pd
 
@@ -202,12 +233,24 @@ class Shortlist(Sequence[ShortlistEntry]):
     @property
     def notes(self) -> list[str]:
         """Lines printed under every table: what the value column means and the list's own notes (unpinned
-        revisions, inputs left out, ...) from ``metadata["notes"]``."""
-        return [f"{self.display_rows()[0][2]}: {self.value_label}", *self.metadata.get("notes", ())]
+        revisions, inputs left out, ...) from ``metadata["notes"]``, escaped like the cells (they quote names)."""
+        from ..hub.sanitize import escape_for_display
+
+        notes = [f"{self.display_rows()[0][2]}: {self.value_label}", *self.metadata.get("notes", ())]
+        return [escape_for_display(note) for note in notes]
+
+    @property
+    def display_names(self) -> tuple[str, str]:
+        """The task and ranker names, escaped: a task name is the user's ``--name`` or a dataset's, and may hold
+        ANSI escapes or right-to-left overrides that would rewrite the terminal or reorder the line."""
+        from ..hub.sanitize import escape_for_display
+
+        return escape_for_display(self.task), escape_for_display(self.ranker)
 
     def to_markdown(self) -> str:
         header, rows = self.display_rows()
-        title = f"**{self.task}**, ranked by `{self.ranker}`\n\n"
+        task, ranker = self.display_names
+        title = f"**{task}**, ranked by `{ranker}`\n\n"
         lines = ["| " + " | ".join(header) + " |", "|---:|---|---:|---:|---|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         footer = "\n\n".join(f"> {note}" for note in self.notes)
@@ -218,7 +261,8 @@ class Shortlist(Sequence[ShortlistEntry]):
         head, rows = self.display_rows()
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
         fmt = "  ".join(f"{{:{'>' if i in (0, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
-        lines = [f"{self.task} (ranker: {self.ranker})", fmt.format(*head).rstrip()]
+        task, ranker = self.display_names
+        lines = [f"{task} (ranker: {ranker})", fmt.format(*head).rstrip()]
         lines += [fmt.format(*r).rstrip() for r in rows]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)

@@ -3,13 +3,22 @@
 Everything goes through ``datasets``: local folders of images are ``imagefolder``, tables are ``csv`` / ``json`` /
 ``parquet``, a ``save_to_disk`` folder is ``load_from_disk``, and anything else is tried as a Hub dataset id. The
 modality and the label column come from the features (``ClassLabel``, ``Image``, string columns) unless given.
+
+What ``datasets`` would refuse with a traceback or a bare "An error occurred while generating the dataset" is named
+here first, with the file, the line and the fix: a device, pipe or process substitution, a file name that is not
+UTF-8, a symbolic-link class folder (which the image-folder reader skips), an unterminated CSV quote, an invalid JSON
+Lines line. What can be used with care is used and noted (:attr:`TaskSource.notes`): rows without a label are left
+out and counted, labels of mixed types (``"pos"`` and ``1``) are named. ``datasets``' Arrow copies of local files go
+under ``$HF_SPIDER_CACHE/datasets``, not the shared ``datasets`` cache.
 """
 
 from __future__ import annotations
 
 import codecs
 import contextlib
+import csv
 import io
+import json
 import logging
 import os
 from collections import Counter
@@ -19,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InvalidDatasetError
+from ..hub.sanitize import escape_for_display
 from .task import Modality, TaskDescription
 
 if TYPE_CHECKING:
@@ -41,11 +51,14 @@ class TaskSource:
         dataset: the split, without the unreadable rows.
         unreadable: the image files of a local split that could not be read, left out of ``dataset`` and of the
             class counts (a warning names how many).
+        notes: what was changed or assumed while reading the data (rows without a label left out, labels of mixed
+            types), one line each; also logged as warnings and shown under the shortlist.
     """
 
     description: TaskDescription
     dataset: datasets.Dataset | datasets.IterableDataset
     unreadable: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def load_task_source(
@@ -92,6 +105,7 @@ def load_task_source(
             f"dataset '{name}' has no column '{label_column}' (columns: {', '.join(features)}); pass label_column="
         )
     modality, input_column = _detect_input(name, features, label_column, input_column)
+    dataset, notes = _labelled_rows(name, dataset, label_column)
     readable, unreadable = _without_unreadable_images(name, dataset)
     label_names, class_counts, num_rows = _label_statistics(name, readable, label_column)
     if unreadable:
@@ -114,7 +128,9 @@ def load_task_source(
         source=name if config is None else f"{name}:{config}",
         class_counts=class_counts,
     )
-    return TaskSource(description=description, dataset=dataset, unreadable=unreadable)
+    for note in notes:
+        logger.warning("%s", note)
+    return TaskSource(description=description, dataset=dataset, unreadable=unreadable, notes=notes)
 
 
 def describe_hub_dataset(
@@ -214,7 +230,7 @@ def _load(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any
             f"dataset path '{source}' does not exist; pass an existing folder or file, or a Hub dataset id"
         )
     try:
-        return str(source), datasets.load_dataset(str(source), config, streaming=streaming)
+        return str(source), datasets.load_dataset(str(source), config, streaming=streaming, cache_dir=_datasets_cache())
     except FileNotFoundError as exc:
         raise InvalidDatasetError(
             f"'{source}' is neither a local path nor a dataset on the Hub ({_first_line(exc)}); check the id or path"
@@ -228,6 +244,11 @@ def _load(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any
 def _load_local(path: Path) -> Any:
     import datasets
 
+    if not path.is_file() and not path.is_dir():
+        raise InvalidDatasetError(
+            f"dataset '{path}' is neither a regular file nor a folder (a device, a pipe or a process substitution "
+            "such as <(...)); save the data to a file, e.g. data.csv, and pass its path"
+        )
     if path.is_file():
         builder = TABLE_BUILDERS.get(path.suffix.lower())
         if builder is None:
@@ -240,8 +261,9 @@ def _load_local(path: Path) -> Any:
         return datasets.load_from_disk(str(path))
     suffixes = {p.suffix.lower() for p in path.rglob("*") if p.is_file()}
     if suffixes & IMAGE_SUFFIXES:
+        _check_image_folder(path)
         with _quiet_datasets():
-            return datasets.load_dataset("imagefolder", data_dir=str(path))
+            return datasets.load_dataset("imagefolder", data_dir=str(path), cache_dir=_datasets_cache())
     tables = sorted(p for p in path.iterdir() if p.suffix.lower() in TABLE_BUILDERS)
     if tables:
         return _load_tables(TABLE_BUILDERS[tables[0].suffix.lower()], tables)
@@ -259,10 +281,92 @@ def _load_tables(builder: str, paths: list[Path], **kwargs: Any) -> Any:
         _check_table_file(path, builder)
     try:
         with _quiet_datasets():
-            return datasets.load_dataset(builder, data_files=[str(p) for p in paths], **kwargs)
+            return datasets.load_dataset(
+                builder, data_files=[str(p) for p in paths], cache_dir=_datasets_cache(), **kwargs
+            )
     except Exception as exc:  # the builders raise many types for a malformed file
+        for path in paths:  # name the file and line when we can find them; datasets' own message rarely does
+            problem = _table_problem(path, builder, kwargs.get("delimiter", ","))
+            if problem is not None:
+                raise InvalidDatasetError(f"could not read '{path}' as {builder}: {problem}") from exc
         where = paths[0] if len(paths) == 1 else paths[0].parent
-        raise InvalidDatasetError(f"could not read '{where}' as {builder} ({_first_line(exc)}); fix the file") from exc
+        raise InvalidDatasetError(f"could not read '{where}' as {builder} ({_root_cause(exc)}); fix the file") from exc
+
+
+def _datasets_cache() -> str:
+    """Where ``datasets`` keeps its Arrow copies of the data hf-spider loads: under ``$HF_SPIDER_CACHE``, so one
+    setting says where hf-spider writes (a CSV with a 200 MB line has a 200 MB copy)."""
+    from ..constants import CACHE_DIR
+
+    return str(CACHE_DIR / "datasets")
+
+
+def _table_problem(path: Path, builder: str, delimiter: str) -> str | None:
+    """The first line of a CSV or JSON Lines file that its reader cannot parse, with the fix; ``None`` if none is
+    found (Parquet, or a problem that is not one line's)."""
+    if builder == "csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            reader = csv.reader(f, delimiter=delimiter, strict=True)
+            start = 1  # the line where the record being read starts
+            try:
+                for _ in reader:
+                    start = reader.line_num + 1
+            except csv.Error as exc:
+                if reader.line_num > start or "end of data" in str(exc):
+                    return (
+                        f"the quoted field that starts on line {start} is never closed (it runs to line "
+                        f"{reader.line_num}, the end of the file); close the quote or remove it"
+                    )
+                return f"line {reader.line_num} is not valid CSV ({exc}); fix that line"
+        return None
+    if builder == "json":
+        with path.open(encoding="utf-8") as f:
+            for lineno, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as exc:
+                    problem = f"line {lineno} is not valid JSON ({getattr(exc, 'msg', exc)})"
+                    break
+                if not isinstance(row, dict):
+                    problem = f"line {lineno} holds a {type(row).__name__}, not an object"
+                    break
+            else:
+                return None
+        if path.suffix.lower() == ".json" and _is_one_json_document(path):
+            return None  # a JSON document, not JSON Lines: its lines need not parse alone; datasets' message stands
+        return f"{problem}; fix or delete that line (JSON Lines: one object per line)"
+    return None
+
+
+def _is_one_json_document(path: Path) -> bool:
+    try:
+        json.loads(path.read_bytes())
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+def _check_image_folder(path: Path) -> None:
+    """Refuse what the image-folder reader would fail on, or silently skip: file names that are not UTF-8 (it stops
+    with a traceback) and symbolic-link folders (it does not follow them, so a linked class would vanish)."""
+    for folder, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            entry = Path(folder) / name
+            try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidDatasetError(
+                    f"file name '{escape_for_display(str(entry))}' in image folder '{path}' is not UTF-8; rename it, "
+                    f"e.g. `convmv -f latin1 -t utf-8 -r --notest '{path}'`"
+                ) from None
+            if name in dirs and entry.is_symlink():
+                raise InvalidDatasetError(
+                    f"folder '{entry}' of image folder '{path}' is a symbolic link (to '{os.path.realpath(entry)}'), "
+                    f"which the image-folder reader does not follow, so its images would be left out; replace it "
+                    f"with a real folder (`cp -rL`) or move the images in"
+                )
 
 
 def _check_table_file(path: Path, builder: str) -> None:
@@ -503,6 +607,55 @@ def _dataset_name(dataset: Any) -> str:
 
 def _looks_like_repo_id(value: str) -> bool:
     return value.count("/") == 1 and not value.startswith((".", "/"))
+
+
+def _labelled_rows(name: str, dataset: Any, label_column: str) -> tuple[Any, tuple[str, ...]]:
+    """``dataset`` without the rows that have no label (``null``), and a note for each change or assumption.
+
+    Only a column of raw values is checked (a ``ClassLabel`` has no missing or mixed values; a stream is not read
+    whole). Labels of several types (``"pos"`` and ``1``) are kept, each read as its text, and named in a note:
+    ``1`` and ``"1"`` become one class.
+    """
+    import datasets
+
+    if not isinstance(dataset, datasets.Dataset) or isinstance(dataset.features[label_column], datasets.ClassLabel):
+        return dataset, ()
+    column = list(dataset[label_column])
+    nested = next((v for v in column if isinstance(v, (dict, list))), None)
+    if nested is not None:
+        raise InvalidDatasetError(
+            f"column '{label_column}' of dataset '{name}' holds a {type(nested).__name__} ({str(nested)[:40]}), not "
+            "a class name or number; give each row one label, or pass --label-column"
+        )
+    notes = []
+    kinds = {_LABEL_KINDS.get(type(v), type(v).__name__) for v in column if v is not None}
+    if len(kinds) > 1:
+        example = next(v for v in column if v is not None and not isinstance(v, str))
+        notes.append(
+            f"labels of column '{label_column}' of dataset '{name}' mix {' and '.join(sorted(kinds))}; each is read "
+            f"as text ({example!r} is the class '{example}'); make them one type if they are not meant as one"
+        )
+    missing = [i for i, v in enumerate(column) if v is None]
+    if missing and len(missing) < len(column):
+        notes.append(
+            f"{len(missing)} of the {len(column)} rows of dataset '{name}' have no label (null) and were left out "
+            f"(first: row {missing[0] + 1}); label them or delete them"
+        )
+        absent = set(missing)
+        dataset = dataset.select([i for i in range(len(column)) if i not in absent])
+    return dataset, tuple(notes)
+
+
+#: How a label's Python type reads in a note about mixed label types.
+_LABEL_KINDS = {str: "text", int: "numbers", float: "numbers", bool: "true/false values"}
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The first line of the innermost cause: ``datasets`` wraps the reader's own message ("EOF inside string
+    starting at row 2") in "An error occurred while generating the dataset"."""
+    while exc.__cause__ is not None or exc.__context__ is not None:
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:
