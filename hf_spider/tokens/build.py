@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import InvalidDatasetError
-from ..hub.index import atomic_write
+from ..hub.output_paths import atomic_write
 from .cache import embedding_key, load_tokens, path_fingerprint, save_tokens
 from .encoders import default_device, encoder_revision, load_encoder
+from .resumable import discard_chunks, encode_in_chunks
 from .sampling import DEFAULT_PER_CLASS, sample_task
 from .sources import TaskSource, load_task_source
 from .task import TaskDescription, TaskTokens, task_statistics
@@ -127,7 +128,8 @@ def build_task_tokens(
         sample_id = image_id if description.modality == "image" else text_id
         encoders[description.modality] = f"{sample_id}@{encoder_revision(sample_id)}"
         sampling = {"per_class": per_class, "seed": seed}
-        prototypes, counts = _prototypes(task, sample_id, per_class, seed, device, num_workers)
+        partial = cache / "partial" / key if key is not None else None  # finished chunks of a large sample set
+        prototypes, counts = _prototypes(task, sample_id, per_class, seed, device, num_workers, partial)
         sampling.update(counts)
     tokens = TaskTokens(
         description=description,
@@ -139,19 +141,34 @@ def build_task_tokens(
     )
     if key is not None:
         save_tokens(cache, key, tokens, inputs={"source": fingerprint, "text_encoder": text_key, **settings})
+        discard_chunks(cache / "partial" / key)
     return tokens
 
 
 def _prototypes(
-    task: TaskSource, encoder_id: str, per_class: int, seed: int, device: str, num_workers: int
+    task: TaskSource,
+    encoder_id: str,
+    per_class: int,
+    seed: int,
+    device: str,
+    num_workers: int,
+    chunk_dir: Path | None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    """``[C, D]`` mean of the L2-normalised embeddings of each class's samples, and how they were drawn."""
+    """``[C, D]`` mean of the L2-normalised embeddings of each class's samples, and how they were drawn.
+
+    A large sample is encoded in chunks kept in ``chunk_dir`` (:func:`~hf_spider.tokens.resumable.encode_in_chunks`),
+    so an interrupted run resumes; the sample is drawn with a fixed seed, so the chunks of a rerun are the same.
+    """
     import datasets
 
     description = task.description
     sample = sample_task(task, per_class=per_class, seed=seed)
-    encoder = load_encoder(encoder_id, modality=description.modality, device=device)
-    embeddings = encoder.encode(sample.inputs, num_workers=num_workers)  # [N, D]
+
+    def encode(chunk: Any) -> np.ndarray:
+        encoder = load_encoder(encoder_id, modality=description.modality, device=device)  # loaded once, cached
+        return encoder.encode(chunk, num_workers=num_workers, progress=len(chunk) == len(sample.inputs))
+
+    embeddings = encode_in_chunks(encode, sample.inputs, what="samples", chunk_dir=chunk_dir)  # [N, D]
     prototypes = class_prototypes(embeddings, sample.labels, description.num_classes)
     counts = {
         "num_samples": len(sample.inputs),
@@ -169,9 +186,12 @@ def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str,
     Every task with the same label names shares the entry, whatever its samples or settings, and a hit does not even
     load the encoder: a task of 5,000 classes is encoded once (about a minute and a half on two CPU cores), then read
     back in milliseconds. Kept in ``<cache_dir>/label_embeddings`` (``$HF_SPIDER_CACHE/task_tokens`` by default),
-    whether or not the task's tokens themselves are cached.
+    whether or not the task's tokens themselves are cached. A large set is announced with an estimate and encoded in
+    chunks kept until the whole is cached (:func:`~hf_spider.tokens.resumable.encode_in_chunks`): an interrupted run
+    resumes where it stopped.
     """
-    path = cache_dir / "label_embeddings" / f"{embedding_key('labels', text_key, TRANSFORM_VERSION, texts=texts)}.npy"
+    key = embedding_key("labels", text_key, TRANSFORM_VERSION, texts=texts)
+    path = cache_dir / "label_embeddings" / f"{key}.npy"
     if path.is_file():
         try:
             cached = np.load(path, allow_pickle=False)
@@ -179,9 +199,16 @@ def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str,
                 return cached
         except (OSError, ValueError) as exc:
             logger.warning("ignoring unreadable label-embedding cache entry %s (%s); it will be rebuilt", path, exc)
-    embeddings = load_encoder(text_id, modality="text", device=device).encode(texts)
+
+    def encode(chunk: Any) -> np.ndarray:
+        encoder = load_encoder(text_id, modality="text", device=device)  # loaded once, cached
+        return encoder.encode(chunk, progress=len(chunk) == len(texts))
+
+    chunks = cache_dir / "label_embeddings" / "partial" / key
+    embeddings = encode_in_chunks(encode, texts, what="label names", chunk_dir=chunks)
     with atomic_write(path, mode="wb") as f:
         np.save(f, embeddings)
+    discard_chunks(chunks)
     return embeddings
 
 

@@ -63,11 +63,14 @@ class Encoder:
         """``id@revision``, as recorded in :attr:`TaskTokens.encoder`."""
         return f"{self.model_id}@{self.revision}"
 
-    def encode(self, inputs: Sequence[Any], *, batch_size: int = 32, num_workers: int = 0) -> np.ndarray:
+    def encode(
+        self, inputs: Sequence[Any], *, batch_size: int = 32, num_workers: int = 0, progress: bool = True
+    ) -> np.ndarray:
         """``[N, D]`` L2-normalised embeddings of texts or PIL images, batched, without gradients.
 
         ``num_workers`` DataLoader workers run the tokenizer / image processor; batches keep their order, so the
-        result does not depend on it.
+        result does not depend on it. ``progress=False`` hides the per-batch bar (a caller counting chunks shows its
+        own).
         """
         import torch
         from huggingface_hub.utils import tqdm
@@ -80,7 +83,9 @@ class Encoder:
         )
         chunks = []
         with torch.inference_mode(), autocast:
-            for batch in tqdm(loader, desc=f"encode {self.modality}", name="hf_spider.embed", disable=len(loader) < 2):
+            for batch in tqdm(
+                loader, desc=f"encode {self.modality}", name="hf_spider.embed", disable=not progress or len(loader) < 2
+            ):
                 pooled = self._pool({k: v.to(self.device) for k, v in batch.items()})
                 chunks.append(torch.nn.functional.normalize(pooled.float(), dim=-1).cpu().numpy())
         if not chunks:
