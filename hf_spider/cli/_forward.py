@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ._types import positive_int
+
 
 def add_forward_arguments(group: Any) -> None:
     """``--batch-size``, ``--device-map``, ``--trust-remote-code`` and ``--allow-pickle`` on an argparse group."""
@@ -12,17 +14,6 @@ def add_forward_arguments(group: Any) -> None:
     group.add_argument("--device-map", help="e.g. 'auto' to spread a large candidate over the visible devices")
     group.add_argument("--trust-remote-code", action="store_true", help="run repo code of configs with auto_map")
     group.add_argument("--allow-pickle", action="store_true", help="load weights that exist only as pickle files")
-
-
-def positive_int(text: str) -> int:
-    """An argparse ``type``: a whole number >= 1 (a batch of 0 samples would fail later, blaming the model)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number; pass one >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def forward_options(args: argparse.Namespace) -> Any:

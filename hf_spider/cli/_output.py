@@ -8,7 +8,6 @@ file or a new path (:func:`~hf_spider.hub.output_paths.check_output_file`), chec
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 from ..errors import InvalidOutputError
 from ..hub.output_paths import atomic_write, check_output_file
 from ..outputs.shortlist import Shortlist
+from ._types import output_path
 
 FORMATS = ("table", "json", "markdown")
 #: File suffixes that name a format; any other suffix (``.txt``, none) writes the text table unless ``--format`` says.
@@ -43,13 +43,6 @@ def add_output_arguments(group: Any) -> None:
         help="let --output be a symbolic link and write through it (default: refuse it, as an atomic write would "
         "replace the link)",
     )
-
-
-def output_path(text: str) -> Path:
-    """An argparse ``type`` for an output path: ``Path("")`` would silently mean the current folder, so refuse it."""
-    if not text.strip():
-        raise argparse.ArgumentTypeError("an empty path; pass a file or folder path (or - for stdout where allowed)")
-    return Path(text)
 
 
 def output_format(fmt: str | None, output: Path | None) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import InvalidDatasetError, InvalidIndexError
 from ..hub.output_paths import check_output_dir
 from ._forward import add_forward_arguments, forward_options
-from ._output import output_path
+from ._types import output_path
 
 _DESCRIPTION = """\
 Sample training tasks (2..C classes, --per-class examples each) from each dataset, run every candidate on every

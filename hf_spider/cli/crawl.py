@@ -8,7 +8,7 @@ from typing import Any
 
 from ..hub.crawl import Selection, crawl, crawl_dir
 from ..hub.output_paths import check_output_file
-from ._output import output_path
+from ._types import nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
 
 
 def register(subparsers: Any) -> None:
@@ -32,15 +32,21 @@ def register(subparsers: Any) -> None:
     source.add_argument(
         "--sort", choices=("downloads", "likes", "trending", "last_modified", "created_at"), default="downloads"
     )
-    source.add_argument("--limit", type=int, help="at most this many models")
+    source.add_argument("--limit", type=nonnegative_int, help="at most this many models")
     fetch = parser.add_argument_group("what to fetch and how")
     fetch.add_argument("--with-config", action="store_true", help="fetch config.json (label names, input size)")
     fetch.add_argument("--with-card", action="store_true", help="fetch README.md (card text, eval results)")
-    fetch.add_argument("--workers", type=int, default=8, help="concurrent fetches (default 8)")
-    fetch.add_argument("--rate", type=float, help="at most this many requests per second (default: no cap)")
-    fetch.add_argument("--timeout", type=float, default=10.0, help="seconds before a silent request is retried")
-    fetch.add_argument("--max-retries", type=int, default=5, help="retries on 429 / 5xx / timeouts (default 5)")
-    fetch.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds (doubled each time)")
+    fetch.add_argument("--workers", type=positive_int, default=8, help="concurrent fetches (default 8)")
+    fetch.add_argument("--rate", type=positive_number, help="at most this many requests per second (default: no cap)")
+    fetch.add_argument(
+        "--timeout", type=positive_number, default=10.0, help="seconds before a silent request is retried"
+    )
+    fetch.add_argument(
+        "--max-retries", type=nonnegative_int, default=5, help="retries on 429 / 5xx / timeouts (default 5)"
+    )
+    fetch.add_argument(
+        "--backoff", type=nonnegative_number, default=1.0, help="first retry wait in seconds (doubled each time)"
+    )
     fetch.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
     parser.set_defaults(func=run)
 

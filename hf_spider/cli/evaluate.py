@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rankers import TRAINABLE_RANKERS
-from ._output import output_path
+from ._types import output_path
 
 DEFAULT_OUTPUT_DIR = Path("hf-spider-evaluate")
 

@@ -10,6 +10,7 @@ from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
 from ._output import add_output_arguments, checked_output, emit_shortlist
+from ._types import nonnegative_number
 
 
 def register(subparsers: Any) -> None:
@@ -38,7 +39,7 @@ def register(subparsers: Any) -> None:
     pool.add_argument("--models", help="comma-separated repo ids to rank (default: every candidate of the modality)")
     pool.add_argument(
         "--max-params",
-        type=float,
+        type=nonnegative_number,
         help="drop candidates with more parameters (e.g. 1e8); one of unknown size is kept and noted 'size unknown' "
         "unless --drop-unknown",
     )

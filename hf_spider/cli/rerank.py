@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import HfSpiderError
 from ._forward import add_forward_arguments, forward_options
 from ._output import add_output_arguments, checked_output, emit_shortlist, output_format
+from ._types import positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -48,8 +49,12 @@ def register(subparsers: Any) -> None:
     pool.add_argument("--candidates", default="bundled", help="'bundled' (default), an index file or a folder of repos")
     pool.add_argument("--local-dir", help="read candidates from <local-dir>/<repo id> instead of the Hub")
     pool.add_argument("-k", dest="k", type=int, default=5, help="how many of the best candidates to run (default: 5)")
-    pool.add_argument("--max-forward-passes", type=int, help="budget of samples x candidates; shrinks -k to fit")
-    pool.add_argument("--halving-rounds", type=int, default=1, help="successive-halving rounds (default: 1 = off)")
+    pool.add_argument(
+        "--max-forward-passes", type=positive_int, help="budget of samples x candidates; shrinks -k to fit"
+    )
+    pool.add_argument(
+        "--halving-rounds", type=positive_int, default=1, help="successive-halving rounds (default: 1 = off)"
+    )
 
     run_group = parser.add_argument_group("running candidates")
     run_group.add_argument(

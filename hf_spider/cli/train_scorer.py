@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ..scorer.train import TrainConfig
     from ..tokens.task import TaskTokens
 
-from ._output import output_path
+from ._types import output_path
 
 logger = logging.getLogger(__name__)
 

@@ -212,6 +212,8 @@ def fetch_candidate(record: ModelRecord, options: ForwardOptions) -> tuple[str, 
         CandidateLoadError: unsafe, missing or unreachable candidate (the reason says which; offline without the
             files in the local cache, it names the ``hf download`` command that fetches them).
     """
+    import httpx2  # huggingface_hub's HTTP client; a connection error is no OSError
+
     model_id = record.repo_id
     if options.local_dir is not None:
         return _check_folder(model_id, Path(options.local_dir) / model_id, options)
@@ -245,7 +247,7 @@ def fetch_candidate(record: ModelRecord, options: ForwardOptions) -> tuple[str, 
         folder = snapshot_download(model_id, revision=record.sha, allow_patterns=patterns, token=options.token)
     except CandidateLoadError:
         raise
-    except (HfHubHTTPError, OSError, ValueError) as exc:
+    except (HfHubHTTPError, OSError, ValueError, httpx2.HTTPError) as exc:
         raise CandidateLoadError(model_id, f"could not fetch it from the Hub ({_first_line(exc)})") from exc
     return folder, use_safetensors
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..errors import InvalidDatasetError
 from ..hub.output_paths import atomic_write
+from ..hub.sanitize import escape_for_display
 from .cache import embedding_key, load_tokens, path_fingerprint, save_tokens
 from .encoders import default_device, encoder_revision, load_encoder
 from .resumable import discard_chunks, encode_in_chunks
@@ -229,6 +230,14 @@ def label_texts(description: TaskDescription) -> list[str]:
         raise InvalidDatasetError(
             f"dataset '{description.name}' has empty label name(s) at id(s) {empty[:5]}; give every class a name"
         )
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: bytes that were not UTF-8 (argv, a file name) or broken JSON
+            raise InvalidDatasetError(
+                f"label name '{escape_for_display(text)}' of '{escape_for_display(description.name)}' is not valid "
+                "UTF-8 text; pass the names in UTF-8"
+            ) from None
     return texts
 
 

@@ -395,6 +395,10 @@ def _check_table_file(path: Path, builder: str) -> None:
             offset += len(block)
             if lines_with_text < 2:
                 lines_with_text += sum(1 for line in text.split("\n") if line.strip())
+        if utf8.getstate()[0]:  # the file ends inside a multi-byte character
+            raise InvalidDatasetError(
+                f"'{path}' is not UTF-8 (it ends inside a character, at offset {offset}); save it as UTF-8"
+            )
     if builder == "csv" and lines_with_text < 2:
         raise InvalidDatasetError(f"'{path}' has a header but no rows; add one row per example")
     if lines_with_text == 0:

@@ -1,0 +1,62 @@
+"""argparse ``type=`` functions: a value that cannot be right fails while the command line is read, in one line
+(:class:`~hf_spider.cli.OneLineParser`), before any work, instead of as a library error after it."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1 (a batch of 0 samples, 0 workers or 0 halving rounds would fail later, blaming another
+    cause)."""
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """A whole number >= 0."""
+    return _int_at_least(text, 0)
+
+
+def positive_number(text: str) -> float:
+    """A finite number > 0 (a rate, a timeout)."""
+    value = _finite(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def nonnegative_number(text: str) -> float:
+    """A finite number >= 0 (a parameter count such as ``1e8``, a wait), not ``nan`` or ``inf``."""
+    value = _finite(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def output_path(text: str) -> Path:
+    """An output path: ``Path("")`` would silently mean the current folder, so an empty one is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty path; pass a file or folder path (or - for stdout where allowed)")
+    return Path(text)
+
+
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number; pass one >= {low}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+    return value
+
+
+def _finite(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
