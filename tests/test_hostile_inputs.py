@@ -462,6 +462,7 @@ BAD_DATASETS = {
     "empty file": (_write("empty.csv", b""), "is empty"),
     "header only": (_write("head.csv", "text,label\n"), "has a header but no rows"),
     "latin-1 CSV": (_write("latin.csv", "text,label\ncaf\xe9,a\nthe,b\n".encode("latin-1")), "is not UTF-8"),
+    "CSV cut inside a UTF-8 character": (_write("cut.csv", b"text,label\na,x\nb,\xc3"), "ends inside a character"),
     "UTF-16 CSV": (_write("wide.csv", "text,label\na,x\nb,y\n".encode("utf-16")), "is not UTF-8"),
     "one class": (_write("one.csv", "text,label\na,x\nb,x\n"), "single class"),
     "one-class image folder": (one_class_folder, "single class"),
@@ -568,6 +569,23 @@ def test_malformed_shortlist_is_one_line(tmp_path, case) -> None:
     with pytest.raises(InvalidShortlistError) as info:
         Shortlist.read(path)
     assert message in str(info.value) and "hf-spider rank --format json" in str(info.value)
+
+
+def test_a_candidate_the_network_cannot_reach_is_a_candidate_failure(monkeypatch) -> None:
+    import httpx2
+    from huggingface_hub import HfApi, constants
+
+    from hf_spider.errors import CandidateLoadError
+    from hf_spider.hub.records import ModelRecord
+    from hf_spider.rerank.forward import ForwardOptions, fetch_candidate
+
+    def unreachable(*args, **kwargs):
+        raise httpx2.ConnectError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(HfApi, "list_repo_files", unreachable)
+    with pytest.raises(CandidateLoadError, match="could not fetch it from the Hub .*Name or service not known"):
+        fetch_candidate(ModelRecord(repo_id="org/model"), ForwardOptions())
 
 
 def test_rerank_with_a_malformed_shortlist_exits_2(capsys, tmp_path) -> None:

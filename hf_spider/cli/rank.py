@@ -57,7 +57,8 @@ def register(subparsers: Any) -> None:
     pool.add_argument(
         "--drop-unknown",
         action="store_true",
-        help="drop, instead of keeping and noting, candidates whose size / license / library a filter cannot check",
+        help="drop, instead of keeping and noting, candidates whose size / license / library a filter cannot check, "
+        "and candidates whose repo could not be read (else ranked last, with the reason)",
     )
     pool.add_argument("--include-gated", action="store_true", help="also rank gated models")
 
