@@ -584,7 +584,7 @@ def test_a_candidate_the_network_cannot_reach_is_a_candidate_failure(monkeypatch
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(HfApi, "list_repo_files", unreachable)
-    with pytest.raises(CandidateLoadError, match="could not fetch it from the Hub .*Name or service not known"):
+    with pytest.raises(CandidateLoadError, match=r"could not fetch it from the Hub .*Name or service not known"):
         fetch_candidate(ModelRecord(repo_id="org/model"), ForwardOptions())
 
 
