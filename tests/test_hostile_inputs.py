@@ -660,7 +660,11 @@ def _one_line_or_success(code: int, err: str) -> None:
 
 
 FUZZ = settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture], derandomize=True
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+    database=None,
 )
 CSV_LIKE = st.one_of(
     st.binary(max_size=200),
