@@ -645,7 +645,7 @@ def test_large_sets_say_so_before_and_after_the_first_chunk(tmp_path, caplog, mo
             _plain, [f"l {i}" for i in range(30)], what="label names", chunk_dir=tmp_path, chunk_size=10
         )
     messages = [r.getMessage() for r in caplog.records if r.name == resumable.__name__]
-    assert messages[0].startswith("encoding 30 label names in 3 chunks of 10; finished chunks are kept in")
+    assert messages[0].startswith("encoding 30 label names in 3 chunks; finished chunks are kept in")
     assert messages[1].startswith("about ") and "left for the other label names" in messages[1]
 
 

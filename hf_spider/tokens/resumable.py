@@ -2,14 +2,15 @@
 
 10,000 label names take minutes on a CPU. Encoded in one go, a Ctrl-C at batch 160 of 313 loses everything and the
 user was never told how long to wait. Here the items are encoded a chunk at a time: each finished chunk is saved in a
-folder named after the content key of the whole set, so the same command run again skips what finished; a large set
-is announced before the first chunk, with the time the rest will take once the first chunk is timed, and a progress
-bar (``name="hf_spider.embed"``) counts the chunks. The folder is removed once the whole result is cached by the
-caller.
+folder named after the content key of the whole set, so the same command run again skips what finished. A large set
+is announced before anything is encoded, and the time the rest will take is logged after a first small chunk (a few
+seconds); a progress bar (``name="hf_spider.embed"``) counts the chunks. The folder is removed once the whole result
+is cached by the caller.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import shutil
 import time
@@ -25,8 +26,10 @@ logger = logging.getLogger(__name__)
 
 #: Items encoded, and saved, per chunk: at most a few seconds of CPU work is lost when a run is interrupted.
 CHUNK_SIZE = 1024
-#: From this many items, the encoding is announced with an estimate before it starts.
+#: From this many items, the encoding is announced, and timed on a first chunk of :data:`PROBE_SIZE` items.
 LARGE_SET = 2 * CHUNK_SIZE
+#: Items of the first chunk, which times the encoder for the estimate: small, so the estimate comes in seconds.
+PROBE_SIZE = 64
 
 
 def encode_in_chunks(
@@ -45,19 +48,21 @@ def encode_in_chunks(
         items: what to encode, in a deterministic order: ``chunk_dir`` must be named after their content.
         what: how the log names the items (``"label names"``).
         chunk_dir: where finished chunks are kept (``None``: nothing is kept, e.g. an uncacheable stream).
-        chunk_size: items per chunk.
+        chunk_size: items per chunk (the first holds at most :data:`PROBE_SIZE`).
     """
-    starts = range(0, len(items), chunk_size)
     if len(items) <= chunk_size:
         return encode(items)
     from huggingface_hub.utils import tqdm
 
+    probe = min(chunk_size, PROBE_SIZE)  # the chunks depend on the number of items only, so a rerun finds them
+    bounds = [0, *range(probe, len(items), chunk_size), len(items)]
     if len(items) >= LARGE_SET:
         kept = f"; finished chunks are kept in {chunk_dir}, so an interrupted run resumes" if chunk_dir else ""
-        logger.warning("encoding %d %s in %d chunks of %d%s", len(items), what, len(starts), chunk_size, kept)
+        logger.warning("encoding %d %s in %d chunks%s", len(items), what, len(bounds) - 1, kept)
     parts, timed = [], False
-    for start in tqdm(starts, desc=f"encode {what}", unit="chunk", name="hf_spider.embed", leave=False):
-        chunk = items[start : start + chunk_size]
+    spans = list(itertools.pairwise(bounds))
+    for start, end in tqdm(spans, desc=f"encode {what}", unit="chunk", name="hf_spider.embed", leave=False):
+        chunk = items[start:end]
         path = chunk_dir / f"{start:09d}-{len(chunk)}.npy" if chunk_dir is not None else None
         part = _load_chunk(path, len(chunk))
         if part is None:
