@@ -169,7 +169,13 @@ def _prototypes(
         encoder = load_encoder(encoder_id, modality=description.modality, device=device)  # loaded once, cached
         return encoder.encode(chunk, num_workers=num_workers, progress=len(chunk) == len(sample.inputs))
 
-    embeddings = encode_in_chunks(encode, sample.inputs, what="samples", chunk_dir=chunk_dir)  # [N, D]
+    embeddings = encode_in_chunks(  # [N, D]
+        encode,
+        sample.inputs,
+        what="samples",
+        chunk_dir=chunk_dir,
+        load=lambda: load_encoder(encoder_id, modality=description.modality, device=device),
+    )
     prototypes = class_prototypes(embeddings, sample.labels, description.num_classes)
     counts = {
         "num_samples": len(sample.inputs),
@@ -206,7 +212,13 @@ def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str,
         return encoder.encode(chunk, progress=len(chunk) == len(texts))
 
     chunks = cache_dir / "label_embeddings" / "partial" / key
-    embeddings = encode_in_chunks(encode, texts, what="label names", chunk_dir=chunks)
+    embeddings = encode_in_chunks(
+        encode,
+        texts,
+        what="label names",
+        chunk_dir=chunks,
+        load=lambda: load_encoder(text_id, modality="text", device=device),
+    )
     with atomic_write(path, mode="wb") as f:
         np.save(f, embeddings)
     discard_chunks(chunks)
