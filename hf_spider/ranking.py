@@ -263,9 +263,8 @@ def rank(
         scores = ranker.score(task, candidates)
     if unread:
         metadata["unread"] = unread
-        extra["expected_percentile"] = {
-            m: p for m, p in extra.get("expected_percentile", {}).items() if m not in unread
-        }
+        if "expected_percentile" in extra:  # no calibrated view of a score that rests on nothing read
+            extra["expected_percentile"] = {m: p for m, p in extra["expected_percentile"].items() if m not in unread}
     list_notes = _list_notes(task, candidates, metadata.get("evidence") or {})
     if list_notes:
         metadata["notes"] = list_notes
@@ -305,7 +304,7 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
     if unread:
         notes.append(
             f"{len(unread)} candidate(s) could not be read and rank below every other (first: '{unread[0][0]}': "
-            f"{unread[0][1]}); fix their repos, or leave them out with --drop-unknown"
+            f"{unread[0][1]}); fix their repos, or leave them out with --drop-unknown (drop_unknown=True)"
         )
     unknown = sum(c.modality is None for c in candidates)
     if unknown:
