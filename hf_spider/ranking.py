@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidIndexError, UnknownCandidateError
 from .hub.cards import unread_reason
-from .hub.index import load_bundled_index, read_index
+from .hub.dedup import aliases_of, collapse_copies
+from .hub.index import read_index
+from .hub.pool import load_default_pool
 from .hub.records import ModelRecord
 from .outputs.shortlist import EVIDENCE_KINDS, Shortlist
 from .rankers.base import ExplainingRanker, Ranker
@@ -172,10 +174,11 @@ def task_reading(ranker: Ranker) -> dict[str, Any]:
 
 
 def load_candidates(pool: str | os.PathLike[str] | Sequence[ModelRecord] | None = None) -> list[ModelRecord]:
-    """The candidate pool: the bundled index (``None`` / ``"bundled"``), an index file, a folder of Hub-style repos
-    (one sub-folder per model with ``config.json`` and ``README.md``), or records given directly."""
+    """The candidate pool: the embedded default pool (``None`` / ``"bundled"``, :mod:`hf_spider.hub.pool`), an index
+    file, a folder of Hub-style repos (one sub-folder per model with ``config.json`` and ``README.md``), or records
+    given directly."""
     if pool is None or pool == "bundled":
-        return load_bundled_index()
+        return load_default_pool()
     if not isinstance(pool, (str, os.PathLike)):
         return list(pool)
     path = Path(pool)
@@ -197,20 +200,24 @@ def select_candidates(
     model_ids: Sequence[str] | None = None,
     candidate_filter: CandidateFilter | None = None,
 ) -> list[ModelRecord]:
-    """Candidates of the task's modality (records of unknown modality are kept), by id if given, filtered.
+    """Candidates of the task's modality (records of unknown modality are kept), by id if given, filtered, with copies
+    of one checkpoint collapsed into one entry (:func:`~hf_spider.hub.dedup.collapse_copies`; an alias in
+    ``model_ids`` names its original).
 
     Raises:
         UnknownCandidateError: an id in ``model_ids`` is not in the pool.
         InvalidIndexError: nothing is left to rank.
     """
+    candidates = collapse_copies(candidates)
     if model_ids is not None:
-        by_id = {c.repo_id: c for c in candidates}
+        by_id = {alias: c for c in candidates for alias in aliases_of(c)}
+        by_id.update({c.repo_id: c for c in candidates})
         unknown = [m for m in model_ids if m not in by_id]
         if unknown:
             raise UnknownCandidateError(
                 f"unknown candidate id(s) {', '.join(unknown)}: not in the candidate pool; check the ids or crawl them"
             )
-        candidates = [by_id[m] for m in model_ids]
+        candidates = list({by_id[m].repo_id: by_id[m] for m in model_ids}.values())
     kept = [c for c in candidates if c.modality in (modality, None)]
     if candidate_filter is not None:
         kept = [c for c in kept if candidate_filter.keep(c)]
@@ -246,7 +253,11 @@ def rank(
     ids = [c.repo_id for c in candidates]
     by_id = {c.repo_id: c for c in candidates}
     notes = candidate_filter.notes if candidate_filter is not None else (lambda record: ())
-    reasons: dict[str, Sequence[str]] = {m: notes(c) for m, c in by_id.items()}
+    aliases: dict[str, Sequence[str]] = {m: aliases_of(c) for m, c in by_id.items()}
+    reasons: dict[str, Sequence[str]] = {
+        m: (*notes(c), *([f"also on the Hub as {', '.join(aliases[m])}"] if aliases[m] else []))
+        for m, c in by_id.items()
+    }
     metadata: dict[str, Any] = {"candidates": len(candidates), "modality": task.description.modality}
     extra: dict[str, dict[str, Any]] = {}
     if isinstance(ranker, ExplainingRanker):
@@ -275,6 +286,7 @@ def rank(
         reasons=reasons,
         num_parameters={m: c.num_parameters for m, c in by_id.items()},
         shas={m: c.sha for m, c in by_id.items()},
+        aliases=aliases,
         top_k=top_k,
         metadata=metadata,
         errors=unread,

@@ -44,6 +44,7 @@ class ShortlistEntry:
         expected_percentile: where the model's fine-tuned accuracy is expected to land, in [0, 100] (100 = the best),
             among the ranker's reference models (the default scorer's: the Hub models of its training records): a
             readable, calibrated view of ``score``, comparable across tasks; ``None`` for an uncalibrated ranker.
+        aliases: other repos holding the same checkpoint (re-uploads, copies), collapsed into this entry.
     """
 
     model_id: str
@@ -57,10 +58,12 @@ class ShortlistEntry:
     evidence: str | None = None
     confidence: float | None = None
     expected_percentile: float | None = None
+    aliases: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["reasons"] = list(self.reasons)
+        out["aliases"] = list(self.aliases)
         return out
 
 
@@ -89,6 +92,7 @@ class Shortlist(Sequence[ShortlistEntry]):
         confidence: dict[str, float] | None = None,
         expected_percentile: dict[str, float] | None = None,
         errors: dict[str, str] | None = None,
+        aliases: dict[str, Sequence[str]] | None = None,
     ) -> Shortlist:
         """Sort models by score (ties broken by model id, so the order is deterministic) and keep ``top_k``.
 
@@ -109,6 +113,7 @@ class Shortlist(Sequence[ShortlistEntry]):
                 confidence=(confidence or {}).get(m),
                 expected_percentile=(expected_percentile or {}).get(m),
                 error=errors.get(m),
+                aliases=tuple((aliases or {}).get(m, ())),
             )
             for i, m in enumerate(order, start=1)
         )
@@ -147,7 +152,13 @@ class Shortlist(Sequence[ShortlistEntry]):
     def from_dict(cls, data: dict[str, Any]) -> Shortlist:
         known = set(ShortlistEntry.__dataclass_fields__)  # a newer writer's extra keys are dropped, not fatal
         entries = tuple(
-            ShortlistEntry(**{**{k: v for k, v in e.items() if k in known}, "reasons": tuple(e.get("reasons", ()))})
+            ShortlistEntry(
+                **{
+                    **{k: v for k, v in e.items() if k in known},
+                    "reasons": tuple(e.get("reasons", ())),
+                    "aliases": tuple(e.get("aliases", ())),
+                }
+            )
             for e in data["entries"]
         )
         return cls(entries=entries, task=data["task"], ranker=data["ranker"], metadata=data.get("metadata", {}))

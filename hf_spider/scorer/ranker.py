@@ -19,6 +19,7 @@ from ..errors import ScorerConfigError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..rankers.base import Explained
+from ..tokens.pool_tokens import precomputed_tokens
 from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
 from .model import TransferScorer
@@ -84,7 +85,11 @@ class SpiderRanker:
         return self.explain(task, candidates).scores
 
     def explain(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> Explained:
-        """Expected percentiles with what each rests on (:meth:`TransferScorer.explain_tokens`)."""
+        """Expected percentiles with what each rests on (:meth:`TransferScorer.explain_tokens`); the default pool's
+        tokens are read precomputed (:mod:`hf_spider.tokens.pool_tokens`)."""
         if self.scorer is None:
             raise RuntimeError("SpiderRanker has no scorer: call fit() or SpiderRanker.from_pretrained() first")
-        return self.scorer.explain(task, candidates)
+        tokens = precomputed_tokens(candidates, text_encoder=self.scorer.text_encoder)
+        if tokens is None:
+            return self.scorer.explain(task, candidates)
+        return self.scorer.explain_tokens(tokens, task)
