@@ -14,7 +14,13 @@ from PIL import Image
 
 from hf_spider.cli import main
 from hf_spider.errors import InvalidDatasetError
-from hf_spider.hub.index import load_bundled_index
+from hf_spider.hub.dedup import collapse_copies
+from hf_spider.hub.pool import load_default_pool
+
+
+def default_pool():
+    """The default pool as `rank` ranks it: one entry per checkpoint."""
+    return collapse_copies(load_default_pool())
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +53,7 @@ def test_ranks_every_image_model_for_an_image_folder(capsys, image_folder) -> No
     code, out, _ = run(capsys, "--dataset", str(image_folder), "--top-k", "0", "--format", "json")
     assert code == 0
     shortlist = json.loads(out)
-    image_models = {r.repo_id for r in load_bundled_index() if r.modality == "image"}
+    image_models = {r.repo_id for r in default_pool() if r.modality == "image"}
     assert {e["model_id"] for e in shortlist["entries"]} == image_models
     scores = [e["score"] for e in shortlist["entries"]]
     assert scores == sorted(scores, reverse=True)
@@ -60,7 +66,7 @@ def test_ranks_text_models_for_a_csv_and_writes_the_file(capsys, text_csv, tmp_p
     )
     assert code == 0
     lines = [line for line in out_file.read_text().splitlines() if line.startswith("| ")]
-    text_models = {r.repo_id for r in load_bundled_index() if r.modality == "text"}
+    text_models = {r.repo_id for r in default_pool() if r.modality == "text"}
     assert len(lines) == 1 + 3 and lines[1].split(" | ")[1] in text_models
 
 
@@ -195,14 +201,16 @@ def test_verbose_works_after_the_subcommand(capsys, tmp_path) -> None:
     assert main(["rank", "--dataset", str(tmp_path / "nope")]) == 2
 
 
-def test_license_filter_keeps_the_unrecorded_bundled_licenses_and_notes_them(capsys) -> None:
-    argv = ["--labels", "cat,dog", "--modality", "image", "--license", "apache-2.0", "--format", "json"]
+def test_license_filter_keeps_unrecorded_licenses_and_notes_them(capsys) -> None:
+    licenses = {r.repo_id: r.license for r in default_pool()}
+    argv = ["--labels", "cat,dog", "--modality", "image", "--license", "apache-2.0", "--top-k", "0", "--format", "json"]
     code, out, _ = run(capsys, *argv)
     assert code == 0
     entries = json.loads(out)["entries"]
-    assert len(entries) == 10 and all("license unknown" in e["reasons"] for e in entries)
-    code, _, err = run(capsys, *argv, "--drop-unknown")
-    assert code == 2 and "no image candidate is left" in err
+    assert {licenses[e["model_id"]] for e in entries} == {"apache-2.0", None}
+    assert all(("license unknown" in e["reasons"]) == (licenses[e["model_id"]] is None) for e in entries)
+    code, out, _ = run(capsys, *argv, "--drop-unknown")
+    assert code == 0 and {licenses[e["model_id"]] for e in json.loads(out)["entries"]} == {"apache-2.0"}
 
 
 def test_max_params_notes_models_of_unknown_size(capsys, tmp_path) -> None:
@@ -249,7 +257,7 @@ def test_ranker_option_picks_the_ranker(capsys) -> None:
     )
     assert code == 0
     shortlist = json.loads(out)
-    largest = max((r for r in load_bundled_index() if r.modality == "text"), key=lambda r: r.num_parameters or 0)
+    largest = max((r for r in default_pool() if r.modality == "text"), key=lambda r: r.num_parameters or 0)
     assert shortlist["ranker"] == "size_prior" and shortlist["entries"][0]["model_id"] == largest.repo_id
 
 
