@@ -41,14 +41,16 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every sub-command, or of ``command`` alone: a sub-command's module imports what it needs (the
+    scorer, pandas, the Hub client), so ``hf-spider rank`` never pays for the others' imports."""
     parser = OneLineParser(
         prog="hf-spider", description="Rank pre-trained Hub models for your dataset without fine-tuning them all."
     )
     parser.add_argument("--version", action="version", version=f"hf-spider {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMANDS:
+    for name in [command] if command in COMMANDS else COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     for subparser in subparsers.choices.values():
         # Global flags work after the sub-command too (`hf-spider rank ... -v`). SUPPRESS: a sub-command that is
@@ -62,7 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = "hf-spider"
     verbose = False
     try:
-        parser = build_parser()  # imports every command module: Ctrl-C can land here
+        argv = list(sys.argv[1:] if argv is None else argv)
+        named = next((a.replace("-", "_") for a in argv if not a.startswith("-")), None)
+        parser = build_parser(named)  # imports the command's module: Ctrl-C can land here
         args = parser.parse_args(argv)
         command, verbose = f"hf-spider {args.command}", args.verbose
         code = _run(args)

@@ -86,14 +86,14 @@ def run(args: argparse.Namespace) -> int:
 
     from ..rankers import get_ranker
     from ..ranking import CandidateFilter, load_candidates, rank, select_candidates, task_reading
-    from ..scorer.ranker import SpiderRanker
+    from ..scorer.inference import load_spider_ranker
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
     checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks)  # a bad --output fails first
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
         progress.set_postfix_str("reading the task")
-        ranker = SpiderRanker.from_pretrained(args.scorer) if args.scorer else get_ranker(args.ranker)
+        ranker = load_spider_ranker(args.scorer) if args.scorer else get_ranker(args.ranker)
         tokens = _task_tokens(args, **task_reading(ranker))
         progress.update()
         progress.set_postfix_str("loading candidates")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import lru_cache
 from typing import Any
 
 #: 2: ``pretrained_tag``, ``pretraining``, ``num_labels``, ``gmacs``, ``imagenet_top1``; base models also from
@@ -127,7 +128,7 @@ class ModelRecord:
             )
         if not data.get("repo_id"):
             raise ValueError("record has no 'repo_id'; every row of an index needs the model's Hub repo id")
-        known = {f.name for f in fields(cls)}
+        known = _field_names()
         extra = dict(data.pop("extra", None) or {})
         extra.update({k: data.pop(k) for k in list(data) if k not in known})
         for name in _TUPLE_FIELDS:
@@ -160,6 +161,12 @@ class ModelRecord:
             if isinstance(data.get(name), str):
                 data[name] = json.loads(data[name])
         return cls.from_dict(data)
+
+
+@lru_cache(maxsize=1)
+def _field_names() -> frozenset[str]:
+    """The fields of :class:`ModelRecord` (``dataclasses.fields`` walks them on every call; a pool reads thousands)."""
+    return frozenset(f.name for f in fields(ModelRecord))
 
 
 def modality_of_pipeline_tag(pipeline_tag: str | None) -> str | None:

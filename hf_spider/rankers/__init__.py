@@ -27,6 +27,8 @@ class RankerSpec:
         seeded: ``fresh`` takes ``seed=`` (the learned rankers); the others are deterministic.
         needs_records: ``ready`` is called with the bundled TransferGraph records.
         fit_on_bundled: the ready ranker is fitted on the bundled records before it is returned.
+        ready_module: the module of ``ready`` when it is not ``module`` (the shipped scorer loads without torch from
+            :mod:`hf_spider.scorer.inference`; training needs torch).
     """
 
     module: str
@@ -35,10 +37,17 @@ class RankerSpec:
     seeded: bool = False
     needs_records: bool = False
     fit_on_bundled: bool = False
+    ready_module: str | None = None
 
 
 RANKERS: dict[str, RankerSpec] = {
-    "spider": RankerSpec("hf_spider.scorer.ranker", "SpiderRanker.from_pretrained", "SpiderRanker.untrained", True),
+    "spider": RankerSpec(
+        "hf_spider.scorer.ranker",
+        "load_spider_ranker",
+        "SpiderRanker.untrained",
+        True,
+        ready_module="hf_spider.scorer.inference",
+    ),
     "graph": RankerSpec("hf_spider.rankers.graph", "GraphRanker", "GraphRanker", True, fit_on_bundled=True),
     "fennec": RankerSpec("hf_spider.rankers.fennec", "FennecRanker", "FennecRanker", True, fit_on_bundled=True),
     "collab_prior": RankerSpec(
@@ -73,7 +82,7 @@ def get_ranker(name: str = DEFAULT_RANKER) -> Ranker:
         UnknownRankerError: ``name`` is not a known ranker, or its module is not installed.
     """
     spec = _spec(name, RANKERS)
-    build = _attribute(name, spec, spec.ready)
+    build = _attribute(name, spec.ready_module or spec.module, spec.ready)
     if spec.needs_records:
         from ..finetune_records import load_bundled_records
 
@@ -91,7 +100,7 @@ def trainable_ranker(name: str, *, seed: int = 0) -> TrainableRanker:
         UnknownRankerError: ``name`` is not a trainable ranker, or its module is not installed.
     """
     spec = _spec(name, {n: RANKERS[n] for n in TRAINABLE_RANKERS})
-    build = _attribute(name, spec, spec.fresh or "")
+    build = _attribute(name, spec.module, spec.fresh or "")
     return build(seed=seed) if spec.seeded else build()  # type: ignore[no-any-return]
 
 
@@ -101,9 +110,9 @@ def _spec(name: str, known: dict[str, RankerSpec]) -> RankerSpec:
     return known[name]
 
 
-def _attribute(name: str, spec: RankerSpec, attribute: str) -> Any:
+def _attribute(name: str, module: str, attribute: str) -> Any:
     try:
-        target: object = importlib.import_module(spec.module)
+        target: object = importlib.import_module(module)
     except ImportError as exc:
         raise UnknownRankerError(f"ranker '{name}' is not available ({exc}); pick one of {', '.join(RANKERS)}") from exc
     for part in attribute.split("."):

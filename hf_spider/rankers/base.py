@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
-from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..tokens.task import TaskTokens
+
+if TYPE_CHECKING:
+    from ..finetune_records import FinetuneRecords
 
 
 @runtime_checkable

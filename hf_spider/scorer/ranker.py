@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 
 import numpy as np
 
@@ -22,16 +20,9 @@ from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
 from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
+from .inference import default_scorer_path
 from .model import TransferScorer
 from .train import TrainConfig, train_scorer
-
-#: Folder of the scorer shipped inside the package.
-DEFAULT_SCORER_DIR = "scorer"
-
-
-def default_scorer_path() -> Path:
-    """Where the embedded default scorer lives (``config.json`` + ``model.safetensors`` + ``README.md``)."""
-    return Path(str(resources.files("hf_spider") / "data" / DEFAULT_SCORER_DIR))
 
 
 @dataclass

