@@ -15,10 +15,12 @@ from .errors import InvalidIndexError, UnknownCandidateError
 from .hub.cards import unread_reason
 from .hub.dedup import aliases_of, collapse_copies
 from .hub.index import read_index
+from .hub.live import HubPool, is_dataset_index, read_dataset_index
 from .hub.pool import load_default_pool
 from .hub.records import ModelRecord
 from .outputs.shortlist import EVIDENCE_KINDS, Shortlist
 from .rankers.base import ExplainingRanker, Ranker
+from .tokens.pool_tokens import register_index
 from .tokens.task import TaskTokens
 
 if TYPE_CHECKING:
@@ -173,12 +175,21 @@ def task_reading(ranker: Ranker) -> dict[str, Any]:
     }
 
 
-def load_candidates(pool: str | os.PathLike[str] | Sequence[ModelRecord] | None = None) -> list[ModelRecord]:
-    """The candidate pool: the embedded default pool (``None`` / ``"bundled"``, :mod:`hf_spider.hub.pool`), an index
-    file, a folder of Hub-style repos (one sub-folder per model with ``config.json`` and ``README.md``), or records
-    given directly."""
+def load_candidates(
+    pool: str | os.PathLike[str] | Sequence[ModelRecord] | None = None, *, modality: str | None = None
+) -> list[ModelRecord]:
+    """The candidate pool: the embedded default pool (``None`` / ``"bundled"``, :mod:`hf_spider.hub.pool`), the live
+    Hub's listing for ``modality`` (``"hub"``) or an index pushed to a dataset repo (``"hf://datasets/ORG/NAME"``;
+    :mod:`hf_spider.hub.live`), an index file, a folder of Hub-style repos (one sub-folder per model with
+    ``config.json`` and ``README.md``), or records given directly."""
     if pool is None or pool == "bundled":
         return load_default_pool()
+    if pool == "hub":
+        if modality is None:
+            raise InvalidIndexError("the 'hub' pool lists the Hub for one modality; name the task's modality")
+        return HubPool(modality).records()
+    if is_dataset_index(pool):
+        return read_dataset_index(str(pool))
     if not isinstance(pool, (str, os.PathLike)):
         return list(pool)
     path = Path(pool)
@@ -190,7 +201,9 @@ def load_candidates(pool: str | os.PathLike[str] | Sequence[ModelRecord] | None 
         raise InvalidIndexError(
             f"candidate pool '{path}' does not exist; pass an index file, a folder of model repos or 'bundled'"
         )
-    return read_index(path)
+    records = read_index(path)
+    register_index(path, records)  # ranking them reads their PTM tokens from a cache built once
+    return records
 
 
 def select_candidates(

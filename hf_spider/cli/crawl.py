@@ -48,6 +48,12 @@ def register(subparsers: Any) -> None:
         "--backoff", type=nonnegative_number, default=1.0, help="first retry wait in seconds (doubled each time)"
     )
     fetch.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="ORG/NAME",
+        help="also push the index to this dataset repo, for `rank --candidates hf://datasets/ORG/NAME` (one commit, "
+        "none when unchanged; needs a write token)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -84,4 +90,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if report.errors:
         print("errors: " + ", ".join(f"{kind} {n}" for kind, n in sorted(report.errors.items())))
+    if args.push_to_hub:
+        from ..hub.live import push_index
+
+        print(f"pushed to {push_index(report.index_path, args.push_to_hub)}")
     return 0

@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
     pool.add_argument(
         "--candidates",
         default="bundled",
-        help="'bundled' (default), an index file (.parquet/.jsonl) or a folder of Hub-style model repos",
+        help="'bundled' (default: the embedded pool), 'hub' (the live Hub's listing for the task's modality, cached), "
+        "hf://datasets/ORG/NAME[@REVISION] (an index `hf-spider crawl --push-to-hub` wrote), an index file "
+        "(.parquet/.jsonl) or a folder of Hub-style model repos",
     )
     pool.add_argument("--models", help="comma-separated repo ids to rank (default: every candidate of the modality)")
     pool.add_argument(
@@ -84,6 +86,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from huggingface_hub.utils import tqdm
 
+    from ..hub.live import HubPool
     from ..rankers import get_ranker
     from ..ranking import CandidateFilter, load_candidates, rank, select_candidates, task_reading
     from ..scorer.inference import load_spider_ranker
@@ -105,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             drop_unknown=args.drop_unknown,
         )
         candidates = select_candidates(
-            load_candidates(args.candidates),
+            load_candidates(args.candidates, modality=tokens.description.modality),
             modality=tokens.description.modality,
             model_ids=_split_list(args.models),
             candidate_filter=candidate_filter,
@@ -119,6 +122,11 @@ def run(args: argparse.Namespace) -> int:
             top_k=args.top_k or None,
             candidate_filter=candidate_filter,
         )
+        if args.candidates == "hub":  # the shortlisted models' config and card, fetched now, may move them
+            candidates = HubPool(tokens.description.modality).with_details(candidates, shortlist.model_ids)
+            shortlist = rank(
+                tokens, candidates, ranker=ranker, top_k=args.top_k or None, candidate_filter=candidate_filter
+            )
         progress.update()
     emit_shortlist(shortlist, args.format, args.output, follow_symlinks=args.follow_symlinks)
     url = push_from_args(shortlist, args)

@@ -330,7 +330,7 @@ class Crawler:
             else:
                 was_requested = False
             previous = known.get(item.repo_id)
-            if previous is not None and not self._needs_fetch(item, previous):
+            if previous is not None and not self.needs_fetch(item, previous):
                 return replace(previous, downloads=item.downloads, likes=item.likes), was_requested
             return self.fetch(item, deadline=deadline), True
         except Exception as exc:  # a bug or a value nothing foresaw: one failed record, never a failed crawl
@@ -369,7 +369,9 @@ class Crawler:
         record = derive_fields(replace(listed, **fields, extra=extra, error=error))
         return sanitize_record(record, limits=self.limits)
 
-    def _needs_fetch(self, listed: ModelRecord, previous: ModelRecord) -> bool:
+    def needs_fetch(self, listed: ModelRecord, previous: ModelRecord) -> bool:
+        """Whether ``previous`` (the last crawl's record) is out of date for ``listed``: another sha, parts this
+        crawler fetches that it lacks, or an error worth trying again."""
         return (
             previous.sha is None
             or previous.sha != listed.sha

@@ -36,6 +36,7 @@ def push_folder(
     commit_message: str = "Upload folder using hf-spider",
     revision: str | None = None,
     policy: retry.RetryPolicy | None = None,
+    repo_type: str | None = None,
 ) -> str:
     """Make ``repo_id`` hold every file of ``folder`` (other remote files are kept), in at most one new commit.
 
@@ -47,6 +48,8 @@ def push_folder(
         commit_message: message of the commit, when one is needed.
         revision: the branch (default ``main``).
         policy: retries and request timeout (default :data:`hf_spider.hub.retry.WRITE_POLICY`).
+        repo_type: ``"dataset"`` for a dataset repo (a crawled index, ``hf-spider crawl --push-to-hub``); default a
+            model repo.
 
     Returns:
         The URL of the commit that holds the files: the new one, or the head when nothing differed.
@@ -62,12 +65,12 @@ def push_folder(
     with retry.session_timeout(policy.timeout):
         try:
             repo_id = retry.call_with_retries(
-                lambda: api.create_repo(repo_id, private=private, exist_ok=True).repo_id,
+                lambda: api.create_repo(repo_id, private=private, exist_ok=True, repo_type=repo_type).repo_id,
                 what=f"create {repo_id}",
                 policy=policy,
             )
             return retry.call_with_retries(
-                lambda: _commit_changes(api, repo_id, Path(folder), files, commit_message, revision),
+                lambda: _commit_changes(api, repo_id, Path(folder), files, commit_message, revision, repo_type),
                 what=f"commit to {repo_id}",
                 policy=policy,
                 transient=lambda exc: retry.is_transient(exc) or _status(exc) == _HEAD_MOVED,
@@ -93,19 +96,28 @@ def push_model(model: Any, repo_id: str, **kwargs: Any) -> str:
 
 
 def _commit_changes(
-    api: HfApi, repo_id: str, folder: Path, files: list[str], message: str, revision: str | None
+    api: HfApi,
+    repo_id: str,
+    folder: Path,
+    files: list[str],
+    message: str,
+    revision: str | None,
+    repo_type: str | None = None,
 ) -> str:
     """One try: read the head with file hashes, commit on it the files that differ; the URL of the commit."""
     from huggingface_hub import CommitOperationAdd
 
-    head = api.model_info(repo_id, revision=revision, files_metadata=True)
-    remote = {s.rfilename: s for s in head.siblings or []}
+    head = api.repo_info(repo_id, revision=revision, files_metadata=True, repo_type=repo_type)
+    remote = {s.rfilename: s for s in getattr(head, "siblings", None) or []}  # model and dataset infos have them
     changed = [f for f in files if not _same_content(folder / f, remote.get(f))]
     if not changed:
         logger.info("%s already holds these %d files at %s; nothing to commit", repo_id, len(files), head.sha)
-        return f"{api.endpoint}/{repo_id}/commit/{head.sha}"
+        prefix = "datasets/" if repo_type == "dataset" else ""
+        return f"{api.endpoint}/{prefix}{repo_id}/commit/{head.sha}"
     operations = [CommitOperationAdd(path_in_repo=f, path_or_fileobj=str(folder / f)) for f in changed]
-    commit = api.create_commit(repo_id, operations, commit_message=message, parent_commit=head.sha, revision=revision)
+    commit = api.create_commit(
+        repo_id, operations, commit_message=message, parent_commit=head.sha, revision=revision, repo_type=repo_type
+    )
     logger.info("pushed %d changed file(s) to %s", len(changed), commit.commit_url)
     return str(commit.commit_url)
 

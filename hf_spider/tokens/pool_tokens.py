@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -36,6 +39,8 @@ from ..hub.pool import default_pool_path, load_default_pool
 from ..hub.records import ModelRecord
 from .facts import ImageNetFacts
 from .ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, PTMTokens, ptm_tokens, token_dim
+
+logger = logging.getLogger(__name__)
 
 #: Folder of the precomputed tokens, beside the pool in ``hf_spider/data``.
 POOL_TOKENS_DIR = "default_pool_tokens"
@@ -83,22 +88,72 @@ class PoolTokens:
 
 
 def precomputed_tokens(records: Sequence[ModelRecord], *, text_encoder: str | None = None) -> PTMTokens | None:
-    """The precomputed tokens of ``records`` (all of the default pool), ``None`` on any miss (see the module)."""
+    """The precomputed tokens of ``records``, all of one pool (the default pool, or an index file registered with
+    :func:`register_index`); ``None`` on any miss (see the module)."""
     if not records:
         return None
-    pool = load_pool_tokens(text_encoder)
+    for pool in _pools(text_encoder):
+        rows = pool.rows_of(records)
+        if rows is not None:
+            return pool.tokens(rows)
+    return None
+
+
+#: Index files read in this process (:func:`register_index`): their records, by the file's sha256.
+_INDEXES: dict[str, tuple[Path, tuple[ModelRecord, ...]]] = {}
+
+
+def register_index(path: str | os.PathLike[str], records: Sequence[ModelRecord]) -> None:
+    """Remember that ``records`` are the rows of the index file ``path``: ranking them reads their tokens from the
+    cache (``HF_SPIDER_CACHE/pool_tokens/<sha256 of the file>``), built there on first use, so a crawled index of
+    100,000 models is tokenised once per machine, like the default pool once per release."""
+    path = Path(path)
+    _INDEXES[_sha256(path)] = (path, tuple(records))
+    _index_tokens.cache_clear()
+
+
+def _pools(text_encoder: str | None) -> Iterator[PoolTokens]:
+    """The default pool's tokens, then those of each registered index file (built on first use)."""
+    shipped = load_pool_tokens(text_encoder)
+    if shipped is not None:
+        yield shipped
+    for digest in list(_INDEXES):
+        pool = _index_tokens(digest, text_encoder)
+        if pool is not None:
+            yield pool
+
+
+@lru_cache(maxsize=8)
+def _index_tokens(digest: str, text_encoder: str | None) -> PoolTokens | None:
+    from ..constants import CACHE_DIR, DEFAULT_TEXT_ENCODER
+
+    path, records = _INDEXES[digest]
+    encoder = re.sub(r"[^A-Za-z0-9.-]+", "--", text_encoder or DEFAULT_TEXT_ENCODER)
+    folder = CACHE_DIR / "pool_tokens" / f"{digest[:32]}-{encoder}-v{PTM_SCHEMA_VERSION}"
+    pool = _read(folder, records, text_encoder, path)
     if pool is None:
-        return None
-    rows = pool.rows_of(records)
-    return pool.tokens(rows) if rows is not None else None
+        try:
+            write_pool_tokens(records, path, folder, text_encoder=text_encoder)
+        except OSError as exc:  # a read-only cache only costs speed: build the tokens in memory instead
+            logger.warning("could not cache the PTM tokens of %s in %s (%s)", path, folder, exc)
+            return None
+        pool = _read(folder, records, text_encoder, path)
+    return pool
 
 
 @lru_cache(maxsize=2)
 def load_pool_tokens(text_encoder: str | None = None) -> PoolTokens | None:
     """The shipped tokens of the default pool if they were built for it with ``text_encoder``; ``None`` otherwise."""
+    return _read(pool_tokens_path(), tuple(load_default_pool()), text_encoder, default_pool_path())
+
+
+def _read(
+    folder: Path, records: tuple[ModelRecord, ...], text_encoder: str | None, pool_file: Path
+) -> PoolTokens | None:
+    """The tokens in ``folder`` if they were built from ``pool_file`` (whose rows are ``records``) with
+    ``text_encoder`` and this token schema; ``None`` otherwise."""
     from ..constants import DEFAULT_TEXT_ENCODER
 
-    folder = pool_tokens_path()
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -106,17 +161,19 @@ def load_pool_tokens(text_encoder: str | None = None) -> PoolTokens | None:
     if (
         meta.get("schema_version") != PTM_SCHEMA_VERSION
         or meta.get("text_encoder") != (text_encoder or DEFAULT_TEXT_ENCODER)
-        or meta.get("pool_sha256") != _sha256(default_pool_path())
+        or meta.get("pool_sha256") != _sha256(pool_file)
+        or [r.repo_id for r in records] != meta.get("model_ids")
     ):
         return None
-    records = tuple(load_default_pool())
-    if [r.repo_id for r in records] != meta["model_ids"]:
+    try:
+        arrays = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in ("head", "text_index", "text_table")}
+    except (OSError, ValueError):
         return None
     return PoolTokens(
         records=records,
-        head=np.load(folder / "head.npy", mmap_mode="r"),
-        text_index=np.load(folder / "text_index.npy", mmap_mode="r"),
-        text_table=np.load(folder / "text_table.npy", mmap_mode="r"),
+        head=arrays["head"],
+        text_index=arrays["text_index"],
+        text_table=arrays["text_table"],
         ancestors=tuple(tuple(a) for a in meta["ancestors"]),
         facts=tuple(_facts(f) for f in meta["facts"]),
         row_of={r.repo_id: i for i, r in enumerate(records)},

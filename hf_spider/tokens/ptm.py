@@ -31,7 +31,7 @@ import numpy as np
 from ..hub.records import ModelRecord
 from .archi2vec import ARCHI2VEC_DIM, archi2vec
 from .facts import ImageNetFacts, facts_for, inherited
-from .lineage import ancestors, inferred_base
+from .lineage import NameIndex, ancestors, inferred_base
 from .metadata import METADATA_DIM, metadata_features
 
 logger = logging.getLogger(__name__)
@@ -157,7 +157,8 @@ def ptm_tokens(
     embedder = embedder or shared_embedder(text_encoder)
     lookup = {r.repo_id: r for r in (known if known is not None else _bundled_records())}
     lookup.update({r.repo_id: r for r in records})
-    lineages = [_lineage(r, lookup) for r in records]
+    names = NameIndex(lookup)
+    lineages = [_lineage(r, lookup, names) for r in records]
     facts = [_facts(r, lineage, lookup) for r, lineage in zip(records, lineages, strict=True)]
     texts = [_model_texts(r) for r in records]
     embedder.embed_all({t for parts in texts for group in parts for t in group})
@@ -190,12 +191,12 @@ def _sized(record: ModelRecord, facts: ImageNetFacts | None) -> ModelRecord:
     return replace(record, num_parameters=facts.num_parameters)
 
 
-def _lineage(record: ModelRecord, lookup: Mapping[str, ModelRecord]) -> tuple[str, ...]:
+def _lineage(record: ModelRecord, lookup: Mapping[str, ModelRecord], names: NameIndex) -> tuple[str, ...]:
     """Declared ancestors, nearest first; else the known repo whose name starts this one's (a repo-name guess)."""
     declared = ancestors(record, lookup)
     if declared:
         return declared
-    guess = inferred_base(record.repo_id, lookup)
+    guess = inferred_base(record.repo_id, names)
     return (guess, *ancestors(lookup[guess], lookup)) if guess is not None else ()
 
 

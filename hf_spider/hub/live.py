@@ -1,0 +1,157 @@
+"""The live Hub as a candidate pool: ``--candidates hub`` and ``--candidates hf://datasets/ORG/NAME[@REVISION]``.
+
+``hub``: the Hub's own listing for the task's modality (:data:`LISTINGS`: the pipeline tags and the libraries of
+that modality), most downloaded first and cut at ``limit`` per listing, through :class:`~hf_spider.hub.crawl.Crawler`
+(``HfApi.list_models`` with ``expand``: one request per page gives sha, tags, downloads, parameter count, card
+metadata). The listing is cached in ``HF_SPIDER_CACHE/hub_pool/`` and refreshed incrementally: a model whose sha did
+not change keeps its cached record, so only changed models are fetched again. Config and card, which the listing does
+not send, are fetched on demand for the candidates that reach the shortlist (:meth:`HubPool.with_details`), and kept
+in the cache. Offline, the last cached listing is read (and the crawler says so).
+
+``hf://datasets/ORG/NAME``: an index that ``hf-spider crawl --push-to-hub ORG/NAME`` wrote to a dataset repo
+(:data:`PUSHED_INDEX`), so one crawl serves a team; ``@REVISION`` pins it (a commit, tag or branch), and the
+revision read is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import InvalidIndexError
+from .crawl import Crawler, Selection
+from .index import read_index, write_index
+from .records import ModelRecord
+
+logger = logging.getLogger(__name__)
+
+#: The listings of each modality: its classification pipeline tags and the libraries whose models are backbones.
+LISTINGS: dict[str, tuple[Selection, ...]] = {
+    "image": (
+        Selection(pipeline_tag="image-classification"),
+        Selection(pipeline_tag="image-feature-extraction"),
+        Selection(library="timm"),
+    ),
+    "text": (
+        Selection(pipeline_tag="text-classification"),
+        Selection(pipeline_tag="sentence-similarity"),
+        Selection(library="sentence-transformers"),
+    ),
+}
+#: Models kept per listing, most downloaded first.
+DEFAULT_LIMIT = 500
+#: File name of a pushed index in its dataset repo.
+PUSHED_INDEX = "index.parquet"
+_DATASET_URI = re.compile(r"^hf://datasets/(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
+
+
+@dataclass(frozen=True)
+class HubPool:
+    """The live Hub's models of one modality, cached and refreshed incrementally (see the module docstring).
+
+    Args:
+        modality: ``"image"`` or ``"text"``.
+        limit: models kept per listing, most downloaded first.
+        cache_dir: where the cached listing lives (default ``HF_SPIDER_CACHE/hub_pool``).
+        endpoint / token: the Hub (default: ``HF_ENDPOINT`` and the usual token).
+    """
+
+    modality: str
+    limit: int = DEFAULT_LIMIT
+    cache_dir: Path | None = None
+    endpoint: str | None = None
+    token: str | None = None
+
+    @property
+    def index_path(self) -> Path:
+        """The cached listing: one index per endpoint and modality."""
+        from huggingface_hub import constants
+
+        from ..constants import CACHE_DIR
+
+        endpoint = self.endpoint or constants.ENDPOINT
+        digest = hashlib.sha256(endpoint.encode("utf-8")).hexdigest()[:12]
+        return (self.cache_dir or CACHE_DIR / "hub_pool") / f"{self.modality}-{digest}.parquet"
+
+    def records(self) -> list[ModelRecord]:
+        """The listed models of the modality, refreshed: one listing per :data:`LISTINGS` entry, cut at ``limit``."""
+        if self.modality not in LISTINGS:
+            raise InvalidIndexError(f"the Hub pool lists image or text models, not '{self.modality}'")
+        crawler = self._crawler(details=False)
+        for selection in LISTINGS[self.modality]:
+            crawler.crawl(self.index_path, replace(selection, sort="downloads", limit=self.limit))
+        return [r for r in read_index(self.index_path) if r.modality in (self.modality, None)]
+
+    def with_details(self, records: list[ModelRecord], model_ids: list[str]) -> list[ModelRecord]:
+        """``records`` with those of ``model_ids`` completed by their config and card (fetched only where the cache
+        does not hold them at the listed sha), the cache updated."""
+        crawler = self._crawler(details=True)
+        cached = {r.repo_id: r for r in read_index(self.index_path)} if self.index_path.is_file() else {}
+        wanted = set(model_ids)
+        detailed = {}
+        for record in records:
+            if record.repo_id not in wanted:
+                continue
+            previous = cached.get(record.repo_id, record)
+            fresh = crawler.needs_fetch(record, previous)
+            detailed[record.repo_id] = crawler.fetch(record) if fresh else previous
+        if detailed:
+            write_index(sorted({**cached, **detailed}.values(), key=lambda r: r.repo_id), self.index_path)
+        return [detailed.get(r.repo_id, r) for r in records]
+
+    def _crawler(self, *, details: bool) -> Crawler:
+        return Crawler(endpoint=self.endpoint, token=self.token, with_config=details, with_card=details)
+
+
+def is_dataset_index(pool: object) -> bool:
+    """Whether ``pool`` names a pushed index (``hf://datasets/ORG/NAME[@REVISION]``)."""
+    return isinstance(pool, str) and pool.startswith("hf://datasets/")
+
+
+def read_dataset_index(uri: str, *, token: str | None = None) -> list[ModelRecord]:
+    """The records of an index pushed to a dataset repo (``hf://datasets/ORG/NAME[@REVISION]``).
+
+    Raises:
+        InvalidIndexError: a malformed URI, or a repo / revision without an index.
+    """
+    from huggingface_hub import hf_hub_download
+
+    match = _DATASET_URI.match(uri)
+    if match is None:
+        raise InvalidIndexError(
+            f"'{uri}' is not a dataset index; pass hf://datasets/ORG/NAME or hf://datasets/ORG/NAME@REVISION"
+        )
+    repo_id, revision = match["repo"], match["revision"]
+    try:
+        path = hf_hub_download(repo_id, PUSHED_INDEX, repo_type="dataset", revision=revision, token=token)
+    except Exception as exc:  # not found, gated, offline without a copy: one line naming the fix
+        raise InvalidIndexError(
+            f"cannot read {PUSHED_INDEX} of dataset {repo_id}"
+            f"{f' at {revision}' if revision else ''} ({type(exc).__name__}); check the repo and revision, or push "
+            "an index with `hf-spider crawl --push-to-hub`"
+        ) from exc
+    logger.info("read the index of %s at %s", repo_id, Path(path).parent.name)
+    return read_index(path)
+
+
+def push_index(index_path: str | Path, repo_id: str, *, token: str | None = None, private: bool | None = None) -> str:
+    """Push a crawled index to the dataset repo ``repo_id`` as :data:`PUSHED_INDEX` (one commit, none if unchanged),
+    so ``--candidates hf://datasets/<repo_id>`` reads it. Returns the commit URL."""
+    import tempfile
+
+    from .push import push_folder
+
+    records = read_index(index_path)
+    with tempfile.TemporaryDirectory() as folder:
+        write_index(records, Path(folder) / PUSHED_INDEX)
+        return push_folder(
+            folder,
+            repo_id,
+            token=token,
+            private=private,
+            repo_type="dataset",
+            commit_message=f"hf-spider index of {len(records)} models",
+        )

@@ -1,0 +1,85 @@
+"""The live Hub as a pool (:mod:`hf_spider.hub.live`) against the loopback Hub: listing, cache, incremental refresh,
+details on demand, and an index pushed by ``crawl --push-to-hub`` read back by ``hf://datasets/...``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hf_spider.cli import main
+from hf_spider.errors import InvalidIndexError
+from hf_spider.hub.index import read_index
+from hf_spider.hub.live import LISTINGS, HubPool, read_dataset_index
+from hf_spider.ranking import load_candidates
+from hf_spider.testing import LoopbackHub
+from hf_spider.testing.loopback_hub import repo_key
+
+CARD = "---\npipeline_tag: image-classification\nlicense: mit\n---\n# {name}\nA ViT fine-tuned on {name}.\n"
+
+
+def _add_image_models(hub: LoopbackHub, count: int) -> None:
+    for i in range(count):
+        name = f"acme/vit-{i}"
+        config = {"model_type": "vit", "architectures": ["ViTForImageClassification"], "id2label": {"0": f"c{i}"}}
+        hub.add_repo(name, {"README.md": CARD.format(name=name), "config.json": json.dumps(config)}, downloads=100 - i)
+    hub.add_repo("acme/bert", {"README.md": "---\npipeline_tag: text-classification\n---\n"}, downloads=1000)
+
+
+def test_hub_pool_lists_the_modality_and_caches_it(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    _add_image_models(loopback_hub, 5)
+    pool = HubPool("image", cache_dir=tmp_path)
+    records = pool.records()
+    assert sorted(r.repo_id for r in records) == [f"acme/vit-{i}" for i in range(5)]
+    assert pool.index_path.is_file() and loopback_hub.count("/resolve/") == 0  # the listing alone, no file
+    assert all(r.sha is not None and r.downloads is not None for r in records)
+
+
+def test_a_second_call_fetches_only_what_changed(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    _add_image_models(loopback_hub, 5)
+    pool = HubPool("image", cache_dir=tmp_path)
+    pool.with_details(pool.records(), ["acme/vit-0", "acme/vit-1"])
+    assert loopback_hub.count("/resolve/") == 4  # README and config of each shortlisted model
+    loopback_hub.update_repo("acme/vit-1", {"README.md": CARD.format(name="changed")})
+    loopback_hub.clear_requests()
+    records = pool.with_details(pool.records(), ["acme/vit-0", "acme/vit-1"])
+    assert loopback_hub.count("/resolve/") == 2 and loopback_hub.count("/acme/vit-1/resolve/") == 2
+    assert loopback_hub.count("^/api/models$") == len(LISTINGS["image"])  # one page per listing
+    detailed = {r.repo_id: r for r in records}
+    assert "changed" in (detailed["acme/vit-1"].card_text or "") and detailed["acme/vit-0"].label_names == ("c0",)
+    assert detailed["acme/vit-2"].card_text is None  # not shortlisted: listing fields only
+
+
+def test_rank_hub_fetches_details_for_the_shortlist_only(
+    loopback_hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path
+) -> None:
+    from hf_spider import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path)
+    _add_image_models(loopback_hub, 6)
+    argv = ["rank", "--labels", "cat,dog", "--modality", "image", "--candidates", "hub", "--top-k", "2"]
+    assert main([*argv, "--format", "json"]) == 0
+    shortlist = json.loads(capsys.readouterr().out)
+    assert len(shortlist["entries"]) == 2 and shortlist["metadata"]["candidates"] == 6
+    fetched = {r.path.split("/resolve/")[0].strip("/") for r in loopback_hub.requests if "/resolve/" in r.path}
+    assert fetched and fetched <= {e["model_id"] for e in shortlist["entries"]}  # details for shown models only
+
+
+def test_crawl_push_to_hub_is_read_back_pinned_by_revision(
+    loopback_hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", loopback_hub.token)
+    _add_image_models(loopback_hub, 3)
+    index = tmp_path / "index.parquet"
+    argv = ["crawl", "--index", str(index), "--pipeline-tag", "image-classification", "--push-to-hub", "tester/idx"]
+    assert main(argv) == 0
+    first = loopback_hub.repos[repo_key("tester/idx", "dataset")].head.oid
+    records = load_candidates("hf://datasets/tester/idx")
+    assert [r.repo_id for r in records] == [r.repo_id for r in read_index(index)]
+    loopback_hub.add_repo("acme/vit-new", {"README.md": CARD.format(name="new")}, downloads=1)
+    assert main(argv) == 0
+    assert len(load_candidates("hf://datasets/tester/idx")) == 4
+    assert len(read_dataset_index(f"hf://datasets/tester/idx@{first}")) == 3  # pinned: the first push
+    with pytest.raises(InvalidIndexError, match="hf://datasets/ORG/NAME"):
+        load_candidates("hf://datasets/not a repo")
