@@ -268,7 +268,7 @@ def rank(
     notes = candidate_filter.notes if candidate_filter is not None else (lambda record: ())
     aliases: dict[str, Sequence[str]] = {m: aliases_of(c) for m, c in by_id.items()}
     reasons: dict[str, Sequence[str]] = {
-        m: (*notes(c), *([f"also on the Hub as {', '.join(aliases[m])}"] if aliases[m] else []))
+        m: (*notes(c), *([f"copies collapsed here: {', '.join(aliases[m])}"] if aliases[m] else []))
         for m, c in by_id.items()
     }
     metadata: dict[str, Any] = {"candidates": len(candidates), "modality": task.description.modality}

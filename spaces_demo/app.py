@@ -166,7 +166,8 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="hf-spider: which model should I fine-tune?") as demo:
         gr.Markdown(
             "# hf-spider\nRank pre-trained Hub models for your dataset without fine-tuning them all "
-            "(Model Spider, NeurIPS 2023). Works offline on the bundled pool of 349 models.\n\n"
+            "(Model Spider, NeurIPS 2023). Works offline on the bundled pool of about 2,300 Hub models "
+            "(TransferGraph, timm, MTEB).\n\n"
             "**Describe your task with one of the three fields below.**"
         )
         with gr.Row():

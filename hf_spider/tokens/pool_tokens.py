@@ -14,7 +14,8 @@ pool (``data/default_pool_tokens/``):
 :func:`~hf_spider.hub.pool.load_default_pool` returned, or equal ones; copies collapsed into them may add aliases),
 built with the same encoder, schema and pool file; anything else is a miss and the tokens are built as usual, so a
 stale or foreign cache can cost time but never give a wrong token. They equal what
-:func:`~hf_spider.tokens.ptm.ptm_tokens` builds for the same records (a test checks it).
+:func:`~hf_spider.tokens.ptm.ptm_tokens` builds for the same records (a test checks it). An index file read as a pool
+(:func:`register_index`) gets the same files in ``HF_SPIDER_CACHE/pool_tokens/``, built on its first ranking.
 """
 
 from __future__ import annotations
