@@ -182,7 +182,7 @@ class ModelSelectionPipeline(Pipeline):
         tokens = task.tokens
         candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
         pool = select_candidates(
-            resolve_candidates(candidates),
+            resolve_candidates(candidates, modality=tokens.description.modality),
             modality=tokens.description.modality,
             model_ids=models,
             candidate_filter=candidate_filter,
@@ -300,7 +300,7 @@ def _is_dataset_dict(value: Any) -> bool:
     return type(value).__name__ in ("DatasetDict", "IterableDatasetDict")
 
 
-def resolve_candidates(candidates: Any = None) -> list[ModelRecord]:
+def resolve_candidates(candidates: Any = None, *, modality: str | None = None) -> list[ModelRecord]:
     """The candidate pool from any of its forms: ``None`` / ``"bundled"``, an index file or folder, records, repo ids
     (bundled records where known, else read from the Hub), or a Hub query dict.
 
@@ -314,7 +314,7 @@ def resolve_candidates(candidates: Any = None) -> list[ModelRecord]:
         if all(isinstance(c, ModelRecord) for c in candidates):
             return list(candidates)
         return _records_for_ids([str(c) for c in candidates])
-    return load_candidates(candidates)
+    return load_candidates(candidates, modality=modality)  # "hub" lists the Hub for the task's modality
 
 
 def query_hub_candidates(

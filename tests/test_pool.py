@@ -59,3 +59,18 @@ def test_a_changed_record_misses_the_precomputed_tokens() -> None:
     pool = load_default_pool()
     assert precomputed_tokens([pool[0], replace(pool[1], num_parameters=7)]) is None
     assert precomputed_tokens(pool[:2], text_encoder="someone/another-encoder") is None
+
+
+def test_an_index_file_gets_its_tokens_built_once_and_cached(tmp_path, monkeypatch) -> None:
+    from hf_spider import constants
+    from hf_spider.hub.index import write_index
+    from hf_spider.ranking import load_candidates
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "cache")
+    renamed = [replace(r, repo_id=f"someone/model-{i}") for i, r in enumerate(load_default_pool()[::50])]
+    path = write_index(renamed, tmp_path / "index.parquet")
+    records = load_candidates(path)
+    tokens = precomputed_tokens(records[3:9])
+    assert tokens is not None and len(list((tmp_path / "cache" / "pool_tokens").iterdir())) == 1
+    np.testing.assert_allclose(tokens.features, ptm_tokens(records[3:9]).features, atol=1e-6)
+    assert precomputed_tokens([replace(records[0], num_parameters=7)]) is None

@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -65,13 +65,7 @@ class PoolTokens:
 
     def rows_of(self, records: Sequence[ModelRecord]) -> np.ndarray | None:
         """Row of each record in the pool, ``None`` unless every record is one of the pool's (see the module)."""
-        rows = np.empty(len(records), dtype=np.int64)
-        for i, record in enumerate(records):
-            row = self.row_of.get(record.repo_id)
-            if row is None or not _same(record, self.records[row]):
-                return None
-            rows[i] = row
-        return rows
+        return _rows_of(self.records, self.row_of, records)
 
     def tokens(self, rows: np.ndarray) -> PTMTokens:
         """The :class:`PTMTokens` of ``rows``, assembled from the head and the text table."""
@@ -90,18 +84,23 @@ class PoolTokens:
 
 def precomputed_tokens(records: Sequence[ModelRecord], *, text_encoder: str | None = None) -> PTMTokens | None:
     """The precomputed tokens of ``records``, all of one pool (the default pool, or an index file registered with
-    :func:`register_index`); ``None`` on any miss (see the module)."""
+    :func:`register_index`, whose tokens are built on first use); ``None`` on any miss (see the module)."""
     if not records:
         return None
-    for pool in _pools(text_encoder):
-        rows = pool.rows_of(records)
-        if rows is not None:
-            return pool.tokens(rows)
+    shipped = load_pool_tokens(text_encoder)
+    rows = shipped.rows_of(records) if shipped is not None else None
+    if shipped is not None and rows is not None:
+        return shipped.tokens(rows)
+    for digest, (_, pooled, row_of) in list(_INDEXES.items()):
+        rows = _rows_of(pooled, row_of, records)
+        if rows is not None:  # the records are this file's: read (or build once) its tokens
+            pool = _index_tokens(digest, text_encoder)
+            return pool.tokens(rows) if pool is not None else None
     return None
 
 
-#: Index files read in this process (:func:`register_index`): their records, by the file's sha256.
-_INDEXES: dict[str, tuple[Path, tuple[ModelRecord, ...]]] = {}
+#: Index files read in this process (:func:`register_index`): path, records and row of each repo id, by sha256.
+_INDEXES: dict[str, tuple[Path, tuple[ModelRecord, ...], dict[str, int]]] = {}
 
 
 def register_index(path: str | os.PathLike[str], records: Sequence[ModelRecord]) -> None:
@@ -109,26 +108,16 @@ def register_index(path: str | os.PathLike[str], records: Sequence[ModelRecord])
     cache (``HF_SPIDER_CACHE/pool_tokens/<sha256 of the file>``), built there on first use, so a crawled index of
     100,000 models is tokenised once per machine, like the default pool once per release."""
     path = Path(path)
-    _INDEXES[_sha256(path)] = (path, tuple(records))
+    pooled = tuple(records)
+    _INDEXES[_sha256(path)] = (path, pooled, {r.repo_id: i for i, r in enumerate(pooled)})
     _index_tokens.cache_clear()
-
-
-def _pools(text_encoder: str | None) -> Iterator[PoolTokens]:
-    """The default pool's tokens, then those of each registered index file (built on first use)."""
-    shipped = load_pool_tokens(text_encoder)
-    if shipped is not None:
-        yield shipped
-    for digest in list(_INDEXES):
-        pool = _index_tokens(digest, text_encoder)
-        if pool is not None:
-            yield pool
 
 
 @lru_cache(maxsize=8)
 def _index_tokens(digest: str, text_encoder: str | None) -> PoolTokens | None:
     from ..constants import CACHE_DIR, DEFAULT_TEXT_ENCODER
 
-    path, records = _INDEXES[digest]
+    path, records, _ = _INDEXES[digest]
     encoder = re.sub(r"[^A-Za-z0-9.-]+", "--", text_encoder or DEFAULT_TEXT_ENCODER)
     folder = CACHE_DIR / "pool_tokens" / f"{digest[:32]}-{encoder}-v{PTM_SCHEMA_VERSION}"
     pool = _read(folder, records, text_encoder, path)
@@ -211,6 +200,19 @@ def write_pool_tokens(
             np.save(f, array)
     with atomic_write(folder / "meta.json") as f:
         json.dump(meta, f, sort_keys=True)
+
+
+def _rows_of(
+    pooled: Sequence[ModelRecord], row_of: dict[str, int], records: Sequence[ModelRecord]
+) -> np.ndarray | None:
+    """Row of each of ``records`` in ``pooled``, ``None`` unless every one is the pool's own record."""
+    rows = np.empty(len(records), dtype=np.int64)
+    for i, record in enumerate(records):
+        row = row_of.get(record.repo_id)
+        if row is None or not _same(record, pooled[row]):
+            return None
+        rows[i] = row
+    return rows
 
 
 def _same(record: ModelRecord, pooled: ModelRecord) -> bool:
