@@ -218,6 +218,8 @@ def inferred_modality(record: ModelRecord) -> str | None:
 
 def _plain(value: Any) -> Any:
     """Turn pyarrow/numpy containers and NaN into plain Python values."""
+    if value is None or type(value) in (str, int, bool, list, dict):  # most cells: no attribute look-up (a pool
+        return value  # of thousands of records has tens of thousands of cells)
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, float) and value != value:  # NaN from a missing pandas cell

@@ -35,6 +35,7 @@ PAIR_WIDTH = 9
 SIMILARITY_TEMPERATURES = (0.05, 0.2)
 _METADATA = {name: i for i, name in enumerate(METADATA_NAMES)}
 _DENSE_LEVELS = 4  # forest levels every pair walks before finished pairs leave (as hf_spider.scorer.forest)
+_BLOCK = 4096  # candidates walked at once (as hf_spider.scorer.forest.BLOCK)
 #: Folder of the scorer shipped inside the package.
 DEFAULT_SCORER_DIR = "scorer"
 
@@ -208,30 +209,23 @@ class NumpyScorer:
         return np.clip(self._forest(inputs), 0.0, 1.0)
 
     def _forest(self, x: np.ndarray) -> np.ndarray:
-        """``hf_spider.scorer.forest.predict_forest``: every (tree, candidate) pair walks one level per step."""
+        """``hf_spider.scorer.forest.predict_forest``: every (tree, candidate) pair walks one level per step, in
+        blocks of :data:`_BLOCK` candidates whose inputs stay in the CPU's cache."""
         w = self.weights
-        feature, threshold, value = w["forest_feature"], w["forest_threshold"], w["forest_value"]
-        trees, width = feature.shape
+        trees, width = w["forest_feature"].shape
         if trees == 0 or len(x) == 0:
             return np.zeros(len(x), dtype=np.float32)
         shift = np.repeat(np.arange(trees) * width, width)
-        left, right = w["forest_left"].reshape(-1) + shift, w["forest_right"].reshape(-1) + shift
-        feature, threshold = feature.reshape(-1), threshold.reshape(-1)
-        column = feature.clip(min=0)
-        candidate = np.tile(np.arange(len(x)), trees)
-        node = np.repeat(np.arange(trees) * width, len(x))
-
-        def step(at: np.ndarray, of: np.ndarray) -> np.ndarray:
-            return np.where(x[of, column[at]] <= threshold[at], left[at], right[at])
-
-        for _ in range(_DENSE_LEVELS):
-            node = step(node, candidate)
-        active = np.flatnonzero(feature[node] >= 0)
-        while len(active):
-            reached = step(node[active], candidate[active])
-            node[active] = reached
-            active = active[feature[reached] >= 0]
-        return value.reshape(-1)[node].reshape(trees, len(x)).mean(0)
+        flat = (
+            w["forest_feature"].reshape(-1),
+            w["forest_threshold"].reshape(-1),
+            w["forest_left"].reshape(-1) + shift,
+            w["forest_right"].reshape(-1) + shift,
+        )
+        values = w["forest_value"].reshape(-1)
+        return np.concatenate(
+            [_walk(flat, values, trees, width, x[start : start + _BLOCK]) for start in range(0, len(x), _BLOCK)]
+        )
 
     def _detail(self, tokens: PTMTokens, index: int, kind: str, row: int, ancestor: int, counts: np.ndarray) -> str:
         """``TransferScorer._detail``: a one-line reason for a candidate's score."""
@@ -245,6 +239,34 @@ class NumpyScorer:
         if kind == "facts":
             return "pre-training source"
         return "architecture and size" if kind == "content" else "size only"
+
+
+def _walk(
+    flat: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    values: np.ndarray,
+    trees: int,
+    width: int,
+    x: np.ndarray,
+) -> np.ndarray:
+    """``[N]`` mean leaf value of the trees for one block ``x [N, F]`` (``hf_spider.scorer.forest._walk``)."""
+    feature, threshold, left, right = flat
+    count = len(x)
+    x_flat = np.ascontiguousarray(x.T).reshape(-1)  # feature f of candidate n at f * N + n
+    column = feature.clip(min=0) * count
+    candidate = np.tile(np.arange(count), trees)
+    node = np.repeat(np.arange(trees) * width, count)
+
+    def step(at: np.ndarray, of: np.ndarray) -> np.ndarray:
+        return np.where(x_flat[column[at] + of] <= threshold[at], left[at], right[at])
+
+    for _ in range(_DENSE_LEVELS):
+        node = step(node, candidate)
+    active = np.flatnonzero(feature[node] >= 0)
+    while len(active):
+        reached = step(node[active], candidate[active])
+        node[active] = reached
+        active = active[feature[reached] >= 0]
+    return values[node].reshape(trees, count).mean(0)
 
 
 def evidence_of_head(x: np.ndarray) -> list[str]:
