@@ -16,7 +16,6 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.base import Explained, Ranker
 from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, PTMTokens, family_slice, metadata_slice, text_slice
+from .paths import default_scorer_path
 
 #: The read-out and forest layout this module evaluates (``hf_spider.scorer.model``'s ``PAIR_FEATURES`` and
 #: ``SIMILARITY_TEMPERATURES``): a scorer saved with other pair features is run by torch instead.
@@ -36,13 +36,6 @@ SIMILARITY_TEMPERATURES = (0.05, 0.2)
 _METADATA = {name: i for i, name in enumerate(METADATA_NAMES)}
 _DENSE_LEVELS = 4  # forest levels every pair walks before finished pairs leave (as hf_spider.scorer.forest)
 _BLOCK = 4096  # candidates walked at once (as hf_spider.scorer.forest.BLOCK)
-#: Folder of the scorer shipped inside the package.
-DEFAULT_SCORER_DIR = "scorer"
-
-
-def default_scorer_path() -> Path:
-    """Where the embedded default scorer lives (``config.json`` + ``model.safetensors`` + ``README.md``)."""
-    return Path(str(resources.files("hf_spider") / "data" / DEFAULT_SCORER_DIR))
 
 
 def load_spider_ranker(path: str | os.PathLike[str] | None = None) -> Ranker:

@@ -20,8 +20,8 @@ from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
 from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
-from .inference import default_scorer_path
 from .model import TransferScorer
+from .paths import default_scorer_path
 from .train import TrainConfig, train_scorer
 
 
