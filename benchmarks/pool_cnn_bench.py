@@ -24,7 +24,8 @@ from hf_spider.hub.index import atomic_write
 from hf_spider.hub.pool import load_default_pool
 from hf_spider.rankers import get_ranker
 from hf_spider.ranking import rank, select_candidates
-from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+from hf_spider.tokens.build import task_tokens_from_labels
+from hf_spider.tokens.task import TaskDescription
 
 FAMILIES = ("resnet", "resnext", "efficientnet", "convnext", "regnet", "mobilenet_v3", "densenet", "mobilenet_v2")
 TASKS = {

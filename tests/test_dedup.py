@@ -53,7 +53,8 @@ def test_collapsing_twice_changes_nothing() -> None:
 def test_five_unrelated_tasks_show_no_checkpoint_twice() -> None:
     from hf_spider.rankers import get_ranker
     from hf_spider.ranking import rank, select_candidates
-    from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+    from hf_spider.tokens.build import task_tokens_from_labels
+    from hf_spider.tokens.task import TaskDescription
 
     pool = load_default_pool()
     copies = {alias for r in collapse_copies(pool) for alias in aliases_of(r)}

@@ -10,8 +10,9 @@ from hf_spider.hub.records import ModelRecord
 from hf_spider.scorer.inference import NumpyScorer, load_spider_ranker
 from hf_spider.scorer.model import TransferScorer
 from hf_spider.scorer.paths import default_scorer_path
+from hf_spider.tokens.build import task_tokens_from_labels
 from hf_spider.tokens.ptm import ptm_tokens
-from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+from hf_spider.tokens.task import TaskDescription
 
 
 @pytest.fixture(scope="module")
