@@ -102,7 +102,7 @@ def _run(args: argparse.Namespace) -> int:
     warming.start()
     try:
         samples = load_samples(source, per_class=args.per_class, seed=args.seed)
-        candidates = load_candidates(args.candidates)
+        candidates = load_candidates(args.candidates, modality=source.description.modality)
         if args.shortlist is not None:
             shortlist = Shortlist.read(args.shortlist)
         else:
