@@ -76,6 +76,12 @@ def import_seconds(env: dict[str, str]) -> list[float]:
     return times
 
 
+def _commit() -> str | None:
+    """The git commit benchmarked, ``None`` outside a checkout."""
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, required=True, help="the contract output (warm_s, first_use_s, ...)")
@@ -108,6 +114,7 @@ def main() -> None:
             "labels": LABELS,
             "load_average_before": [round(v, 2) for v in load_before],
             "load_average_after": [round(v, 2) for v in os.getloadavg()],
+            "commit": _commit(),
             "cpu_count": os.cpu_count(),
             "machine": platform.machine(),
             "python": platform.python_version(),
