@@ -8,7 +8,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import timm
+import pytest
 
 from hf_spider.hub.pool import load_default_pool
 from hf_spider.tokens.pool_tokens import precomputed_tokens
@@ -34,8 +34,13 @@ def test_pool_holds_every_mteb_encoder_under_its_hub_id() -> None:
 
 
 def test_pool_holds_every_timm_hub_repo_of_the_installed_registry() -> None:
+    timm = pytest.importorskip("timm")
     from timm.models import get_pretrained_cfg
 
+    timm_record = next(r for r in load_default_pool() if r.extra["source"] == "timm")
+    built_with = timm_record.extra["provenance"]["architectures"]  # "timm <version> pretrained registry ..."
+    if not built_with.startswith(f"timm {timm.__version__} "):
+        pytest.skip(f"the pool was built with {built_with.split(' pretrained')[0]}; rebuild it for this timm")
     hub_ids = {get_pretrained_cfg(n).hf_hub_id for n in timm.list_pretrained()}
     timm_ids = {h for h in hub_ids if h and h.startswith("timm/")}
     by_id = {r.repo_id: r for r in load_default_pool()}
