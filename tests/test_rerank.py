@@ -20,6 +20,7 @@ from hf_spider.outputs.shortlist import Shortlist
 from hf_spider.rerank.combine import rerank_shortlist
 from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
 from hf_spider.rerank.forward import ForwardOptions, extract_features
+from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS
 from hf_spider.rerank.samples import load_samples
 
 WORDS = [f"w{i}" for i in range(40)]
@@ -307,7 +308,7 @@ def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task)
     assert scores == sorted(scores, reverse=True) and scores[0] == 1.0 and scores[-1] == 0.0
     meta = out.metadata["rerank"]
     assert meta["k"] == 4 and meta["reranked"] == 3 and meta["failed"] == 1 and meta["num_samples"] == 9
-    assert out.ranker == "test+logme" and meta["estimators"] == ["logme"]
+    assert out.ranker == f"test+{'+'.join(DEFAULT_ESTIMATORS)}" and meta["estimators"] == list(DEFAULT_ESTIMATORS)
 
 
 def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
@@ -640,7 +641,7 @@ def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(t
     assert done.returncode == 0, done.stderr[-2000:]
     assert "arning" not in done.stderr and "warn(" not in done.stderr, done.stderr  # nothing from the libraries
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == "reviews (ranker: test+logme)"  # the task of the stage-one shortlist, and what ran
+    assert lines[0] == f"reviews (ranker: test+{'+'.join(DEFAULT_ESTIMATORS)})"  # stage one's task, what ran
     rows = [line for line in lines[2:] if line[:5].strip().isdigit()]
     assert len(rows) == 5  # --top-k rows, as `rank` prints
     assert "tiny/broken-vit" in rows[3] and "not re-ranked (see below)" in rows[3]  # below the 3 that ran
