@@ -382,7 +382,9 @@ def test_two_processes_give_the_same_shortlist_as_one(pool, text_task, tmp_path)
     args += ["--local-dir", str(root), "-k", "9", "--per-class", "4", "--format", "json", "--output"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     single = subprocess.run(
-        [sys.executable, "-m", "hf_spider.rerank", *args, str(tmp_path / "one.json")], env=env, capture_output=True
+        [sys.executable, "-m", "hf_spider.rerank", *args, str(tmp_path / "one.json")],
+        env={**env, "HF_SPIDER_CACHE": str(tmp_path / "cache-one")},  # each run computes its own features
+        capture_output=True,
     )
     assert single.returncode == 0, single.stderr.decode()[-2000:]
     # `--cpu` alone starts one process in accelerate 1.15 (it needs mpirun); `--multi_gpu` uses torchrun, and
@@ -390,12 +392,19 @@ def test_two_processes_give_the_same_shortlist_as_one(pool, text_task, tmp_path)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     launch += ["--main_process_port", str(_free_port()), "-m", "hf_spider.rerank"]
-    double = subprocess.run([*launch, *args, str(tmp_path / "two.json")], env=env, capture_output=True)
+    double = subprocess.run(
+        [*launch, *args, str(tmp_path / "two.json")],
+        env={**env, "HF_SPIDER_CACHE": str(tmp_path / "cache-two")},
+        capture_output=True,
+    )
     assert double.returncode == 0, double.stderr.decode()[-2000:]
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())
     assert two["metadata"]["rerank"]["processes"] == 2 and one["metadata"]["rerank"]["processes"] == 1
-    assert one["entries"] == two["entries"]
+    assert (
+        one["entries"] == two["entries"]
+        and one["metadata"]["rerank"]["cached"] == 0 == two["metadata"]["rerank"]["cached"]
+    )
     assert one["entries"][-1]["model_id"] == "tiny/broken" and one["entries"][-1]["error"]
     assert sum(e["error"] is None for e in one["entries"]) == 8
 

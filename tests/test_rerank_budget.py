@@ -102,5 +102,21 @@ def test_offline_without_cached_weights_stage_one_names_the_download_command(
 
 
 def test_a_budget_that_is_not_positive_is_a_one_line_error(capsys, candidates, text_task) -> None:  # noqa: F811
-    code = main(["rank", "--dataset", str(text_task), "--candidates", str(candidates), "--rerank-budget", "0"])
-    assert code == 2 and "--rerank-budget: must be > 0, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rank", "--dataset", str(text_task), "--candidates", str(candidates), "--rerank-budget", "0"])
+    assert exit_info.value.code == 2 and "--rerank-budget: must be > 0, got 0" in capsys.readouterr().err
+
+
+def test_the_pipeline_reranks_the_same_way_and_rerank_budget_zero_turns_it_off(
+    candidates,
+    text_task,  # noqa: F811
+    forward_passes,
+) -> None:
+    import hf_spider
+
+    selector = hf_spider.pipeline("model-selection")
+    reranked = selector(str(text_task), candidates=str(candidates), top_k=0)
+    assert reranked.metadata["rerank"]["reranked"] == 4 and reranked.metadata["rerank"]["budget_seconds"] == 60.0
+    forward_passes.clear()
+    plain = selector(str(text_task), candidates=str(candidates), top_k=0, rerank_budget=0)
+    assert "rerank" not in plain.metadata and forward_passes == []
