@@ -43,8 +43,9 @@ def add_rerank_arguments(parser: Any) -> None:
         type=positive_number,
         default=DEFAULT_BUDGET_SECONDS,
         metavar="SECONDS",
-        help=f"wall seconds for re-ranking by forward passes (default: {DEFAULT_BUDGET_SECONDS:g}, sized for a CPU: "
-        "about 8 base-size candidates by successive halving; features are cached, so a rerun is faster)",
+        help=f"wall seconds for re-ranking by forward passes (default: {DEFAULT_BUDGET_SECONDS:g}, sized for a CPU). "
+        "Successive halving over the top 8: all on 2 samples per class, the better half on 5, the best 2 on 10; a "
+        "candidate expected to end past the budget is not started. Features are cached, so a rerun is faster",
     )
     group.add_argument("--no-rerank", action="store_true", help="stage one alone: run no candidate")
 

@@ -28,8 +28,9 @@ from .forward import ForwardOptions
 
 logger = logging.getLogger(__name__)
 
-#: Seconds ``rank --dataset`` spends re-ranking by default: on a laptop CPU, about 8 base-size candidates on 2 samples
-#: per class, the best 4 on 5 and the best 2 on 10 (a GPU runs the same schedule in a fraction of it).
+#: Seconds ``rank --dataset`` spends re-ranking by default, sized for a CPU: successive halving over the top 8 (all on
+#: 2 samples per class, the best 4 on 5, the best 2 on 10); loading each model is most of a base-size candidate's cost
+#: there. A GPU runs the same schedule in a fraction of it.
 DEFAULT_BUDGET_SECONDS = 60.0
 #: How many of the best stage-one candidates enter the first round.
 DEFAULT_K = 8
