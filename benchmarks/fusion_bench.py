@@ -3,10 +3,11 @@
     python benchmarks/fusion_bench.py --json benchmarks/results/fusion.json
 
 Reads the bundled ``hf_spider/data/fusion_validation.csv`` (TransferGraph records: recorded LogME / Reg-H-Score on
-16 targets; the benchmark zoo: every estimator on its 7 targets) and runs
-:func:`hf_spider.rerank.validation.fit_fusion`. Prints, per group and stage-one stand-in (``seen``: collaborative
-prior, evidence records; ``mixed``: a quarter of the models unseen; ``size``: size prior), the weighted tau of the
-fusion, of stage one alone, of the chosen estimators alone and of LogME alone, each target scored with parameters
+16 targets; the zoo's meta-training tasks: LogME / NCE / H-score; the benchmark zoo: every estimator on its 7
+targets) and runs :func:`hf_spider.rerank.validation.fit_fusion`. Prints, per benchmark and stage-one stand-in
+(``seen``: collaborative prior, evidence records; ``mixed``: a quarter of the models unseen; ``size``: size prior),
+the weighted tau of the fusion, of stage one alone, of the chosen estimators alone and of LogME alone, each benchmark
+scored with the option chosen on the other benchmarks (leave one benchmark out), then each target with the option
 chosen without it; then the same with only the top k re-ranked; then each estimator alone; then the fitted parameters
 and whether they are the ones shipped in :data:`hf_spider.rerank.fusion.FUSION_PARAMETERS`.
 """
@@ -29,19 +30,23 @@ def main() -> None:
     from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS
     from hf_spider.rerank.validation import fit_fusion
 
-    fit = fit_fusion()
-    print("leave-one-target-out weighted tau (TransferGraph groups: weighted by accuracy spread; zoo: plain mean)")
-    print(f"{'group':<22}{'stand-in':<11}{'fusion':>8}{'stage 1':>9}{'estim.':>8}{'LogME':>8}")
-    for group, kinds in fit.loto.items():
-        for kind, m in kinds.items():
-            print(
-                f"{group:<22}{kind:<11}{m['fusion']:>8.3f}{m['stage_one']:>9.3f}{m['estimator']:>8.3f}{m['logme']:>8.3f}"
-            )
-    print("\nonly the stage-one top k re-ranked (stand-in: collaborative prior, evidence records)")
-    print(f"{'group':<22}{'k':<11}{'fusion':>8}{'stage 1':>9}{'estim.':>8}")
-    for group, ks in fit.loto_top_k.items():
-        for k, m in ks.items():
-            print(f"{group:<22}{k:<11}{m['fusion']:>8.3f}{m['stage_one']:>9.3f}{m['estimator']:>8.3f}")
+    fit = fit_fusion(progress=print)
+    for protocol, kinds_by_group, top_by_group in (
+        ("leave one benchmark out", fit.lobo, fit.lobo_top_k),
+        ("leave one target out", fit.loto, fit.loto_top_k),
+    ):
+        print(f"\n{protocol}: weighted tau (TransferGraph: weighted by accuracy spread; zoo, zoo-meta: plain mean)")
+        print(f"{'group':<22}{'stand-in':<11}{'fusion':>8}{'stage 1':>9}{'estim.':>8}{'LogME':>8}")
+        for group, kinds in kinds_by_group.items():
+            for kind, m in kinds.items():
+                print(
+                    f"{group:<22}{kind:<11}{m['fusion']:>8.3f}{m['stage_one']:>9.3f}{m['estimator']:>8.3f}"
+                    f"{m['logme']:>8.3f}"
+                )
+        print(f"only the stage-one top k re-ranked ({protocol}; stand-in: collaborative prior, evidence records)")
+        for group, ks in top_by_group.items():
+            for k, m in ks.items():
+                print(f"{group:<22}{k:<11}{m['fusion']:>8.3f}{m['stage_one']:>9.3f}{m['estimator']:>8.3f}")
     print("\nestimator sets alone (all targets)")
     for group, sets in fit.estimator_sets.items():
         print(f"{group:<22}" + "  ".join(f"{name} {tau:.3f}" for name, tau in sets.items()))
@@ -54,6 +59,8 @@ def main() -> None:
     print(f"identical to the shipped FUSION_PARAMETERS / DEFAULT_ESTIMATORS: {shipped}")
     if args.json is not None:
         report = {
+            "lobo": fit.lobo,
+            "lobo_top_k": fit.lobo_top_k,
             "loto": fit.loto,
             "loto_top_k": fit.loto_top_k,
             "estimator_sets": fit.estimator_sets,

@@ -11,6 +11,12 @@ models' forward calls.
 
     python benchmarks/rerank_bench.py --json OUT.json
 
+Every setting starts from an empty feature cache (``HF_SPIDER_CACHE`` in a fresh folder). ``cache_hit_seconds`` is
+the re-ranking wall time of the 1-process command run a second time on the same cache: every feature is read, no
+model runs. ``budget`` runs ``hf-spider rank --dataset`` on the same candidates with ``--rerank-budget`` set to half
+the 1-process wall time (so the budget binds) and records the re-ranking wall time it took (``within_10_percent``:
+at most 1.1 x the budget).
+
 ``samples_per_s`` = candidates x samples / re-ranking wall time; ``overhead_share`` (1 process) and
 ``overhead_share_2`` (2 processes) = 1 - forward time / (wall time x processes), the share of process time spent
 outside the models' own forward passes (fetching and loading, tokenising, LogME, gathering, waiting for a peer);
@@ -71,7 +77,9 @@ def build(root: Path, num_candidates: int, classes: int, rows_per_class: int, se
     return models, task
 
 
-def run_setting(processes: int, models: Path, task: Path, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+def run_setting(
+    processes: int, models: Path, task: Path, out: Path, args: argparse.Namespace, cache: Path
+) -> dict[str, Any]:
     from hf_spider.hub.index import write_index
     from hf_spider.hub.records import ModelRecord
     from hf_spider.outputs.shortlist import Shortlist
@@ -94,6 +102,7 @@ def run_setting(processes: int, models: Path, task: Path, out: Path, args: argpa
         command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
         command += ["--main_process_port", str(port), "-m", "hf_spider.rerank", *cli]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    env["HF_SPIDER_CACHE"] = str(cache)
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     process_seconds = time.perf_counter() - start
@@ -112,7 +121,28 @@ def run_setting(processes: int, models: Path, task: Path, out: Path, args: argpa
         "samples_per_s": samples / meta["wall_seconds"],
         "overhead_share": 1.0 - meta["forward_seconds"] / (meta["wall_seconds"] * meta["processes"]),
         "process_seconds": process_seconds,
+        "cached": meta["cached"],
         "entries": [(e["model_id"], e["score"]) for e in shortlist["entries"]],
+    }
+
+
+def run_budget(models: Path, task: Path, out: Path, budget: float, cache: Path) -> dict[str, Any]:
+    """``hf-spider rank --dataset`` with ``--rerank-budget budget`` on an empty cache: how long stage two took."""
+    result = out / "rank_budget.json"
+    command = [sys.executable, "-m", "hf_spider", "rank", "--dataset", str(task), "--candidates", str(models)]
+    command += ["--rerank-budget", f"{budget:.3f}", "--top-k", "0", "--format", "json", "--output", str(result)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1", "HF_SPIDER_CACHE": str(cache)}
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"rank --rerank-budget failed:\n{done.stderr[-3000:]}")
+    meta = json.loads(result.read_text())["metadata"]["rerank"]
+    return {
+        "budget_seconds": budget,
+        "wall_seconds": meta["wall_seconds"],
+        "ratio": meta["wall_seconds"] / budget,
+        "within_10_percent": meta["wall_seconds"] <= 1.1 * budget,
+        "reranked": meta["reranked"],
+        "skipped": meta["skipped"],
     }
 
 
@@ -137,8 +167,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         models, task = build(root, args.candidates, args.classes, args.per_class, args.seed)
-        runs = {str(p): run_setting(p, models, task, root, args) for p in args.processes}
-    same = len({json.dumps(r.pop("entries")) for r in runs.values()}) == 1
+        runs = {str(p): run_setting(p, models, task, root, args, root / f"cache-{p}") for p in args.processes}
+        first = str(min(args.processes))
+        hit = run_setting(int(first), models, task, root, args, root / f"cache-{first}")  # the same cache again
+        budget = run_budget(models, task, root, runs[first]["wall_seconds"] / 2, root / "cache-budget")
+    same = len({json.dumps(r.pop("entries")) for r in [*runs.values(), hit]}) == 1
 
     head = ("processes", "candidates", "samples/s", "wall s", "forward s", "load s", "outside forward", "command s")
     print("  ".join(f"{h:>{w}}" for h, w in zip(head, (9, 10, 9, 7, 9, 6, 15, 9), strict=True)))
@@ -148,7 +181,12 @@ def main() -> None:
             f"{r['forward_seconds']:>9.2f}  {r['load_seconds']:>6.2f}  {r['overhead_share']:>15.1%}  "
             f"{r['process_seconds']:>9.1f}"
         )
-    print(f"identical shortlists across settings: {same}")
+    print(f"second run, every feature cached: {hit['wall_seconds']:.2f} s ({hit['cached']} candidates read)")
+    print(
+        f"rank --rerank-budget {budget['budget_seconds']:.1f}: stage two took {budget['wall_seconds']:.2f} s "
+        f"({budget['ratio']:.2f} x the budget; {budget['reranked']} re-ranked, {budget['skipped']} runs skipped)"
+    )
+    print(f"identical shortlists across settings (and the cached rerun): {same}")
     if args.json is not None:
         report = {
             "samples_per_s": {p: r["samples_per_s"] for p, r in runs.items()},
@@ -161,6 +199,9 @@ def main() -> None:
             ),
             "overhead_share_by_processes": {p: r["overhead_share"] for p, r in runs.items()},
             "runs": runs,
+            "cache_hit_seconds": hit["wall_seconds"],
+            "cache_hit": {k: v for k, v in hit.items() if k != "entries"},
+            "budget": budget,
             "identical_shortlists": same,
             "settings": {k: v for k, v in vars(args).items() if k != "json"},
             "environment": {

@@ -39,6 +39,7 @@ from .outputs.pareto import pareto_front
 from .outputs.shortlist import Shortlist
 from .rankers.base import Ranker
 from .ranking import CandidateFilter, load_candidates, rank, read_task, select_candidates, task_reading
+from .rerank.budget import DEFAULT_BUDGET_SECONDS
 from .tokens.task import MODALITIES, TaskDescription, TaskTokens
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class _Prepared:
     candidates: list[ModelRecord]
     candidate_filter: CandidateFilter
     source: Any
+    local_dir: str | None = None  # a folder of candidate repos: stage two reads their weights from it
 
 
 class ModelSelectionPipeline(Pipeline):
@@ -96,7 +98,10 @@ class ModelSelectionPipeline(Pipeline):
             or a ready :class:`CandidateFilter` as ``candidate_filter``.
         top_k: how many to return (default 10; ``None`` or 0 for all); candidates that failed re-ranking are listed
             after them, with the reason.
-        rerank: re-rank the top ``rerank`` models with real forward passes (:mod:`hf_spider.rerank`).
+        rerank_budget: seconds for re-ranking the top candidates with real forward passes on the task's samples, as
+            ``hf-spider rank --dataset`` does (default :data:`~hf_spider.rerank.budget.DEFAULT_BUDGET_SECONDS`;
+            ``0``: stage one alone). A task known by its label names only is never re-ranked.
+        rerank: re-rank exactly the top ``rerank`` models, with no time budget (:mod:`hf_spider.rerank`).
         pareto: keep only the accuracy-versus-size front.
 
     Returns:
@@ -125,6 +130,7 @@ class ModelSelectionPipeline(Pipeline):
         self,
         top_k: int | None = None,
         rerank: int | None = None,
+        rerank_budget: float | None = None,
         pareto: bool | None = None,
         **kwargs: Any,
     ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
@@ -132,7 +138,7 @@ class ModelSelectionPipeline(Pipeline):
         if unknown:
             raise ScorerConfigError(
                 f"unknown model-selection option(s) {', '.join(sorted(unknown))}; "
-                f"use {', '.join((*_PREPROCESS_KEYS, *_FILTER_KEYS, 'top_k', 'rerank', 'pareto'))}"
+                f"use {', '.join((*_PREPROCESS_KEYS, *_FILTER_KEYS, 'top_k', 'rerank', 'rerank_budget', 'pareto'))}"
             )
         if "candidate_filter" in kwargs and any(k in kwargs for k in _FILTER_KEYS):
             raise ScorerConfigError(
@@ -155,6 +161,8 @@ class ModelSelectionPipeline(Pipeline):
             postprocess["top_k"] = top_k
         if rerank is not None:
             postprocess["rerank"] = rerank
+        if rerank_budget is not None:
+            postprocess["rerank_budget"] = rerank_budget
         if pareto is not None:
             postprocess["pareto"] = pareto
         return preprocess, {}, postprocess
@@ -193,6 +201,7 @@ class ModelSelectionPipeline(Pipeline):
             candidates=pool,
             candidate_filter=candidate_filter,
             source=task.source if task.source is not None else source,
+            local_dir=_folder(candidates),
         )
 
     def _forward(self, model_inputs: _Prepared) -> dict[str, Any]:  # type: ignore[override]
@@ -210,10 +219,13 @@ class ModelSelectionPipeline(Pipeline):
         model_outputs: dict[str, Any],
         top_k: int | None = DEFAULT_TOP_K,
         rerank: int | None = None,
+        rerank_budget: float = DEFAULT_BUDGET_SECONDS,
         pareto: bool = False,
     ) -> Shortlist:
         shortlist: Shortlist = model_outputs["shortlist"]
         prepared: _Prepared = model_outputs["prepared"]
+        if not rerank and rerank_budget and not isinstance(prepared.source, TaskDescription | TaskTokens):
+            shortlist = _rerank_within_budget(shortlist, prepared, budget_seconds=float(rerank_budget))
         if rerank:
             if _has_no_samples(prepared.source):
                 raise InvalidDatasetError(
@@ -261,6 +273,22 @@ def _rerank(shortlist: Shortlist, prepared: _Prepared, *, k: int) -> Shortlist:
     from .rerank import rerank_shortlist
 
     return rerank_shortlist(shortlist, prepared.source, prepared.candidates, k=k)
+
+
+def _rerank_within_budget(shortlist: Shortlist, prepared: _Prepared, *, budget_seconds: float) -> Shortlist:
+    """Stage two as ``hf-spider rank --dataset`` runs it (:func:`hf_spider.rerank.budget.rerank_within_budget`)."""
+    from .rerank.budget import rerank_within_budget
+    from .rerank.forward import ForwardOptions
+
+    options = ForwardOptions(local_dir=prepared.local_dir)
+    return rerank_within_budget(
+        shortlist, prepared.source, prepared.candidates, budget_seconds=budget_seconds, options=options
+    )
+
+
+def _folder(candidates: Any) -> str | None:
+    """The folder of a pool given as a folder of repos (stage two reads their weights there), else ``None``."""
+    return str(candidates) if isinstance(candidates, str | os.PathLike) and os.path.isdir(candidates) else None
 
 
 def _has_no_samples(source: Any) -> bool:

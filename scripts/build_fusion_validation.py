@@ -1,7 +1,7 @@
 """Build ``hf_spider/data/fusion_validation.csv``: what the stage-two fusion is fitted and validated on.
 
-    python scripts/build_fusion_validation.py --shared ../shared            # both parts (the zoo part: ~10 min)
-    python scripts/build_fusion_validation.py --shared ../shared --only transfergraph
+    python scripts/build_fusion_validation.py --shared ../shared            # every part (the zoo part: ~10 min)
+    python scripts/build_fusion_validation.py --shared ../shared --only zoo-meta
 
 One row per (source, target, model): the measured fine-tuned ``accuracy``, the model's ``model_type`` and
 ``num_parameters`` (for the stage-one stand-ins of :mod:`hf_spider.rerank.validation`), and one column per
@@ -13,6 +13,10 @@ forward-pass estimator:
 * ``source = zoo``: every registered estimator that a forward pass on the target gives, computed here on the zoo's
   candidates (``benchmarks/zoo``, served from the loopback Hub and crawled as ``benchmarks/zoo/run.py`` does) with
   the 8 labelled examples per class the zoo's fine-tuning protocol trains on; accuracies from the zoo records.
+* ``source = zoo-meta``: the zoo's meta-training records (``benchmarks/zoo/meta_records.csv.gz``: LogME, NCE and
+  H-score of the zoo's candidates on tasks drawn from its *source* domains, never a zoo target, with the fine-tuned
+  accuracy under the zoo's protocol): the first :data:`META_TASKS_PER_SOURCE` tasks of each source whose accuracy
+  spread (max - mean) is at least :data:`META_MIN_SPREAD` (a task every model solves ranks nothing).
 
 Deterministic for a given zoo build (the samples are seeded and the estimators run on one thread).
 """
@@ -36,6 +40,9 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "hf_spider" / "data" / "fusion_validation.csv"
 #: Estimators the zoo part computes: every registered one that needs only the target's samples.
 ZOO_ESTIMATORS = ("logme", "reg_hscore", "hscore", "leep", "nce", "nleep", "gbc", "sfda", "transrate", "lfc", "pactran")
+META_RECORDS = ROOT / "benchmarks" / "zoo" / "meta_records.csv.gz"
+META_TASKS_PER_SOURCE = 2
+META_MIN_SPREAD = 0.05
 COLUMNS = ["source", "modality", "target", "model", "model_type", "num_parameters", "accuracy", *ZOO_ESTIMATORS]
 
 
@@ -100,10 +107,22 @@ def zoo_rows() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def meta_rows(models: pd.DataFrame) -> pd.DataFrame:
+    """The ``zoo-meta`` part; ``models`` (``model``, ``model_type``, ``num_parameters``) are the zoo's candidates."""
+    meta = pd.read_csv(META_RECORDS).dropna(subset=["accuracy"])
+    spread = meta.groupby("task").accuracy.agg(lambda a: a.max() - a.mean())
+    tasks = pd.Series(sorted(spread.index[spread >= META_MIN_SPREAD]))
+    chosen = tasks.groupby(tasks.str.split(":").str[0]).head(META_TASKS_PER_SOURCE)
+    rows = meta[meta.task.isin(set(chosen))].rename(columns={"task": "target"})
+    rows = rows.merge(models.drop_duplicates("model"), on="model", how="left")
+    rows["source"] = "zoo-meta"
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shared", type=Path, default=ROOT / ".." / "shared", help="the shared data folder")
-    parser.add_argument("--only", choices=("transfergraph", "zoo"), help="rebuild one part, keep the other")
+    parser.add_argument("--only", choices=("transfergraph", "zoo", "zoo-meta"), help="rebuild one part, keep the rest")
     parser.add_argument("--output", type=Path, default=OUT)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -114,6 +133,9 @@ def main() -> None:
         parts.append(transfergraph_rows(args.shared))
     if args.only in (None, "zoo"):
         parts.append(zoo_rows())
+    if args.only in (None, "zoo-meta"):
+        zoo = pd.concat([p for p in [*parts, old] if len(p)])
+        parts.append(meta_rows(zoo[zoo.source == "zoo"][["model", "model_type", "num_parameters"]]))
     table = pd.concat([p for p in parts if len(p)], ignore_index=True).reindex(columns=COLUMNS)
     table["num_parameters"] = table.num_parameters.astype("Int64")
     table = table.sort_values(["source", "modality", "target", "model"]).reset_index(drop=True)

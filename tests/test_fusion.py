@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from hf_spider.rerank import FusionParameters, fuse
 from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, normal_scores, stage_one_reliability
@@ -76,10 +79,28 @@ def test_estimator_direction_comes_from_the_registry() -> None:
 
 
 def test_several_estimators_form_one_view_weighted_by_their_credit() -> None:
-    out = fuse([0, 0, 0], {"logme": [1.0, 2.0, 3.0], "hscore": [3.0, 2.0, 1.0], "my_estimator": [1, 2, 3]})
+    params = replace(FUSION_PARAMETERS, estimators={"logme": 0.5, "hscore": 0.1}, unknown_estimator=0.25)
+    scores = {"logme": [1.0, 2.0, 3.0], "hscore": [3.0, 2.0, 1.0], "my_estimator": [1, 2, 3]}
+    out = fuse([0, 0, 0], scores, parameters=params)
     assert sum(out.estimator_weights.values()) == pytest.approx(1.0)
     assert out.estimator_weights["logme"] > out.estimator_weights["my_estimator"] > out.estimator_weights["hscore"]
     assert out.order[0] == 2  # LogME and the unknown one outvote the weakly credited H-score
+
+
+def test_query_time_agreement_discounts_a_stage_one_the_samples_contradict() -> None:
+    stage_one = [5.0, 4.0, 3.0, 2.0, 1.0]
+    params = replace(FUSION_PARAMETERS, evidence={**FUSION_PARAMETERS.evidence, "records": 0.9}, agreement=True)
+    records = ["records"] * 5
+    contradicted = fuse(stage_one, {"logme": [1.0, 2.0, 3.0, 4.0, 5.0]}, evidence=records, parameters=params)
+    assert contradicted.order.tolist() == [4, 3, 2, 1, 0]
+    np.testing.assert_allclose(contradicted.stage_one_reliability, 0.0, atol=1e-12)  # r = -1
+    agreeing = fuse(stage_one, {"logme": [5.0, 4.0, 3.0, 1.0, 2.0]}, evidence=records, parameters=params)
+    assert agreeing.order.tolist() == [0, 1, 2, 3, 4]  # stage one keeps most of its credit
+    z = norm.ppf((np.arange(5, 0, -1) - 0.5) / 5)  # normal scores of ranks 5..1
+    r = np.corrcoef(z, z[[0, 1, 2, 4, 3]])[0, 1]
+    np.testing.assert_allclose(agreeing.stage_one_reliability, 0.9 * (1 + r) / 2)
+    few = fuse(stage_one[:3], {"logme": [1.0, 2.0, 3.0]}, evidence=records[:3], parameters=params)
+    np.testing.assert_allclose(few.stage_one_reliability, 0.9)  # 3 candidates: no agreement is measured
 
 
 def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
@@ -145,7 +166,7 @@ def test_the_fit_credits_whichever_signal_predicts_accuracy(noise_on) -> None:
         assert credit.evidence["records"] > credit.estimators["logme"]
     else:
         assert credit.evidence["records"] < credit.estimators["logme"]
-    seen = fit.loto["synthetic/image"]["seen"]
+    seen = fit.loto["synthetic"]["seen"]
     assert seen["fusion"] >= max(seen["stage_one"], seen["estimator"]) - 0.05
 
 
@@ -153,8 +174,9 @@ def test_the_fast_path_of_the_fit_is_fuse() -> None:
     scenarios = build_scenarios(_synthetic_table("prior", targets=3, models=10))
     params = parameters_from_grid({"estimator": 0.5, "records": 0.3, "content": 0.1, "size": 0.0}, ("logme",))
     for scenario in scenarios:
-        fast = _Prepared.of(scenario, ESTIMATOR_SETS).tau(params, ("logme",))
-        assert fast == weighted_tau(scenario.accuracy, fused_order_scores(scenario, ("logme",), params))
+        for k in (2, 4, None):
+            fast = _Prepared.of(scenario, ESTIMATOR_SETS, k).tau(params, ("logme",))
+            assert fast == weighted_tau(scenario.accuracy, fused_order_scores(scenario, ("logme",), params, k))
 
 
 @pytest.mark.slow
@@ -169,8 +191,9 @@ def test_shipped_parameters_are_the_fit_on_the_bundled_table_and_beat_stage_one(
             assert m["fusion"] >= m["stage_one"] and m["fusion"] >= m["logme"], (group, kind, m)
 
 
-def test_the_bundled_table_holds_both_sources() -> None:
+def test_the_bundled_table_holds_every_benchmark_and_no_zoo_target_among_the_meta_tasks() -> None:
     table = load_validation_table()
-    assert set(table.source) == {"transfergraph", "zoo"}
-    assert table.groupby("source").target.nunique().to_dict() == {"transfergraph": 16, "zoo": 7}
+    assert table.groupby("source").target.nunique().to_dict() == {"transfergraph": 16, "zoo": 7, "zoo-meta": 34}
+    meta_sources = {t.split(":")[0] for t in table[table.source == "zoo-meta"].target}
+    assert not meta_sources & set(table[table.source == "zoo"].target)  # drawn from the zoo's sources only
     assert table.logme.notna().all() and table.accuracy.notna().all()

@@ -20,6 +20,7 @@ from hf_spider.outputs.shortlist import Shortlist
 from hf_spider.rerank.combine import rerank_shortlist
 from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
 from hf_spider.rerank.forward import ForwardOptions, extract_features
+from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS
 from hf_spider.rerank.samples import load_samples
 
 WORDS = [f"w{i}" for i in range(40)]
@@ -307,7 +308,7 @@ def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task)
     assert scores == sorted(scores, reverse=True) and scores[0] == 1.0 and scores[-1] == 0.0
     meta = out.metadata["rerank"]
     assert meta["k"] == 4 and meta["reranked"] == 3 and meta["failed"] == 1 and meta["num_samples"] == 9
-    assert out.ranker == "test+logme" and meta["estimators"] == ["logme"]
+    assert out.ranker == f"test+{'+'.join(DEFAULT_ESTIMATORS)}" and meta["estimators"] == list(DEFAULT_ESTIMATORS)
 
 
 def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
@@ -381,7 +382,9 @@ def test_two_processes_give_the_same_shortlist_as_one(pool, text_task, tmp_path)
     args += ["--local-dir", str(root), "-k", "9", "--per-class", "4", "--format", "json", "--output"]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     single = subprocess.run(
-        [sys.executable, "-m", "hf_spider.rerank", *args, str(tmp_path / "one.json")], env=env, capture_output=True
+        [sys.executable, "-m", "hf_spider.rerank", *args, str(tmp_path / "one.json")],
+        env={**env, "HF_SPIDER_CACHE": str(tmp_path / "cache-one")},  # each run computes its own features
+        capture_output=True,
     )
     assert single.returncode == 0, single.stderr.decode()[-2000:]
     # `--cpu` alone starts one process in accelerate 1.15 (it needs mpirun); `--multi_gpu` uses torchrun, and
@@ -389,12 +392,19 @@ def test_two_processes_give_the_same_shortlist_as_one(pool, text_task, tmp_path)
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
     launch += ["--main_process_port", str(_free_port()), "-m", "hf_spider.rerank"]
-    double = subprocess.run([*launch, *args, str(tmp_path / "two.json")], env=env, capture_output=True)
+    double = subprocess.run(
+        [*launch, *args, str(tmp_path / "two.json")],
+        env={**env, "HF_SPIDER_CACHE": str(tmp_path / "cache-two")},
+        capture_output=True,
+    )
     assert double.returncode == 0, double.stderr.decode()[-2000:]
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())
     assert two["metadata"]["rerank"]["processes"] == 2 and one["metadata"]["rerank"]["processes"] == 1
-    assert one["entries"] == two["entries"]
+    assert (
+        one["entries"] == two["entries"]
+        and one["metadata"]["rerank"]["cached"] == 0 == two["metadata"]["rerank"]["cached"]
+    )
     assert one["entries"][-1]["model_id"] == "tiny/broken" and one["entries"][-1]["error"]
     assert sum(e["error"] is None for e in one["entries"]) == 8
 
@@ -640,7 +650,7 @@ def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(t
     assert done.returncode == 0, done.stderr[-2000:]
     assert "arning" not in done.stderr and "warn(" not in done.stderr, done.stderr  # nothing from the libraries
     lines = done.stdout.strip().splitlines()
-    assert lines[0] == "reviews (ranker: test+logme)"  # the task of the stage-one shortlist, and what ran
+    assert lines[0] == f"reviews (ranker: test+{'+'.join(DEFAULT_ESTIMATORS)})"  # stage one's task, what ran
     rows = [line for line in lines[2:] if line[:5].strip().isdigit()]
     assert len(rows) == 5  # --top-k rows, as `rank` prints
     assert "tiny/broken-vit" in rows[3] and "not re-ranked (see below)" in rows[3]  # below the 3 that ran

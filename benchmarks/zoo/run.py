@@ -11,6 +11,8 @@ offline MiniLM for text. Then, per target and among the candidates of its modali
   (:func:`hf_spider.rerank.rerank_shortlist`, LogME; ``k0`` is ``scorer`` itself);
 * ``default_ranker`` (and its re-ranks): what ``hf-spider rank`` uses when no ranker is named
   (:func:`hf_spider.ranking.default_ranker`: the shipped scorer, trained on TransferGraph records, never on the zoo);
+* ``{scorer}_rank_default`` for each scorer: what ``hf-spider rank --dataset`` gives with its default settings
+  (:func:`hf_spider.rerank.budget.rerank_within_budget`: successive halving over the top 8 within the default budget);
 * ``logme_all``: LogME over every candidate (a forward pass per model), ``size_prior`` and ``random``.
 
 Metrics per target, averaged over targets: ``scipy.stats.weightedtau`` between predicted scores and the measured
@@ -73,7 +75,7 @@ METHODS = (
     *(
         f"{ranker}{suffix}"
         for ranker in ("scorer", "default_ranker", "meta_scorer")
-        for suffix in ("", *(f"_{kind}_k{k}" for k in RERANK_KS for kind in ("rerank", "logme")))
+        for suffix in ("", *(f"_{kind}_k{k}" for k in RERANK_KS for kind in ("rerank", "logme")), "_rank_default")
     ),
     "meta_scorer_no_prototypes",
     "logme_all",
@@ -408,9 +410,10 @@ def _default_ranker() -> Ranker:
 
 def _logme_all(pool: Sequence[ModelRecord], samples: Any) -> tuple[np.ndarray, float]:
     from hf_spider.rerank.distributed import rerank_candidates
+    from hf_spider.rerank.forward import ForwardOptions
 
     start = time.perf_counter()
-    results = rerank_candidates(pool, samples, estimators=("logme",))
+    results = rerank_candidates(pool, samples, estimators=("logme",), options=ForwardOptions(feature_cache=False))
     scores = np.array([r.estimator_scores.get("logme", -np.inf) if r.error is None else -np.inf for r in results])
     return scores, time.perf_counter() - start
 
@@ -421,7 +424,10 @@ def _shortlist_methods(
     """Stage one alone (``name``) and followed by re-ranking its top k (``{name}_rerank_k{k}``), each timed."""
     from hf_spider.ranking import rank
     from hf_spider.rerank import rerank_shortlist
+    from hf_spider.rerank.budget import rerank_within_budget
+    from hf_spider.rerank.forward import ForwardOptions
 
+    first_run = ForwardOptions(feature_cache=False)  # every method timed as a first run: no features reused
     start = time.perf_counter()
     shortlist = rank(task, pool, ranker=ranker)
     stage_one = time.perf_counter() - start
@@ -430,11 +436,19 @@ def _shortlist_methods(
     for k in RERANK_KS:
         start = time.perf_counter()
         reranked = rerank_shortlist(
-            shortlist, samples, pool, k=len(pool) if k == "all" else int(k), per_class=samples.sampling["per_class"]
+            shortlist,
+            samples,
+            pool,
+            k=len(pool) if k == "all" else int(k),
+            per_class=samples.sampling["per_class"],
+            options=first_run,
         )
         seconds = stage_one + time.perf_counter() - start
         out[f"{name}_rerank_k{k}"] = (_order_scores(reranked, pool), seconds)
         out[f"{name}_logme_k{k}"] = (_estimator_alone(reranked, pool), seconds)
+    start = time.perf_counter()
+    default = rerank_within_budget(shortlist, samples, pool, options=first_run)
+    out[f"{name}_rank_default"] = (_order_scores(default, pool), stage_one + time.perf_counter() - start)
     return out
 
 

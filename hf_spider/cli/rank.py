@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
+from ._forward import add_rerank_arguments, rerank_from_args
 from ._output import add_output_arguments, checked_output, emit_shortlist
 from ._types import nonnegative_number
 
@@ -76,6 +77,7 @@ def register(subparsers: Any) -> None:
         help="a trained scorer (a `hf-spider train-scorer` folder or its Hub repo) instead of --ranker; one trained "
         "with class prototypes reads the dataset's samples",
     )
+    add_rerank_arguments(parser)
     out = parser.add_argument_group("output")
     out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
     add_output_arguments(out)
@@ -97,7 +99,8 @@ def run(args: argparse.Namespace) -> int:
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
         progress.set_postfix_str("reading the task")
         ranker = load_spider_ranker(args.scorer) if args.scorer else get_ranker(args.ranker)
-        tokens = _task_tokens(args, **task_reading(ranker))
+        task = _read_task(args, **task_reading(ranker))
+        tokens = task.tokens
         progress.update()
         progress.set_postfix_str("loading candidates")
         candidate_filter = CandidateFilter(
@@ -128,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
                 tokens, candidates, ranker=ranker, top_k=args.top_k or None, candidate_filter=candidate_filter
             )
         progress.update()
+    shortlist = rerank_from_args(shortlist, task.source, candidates, args)
     emit_shortlist(shortlist, args.format, args.output, follow_symlinks=args.follow_symlinks)
     url = push_from_args(shortlist, args)
     if url is not None:
@@ -135,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _task_tokens(args: argparse.Namespace, **reading: Any) -> Any:
+def _read_task(args: argparse.Namespace, **reading: Any) -> Any:
     from ..ranking import read_task
     from ..tokens.task import TaskDescription
 
@@ -156,7 +160,7 @@ def _task_tokens(args: argparse.Namespace, **reading: Any) -> Any:
         input_column=args.input_column,
         name=args.name,
         **reading,
-    ).tokens
+    )
 
 
 def _split_list(value: str | None) -> list[str] | None:

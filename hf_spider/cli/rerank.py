@@ -13,17 +13,14 @@ go to the log (``--verbose``), not to the terminal.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import sys
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import HfSpiderError
-from ._forward import add_forward_arguments, forward_options
+from ._forward import add_forward_arguments, forward_options, library_noise_to_log
 from ._output import add_output_arguments, checked_output, emit_shortlist, output_format
 from ._types import positive_int
 
@@ -76,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 0:
         raise HfSpiderError(f"--top-k must be >= 0, got {args.top_k}; pass 0 to list every candidate")
     checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks)  # before any model runs
-    with _library_noise_to_log(args.verbose):
+    with library_noise_to_log(args.verbose):
         return _run(args)
 
 
@@ -146,26 +143,6 @@ def _emit(reranked: Any, args: argparse.Namespace) -> None:
         )
         for e in failed:
             print(f"  {e.model_id}: {e.error}", file=stream)
-
-
-@contextlib.contextmanager
-def _library_noise_to_log(verbose: bool) -> Iterator[None]:
-    """Route Python warnings to the log and quiet transformers' own logger: shown with ``--verbose`` only."""
-    from transformers.utils import logging as transformers_logging
-
-    logging.captureWarnings(True)
-    warnings_logger = logging.getLogger("py.warnings")
-    level = warnings_logger.level
-    verbosity = transformers_logging.get_verbosity()
-    warnings_logger.setLevel(logging.INFO if verbose else logging.ERROR)
-    if not verbose:
-        transformers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        logging.captureWarnings(False)
-        warnings_logger.setLevel(level)
-        transformers_logging.set_verbosity(verbosity)
 
 
 def _warm_up(modality: str) -> None:

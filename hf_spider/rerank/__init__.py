@@ -1,8 +1,10 @@
 """Stage two of Model Spider: re-rank the best stage-one candidates with real forward passes on the task's samples.
 
-``rerank_shortlist`` is the entry point; ``python -m hf_spider.rerank`` (or ``accelerate launch -m hf_spider.rerank``)
-runs it from the command line, like ``hf-spider rerank``. ``fuse`` is the fusion it ends with, public so that recorded
-estimator values can be re-mixed without running a model (``fusion_inputs`` reads them back from a shortlist).
+``rerank_shortlist`` is the entry point; ``rerank_within_budget`` is what ``hf-spider rank --dataset`` and the
+pipeline call (successive halving within a time budget). ``python -m hf_spider.rerank`` (or ``accelerate launch -m
+hf_spider.rerank``) runs it from the command line, like ``hf-spider rerank``. ``fuse`` is the fusion it ends with,
+public so that recorded estimator values can be re-mixed without running a model (``fusion_inputs`` reads them back
+from a shortlist). ``FeatureCache`` holds the candidates' features per revision and sample set.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .budget import rerank_within_budget
+    from .cache import FeatureCache
     from .combine import fusion_inputs, rerank_shortlist
     from .distributed import RerankResult, rerank_candidates
     from .forward import ForwardOptions, extract_features
@@ -17,6 +21,8 @@ if TYPE_CHECKING:
     from .samples import TaskSamples, load_samples
 
 _EXPORTS = {
+    "rerank_within_budget": "budget",
+    "FeatureCache": "cache",
     "rerank_shortlist": "combine",
     "fusion_inputs": "combine",
     "RerankResult": "distributed",
@@ -30,6 +36,7 @@ _EXPORTS = {
     "load_samples": "samples",
 }
 __all__ = [
+    "FeatureCache",
     "ForwardOptions",
     "FusionParameters",
     "FusionResult",
@@ -41,6 +48,7 @@ __all__ = [
     "load_samples",
     "rerank_candidates",
     "rerank_shortlist",
+    "rerank_within_budget",
 ]
 
 

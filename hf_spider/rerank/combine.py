@@ -1,14 +1,16 @@
 """Stage two end to end: run the best stage-one candidates on the task's samples, then fuse (:mod:`.fusion`).
 
-The order of a re-ranked shortlist is: the candidates that were re-ranked, by their fused score; then those that
-failed (they keep their stage-one order, and never outrank a candidate that earned a forward-pass score); then the
-candidates beyond ``k``, in stage-one order. Every number needed to replay the fusion without running a model again
+The order of a re-ranked shortlist is: the candidates that were re-ranked, by their fused score (with successive
+halving: those that ran on more samples first); then those that failed (they keep their stage-one order, and never
+outrank a candidate that earned a forward-pass score); then the candidates beyond ``k`` and those the time budget
+left unrun, in stage-one order. Every number needed to replay the fusion without running a model again
 is in the shortlist: each entry's ``estimator_scores``, ``evidence`` and ``confidence``, and
 ``metadata["rerank"]["stage_one_scores"]`` (see :func:`fusion_inputs`).
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -20,7 +22,7 @@ from ..errors import NothingRerankedError
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import Shortlist, ShortlistEntry
 from ..tokens.sampling import DEFAULT_PER_CLASS
-from .distributed import RerankResult, estimator_spec, partial_state, rerank_candidates
+from .distributed import Deadline, RerankResult, estimator_spec, partial_state, rerank_candidates
 from .forward import ForwardOptions
 from .fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, FusionParameters, fuse
 from .samples import load_samples
@@ -37,6 +39,7 @@ def rerank_shortlist(
     k: int = 5,
     estimators: str | Sequence[str] = DEFAULT_ESTIMATORS,
     max_forward_passes: int | None = None,
+    budget_seconds: float | None = None,
     halving_rounds: int = 1,
     per_class: int = DEFAULT_PER_CLASS,
     seed: int = 0,
@@ -60,6 +63,9 @@ def rerank_shortlist(
         k: how many of the best stage-one candidates to run.
         estimators: registered estimator name(s) (``hf_spider.estimators.ESTIMATORS``); several form one view.
         max_forward_passes: a budget of samples times candidates over all rounds; ``k`` shrinks to fit it.
+        budget_seconds: a time budget for the whole call, samples included: no candidate starts when it is expected
+            to end past it (expected from the mean cost of those run so far; the first always runs). Those left
+            unrun keep their place from the last round they ran in, or their stage-one place.
         halving_rounds: anytime successive halving: round ``r`` of ``R`` runs the survivors on
             ``per_class / 2**(R-1-r)`` samples per class and keeps the better half; 1 runs every candidate once.
         per_class, seed: the seeded stratified sample every candidate is run on.
@@ -82,6 +88,7 @@ def rerank_shortlist(
     state = partial_state()
     state.wait_for_everyone()  # the clock starts when every process is ready, not while a peer still starts up
     start = time.perf_counter()
+    deadline_at = time.time() + budget_seconds if budget_seconds is not None else None
     with state.main_process_first():  # the first process fills the datasets cache, the others read it
         samples = load_samples(task, per_class=per_class, seed=seed)
     held = int(np.bincount(samples.labels).max())  # samples given ready-made may hold another count per class
@@ -94,18 +101,29 @@ def rerank_shortlist(
     alive = [by_id.get(e.model_id) or ModelRecord(e.model_id, sha=e.sha, num_parameters=e.num_parameters) for e in pool]
     sections: list[list[tuple[RerankResult, float]]] = []  # best last: survivors, then those dropped latest
     failed: dict[str, RerankResult] = {}
+    survivors: list[tuple[RerankResult, float]] = []  # the previous round's kept candidates, best first
     forward_seconds = load_seconds = 0.0
+    cached = skipped = 0
+    expected = 0.0  # one candidate's cost on this round's samples, from the previous round
     for r, probe in enumerate(rounds):
-        results = rerank_candidates(alive, probe, estimators=names, options=options)
+        deadline = Deadline(deadline_at, expected) if deadline_at is not None else None
+        results = rerank_candidates(alive, probe, estimators=names, options=options, deadline=deadline)
         forward_seconds += sum(x.forward_seconds for x in results)
         load_seconds += sum(x.load_seconds for x in results)
+        cached += sum(x.cached for x in results)
+        skipped += sum(x.skipped for x in results)
         failed.update({x.model_id: x for x in results if x.error is not None})
-        ok = [x for x in results if x.error is None]
+        unrun = {x.model_id for x in results if x.skipped}
+        sections.append([(x, score) for x, score in survivors if x.model_id in unrun])  # below this round's
+        ok = [x for x in results if x.error is None and not x.skipped]
         if not ok:
             break
+        costs = [x.total_seconds for x in ok if not x.cached]
+        if costs and r + 1 < len(rounds):
+            expected = float(np.mean(costs)) * len(rounds[r + 1].labels) / len(probe.labels)
         fused = fuse(
             [entries[x.model_id].score for x in ok],
-            {name: [x.estimator_scores[name] for x in ok] for name in names},
+            {name: [x.estimator_scores.get(name, math.nan) for x in ok] for name in names},
             evidence=[entries[x.model_id].evidence for x in ok],
             confidence=[entries[x.model_id].confidence for x in ok],
             parameters=parameters,
@@ -114,7 +132,8 @@ def rerank_shortlist(
         last = r == len(rounds) - 1
         keep = len(ranked) if last else (len(ranked) + 1) // 2
         sections.append(ranked if last else ranked[keep:])  # survivors of the last round, else the dropped half
-        keep_ids = {x.model_id for x, _ in ranked[:keep]}
+        survivors = ranked[:keep]
+        keep_ids = {x.model_id for x, _ in survivors}
         alive = [c for c in alive if c.repo_id in keep_ids]
     reranked = [(x, score) for section in reversed(sections) for x, score in section]
     if not reranked:
@@ -134,6 +153,9 @@ def rerank_shortlist(
             "k": len(pool),
             "reranked": len(reranked),
             "failed": len(failed),
+            "cached": cached,
+            "skipped": skipped,
+            "budget_seconds": budget_seconds,
             "estimators": list(names),
             "fusion": _describe(parameters or FUSION_PARAMETERS),
             "stage_one_scores": {e.model_id: e.score for e in pool},
@@ -175,7 +197,9 @@ def fusion_inputs(shortlist: Shortlist) -> tuple[list[str], dict[str, Any]]:
     )
     return ids, {
         "stage_one": [stage_one[m] for m in ids],
-        "estimator_scores": {name: [entries[m].estimator_scores[name] for m in ids] for name in meta["estimators"]},
+        "estimator_scores": {
+            name: [entries[m].estimator_scores.get(name, math.nan) for m in ids] for name in meta["estimators"]
+        },
         "evidence": [entries[m].evidence for m in ids],
         "confidence": [entries[m].confidence for m in ids],
     }
@@ -184,7 +208,9 @@ def fusion_inputs(shortlist: Shortlist) -> tuple[list[str], dict[str, Any]]:
 def _reranked_entry(
     entry: ShortlistEntry, result: RerankResult, names: Sequence[str], stage_rank: int
 ) -> ShortlistEntry:
-    values = ", ".join(f"{DISPLAY_NAMES.get(n, n)} {result.estimator_scores[n]:.3g}" for n in names)
+    values = ", ".join(
+        f"{DISPLAY_NAMES.get(n, n)} {result.estimator_scores[n]:.3g}" for n in names if n in result.estimator_scores
+    )
     note = f"re-ranked: {values} on {result.num_samples} samples (stage one #{stage_rank})"
     return replace(entry, reasons=(note, *entry.reasons), estimator_scores=dict(result.estimator_scores))
 

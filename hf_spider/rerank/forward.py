@@ -96,6 +96,8 @@ class ForwardOptions:
         max_length: token cap for text models (the model's own limit applies when lower).
         prefetch: load the next candidate in a background thread while the current one runs (two models are then in
             memory at once; off when ``device_map`` is set, since that places weights on the devices directly).
+        feature_cache: read and write the features of (revision, samples) in the feature cache
+            (:mod:`hf_spider.rerank.cache`), so running a candidate on the same samples again runs no forward pass.
     """
 
     trust_remote_code: bool = False
@@ -106,6 +108,7 @@ class ForwardOptions:
     token: str | bool | None = None
     max_length: int = 512
     prefetch: bool = True
+    feature_cache: bool = True
 
 
 @dataclass(frozen=True, eq=False)
@@ -555,7 +558,8 @@ def run_candidate(candidate: LoadedCandidate, prepared: PreparedInputs) -> Candi
     """Run a loaded candidate on the prepared samples without gradients; features and source-class probabilities.
 
     Raises:
-        CandidateLoadError: the processor rejects the samples, the forward pass fails or runs out of memory.
+        CandidateLoadError: the processor rejects the samples or the forward pass fails.
+        torch.OutOfMemoryError: the batch does not fit on the device.
     """
     import torch
 
@@ -572,11 +576,8 @@ def run_candidate(candidate: LoadedCandidate, prepared: PreparedInputs) -> Candi
                 output = model(**batch)
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
-            except torch.OutOfMemoryError as exc:
-                raise CandidateLoadError(
-                    candidate.model_id,
-                    f"out of memory at batch size {prepared.options.batch_size}; lower batch_size or use device_map",
-                ) from exc
+            except torch.OutOfMemoryError:
+                raise  # the caller retries once at half the batch (CUDA) or reports the candidate failed
             except (RuntimeError, ValueError, TypeError) as exc:
                 raise CandidateLoadError(candidate.model_id, f"its forward pass failed ({_first_line(exc)})") from exc
             forward_seconds += time.perf_counter() - tick
@@ -633,7 +634,8 @@ def extract_features(
             processor are preprocessed once (default: a fresh one).
 
     Raises:
-        CandidateLoadError: the candidate is unsafe, cannot be loaded, does not fit the modality, or ran out of memory.
+        CandidateLoadError: the candidate is unsafe, cannot be loaded or does not fit the modality.
+        torch.OutOfMemoryError: it does not fit on the device.
     """
     options = options or ForwardOptions()
     prepared = prepared or PreparedInputs(inputs, modality, options)

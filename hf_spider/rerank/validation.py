@@ -1,8 +1,10 @@
 """Fit and validate the fusion of :mod:`hf_spider.rerank.fusion` on recorded estimator values, leave-one-target-out.
 
 The table (``hf_spider/data/fusion_validation.csv``, rebuilt by ``scripts/build_fusion_validation.py``) holds, per
-(source, target, model), the fine-tuned accuracy and forward-pass estimator values: the TransferGraph records'
-recorded LogME / Reg-H-Score on 16 targets, and every registered estimator on the 7 targets of the benchmark zoo.
+(source, target, model), the fine-tuned accuracy and forward-pass estimator values of four benchmarks: the
+TransferGraph records' recorded LogME / Reg-H-Score (image and text, 8 targets each), LogME / NCE / H-score on tasks
+drawn from the zoo's *source* domains (``zoo-meta``, the zoo's meta-training records) and every registered estimator on
+the 7 targets of the benchmark zoo.
 No trained stage one is replayed (it would change with every retrain); stage one is stood in for by rankers that read
 nothing of the target, each with the evidence it would report:
 
@@ -13,11 +15,17 @@ nothing of the target, each with the evidence it would report:
   (evidence ``size``), as :class:`~hf_spider.rankers.baselines.CollaborativePrior` does;
 * ``size``: log parameter count alone, evidence ``size``.
 
-Every scenario of a target is scored by ``scipy.stats.weightedtau`` against the measured accuracy. Parameters are
-chosen on a small grid to maximise the mean over the three groups (TransferGraph image, TransferGraph text, zoo; within
-a TransferGraph group targets are weighted by accuracy spread, max - mean, as the paper's tables are) of the mean over
-scenarios. Leave-one-target-out: the parameters scored on a target are chosen without that target's rows, and the
-stand-in priors never read the target either.
+Every scenario of a target is scored by ``scipy.stats.weightedtau`` against the measured accuracy. An option (an
+estimator set, credits on a small grid, the agreement switch) is scored by the mean over benchmarks (groups) of the
+benchmark's mean over targets (TransferGraph targets weighted by accuracy spread, max - mean, as the paper's tables
+are) of the mean over scenarios, each scenario re-ranked at every depth of :data:`FIT_KS` (the stage-one top 2, top
+4, all; the rest kept in stage-one order). An estimator set is used with the members a benchmark records (LogME alone on
+TransferGraph for LogME + NCE + H-score).
+
+Nothing reported is chosen on its own targets. **Leave one benchmark out**: each benchmark is reported with the
+option chosen on the other benchmarks; the shipped option is the one chosen without the zoo's targets
+(:data:`HELD_OUT`), so the zoo benchmark (``benchmarks/zoo/run.py``) never saw it. Leave one target out (the option
+chosen on every other target) is reported too. The stand-in priors never read the target either.
 """
 
 from __future__ import annotations
@@ -38,19 +46,31 @@ from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.baselines import CollaborativePrior
 from ..tokens.task import Modality, TaskDescription, TaskTokens
-from .fusion import FusionParameters, estimator_view, final_order, fuse, normal_scores, posterior
+from .fusion import FusionParameters, agreement, estimator_view, final_order, fuse, normal_scores, posterior
 
 VALIDATION_TABLE = "fusion_validation.csv"
 SCENARIOS = ("seen", "mixed", "size")
-#: Estimator sets the validation compares (each is one view; the TransferGraph records hold only the first two).
-ESTIMATOR_SETS: tuple[tuple[str, ...], ...] = (("logme",), ("logme", "reg_hscore"))
-#: The grid of credited reliabilities: estimator view, stage one with records, with its family only, with size only.
+#: The benchmark the shipped option is chosen without: the end-to-end zoo, whose rows are reported with it.
+HELD_OUT = "zoo"
+#: Estimator sets the validation compares (each is one view; a benchmark uses the members it records).
+ESTIMATOR_SETS: tuple[tuple[str, ...], ...] = (
+    ("logme",),
+    ("logme", "reg_hscore"),
+    ("logme", "nce"),
+    ("logme", "nce", "hscore"),
+)
+#: The grid: credits of the estimator view, of stage one with records, with its family only, with size only; and
+#: whether stage one's credit is scaled by its query-time agreement with the estimators (0 off, 1 on).
 GRID: dict[str, tuple[float, ...]] = {
-    "estimator": (0.3, 0.4, 0.5, 0.6, 0.7),
-    "records": (0.1, 0.2, 0.3, 0.4, 0.5, 0.6),
-    "content": (0.0, 0.1, 0.2),
+    "estimator": (0.3, 0.5, 0.7),
+    "records": (0.1, 0.3, 0.5, 0.7),
+    "content": (0.0, 0.2),
     "size": (0.0, 0.1),
+    "agreement": (0.0, 1.0),
 }
+#: The re-ranking depths an option is scored at (``None``: every candidate), averaged: a fusion must serve the top 2
+#: of a shortlist as well as a full list.
+FIT_KS: tuple[int | None, ...] = (2, 4, None)
 UNSEEN_FOLDS = 4
 
 
@@ -59,7 +79,7 @@ class Scenario:
     """One ranking problem: a target's candidates, a stand-in stage one with its evidence, estimators and the truth.
 
     Args:
-        group: ``"transfergraph/image"``, ``"transfergraph/text"`` or ``"zoo"``.
+        group: the benchmark: ``"transfergraph/image"``, ``"transfergraph/text"``, ``"zoo-meta"`` or ``"zoo"``.
         target: the target task.
         kind: one of :data:`SCENARIOS`.
         stage_one: ``[K]`` stand-in stage-one scores.
@@ -82,15 +102,16 @@ class FusionFit:
     """The shipped choice and how it validates.
 
     Args:
-        parameters: the reliabilities chosen on every target (what :data:`~hf_spider.rerank.fusion.FUSION_PARAMETERS`
-            holds).
-        estimators: the estimator set chosen on every target.
-        loto: ``group -> kind -> method -> mean weighted tau``, each target scored with the parameters and estimator
-            set chosen without it; methods ``fusion``, ``stage_one`` (stand-in alone), ``estimator`` (chosen set alone)
-            and ``logme`` (LogME alone).
-        loto_top_k: ``group -> k -> method -> mean weighted tau`` of the ``seen`` scenario with only the stage-one
-            top ``k`` re-ranked (the rest kept in stage-one order); ``estimator`` re-ranks the top ``k`` by the
-            estimators alone.
+        parameters: the reliabilities chosen without the :data:`HELD_OUT` benchmark (on every target when the table
+            has no such benchmark): what :data:`~hf_spider.rerank.fusion.FUSION_PARAMETERS` holds.
+        estimators: the estimator set chosen with them (:data:`~hf_spider.rerank.fusion.DEFAULT_ESTIMATORS`).
+        lobo: ``group -> kind -> method -> mean weighted tau``, each benchmark scored with the option chosen on the
+            other benchmarks (absent with a single benchmark); methods ``fusion``, ``stage_one`` (stand-in alone),
+            ``estimator`` (chosen set alone) and ``logme`` (LogME alone).
+        loto: the same, each target scored with the option chosen without that target.
+        lobo_top_k, loto_top_k: ``group -> k -> method -> mean weighted tau`` of the ``seen`` scenario with only
+            the stage-one top ``k`` re-ranked (the rest kept in stage-one order); ``estimator`` re-ranks the top
+            ``k`` by the estimators alone.
         estimator_sets: ``group -> set name -> mean weighted tau`` of each set alone (all targets).
         estimator_alone: ``group -> estimator -> mean weighted tau`` of every estimator of the table alone.
         choices: the parameters chosen for each held-out target (to show how stable the choice is).
@@ -98,7 +119,9 @@ class FusionFit:
 
     parameters: FusionParameters
     estimators: tuple[str, ...]
+    lobo: dict[str, dict[str, dict[str, float]]]
     loto: dict[str, dict[str, dict[str, float]]]
+    lobo_top_k: dict[str, dict[str, dict[str, float]]]
     loto_top_k: dict[str, dict[str, dict[str, float]]]
     estimator_sets: dict[str, dict[str, float]]
     estimator_alone: dict[str, dict[str, float]]
@@ -116,7 +139,7 @@ def build_scenarios(table: pd.DataFrame, *, seed: int = 0) -> list[Scenario]:
     bundled = load_bundled_records()
     out = []
     for (source, modality), rows in table.groupby(["source", "modality"], sort=True):
-        group = "zoo" if source == "zoo" else f"{source}/{modality}"
+        group = f"{source}/{modality}" if source == "transfergraph" else str(source)
         if source == "transfergraph":  # the prior reads every recorded target, not only those with estimator values
             records = bundled.for_modality(str(modality))
         else:
@@ -177,23 +200,25 @@ def parameters_from_grid(
 ) -> FusionParameters:
     """The :class:`FusionParameters` of one grid point.
 
-    ``lineage`` and ``facts`` have no stand-in in the records: they sit halfway between ``records`` and ``content``.
-    The chosen ``estimators`` are credited with ``point["estimator"]``; any other estimator with that credit times its
-    ``relative`` reliability (:func:`relative_reliability`), and an estimator the table does not hold with half of it.
+    ``lineage`` and ``facts`` have no stand-in in the records: they are credited as ``records`` (a measured result
+    of the model itself or of its ancestor). The chosen ``estimators`` are credited with ``point["estimator"]``; any
+    other estimator with that credit times its ``relative`` reliability (:func:`relative_reliability`), and an
+    estimator the table does not hold with half of it. ``point["agreement"]`` (default 0) switches the query-time
+    agreement on.
     """
-    between = round((point["records"] + point["content"]) / 2, 4)
     credit = point["estimator"]
     others = {e: round(credit * r, 4) for e, r in (relative or {}).items() if e not in estimators}
     return FusionParameters(
         evidence={
             "records": point["records"],
-            "lineage": between,
-            "facts": between,
+            "lineage": point["records"],
+            "facts": point["records"],
             "content": point["content"],
             "size": point["size"],
         },
         estimators={**dict.fromkeys(estimators, credit), **others},
         unknown_estimator=round(credit / 2, 4),
+        agreement=bool(point.get("agreement", 0.0)),
     )
 
 
@@ -218,9 +243,9 @@ def fused_order_scores(
     the rest in stage-one order (``k=None``: every candidate is re-ranked)."""
     n = len(scenario.stage_one)
     top = np.lexsort((np.arange(n), -scenario.stage_one))[: n if k is None else k]
-    values = {e: scenario.estimators[e][top] for e in estimators}
+    values = {e: scenario.estimators[e][top] for e in available(scenario, estimators)}
     if parameters is None:  # the estimators alone: stage one only breaks exact ties
-        parameters = FusionParameters(evidence={}, estimators=dict.fromkeys(estimators, 0.5), unknown_estimator=0.5)
+        parameters = FusionParameters(evidence={}, estimators=dict.fromkeys(values, 0.5), unknown_estimator=0.5)
         result = fuse(scenario.stage_one[top], values, confidence=[0.0] * len(top), parameters=parameters)
     else:
         result = fuse(
@@ -237,6 +262,11 @@ def fused_order_scores(
     return scores
 
 
+def available(scenario: Scenario, estimators: Sequence[str]) -> tuple[str, ...]:
+    """The members of an estimator set that ``scenario``'s benchmark records (a set is used with those)."""
+    return tuple(e for e in estimators if e in scenario.estimators)
+
+
 def fit_fusion(
     table: pd.DataFrame | None = None,
     *,
@@ -245,57 +275,73 @@ def fit_fusion(
     top_ks: Sequence[int] = (2, 4),
     progress: Callable[[str], None] | None = None,
 ) -> FusionFit:
-    """Choose the fusion's reliabilities and estimator set, and validate the choice leave-one-target-out."""
+    """Choose the fusion's reliabilities and estimator set without the :data:`HELD_OUT` benchmark, and validate the
+    choice leave one benchmark out and leave one target out (see the module docstring)."""
     table = load_validation_table() if table is None else table
     scenarios = build_scenarios(table)
     targets = sorted({(s.group, s.target) for s in scenarios})
+    groups = sorted({t[0] for t in targets})
     weight = _target_weights(scenarios)
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     options = [(tuple(e), p) for e in estimator_sets for p in points]
     # tau[o, t]: target t's mean over its scenario kinds (mixed folds averaged first) under option o
-    prepared = [_Prepared.of(s, estimator_sets) for s in scenarios]
+    # what re-ranking does: only the stage-one top k is run, so an option is scored at every k of FIT_KS
+    prepared = [[_Prepared.of(s, estimator_sets, k) for s in scenarios] for k in FIT_KS]
+    runs = {t: {kind: [i for i, s in enumerate(scenarios) if (s.group, s.target) == t and s.kind == kind]
+                for kind in SCENARIOS} for t in targets}  # fmt: skip
     tau = np.zeros((len(options), len(targets)))
     for o, (estimators, point) in enumerate(options):
         params = parameters_from_grid(point, estimators)
-        taus = {id(p.scenario): p.tau(params, estimators) for p in prepared}
-        tau[o] = [_target_tau(scenarios, t, taus) for t in targets]
+        taus = np.mean([[p.tau(params, estimators) for p in at_k] for at_k in prepared], axis=0)
+        tau[o] = [np.mean([taus[runs[t][kind]].mean() for kind in SCENARIOS]) for t in targets]
         if progress is not None and o % 40 == 0:
             progress(f"option {o + 1}/{len(options)}")
-    best = _best(tau, targets, weight, exclude=None)
-    estimators, point = options[best]
+    shipped = _best(tau, targets, weight, group=HELD_OUT)
+    estimators, point = options[shipped]
     choices = {}
-    loto: dict[str, dict[str, dict[str, float]]] = {}
-    loto_top: dict[str, dict[str, dict[str, float]]] = {}
     per_target: dict[tuple[str, str], tuple[tuple[str, ...], FusionParameters]] = {}
+    per_group: dict[str, tuple[tuple[str, ...], FusionParameters]] = {}
     for t in targets:
-        chosen_estimators, chosen = options[_best(tau, targets, weight, exclude=t)]
+        chosen_estimators, chosen = options[_best(tau, targets, weight, target=t)]
         choices[f"{t[0]}:{t[1]}"] = {**chosen, "estimators": list(chosen_estimators)}
         per_target[t] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators))
-    for group in sorted({t[0] for t in targets}):
-        in_group = [t for t in targets if t[0] == group]
-        weights = [weight[t] for t in in_group]
+    for group in groups if len(groups) > 1 else ():
+        chosen_estimators, chosen = options[_best(tau, targets, weight, group=group)]
+        choices[group] = {**chosen, "estimators": list(chosen_estimators)}
+        per_group[group] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators))
 
-        def runs(t: tuple[str, str], kind: str) -> list[Scenario]:
-            return [s for s in scenarios if (s.group, s.target) == t and s.kind == kind]
+    def of_kind(t: tuple[str, str], kind: str) -> list[Scenario]:
+        return [scenarios[i] for i in runs[t][kind]]
 
-        loto[group] = {
-            kind: _weighted_methods([_method_taus(runs(t, kind), *per_target[t]) for t in in_group], weights)
-            for kind in SCENARIOS
-        }
-        loto_top[group] = {
-            str(k): _weighted_methods(
-                [_method_taus(runs(t, "seen"), *per_target[t], k=k, with_logme=False) for t in in_group], weights
-            )
-            for k in top_ks
-        }
-    alone = _alone(
-        scenarios, targets, weight, {e: (e,) for e in table.columns[table.columns.get_loc("accuracy") + 1 :]}
-    )
+    def report(choice: Callable[[tuple[str, str]], tuple[tuple[str, ...], FusionParameters]]) -> dict[str, Any]:
+        by_kind, top = {}, {}
+        for group in groups:
+            in_group = [t for t in targets if t[0] == group]
+            weights = [weight[t] for t in in_group]
+            by_kind[group] = {
+                kind: _weighted_methods([_method_taus(of_kind(t, kind), *choice(t)) for t in in_group], weights)
+                for kind in SCENARIOS
+            }
+            top[group] = {
+                str(k): _weighted_methods(
+                    [_method_taus(of_kind(t, "seen"), *choice(t), k=k, with_logme=False) for t in in_group], weights
+                )
+                for k in top_ks
+            }
+        return {"kinds": by_kind, "top": top}
+
+    loto = report(per_target.__getitem__)
+    lobo = report(lambda t: per_group[t[0]]) if per_group else {"kinds": {}, "top": {}}
+    columns = table.columns[table.columns.get_loc("accuracy") + 1 :]
+    alone = _alone(scenarios, targets, weight, {e: (e,) for e in columns})
+    unseen = {g: taus for g, taus in alone.items() if g != HELD_OUT}  # credits of other estimators: not the zoo
     return FusionFit(
-        parameters=parameters_from_grid(point, estimators, relative_reliability(alone)),
+        parameters=parameters_from_grid(point, estimators, relative_reliability(unseen)),
         estimators=estimators,
-        loto=loto,
-        loto_top_k=loto_top,
+        lobo=lobo["kinds"],
+        loto=loto["kinds"],
+        lobo_top_k=lobo["top"],
+        loto_top_k=loto["top"],
         estimator_sets=_alone(scenarios, targets, weight, {"+".join(e): tuple(e) for e in estimator_sets}),
         estimator_alone=alone,
         choices=choices,
@@ -306,44 +352,46 @@ def _target_weights(scenarios: Sequence[Scenario]) -> dict[tuple[str, str], floa
     """TransferGraph targets weigh their accuracy spread (max - mean), as the paper's tables do; zoo targets 1."""
     out = {}
     for s in scenarios:
-        out[s.group, s.target] = 1.0 if s.group == "zoo" else target_weight(s.accuracy)
+        out[s.group, s.target] = 1.0 if s.group.startswith("zoo") else target_weight(s.accuracy)
     return out
-
-
-def _target_tau(scenarios: Sequence[Scenario], target: tuple[str, str], taus: Mapping[int, float]) -> float:
-    """A target's mean over scenario kinds of the mean over that kind's runs."""
-    runs = [s for s in scenarios if (s.group, s.target) == target]
-    return float(np.mean([np.mean([taus[id(s)] for s in runs if s.kind == kind]) for kind in SCENARIOS]))
 
 
 @dataclass(frozen=True, eq=False)
 class _Prepared:
-    """A scenario's views computed once, so scoring one grid point is a posterior mean and a sort (what
-    :func:`~hf_spider.rerank.fusion.fuse` does with every candidate re-ranked; a test checks they agree)."""
+    """A scenario's views of its stage-one top ``k`` computed once, so scoring one grid point is a posterior mean and
+    a sort (what :func:`fused_order_scores` does through :func:`~hf_spider.rerank.fusion.fuse`; a test checks they
+    agree)."""
 
     scenario: Scenario
+    top: np.ndarray  # [k] the stage-one top k, best first
+    rest: np.ndarray  # the others, in stage-one order
     x_s: np.ndarray
-    evidence: np.ndarray  # [K] index into EVIDENCE_KINDS
+    evidence: np.ndarray  # [k] index into EVIDENCE_KINDS
     views: dict[tuple[str, ...], np.ndarray]
 
     @classmethod
-    def of(cls, scenario: Scenario, estimator_sets: Sequence[Sequence[str]]) -> _Prepared:
+    def of(cls, scenario: Scenario, estimator_sets: Sequence[Sequence[str]], k: int | None = None) -> _Prepared:
+        n = len(scenario.stage_one)
+        by_stage_one = np.lexsort((np.arange(n), -scenario.stage_one))
+        top, rest = by_stage_one[: n if k is None else k], by_stage_one[n if k is None else k :]
         views = {}
         for members in estimator_sets:
-            values = {e: scenario.estimators[e] for e in members if e in scenario.estimators}
-            if len(values) == len(members):
+            values = {e: scenario.estimators[e][top] for e in available(scenario, members)}
+            if values:
                 views[tuple(members)] = estimator_view(values, dict.fromkeys(values, 0.5))[0]
-        evidence = np.array([EVIDENCE_KINDS.index(e) for e in scenario.evidence])
-        return cls(scenario, normal_scores(scenario.stage_one), evidence, views)
+        evidence = np.array([EVIDENCE_KINDS.index(scenario.evidence[i]) for i in top])
+        return cls(scenario, top, rest, normal_scores(scenario.stage_one[top]), evidence, views)
 
     def tau(self, params: FusionParameters, estimators: tuple[str, ...]) -> float:
         x_e = self.views[estimators]
         rho_s = np.array([params.evidence[e] for e in EVIDENCE_KINDS])[self.evidence]
         rho_e = np.where(np.isnan(x_e), 0.0, max(params.estimators[e] for e in estimators))
+        if params.agreement:
+            rho_s = rho_s * agreement(self.x_s, x_e)
         scores, _ = posterior(self.x_s, rho_s, np.nan_to_num(x_e), rho_e)
-        order = final_order(scores, self.scenario.stage_one)
-        positions = np.empty(len(order))
-        positions[order] = -np.arange(len(order), dtype=np.float64)
+        final = np.concatenate([self.top[final_order(scores, self.scenario.stage_one[self.top])], self.rest])
+        positions = np.empty(len(final))
+        positions[final] = -np.arange(len(final), dtype=np.float64)
         return weighted_tau(self.scenario.accuracy, positions)
 
 
@@ -379,15 +427,21 @@ def _weighted_mean(values: Sequence[float], weights: Sequence[float]) -> float:
 
 
 def _best(
-    tau: np.ndarray, targets: Sequence[tuple[str, str]], weight: Mapping[tuple[str, str], float], exclude: Any
+    tau: np.ndarray,
+    targets: Sequence[tuple[str, str]],
+    weight: Mapping[tuple[str, str], float],
+    *,
+    target: tuple[str, str] | None = None,
+    group: str | None = None,
 ) -> int:
-    """The option with the best mean over groups of the group's weighted mean, ``exclude`` left out."""
-    groups = sorted({t[0] for t in targets})
+    """The option with the best mean over benchmarks of the benchmark's weighted mean, ``target`` and every target
+    of benchmark ``group`` left out."""
     means = []
-    for group in groups:
-        cols = [i for i, t in enumerate(targets) if t[0] == group and t != exclude]
-        w = np.array([weight[targets[i]] for i in cols])
-        means.append(tau[:, cols] @ w / w.sum())
+    for name in sorted({t[0] for t in targets}):
+        cols = [i for i, t in enumerate(targets) if t[0] == name != group and t != target]
+        if cols:
+            w = np.array([weight[targets[i]] for i in cols])
+            means.append(tau[:, cols] @ w / w.sum())
     return int(np.argmax(np.mean(means, axis=0)))  # first best on ties: the grid's order decides, not chance
 
 

@@ -1,0 +1,122 @@
+"""`hf-spider rank --dataset` re-ranks by itself within its budget; offline without weights it says how to get them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from test_rerank import (  # noqa: F401 (fixtures)
+    image_task,
+    save_bert,
+    save_sentence_transformer,
+    save_timm,
+    save_vit,
+    text_task,
+)
+
+from hf_spider.cli import main
+from hf_spider.rerank import distributed
+
+
+@pytest.fixture(scope="module")
+def candidates(tmp_path_factory) -> Path:
+    """A folder of tiny real models of every layout stage two loads: transformers, timm, sentence-transformers."""
+    root = tmp_path_factory.mktemp("models")
+    save_bert(root, "tiny/bert-a", seed=1)
+    save_bert(root, "tiny/bert-b", seed=2, head=True)
+    save_sentence_transformer(root, "tiny/st-a", seed=3)  # also writes tiny/st-a-base, a plain BERT
+    save_vit(root, "tiny/vit-a", seed=4)
+    save_timm(root, "tiny/timm-a", seed=5)
+    return root
+
+
+@pytest.fixture
+def forward_passes(monkeypatch, tmp_path) -> list[str]:
+    """The model id of every forward pass, with an empty feature cache for this test."""
+    from hf_spider import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "hf-spider-cache")
+    calls: list[str] = []
+    real = distributed.run_candidate
+
+    def counting(candidate, prepared):
+        calls.append(candidate.model_id)
+        return real(candidate, prepared)
+
+    monkeypatch.setattr(distributed, "run_candidate", counting)
+    return calls
+
+
+def _rank(capsys, *argv: str) -> dict:
+    assert main(["rank", *argv, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    ("task", "models"),
+    [
+        ("text_task", {"tiny/bert-a", "tiny/bert-b", "tiny/st-a", "tiny/st-a-base"}),
+        ("image_task", {"tiny/vit-a", "tiny/timm-a"}),
+    ],
+)
+def test_rank_with_a_dataset_reranks_by_itself_and_a_second_run_reads_the_cache(
+    request, capsys, candidates, forward_passes, task, models
+) -> None:
+    dataset = str(request.getfixturevalue(task))
+    first = _rank(capsys, "--dataset", dataset, "--candidates", str(candidates), "--top-k", "0")
+    meta = first["metadata"]["rerank"]
+    assert {e["model_id"] for e in first["entries"]} == models and meta["reranked"] == len(models)
+    assert meta["failed"] == 0 and meta["budget_seconds"] == 60.0 and meta["cached"] == 0
+    assert set(forward_passes) == models  # successive halving: some ran on more samples in a later round
+    assert all(e["estimator_scores"] for e in first["entries"])
+    passes = len(forward_passes)
+    forward_passes.clear()
+    second = _rank(capsys, "--dataset", dataset, "--candidates", str(candidates), "--top-k", "0")
+    assert forward_passes == [] and second["metadata"]["rerank"]["cached"] == passes
+    assert [e["model_id"] for e in second["entries"]] == [e["model_id"] for e in first["entries"]]
+
+
+def test_no_rerank_and_label_names_give_stage_one(capsys, candidates, text_task, forward_passes) -> None:  # noqa: F811
+    plain = _rank(capsys, "--dataset", str(text_task), "--candidates", str(candidates), "--no-rerank")
+    labels = _rank(capsys, "--labels", "neg,pos", "--modality", "text", "--candidates", str(candidates))
+    assert forward_passes == [] and "rerank" not in plain["metadata"] and "rerank" not in labels["metadata"]
+
+
+def test_offline_without_cached_weights_stage_one_names_the_download_command(
+    capsys,
+    tmp_path,
+    text_task,  # noqa: F811
+    forward_passes,
+) -> None:
+    from hf_spider.hub.index import write_index
+    from hf_spider.hub.records import ModelRecord
+
+    sha = "a" * 40
+    index = write_index(
+        [ModelRecord("org/not-cached", sha=sha, pipeline_tag="text-classification")], tmp_path / "index.jsonl"
+    )
+    out = _rank(capsys, "--dataset", str(text_task), "--candidates", str(index))
+    assert forward_passes == [] and "rerank" not in out["metadata"]
+    assert f"`hf download org/not-cached --revision {sha}`" in out["metadata"]["notes"][-1]
+
+
+def test_a_budget_that_is_not_positive_is_a_one_line_error(capsys, candidates, text_task) -> None:  # noqa: F811
+    with pytest.raises(SystemExit) as exit_info:
+        main(["rank", "--dataset", str(text_task), "--candidates", str(candidates), "--rerank-budget", "0"])
+    assert exit_info.value.code == 2 and "--rerank-budget: must be > 0, got 0" in capsys.readouterr().err
+
+
+def test_the_pipeline_reranks_the_same_way_and_rerank_budget_zero_turns_it_off(
+    candidates,
+    text_task,  # noqa: F811
+    forward_passes,
+) -> None:
+    import hf_spider
+
+    selector = hf_spider.pipeline("model-selection")
+    reranked = selector(str(text_task), candidates=str(candidates), top_k=0)
+    assert reranked.metadata["rerank"]["reranked"] == 4 and reranked.metadata["rerank"]["budget_seconds"] == 60.0
+    forward_passes.clear()
+    plain = selector(str(text_task), candidates=str(candidates), top_k=0, rerank_budget=0)
+    assert "rerank" not in plain.metadata and forward_passes == []
