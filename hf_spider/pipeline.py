@@ -48,7 +48,16 @@ TASK = "model-selection"
 DEFAULT_TOP_K = 10
 #: Keys of a ``candidates`` dict that make it a Hub query (passed to ``HfApi.list_models``).
 HUB_QUERY_KEYS = frozenset({"pipeline_tag", "library", "search", "sort", "limit", "author"})
-_PREPROCESS_KEYS = ("split", "config", "label_column", "input_column", "candidates", "models", "candidate_filter")
+_PREPROCESS_KEYS = (
+    "split",
+    "config",
+    "label_column",
+    "input_column",
+    "candidates",
+    "models",
+    "candidate_filter",
+    "description",
+)
 _FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated", "drop_unknown")
 
 
@@ -86,10 +95,13 @@ class ModelSelectionPipeline(Pipeline):
     Inputs (one task; a list of them ranks several and returns a list):
         a ``datasets`` object, a local path (image folder, CSV / JSON / Parquet, ``save_to_disk`` folder), a Hub
         dataset id, ``{"dataset": ..., "split": ...}``, ``{"labels": [...], "modality": "text"}`` for a task known by
-        its class names, or a :class:`TaskDescription` / :class:`TaskTokens`.
+        its class names, ``{"description": "...", "modality": "text"}`` for a task known by its words alone, or a
+        :class:`TaskDescription` / :class:`TaskTokens`.
 
     Options (at construction or per call; call values win):
         split, config, label_column, input_column: which part of the dataset.
+        description: what the task is in words; it counts beside the label names and samples (``hf-spider rank
+            --task``; a ``"description"`` key of a task dict does the same).
         candidates: ``"bundled"`` (default), an index file, a list of repo ids, a list of :class:`ModelRecord`, or a
             Hub query dict (``pipeline_tag``, ``library``, ``search``, ``sort``, ``limit``, ``author``).
         models: repo ids to keep from the pool.
@@ -183,10 +195,15 @@ class ModelSelectionPipeline(Pipeline):
         candidates: Any = None,
         models: Sequence[str] | None = None,
         candidate_filter: CandidateFilter | None = None,
+        description: str | None = None,
     ) -> _Prepared:
         source, options = _task_source(inputs, split=split, config=config)
+        if isinstance(inputs, Mapping) and not _is_dataset_dict(inputs) and inputs.get("description"):
+            description = description or str(inputs["description"])
         reading = task_reading(self.ranker)
-        task = read_task(source, label_column=label_column, input_column=input_column, **options, **reading)
+        task = read_task(
+            source, label_column=label_column, input_column=input_column, task_text=description, **options, **reading
+        )
         tokens = task.tokens
         candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
         pool = select_candidates(
@@ -318,9 +335,17 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
     if "dataset" in inputs:
         options.update({k: inputs[k] for k in ("split", "config") if k in inputs})
         return inputs["dataset"], options
+    if inputs.get("description"):
+        modality = inputs.get("modality")
+        if modality not in MODALITIES:
+            raise InvalidDatasetError(
+                f"a task given by its description needs 'modality' ('image' or 'text'), got {modality!r}; add it"
+            )
+        return TaskDescription(name=str(inputs.get("name", "task")), modality=modality, label_names=()), {}
     raise InvalidDatasetError(
-        f"a task dict needs 'dataset' or 'labels' (got keys {', '.join(map(str, inputs))}); "
-        "pass {'dataset': ..., 'split': ...} or {'labels': [...], 'modality': ...}"
+        f"a task dict needs 'dataset', 'labels' or 'description' (got keys {', '.join(map(str, inputs))}); "
+        "pass {'dataset': ..., 'split': ...}, {'labels': [...], 'modality': ...} or "
+        "{'description': ..., 'modality': ...}"
     )
 
 

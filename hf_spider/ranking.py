@@ -109,6 +109,7 @@ def read_task(
     name: str | None = None,
     sample_encoders: Mapping[str, str] | None = None,
     text_encoder: str | None = None,
+    task_text: str | None = None,
 ) -> RankingTask:
     """Read a task the way every entry point does (CLI, pipeline, Space), so the same input ranks the same everywhere.
 
@@ -128,6 +129,8 @@ def read_task(
         sample_encoders: the sample encoder per modality of a scorer that reads class prototypes (``None``: the
             ranker reads label names only).
         text_encoder: the text encoder of the label-name embeddings (default: the package's).
+        task_text: what the task is in words (``--task``); it joins the label names and samples, which all count
+            (:mod:`hf_spider.scorer.task_aware`).
 
     Raises:
         InvalidDatasetError: the dataset cannot be used (see ``load_task_source``).
@@ -136,6 +139,20 @@ def read_task(
     from .tokens.sources import load_task_source
     from .tokens.task import TaskDescription
 
+    if task_text:
+        return _described(
+            read_task(
+                task,
+                split=split,
+                config=config,
+                label_column=label_column,
+                input_column=input_column,
+                name=name,
+                sample_encoders=sample_encoders,
+                text_encoder=text_encoder,
+            ),
+            task_text,
+        )
     if isinstance(task, TaskTokens):
         return RankingTask(tokens=task)
     if isinstance(task, TaskDescription):
@@ -163,6 +180,12 @@ def read_task(
     if source.notes:  # rows left out, labels of mixed types: shown under the shortlist
         tokens = replace(tokens, sampling={**tokens.sampling, "data_notes": list(source.notes)})
     return RankingTask(tokens=tokens, source=source)
+
+
+def _described(task: RankingTask, description: str) -> RankingTask:
+    """``task`` with ``description`` as its words (the label-name embeddings and samples stay as read)."""
+    tokens = task.tokens
+    return replace(task, tokens=replace(tokens, description=replace(tokens.description, description=description)))
 
 
 def task_reading(ranker: Ranker) -> dict[str, Any]:

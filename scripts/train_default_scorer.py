@@ -1,6 +1,10 @@
-"""Rebuild the shipped default scorer (``hf_spider/data/scorer``) from the bundled TransferGraph records.
+"""Rebuild the shipped default scorer (``hf_spider/data/scorer``) from the bundled TransferGraph and MTEB records.
 
-    python scripts/train_default_scorer.py [--metrics benchmarks/results/transfergraph.json]
+    python scripts/train_default_scorer.py [--metrics benchmarks/results/transfergraph.json] [--task-aware-only]
+
+Two parts: the Model Spider scorer (TransferGraph's fine-tuning records) and, beside it as ``task_aware.npz``, the
+task-aware model of :mod:`hf_spider.scorer.task_aware`, fitted on the MTEB linear-probe records and the TransferGraph
+records together (its setting chosen on leave-a-group-out inner folds). ``--task-aware-only`` rebuilds the latter alone.
 
 ``--metrics`` states the benchmark figures in the model card (run ``benchmarks/transfergraph_bench.py`` first).
 The same training as ``hf-spider train-scorer`` with its defaults, plus the card figures; that command writes to
@@ -18,8 +22,12 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from threadpoolctl import threadpool_limits
+
 from hf_spider.cli.train_scorer import train_default
+from hf_spider.scorer.protocols import default_protocol_records
 from hf_spider.scorer.ranker import default_scorer_path
+from hf_spider.scorer.task_aware import FILE_NAME, train_task_aware
 from hf_spider.scorer.train import TrainConfig
 
 
@@ -28,16 +36,24 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, help="benchmark JSON to quote in the model card")
     parser.add_argument("--output", type=Path, default=default_scorer_path())
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--task-aware-only", action="store_true", help=f"rebuild {FILE_NAME} alone")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     metrics = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics else None
     started = time.perf_counter()
-    scorer = train_default(args.output, config=TrainConfig(seed=args.seed), metrics=metrics)
+    if not args.task_aware_only:
+        scorer = train_default(args.output, config=TrainConfig(seed=args.seed), metrics=metrics)
+        logging.info("wrote %s: %d tasks, %d models", args.output, len(scorer.train_tasks), len(scorer.model_ids))
+    with threadpool_limits(limits=1):  # thousands of small solves: BLAS threads would only contend
+        task_aware = train_task_aware(default_protocol_records())
+    task_aware.save(args.output / FILE_NAME)
     logging.info(
-        "wrote %s: %d tasks, %d models, %.0f s",
-        args.output,
-        len(scorer.train_tasks),
-        len(scorer.model_ids),
+        "wrote %s: %d models, protocols %s, setting %s (inner weighted tau %.3f), %.0f s",
+        args.output / FILE_NAME,
+        len(task_aware.model_ids),
+        ", ".join(task_aware.protocols),
+        task_aware.config,
+        task_aware.confidence,
         time.perf_counter() - started,
     )
 

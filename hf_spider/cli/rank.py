@@ -20,11 +20,17 @@ def register(subparsers: Any) -> None:
         help="rank candidate models for a dataset",
         description="Rank candidate models for a dataset (or label names) without fine-tuning any of them.",
     )
-    task = parser.add_argument_group("task (one of --dataset / --labels)")
-    source = task.add_mutually_exclusive_group(required=True)
+    task = parser.add_argument_group("task (--dataset or --labels, and/or --task; every one given counts)")
+    source = task.add_mutually_exclusive_group()
     source.add_argument("--dataset", help="image folder, CSV/JSON/Parquet file, save_to_disk folder or Hub dataset id")
     source.add_argument("--labels", help="comma-separated class names, when no samples are at hand")
-    task.add_argument("--modality", choices=("image", "text"), help="modality of a --labels task (required there)")
+    task.add_argument(
+        "--task",
+        metavar="TEXT",
+        help='what the task is, in words ("route customer-support emails to the right team"): ranks models with '
+        "records (MTEB's encoders) for it; alone it needs --modality, with --labels or --dataset all count",
+    )
+    task.add_argument("--modality", choices=("image", "text"), help="modality of a --labels or --task-only task")
     task.add_argument("--name", help="task name shown in the shortlist (default: the dataset name)")
     task.add_argument("--split", help="split to use (default: train, else the first)")
     task.add_argument("--config", help="configuration of a Hub dataset")
@@ -143,6 +149,8 @@ def _read_task(args: argparse.Namespace, **reading: Any) -> Any:
     from ..ranking import read_task
     from ..tokens.task import TaskDescription
 
+    if args.task is not None and not args.task.strip():
+        raise InvalidDatasetError("--task is empty; describe the task in words or leave --task out")
     if args.labels is not None:
         labels = _split_list(args.labels) or []
         if args.modality is None:
@@ -150,8 +158,14 @@ def _read_task(args: argparse.Namespace, **reading: Any) -> Any:
         if len(set(labels)) < 2:
             raise InvalidDatasetError(f"--labels names {len(set(labels))} distinct class(es); pass at least 2")
         task: Any = TaskDescription(name=args.name or "labels", modality=args.modality, label_names=tuple(labels))
-    else:
+    elif args.dataset is not None:
         task = args.dataset
+    elif args.task is not None:
+        if args.modality is None:
+            raise InvalidDatasetError("--task without --dataset or --labels needs --modality image or --modality text")
+        task = TaskDescription(name=args.name or "task", modality=args.modality, label_names=())
+    else:
+        raise InvalidDatasetError("name the task: pass --dataset, --labels or --task (see hf-spider rank --help)")
     return read_task(
         task,
         split=args.split,
@@ -159,6 +173,7 @@ def _read_task(args: argparse.Namespace, **reading: Any) -> Any:
         label_column=args.label_column,
         input_column=args.input_column,
         name=args.name,
+        task_text=args.task.strip() if args.task else None,
         **reading,
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -18,10 +19,12 @@ from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
-from ..tokens.ptm import ptm_tokens
+from ..tokens.ptm import TextEmbedder, ptm_tokens
 from ..tokens.task import TaskTokens
 from .model import TransferScorer
 from .paths import default_scorer_path
+from .task_aware import FILE_NAME as TASK_AWARE_FILE
+from .task_aware import TaskAwareModel, token_features
 from .train import TrainConfig, train_scorer
 
 
@@ -33,12 +36,16 @@ class SpiderRanker:
         scorer: a trained scorer; ``None`` until :meth:`fit` (or use :meth:`from_pretrained`).
         config: training hyper-parameters used by :meth:`fit`.
         text_encoder: the text encoder of the PTM tokens (must be the one the scorer was trained with).
+        task_aware: the task-aware model (:mod:`hf_spider.scorer.task_aware`), shipped beside the default scorer as
+            ``task_aware.npz``: it scores the models it has records of and the scorer has not (MTEB's encoders) from
+            the task's description, label names, samples and name.
     """
 
     scorer: TransferScorer | None = None
     config: TrainConfig = field(default_factory=TrainConfig)
     text_encoder: str | None = None
     name: str = "hf_spider"
+    task_aware: TaskAwareModel | None = None
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str] | None = None, **kwargs: object) -> SpiderRanker:
@@ -54,7 +61,9 @@ class SpiderRanker:
                 f"cannot load a scorer from '{source}' ({reason}); pass the folder `hf-spider train-scorer` wrote or "
                 "the Hub repo it was pushed to"
             ) from exc
-        return cls(scorer=scorer)
+        task_aware_file = Path(source) / TASK_AWARE_FILE
+        task_aware = TaskAwareModel.load(task_aware_file) if task_aware_file.is_file() else None
+        return cls(scorer=scorer, task_aware=task_aware)
 
     @classmethod
     def untrained(cls, seed: int = 0) -> SpiderRanker:
@@ -81,6 +90,32 @@ class SpiderRanker:
         if self.scorer is None:
             raise RuntimeError("SpiderRanker has no scorer: call fit() or SpiderRanker.from_pretrained() first")
         tokens = precomputed_tokens(candidates, text_encoder=self.scorer.text_encoder)
-        if tokens is None:
-            return self.scorer.explain(task, candidates)
-        return self.scorer.explain_tokens(tokens, task)
+        explained = (
+            self.scorer.explain(task, candidates) if tokens is None else self.scorer.explain_tokens(tokens, task)
+        )
+        if self.task_aware is None:
+            return explained
+        return self._with_task_aware(explained, task, [c.repo_id for c in candidates])
+
+    def _with_task_aware(self, explained: Explained, task: TaskTokens, model_ids: list[str]) -> Explained:
+        """``explained`` with the candidates that only the task-aware model has records of scored by it: the
+        predicted z-score for the task as an expected percentile (the normal CDF, as z-scores are within a task)."""
+        from scipy.stats import norm
+
+        assert self.task_aware is not None and self.scorer is not None
+        rows = self.task_aware.rows_of(model_ids)
+        ours = (rows >= 0) & ~np.isin(model_ids, self.scorer.model_ids)
+        if not ours.any():
+            return explained
+        features = token_features(task, TextEmbedder(self.scorer.text_encoder))
+        predicted = self.task_aware.predict(features)[rows[ours]]
+        scores = explained.scores.copy()
+        scores[ours] = norm.cdf(predicted)
+        evidence, confidence, details = list(explained.evidence), explained.confidence.copy(), list(explained.details)
+        read = ", ".join(features.views) or "nothing (static list)"
+        for i in np.flatnonzero(ours):
+            evidence[i] = "records"
+            confidence[i] = self.task_aware.confidence
+            protocol = self.task_aware.protocol_of(rows[i]).replace("_", "-")
+            details[i] = f"{protocol} records, read for the task from its {read}"
+        return Explained(scores=scores, evidence=tuple(evidence), confidence=confidence, details=tuple(details))

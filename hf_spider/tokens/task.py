@@ -30,6 +30,8 @@ class TaskDescription:
         input_column: the column holding images or texts, ``None`` when the task has no samples.
         source: where the samples come from (a local path, a Hub dataset id with config and split), ``None`` if none.
         class_counts: examples per class in the split used, ordered like ``label_names``; ``None`` when unknown.
+        description: what the task is, in the user's words (``hf-spider rank --task``), ``None`` when not given; the
+            task-aware model reads it beside the label names and samples (:mod:`hf_spider.scorer.task_aware`).
     """
 
     name: str
@@ -40,6 +42,7 @@ class TaskDescription:
     input_column: str | None = None
     source: str | None = None
     class_counts: tuple[int, ...] | None = None
+    description: str | None = None
 
     @property
     def num_classes(self) -> int:

@@ -1,0 +1,406 @@
+"""The task-aware ranking model: one model x task latent structure over records of several protocols, read for a new
+task from what the user says about it (description, label names, samples, name).
+
+In the spirit of Fennec (a latent transfer space) and ModelLens (a model x dataset space learned from public
+evaluation records), sized for a few hundred models and tasks:
+
+* records of every protocol (:mod:`hf_spider.scorer.protocols`) are z-scored within each task, which calibrates each
+  protocol's scale per task;
+* the z-scores are fitted as ``z[m, t] = b[m] + c[t] + u[m] . v[t]``: an additive part (a model's general strength
+  ``b`` with each task's offset ``c``, so a model recorded on strong company only is not read as weak) and a low-rank
+  residual (ridge alternating least squares, :func:`als`);
+* a ridge map from a task's text features to its factor ``v`` reads an unseen task: a model's predicted z-score is
+  ``b[m] + u[m] . (W f + w0)``. Without task features (``f`` absent) it is the static list ``b[m] + u[m] . mean(v)``;
+* task features are embeddings by the package's text encoder (``sentence-transformers/all-MiniLM-L6-v2``) of the
+  task's *views*: its description, its label names (mean of each name's embedding, as the task tokens have them), its
+  samples (mean of the class prototypes, when encoded with that encoder) and its name in words. A task's feature is
+  the normalised mean of the views it has; training adds each task's single views as extra rows of the same factor,
+  so a task known by its label names alone lands where its described siblings were learned.
+
+Hyper-parameters (:data:`SEARCH_SPACE`) are chosen by :func:`select_config` on inner folds of the training tasks only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from .protocols import ProtocolRecords, TaskText, mteb_task_group, readable_name
+
+if TYPE_CHECKING:
+    from ..tokens.ptm import TextEmbedder
+    from ..tokens.task import TaskTokens
+
+#: What a task's feature is made of; each view is one unit vector in the text encoder's space.
+VIEWS = ("description", "labels", "samples", "name")
+#: Names that say nothing about a task (the CLI's default name for a ``--labels`` task).
+UNINFORMATIVE_NAMES = frozenset({"", "labels", "task", "dataset"})
+#: Inner-fold search space of :func:`select_config` (every value is tried; ties keep the first).
+SEARCH_SPACE: dict[str, tuple[float, ...]] = {"rank": (4, 8), "ridge_alpha": (0.3, 1.0, 3.0)}
+#: A task enters an inner validation fold only with at least this many models (the benchmark's own floor).
+MIN_MODELS = 20
+#: Inner validation folds per selection (deterministic spread over the eligible tasks or groups).
+INNER_FOLDS = 6
+FILE_NAME = "task_aware.npz"
+
+
+@dataclass(frozen=True)
+class TaskAwareConfig:
+    """Hyper-parameters of :func:`fit_task_aware`.
+
+    Args:
+        rank: dimension of the latent model x task residual.
+        ridge_alpha: L2 of the map from task features to task factors.
+        factor_l2: L2 of the alternating least squares (on both factors).
+        bias_l2: L2 of the additive model and task effects.
+        iters: alternating least squares sweeps.
+        seed: initialisation of the factors.
+    """
+
+    rank: int = 8
+    ridge_alpha: float = 1.0
+    factor_l2: float = 3.0
+    bias_l2: float = 1.0
+    iters: int = 15
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TaskFeatures:
+    """The views of one task (unit vectors ``[D]``, by name in :data:`VIEWS`)."""
+
+    views: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def only(self, *names: str) -> TaskFeatures:
+        """These features with only the named views."""
+        return TaskFeatures({k: v for k, v in self.views.items() if k in names})
+
+    def vector(self) -> np.ndarray | None:
+        """``[D]`` normalised mean of the views, ``None`` without any."""
+        if not self.views:
+            return None
+        return _unit(np.mean([self.views[k] for k in VIEWS if k in self.views], axis=0))
+
+    def training_rows(self) -> list[np.ndarray]:
+        """The rows a training task contributes: all its views together, and each view alone when it has several."""
+        rows = [v for v in [self.vector()] if v is not None]
+        if len(self.views) > 1:
+            rows += [_unit(self.views[k]) for k in VIEWS if k in self.views]
+        return rows
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype(np.float64)
+
+
+def text_features(
+    text: TaskText, embed: Callable[[Sequence[str]], np.ndarray], *, samples: np.ndarray | None = None
+) -> TaskFeatures:
+    """The views of a task: ``embed`` maps strings to the normalised mean of their embeddings
+    (:meth:`hf_spider.tokens.ptm.TextEmbedder.mean`); ``samples`` is the ``[D]`` mean class prototype, if any."""
+    views: dict[str, np.ndarray] = {}
+    if text.description.strip():
+        views["description"] = embed([text.description.strip()])
+    labels = [str(label).replace("_", " ").strip() for label in text.label_names]  # as the task tokens read them
+    if any(labels):
+        views["labels"] = embed([label for label in labels if label])
+    if samples is not None and float(np.linalg.norm(samples)) > 0:
+        views["samples"] = _unit(samples)
+    name = readable_name(text.name)
+    if name.lower() not in UNINFORMATIVE_NAMES:
+        views["name"] = embed([name])
+    return TaskFeatures(views)
+
+
+def record_features(records: ProtocolRecords, embedder: TextEmbedder | None = None) -> dict[str, TaskFeatures]:
+    """The views of every task of ``records``, every string embedded in one encoder call (and cached on disk)."""
+    from ..tokens.ptm import TextEmbedder
+
+    embedder = embedder or TextEmbedder()
+    strings = {readable_name(t.name) for t in records.tasks.values()}
+    strings |= {s.strip() for t in records.tasks.values() for s in (t.description, *t.label_names) if s.strip()}
+    embedder.embed_all(strings)
+    return {name: text_features(text, embedder.mean) for name, text in records.tasks.items()}
+
+
+def token_features(task: TaskTokens, embedder: TextEmbedder) -> TaskFeatures:
+    """The views of a task to rank: its description, label names and name, and its samples' mean class prototype
+    when they were encoded with the embedder's text encoder (a text task of a scorer that reads samples)."""
+    from ..constants import DEFAULT_TEXT_ENCODER
+
+    description = task.description
+    samples = None
+    encoder = task.encoder.get(description.modality, "").rsplit("@", 1)[0]
+    if task.prototypes is not None and encoder == (embedder.model_id or DEFAULT_TEXT_ENCODER):
+        samples = np.asarray(task.prototypes, dtype=np.float64).mean(0)
+    text = TaskText(description.name, description.modality, description.description or "", description.label_names)
+    return text_features(text, embedder.mean, samples=samples)
+
+
+def additive(z: np.ndarray, l2: float, iters: int = 30) -> tuple[np.ndarray, np.ndarray]:
+    """``(b [M], c [T])`` of ``z ~ b[m] + c[t]`` over the observed entries of ``z`` ``[M, T]`` (NaN = missing)."""
+    known = ~np.isnan(z)
+    values = np.nan_to_num(z)
+    b, c = np.zeros(z.shape[0]), np.zeros(z.shape[1])
+    for _ in range(iters):
+        b = ((values - c[None]) * known).sum(1) / (known.sum(1) + l2)
+        c = ((values - b[:, None]) * known).sum(0) / (known.sum(0) + l2)
+    return b, c
+
+
+def als(z: np.ndarray, rank: int, l2: float, iters: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(U [M, k], V [T, k])`` with ``z ~ U V^T`` on the observed entries: ridge alternating least squares, every row
+    of a sweep solved at once (batched normal equations)."""
+    known = (~np.isnan(z)).astype(np.float64)
+    values = np.nan_to_num(z)
+    rng = np.random.default_rng(seed)
+    u = rng.normal(0.0, 0.1, (z.shape[0], rank))
+    v = rng.normal(0.0, 0.1, (z.shape[1], rank))
+    eye = l2 * np.eye(rank)
+    for _ in range(iters):
+        v = _ridge_rows(known.T, u, values.T, eye)
+        u = _ridge_rows(known, v, values, eye)
+    return u, v
+
+
+def _ridge_rows(known: np.ndarray, other: np.ndarray, values: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    """``[R, k]``: for each row ``r`` of ``values`` ``[R, C]``, the ridge solution over its observed columns
+    (``known [R, C]``) of ``values[r] ~ other [C, k] @ x``; one batched matmul (BLAS) forms every Gram matrix."""
+    gram = np.matmul(known[:, None, :] * other.T[None], other) + eye  # [R, k, k]
+    return np.linalg.solve(gram, (values @ other)[..., None])[..., 0]
+
+
+@dataclass(frozen=True)
+class TaskAwareModel:
+    """A fitted model: the seen models' effects and factors, and each protocol's map from task features to factors.
+
+    Each protocol has its own map: a task's factor is read against the models of that protocol's records, and models
+    recorded under different protocols share no axis of the latent space unless some model has records of both.
+
+    Args:
+        model_ids: the seen models (rows).
+        bias: ``[M]`` each model's additive effect.
+        factors: ``[M, k]`` each model's latent factor.
+        protocol_index: ``[M]`` each model's protocol (the one most of its records have) in ``protocols``.
+        protocols: the protocols of the records.
+        coef / intercept: ``[P, k, D]`` / ``[P, k]``: task feature -> task factor, per protocol.
+        mean_factor: ``[P, k]`` each protocol's mean task factor (the read-out for a task that says nothing).
+        config: the hyper-parameters it was fitted with.
+        confidence: the mean weighted tau of its setting on the inner folds it was chosen on (0 when not measured).
+    """
+
+    model_ids: tuple[str, ...]
+    bias: np.ndarray
+    factors: np.ndarray
+    protocol_index: np.ndarray
+    protocols: tuple[str, ...]
+    coef: np.ndarray
+    intercept: np.ndarray
+    mean_factor: np.ndarray
+    config: TaskAwareConfig
+    confidence: float = 0.0
+
+    def predict(self, features: TaskFeatures | None) -> np.ndarray:
+        """``[M]`` predicted z-score of every seen model; the static list when ``features`` has no view."""
+        vector = features.vector() if features is not None else None
+        factor = self.mean_factor if vector is None else self.coef @ vector + self.intercept  # [P, k]
+        return np.asarray(self.bias + (self.factors * factor[self.protocol_index]).sum(1))
+
+    def rows_of(self, model_ids: Sequence[str]) -> np.ndarray:
+        """``[N]`` row of each model id, ``-1`` for models without records."""
+        row = {m: i for i, m in enumerate(self.model_ids)}
+        return np.fromiter((row.get(m, -1) for m in model_ids), dtype=np.int64, count=len(model_ids))
+
+    def protocol_of(self, row: int) -> str:
+        """The protocol of the records of the model at ``row``."""
+        return self.protocols[int(self.protocol_index[row])]
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the model as one ``.npz`` (arrays plus a JSON header), atomically."""
+        from ..hub.index import atomic_write
+
+        header = {
+            "model_ids": list(self.model_ids),
+            "protocols": list(self.protocols),
+            "config": asdict(self.config),
+            "confidence": self.confidence,
+        }
+        with atomic_write(path, "wb") as f:
+            np.savez(f, header=np.array(json.dumps(header, sort_keys=True)), **{k: getattr(self, k) for k in _ARRAYS})
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> TaskAwareModel:
+        with np.load(Path(path), allow_pickle=False) as data:
+            header = json.loads(str(data["header"]))
+            arrays = {k: data[k] for k in _ARRAYS}
+        return cls(
+            model_ids=tuple(header["model_ids"]),
+            protocols=tuple(header["protocols"]),
+            config=TaskAwareConfig(**header["config"]),
+            confidence=float(header.get("confidence", 0.0)),
+            **arrays,
+        )
+
+
+_ARRAYS = ("bias", "factors", "protocol_index", "coef", "intercept", "mean_factor")
+
+
+@dataclass(frozen=True)
+class _Factors:
+    """The fitted records: model effects ``b [M]``, model factors ``u [M, k]``, task factors ``v [T, k]``."""
+
+    b: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+
+
+def _fit_factors(values: np.ndarray, config: TaskAwareConfig) -> _Factors:
+    b, c = additive(values, config.bias_l2)
+    u, v = als(values - b[:, None] - c[None], config.rank, config.factor_l2, config.iters, config.seed)
+    return _Factors(b, u, v)
+
+
+def _fit_map(
+    factors: _Factors, tasks: Sequence[str], features: Mapping[str, TaskFeatures], alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(coef [k, D], intercept [k])`` of the ridge map from task features to task factors; every training row of a
+    task (:meth:`TaskFeatures.training_rows`) carries the task's factor, the rows of one task weighing 1 together.
+
+    Weighted ridge with an unpenalised intercept, solved in closed form (one ``[D, D]`` system for every factor).
+    """
+    rows, targets, weights = [], [], []
+    for j, task in enumerate(tasks):
+        task_rows = features[task].training_rows() if task in features else []
+        for row in task_rows:
+            rows.append(row)
+            targets.append(factors.v[j])
+            weights.append(1.0 / len(task_rows))
+    if not rows:  # no task has a view: every task reads as the mean task
+        dim = next((len(r) for f in features.values() for r in f.training_rows()), 1)
+        return np.zeros((factors.v.shape[1], dim)), factors.v.mean(0)
+    x, y, w = np.array(rows), np.array(targets), np.array(weights)[:, None]
+    x_mean, y_mean = (w * x).sum(0) / w.sum(), (w * y).sum(0) / w.sum()
+    xc, yc = x - x_mean, y - y_mean
+    coef = np.linalg.solve(xc.T @ (w * xc) + alpha * np.eye(x.shape[1]), xc.T @ (w * yc)).T  # [k, D]
+    return coef, y_mean - coef @ x_mean
+
+
+def fit_task_aware(
+    z: pd.DataFrame,
+    features: Mapping[str, TaskFeatures],
+    config: TaskAwareConfig | None = None,
+    *,
+    protocol_of: Mapping[str, str] | None = None,
+    factors: _Factors | None = None,
+) -> TaskAwareModel:
+    """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record) and each task's ``features``.
+
+    A task without any view still shapes the models' effects and factors; it gives the feature map no row.
+    ``protocol_of`` names each task's protocol (default: one protocol, ``"records"``). ``factors`` (fitted on ``z``
+    with ``config``) skips refitting them when only ``ridge_alpha`` changes.
+    """
+    config = config or TaskAwareConfig()
+    factors = factors or _fit_factors(z.to_numpy(dtype=np.float64), config)
+    tasks = [str(t) for t in z.columns]
+    of_task = np.array([(protocol_of or {}).get(t, "records") for t in tasks])
+    protocols = tuple(sorted(set(of_task.tolist())))
+    maps = []
+    for protocol in protocols:
+        mine = of_task == protocol
+        mapped = _fit_map(
+            replace(factors, v=factors.v[mine]),
+            [t for t, m in zip(tasks, mine, strict=True) if m],
+            features,
+            config.ridge_alpha,
+        )
+        maps.append((*mapped, factors.v[mine].mean(0)))
+    counts = np.stack([(z.notna().to_numpy() & (of_task == p)[None]).sum(1) for p in protocols], axis=1)  # [M, P]
+    return TaskAwareModel(
+        model_ids=tuple(str(m) for m in z.index),
+        bias=factors.b,
+        factors=factors.u,
+        protocol_index=counts.argmax(1),
+        protocols=protocols,
+        coef=np.stack([m[0] for m in maps]),
+        intercept=np.stack([m[1] for m in maps]),
+        mean_factor=np.stack([m[2] for m in maps]),
+        config=config,
+    )
+
+
+def weighted_tau(truth: pd.Series, predicted: pd.Series) -> float:
+    """``scipy.stats.weightedtau`` of ``predicted`` against ``truth`` over the models of ``truth``."""
+    from scipy.stats import weightedtau
+
+    return float(weightedtau(truth.to_numpy(), predicted.reindex(truth.index).fillna(-1e9).to_numpy())[0])
+
+
+def select_config(
+    z: pd.DataFrame,
+    features: Mapping[str, TaskFeatures],
+    group_of: Callable[[str], str],
+    *,
+    base: TaskAwareConfig | None = None,
+    space: Mapping[str, Sequence[float]] | None = None,
+    folds: int = INNER_FOLDS,
+    protocol_of: Mapping[str, str] | None = None,
+) -> tuple[TaskAwareConfig, dict[str, float]]:
+    """The setting of ``space`` with the best mean weighted tau on inner folds of ``z``'s tasks.
+
+    ``space`` has the keys ``rank`` and ``ridge_alpha``. Each inner fold holds out one group (``group_of``: the task
+    itself for leave-one-task-out, its group for leave-a-group-out) of the tasks with at least :data:`MIN_MODELS`
+    models, spread deterministically over them.
+
+    Returns:
+        the chosen config and the mean inner weighted tau of every setting tried (keyed by its JSON).
+    """
+    base = base or TaskAwareConfig()
+    space = space or SEARCH_SPACE
+    eligible = [t for t in z.columns if z[t].notna().sum() >= MIN_MODELS]
+    groups = list(dict.fromkeys(group_of(t) for t in eligible))
+    chosen = groups[:: max(1, len(groups) // folds)][:folds]
+    scores: dict[str, float] = {}
+    taus: dict[tuple[float, float], list[float]] = {}
+    for group in chosen:
+        held = [t for t in z.columns if group_of(t) == group]
+        train = z.drop(columns=held)
+        for rank in space["rank"]:
+            fitted = replace(base, rank=int(rank))
+            factors = _fit_factors(train.to_numpy(dtype=np.float64), fitted)
+            for alpha in space["ridge_alpha"]:
+                model = fit_task_aware(
+                    train, features, replace(fitted, ridge_alpha=float(alpha)), protocol_of=protocol_of, factors=factors
+                )
+                index = pd.Index(model.model_ids)
+                for t in held:
+                    if t in eligible:
+                        predicted = pd.Series(model.predict(features.get(t)), index=index)
+                        taus.setdefault((rank, alpha), []).append(weighted_tau(z[t].dropna(), predicted))
+    best: tuple[float, TaskAwareConfig] | None = None
+    for rank, alpha in itertools.product(space["rank"], space["ridge_alpha"]):
+        score = float(np.mean(taus[(rank, alpha)])) if taus.get((rank, alpha)) else float("-inf")
+        scores[json.dumps({"rank": rank, "ridge_alpha": alpha})] = score
+        if best is None or score > best[0]:
+            best = (score, replace(base, rank=int(rank), ridge_alpha=float(alpha)))
+    assert best is not None
+    return best[1], scores
+
+
+def train_task_aware(records: ProtocolRecords, *, embedder: TextEmbedder | None = None) -> TaskAwareModel:
+    """The shipped model: its setting chosen on leave-a-group-out inner folds (:func:`mteb_task_group`; any other
+    task is its own group), then fitted on every record; its confidence is that setting's inner weighted tau."""
+    z = records.z_matrix()
+    features = record_features(records, embedder)
+    protocol_of = records.protocol_of()
+    config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of)
+    model = fit_task_aware(z, features, config, protocol_of=protocol_of)
+    return replace(model, confidence=float(np.clip(max(scores.values()), 0.0, 1.0)))

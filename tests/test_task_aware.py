@@ -1,0 +1,129 @@
+"""The task-aware model: its fit against independent references, its file, and a task read from its words."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+from hf_spider.cli import main
+from hf_spider.hub.index import write_index
+from hf_spider.hub.records import ModelRecord
+from hf_spider.scorer.protocols import load_mteb_records, mteb_task_group, readable_name
+from hf_spider.scorer.ranker import SpiderRanker
+from hf_spider.scorer.task_aware import TaskAwareConfig, TaskAwareModel, TaskFeatures, als, fit_task_aware
+from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+
+
+def test_als_recovers_a_fully_observed_low_rank_matrix() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 25))
+    u, v = als(truth, rank=3, l2=1e-6, iters=200, seed=1)
+    np.testing.assert_allclose(u @ v.T, truth, atol=1e-3)
+
+
+def _two_kinds_of_task(seed: int = 0) -> tuple[pd.DataFrame, dict[str, TaskFeatures], np.ndarray]:
+    """30 models; tasks of kind A follow one order of the models, tasks of kind B the reverse order; a task's only
+    view says which kind it is (plus noise)."""
+    rng = np.random.default_rng(seed)
+    order = rng.normal(size=30)
+    columns, features = {}, {}
+    for kind, sign, axis in (("a", 1.0, 0), ("b", -1.0, 1)):
+        for i in range(8):
+            name = f"{kind}{i}"
+            columns[name] = sign * order + 0.1 * rng.normal(size=30)
+            view = 0.05 * rng.normal(size=4)
+            view[axis] += 1.0
+            features[name] = TaskFeatures({"description": view / np.linalg.norm(view)})
+    z = pd.DataFrame(columns, index=[f"m{i}" for i in range(30)])
+    return (z - z.mean()) / z.std(), features, order
+
+
+def test_a_held_out_task_is_ranked_by_what_its_features_say_it_is() -> None:
+    z, features, order = _two_kinds_of_task()
+    model = fit_task_aware(z.drop(columns=["a0", "b0"]), features, TaskAwareConfig(rank=2, ridge_alpha=0.1))
+    by_row = pd.Series(order, index=z.index).reindex(model.model_ids).to_numpy()
+    assert kendalltau(model.predict(features["a0"]), by_row).statistic > 0.8
+    assert kendalltau(model.predict(features["b0"]), -by_row).statistic > 0.8
+    static = model.predict(None)  # the mean task: half one order, half the other
+    assert abs(kendalltau(static, by_row).statistic) < 0.5
+
+
+def test_each_protocol_reads_a_task_through_its_own_map() -> None:
+    z, features, _ = _two_kinds_of_task()
+    protocol_of = {t: "finetune" if t.startswith("a") else "linear_probe" for t in z.columns}
+    model = fit_task_aware(z, features, TaskAwareConfig(rank=2), protocol_of=protocol_of)
+    assert model.protocols == ("finetune", "linear_probe")
+    assert model.coef.shape[:2] == (2, 2) and model.mean_factor.shape == (2, 2)
+
+
+def test_saved_model_loads_back_and_predicts_the_same(tmp_path) -> None:
+    z, features, _ = _two_kinds_of_task()
+    model = fit_task_aware(z, features, TaskAwareConfig(rank=2), protocol_of=dict.fromkeys(z.columns, "finetune"))
+    model.save(tmp_path / "task_aware.npz")
+    loaded = TaskAwareModel.load(tmp_path / "task_aware.npz")
+    assert loaded.model_ids == model.model_ids and loaded.config == model.config
+    np.testing.assert_allclose(loaded.predict(features["a1"]), model.predict(features["a1"]))
+
+
+def test_mteb_records_keep_their_protocol_and_a_priori_groups() -> None:
+    records = load_mteb_records()
+    assert set(records.scores.protocol) == {"linear_probe"}
+    assert records.scores.groupby(["model", "task"]).size().max() == 1
+    assert mteb_task_group("MTOPIntentClassification") == mteb_task_group("MTOPDomainClassification") == "MTOP"
+    assert mteb_task_group("WikipediaChemFieldsClassification") == "ChemTEB"
+    assert mteb_task_group("ImdbClassification") == "ImdbClassification"
+    assert readable_name("TweetSentimentClassification") == "Tweet Sentiment"
+
+
+@pytest.fixture(scope="module")
+def encoders() -> list[ModelRecord]:
+    """Twelve MTEB encoders, each with records on at least 20 tasks."""
+    counts = load_mteb_records().scores.model.value_counts()
+    return [ModelRecord(repo_id=m, pipeline_tag="feature-extraction") for m in sorted(counts.index[counts >= 20])[:12]]
+
+
+DESCRIPTIONS = (
+    "classify Wikipedia articles about chemistry into their sub-field",
+    "detect toxic comments in online conversations",
+)
+
+
+def test_two_descriptions_give_two_orders_of_the_models_with_records(encoders) -> None:
+    ranker = SpiderRanker.from_pretrained()
+    assert ranker.task_aware is not None
+    orders = []
+    for words in DESCRIPTIONS:
+        task = task_tokens_from_labels(TaskDescription(name="task", modality="text", label_names=(), description=words))
+        explained = ranker.explain(task, encoders)
+        assert set(explained.evidence) == {"records"}
+        orders.append(list(np.argsort(-explained.scores)))
+    assert orders[0] != orders[1]
+
+
+def test_cli_ranks_from_a_description_alone(capsys, encoders, tmp_path) -> None:
+    index = write_index(encoders, tmp_path / "encoders.jsonl")
+    orders = []
+    for words in DESCRIPTIONS:
+        code = main(["rank", "--task", words, "--modality", "text", "--candidates", str(index), "--format", "json"])
+        out, _ = capsys.readouterr()
+        assert code == 0
+        orders.append([e["model_id"] for e in json.loads(out)["entries"]])
+    assert orders[0] != orders[1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--task", "sort emails"], "--task without --dataset or --labels needs --modality"),
+        (["--task", "  ", "--modality", "text"], "--task is empty"),
+        (["--modality", "text"], "pass --dataset, --labels or --task"),
+    ],
+)
+def test_cli_task_errors_name_the_fix(capsys, argv, message) -> None:
+    assert main(["rank", *argv]) == 2
+    _, err = capsys.readouterr()
+    assert message in err and "Traceback" not in err
