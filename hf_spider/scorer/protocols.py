@@ -41,6 +41,9 @@ MTEB_KNOWN_LABELS = {
     "mteb/imdb": "imdb",
     "fancyzhx/ag_news": "ag_news",
 }
+#: Label names of further MTEB tasks, each with its source (the dataset card, or the two classes a ChemTEB dataset id
+#: names): the label-name view has more than five tasks to be learned from.
+MTEB_LABEL_NAMES = "mteb_label_names.csv"
 
 
 @dataclass(frozen=True)
@@ -100,12 +103,16 @@ def load_mteb_records(folder: str | Path | None = None) -> ProtocolRecords:
     tasks = pd.read_csv(folder / "tasks.csv", keep_default_na=False)
     kept = tasks[pd.to_numeric(tasks.modal_score_share, errors="coerce").fillna(0) < COLLAPSED_SHARE]
     known = known_dataset_labels()
+    written = pd.read_csv(Path(str(resources.files("hf_spider") / "data" / MTEB_LABEL_NAMES)))
+    written_labels = dict(zip(written.task, written.label_names, strict=True))
     texts = {}
     for row in kept.itertuples():
         labels = tuple(str(row.label_names).split("|")) if row.label_names else ()
         shipped = MTEB_KNOWN_LABELS.get(str(row.hf_dataset))
         if not labels and shipped is not None:
             labels = known.get(shipped, ())
+        if not labels and row.task in written_labels:
+            labels = tuple(str(written_labels[row.task]).split("|"))
         texts[str(row.task)] = TaskText(str(row.task), "text", str(row.description), labels)
     rows = scores[scores.task.isin(texts)].groupby(["model", "task"], as_index=False).main_score.max()
     frame = rows.rename(columns={"main_score": "score"}).assign(protocol="linear_probe")
