@@ -115,6 +115,17 @@ def test_cli_ranks_from_a_description_alone(capsys, encoders, tmp_path) -> None:
     assert orders[0] != orders[1]
 
 
+def test_pipeline_reads_the_description_as_a_call_argument_and_in_the_task(encoders) -> None:
+    import hf_spider
+
+    selector = hf_spider.pipeline("model-selection", candidates=encoders, top_k=0)
+    labels = {"labels": ["negative", "positive"], "modality": "text"}
+    orders = [[e.model_id for e in selector(labels, description=words).entries] for words in DESCRIPTIONS]
+    assert orders[0] != orders[1]
+    in_task = selector({"description": DESCRIPTIONS[0], "modality": "text"})
+    assert [e.model_id for e in in_task.entries] != orders[1]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
