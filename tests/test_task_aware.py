@@ -25,6 +25,33 @@ def test_als_recovers_a_fully_observed_low_rank_matrix() -> None:
     np.testing.assert_allclose(u @ v.T, truth, atol=1e-3)
 
 
+@pytest.mark.parametrize("dim", [3, 40])  # more rows than features (primal), fewer (dual)
+def test_feature_map_is_scikit_learns_weighted_ridge(dim) -> None:
+    from sklearn.linear_model import Ridge
+
+    from hf_spider.scorer.task_aware import _Factors, _fit_map
+
+    rng = np.random.default_rng(0)
+    tasks = [f"t{i}" for i in range(12)]
+    features = {}
+    for i, t in enumerate(tasks):  # half the tasks have two views: three rows of weight 1/3 each
+        views = {"description": rng.normal(size=dim)}
+        if i % 2:
+            views["name"] = rng.normal(size=dim)
+        features[t] = TaskFeatures({k: v / np.linalg.norm(v) for k, v in views.items()})
+    factors = _Factors(b=np.zeros(5), u=np.zeros((5, 2)), v=rng.normal(size=(12, 2)))
+    coef, intercept = _fit_map(factors, tasks, features, alpha=0.7)
+    rows = [
+        (r, factors.v[j], 1 / len(features[t].training_rows()))
+        for j, t in enumerate(tasks)
+        for r in features[t].training_rows()
+    ]
+    x, y, w = (np.array([r[i] for r in rows]) for i in range(3))
+    reference = Ridge(alpha=0.7).fit(x, y, sample_weight=w)
+    np.testing.assert_allclose(coef, reference.coef_, atol=1e-8)
+    np.testing.assert_allclose(intercept, reference.intercept_, atol=1e-8)
+
+
 def _two_kinds_of_task(seed: int = 0) -> tuple[pd.DataFrame, dict[str, TaskFeatures], np.ndarray]:
     """30 models; tasks of kind A follow one order of the models, tasks of kind B the reverse order; a task's only
     view says which kind it is (plus noise)."""

@@ -1,4 +1,4 @@
-"""``hf-spider rank``: shortlist the candidate models for a dataset (or for label names alone)."""
+"""``hf-spider rank``: shortlist the candidate models for a dataset (or for label names, or the task in words)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "rank",
         help="rank candidate models for a dataset",
-        description="Rank candidate models for a dataset (or label names) without fine-tuning any of them.",
+        description="Rank candidate models for a dataset (or label names, or the task in words: --task) without "
+        "fine-tuning any of them. Models with transfer records (MTEB's encoders) are ranked for the task from every "
+        "input given (docs/task_aware.md).",
     )
     task = parser.add_argument_group("task (--dataset or --labels, and/or --task; every one given counts)")
     source = task.add_mutually_exclusive_group()

