@@ -129,7 +129,7 @@ def test_call_options_override_init_options_without_changing_them(ranker) -> Non
     [
         ({"labels": ["a", "b"]}, "needs 'modality'"),
         ({"labels": ["a", "a"], "modality": "text"}, "at least 2"),
-        ({"text": "x"}, "needs 'dataset' or 'labels'"),
+        ({"text": "x"}, "needs 'dataset', 'labels' or 'description'"),
         ("no-such-user/no-such-dataset", "could not load Hub dataset"),
     ],
 )
