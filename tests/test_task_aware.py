@@ -165,3 +165,13 @@ def test_cli_task_errors_name_the_fix(capsys, argv, message) -> None:
     assert main(["rank", *argv]) == 2
     _, err = capsys.readouterr()
     assert message in err and "Traceback" not in err
+
+
+def test_words_join_the_label_names_of_a_task() -> None:
+    from hf_spider.ranking import read_task
+
+    labels = TaskDescription(name="reviews", modality="text", label_names=("negative", "positive"))
+    tokens = read_task(labels, task_text="sentiment of product reviews").tokens
+    assert tokens.description.description == "sentiment of product reviews"
+    assert tokens.description.label_names == ("negative", "positive")
+    assert tokens.label_embeddings is not None and len(tokens.label_embeddings) == 2
