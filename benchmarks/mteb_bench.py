@@ -41,6 +41,7 @@ from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from hf_spider.evaluation.metrics import weighted_tau as harness_tau
 from hf_spider.finetune_records import load_bundled_records
 from hf_spider.hub.index import atomic_write
 from hf_spider.scorer.protocols import (
@@ -57,11 +58,16 @@ from hf_spider.scorer.task_aware import (
     fit_task_aware,
     record_features,
     select_config,
-    weighted_tau,
 )
 
 NN_TEMPERATURE = 0.1
 PROTOCOLS: dict[str, Callable[[str], str]] = {"loto": lambda t: t, "leave_group_out": mteb_task_group}
+
+
+def weighted_tau(truth: pd.Series, predicted: pd.Series) -> float:
+    """The harness's weighted tau (:func:`hf_spider.evaluation.metrics.weighted_tau`) over the models of ``truth``; a
+    model the ranker has no score for is ranked last."""
+    return harness_tau(truth.to_numpy(), predicted.reindex(truth.index).fillna(-np.inf).to_numpy())
 
 
 def static_prior(z: pd.DataFrame, train: list[str]) -> pd.Series:

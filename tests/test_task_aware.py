@@ -15,7 +15,8 @@ from hf_spider.hub.records import ModelRecord
 from hf_spider.scorer.protocols import load_mteb_records, mteb_task_group, readable_name
 from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.task_aware import TaskAwareConfig, TaskAwareModel, TaskFeatures, als, fit_task_aware
-from hf_spider.tokens.task import TaskDescription, task_tokens_from_labels
+from hf_spider.tokens.build import task_tokens_from_labels
+from hf_spider.tokens.task import TaskDescription
 
 
 def test_als_recovers_a_fully_observed_low_rank_matrix() -> None:
