@@ -28,6 +28,8 @@ from ..rankers.base import Explained, Ranker
 from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, PTMTokens, family_slice, metadata_slice, text_slice
 from .paths import default_scorer_path
+from .task_aware import FILE_NAME as TASK_AWARE_FILE
+from .task_aware import TaskAwareModel, read_for_task
 
 #: The read-out and forest layout this module evaluates (``hf_spider.scorer.model``'s ``PAIR_FEATURES`` and
 #: ``SIMILARITY_TEMPERATURES``): a scorer saved with other pair features is run by torch instead.
@@ -56,6 +58,7 @@ class NumpyScorer:
     config: dict[str, Any]
     weights: dict[str, np.ndarray]
     name: str = "hf_spider"
+    task_aware: TaskAwareModel | None = None
 
     @classmethod
     def from_folder(cls, folder: Path) -> NumpyScorer | None:
@@ -76,7 +79,10 @@ class NumpyScorer:
                 return None
         if config.get("feature_schema_version") != PTM_SCHEMA_VERSION:
             return None
-        return cls(config=config, weights=weights)
+        task_aware = folder / TASK_AWARE_FILE  # the task-aware model shipped beside the scorer, if any
+        return cls(
+            config=config, weights=weights, task_aware=TaskAwareModel.load(task_aware) if task_aware.is_file() else None
+        )
 
     @property
     def text_encoder(self) -> str | None:
@@ -94,12 +100,16 @@ class NumpyScorer:
         return self.explain(task, candidates).scores
 
     def explain(self, task: Any, candidates: Sequence[ModelRecord]) -> Explained:
-        """``SpiderRanker.explain``: precomputed tokens of the default pool, else tokens built from the records."""
+        """``SpiderRanker.explain``: precomputed tokens of the default pool, else tokens built from the records; the
+        models of the task-aware model read for the task (:func:`~hf_spider.scorer.task_aware.read_for_task`)."""
         from ..tokens.pool_tokens import precomputed_tokens
         from ..tokens.ptm import ptm_tokens
 
         tokens = precomputed_tokens(candidates, text_encoder=self.text_encoder)
-        return self.explain_tokens(tokens or ptm_tokens(candidates, text_encoder=self.text_encoder), task)
+        explained = self.explain_tokens(tokens or ptm_tokens(candidates, text_encoder=self.text_encoder), task)
+        if self.task_aware is None:
+            return explained
+        return read_for_task(explained, task, candidates, self.task_aware, self.model_ids, self.text_encoder)
 
     def explain_tokens(self, tokens: PTMTokens, task: Any) -> Explained:
         """``TransferScorer.explain_tokens`` in numpy."""

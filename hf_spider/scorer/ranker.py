@@ -19,12 +19,12 @@ from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
 from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
-from ..tokens.ptm import TextEmbedder, ptm_tokens
+from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
 from .model import TransferScorer
 from .paths import default_scorer_path
 from .task_aware import FILE_NAME as TASK_AWARE_FILE
-from .task_aware import TaskAwareModel, token_features
+from .task_aware import TaskAwareModel, read_for_task
 from .train import TrainConfig, train_scorer
 
 
@@ -95,27 +95,6 @@ class SpiderRanker:
         )
         if self.task_aware is None:
             return explained
-        return self._with_task_aware(explained, task, [c.repo_id for c in candidates])
-
-    def _with_task_aware(self, explained: Explained, task: TaskTokens, model_ids: list[str]) -> Explained:
-        """``explained`` with the candidates that only the task-aware model has records of scored by it: the
-        predicted z-score for the task as an expected percentile (the normal CDF, as z-scores are within a task)."""
-        from scipy.stats import norm
-
-        assert self.task_aware is not None and self.scorer is not None
-        rows = self.task_aware.rows_of(model_ids)
-        ours = (rows >= 0) & ~np.isin(model_ids, self.scorer.model_ids)
-        if not ours.any():
-            return explained
-        features = token_features(task, TextEmbedder(self.scorer.text_encoder))
-        predicted = self.task_aware.predict(features)[rows[ours]]
-        scores = explained.scores.copy()
-        scores[ours] = norm.cdf(predicted)
-        evidence, confidence, details = list(explained.evidence), explained.confidence.copy(), list(explained.details)
-        read = ", ".join(features.views) or "nothing (static list)"
-        for i in np.flatnonzero(ours):
-            evidence[i] = "records"
-            confidence[i] = self.task_aware.confidence
-            protocol = self.task_aware.protocol_of(rows[i]).replace("_", "-")
-            details[i] = f"{protocol} records, read for the task from its {read}"
-        return Explained(scores=scores, evidence=tuple(evidence), confidence=confidence, details=tuple(details))
+        return read_for_task(
+            explained, task, candidates, self.task_aware, self.scorer.model_ids, self.scorer.text_encoder
+        )

@@ -40,6 +40,8 @@ import pandas as pd
 from .protocols import ProtocolRecords, TaskText, mteb_task_group, readable_name
 
 if TYPE_CHECKING:
+    from ..hub.records import ModelRecord
+    from ..rankers.base import Explained
     from ..tokens.ptm import TextEmbedder
     from ..tokens.task import TaskTokens
 
@@ -415,3 +417,39 @@ def train_task_aware(records: ProtocolRecords, *, embedder: TextEmbedder | None 
     config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of)
     model = fit_task_aware(z, features, config, protocol_of=protocol_of)
     return replace(model, confidence=float(np.clip(max(scores.values()), 0.0, 1.0)))
+
+
+def read_for_task(
+    explained: Explained,
+    task: TaskTokens,
+    candidates: Sequence[ModelRecord],
+    model: TaskAwareModel,
+    scored: Sequence[str],
+    text_encoder: str | None,
+) -> Explained:
+    """``explained`` (the Model Spider scorer's) with the candidates that ``model`` has records of and the scorer has
+    not (``scored``: the scorer's own models) scored for ``task`` by ``model``: the predicted z-score as an expected
+    percentile (the normal CDF: z-scores are within a task), evidence ``records``, the model's confidence.
+
+    Both Model Spider rankers (the torch one and the numpy one the CLI loads) call this, so they rank alike.
+    """
+    from scipy.stats import norm
+
+    from ..rankers.base import Explained
+    from ..tokens.ptm import TextEmbedder
+
+    model_ids = [c.repo_id for c in candidates]
+    rows = model.rows_of(model_ids)
+    ours = (rows >= 0) & ~np.isin(model_ids, list(scored))
+    if not ours.any():
+        return explained
+    features = token_features(task, TextEmbedder(text_encoder))
+    scores = explained.scores.copy()
+    scores[ours] = norm.cdf(model.predict(features)[rows[ours]])
+    evidence, confidence, details = list(explained.evidence), explained.confidence.copy(), list(explained.details)
+    read = ", ".join(features.views) or "nothing (static list)"
+    for i in np.flatnonzero(ours):
+        evidence[i] = "records"
+        confidence[i] = model.confidence
+        details[i] = f"{model.protocol_of(rows[i]).replace('_', '-')} records, read for the task from its {read}"
+    return Explained(scores=scores, evidence=tuple(evidence), confidence=confidence, details=tuple(details))
