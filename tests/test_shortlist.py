@@ -47,9 +47,9 @@ def test_pandas_and_markdown() -> None:
     frame = shortlist.to_pandas()
     assert list(frame.model_id) == shortlist.model_ids and frame.loc[0, "num_parameters"] == 86_000_000
     markdown = shortlist.to_markdown()
-    assert "| 1 | org/c | 91 | 86.0M | own fine-tuning records; scorer |" in markdown
+    assert "| 1 | org/c | 91 | 86.0M | own transfer records; scorer |" in markdown
     assert "| 2 | org/a | ? | ? | size only |" in markdown  # no percentile of its own: not made up
-    assert "> percentile: expected percentile of the fine-tuned accuracy" in markdown
+    assert "> percentile: expected percentile of the transfer accuracy" in markdown
     assert "org/c" in str(shortlist).splitlines()[2]
 
 
@@ -101,7 +101,7 @@ def test_bars_grow_with_quality_for_percentiles_and_for_negative_raw_scores() ->
         widths = [bar.get_width() for bar in ax.patches]
         assert widths == sorted(widths, reverse=True) and widths[-1] > 0  # the best has the longest bar
         label = ax.get_xlabel().replace("\n", " ")
-        assert ("expected percentile of the fine-tuned accuracy" in label) == percentiles
+        assert ("expected percentile of the transfer accuracy" in label) == percentiles
         assert ("raw score of spider" in label) != percentiles
     ax = _ranked(True).plot_scores().axes[0]
     assert [bar.get_width() for bar in ax.patches] == [90.0, 80.0, 70.0, 60.0, 50.0, 40.0]

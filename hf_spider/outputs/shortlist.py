@@ -212,7 +212,10 @@ class Shortlist(Sequence[ShortlistEntry]):
     def value_label(self) -> str:
         """What the value column and the plots show, in words (the raw score always stays in the JSON)."""
         if self.shows_percentile:
-            return "expected percentile of the fine-tuned accuracy among the ranker's reference Hub models (100 = best)"
+            return (
+                "expected percentile of the transfer accuracy (fine-tuned, or linear-probe for encoders known by MTEB"
+                " records) among the ranker's reference Hub models (100 = best)"
+            )
         rerank = self.metadata.get("rerank")
         if isinstance(rerank, dict) and "score" in rerank:
             return f"{rerank['score']}, after re-ranking with {', '.join(rerank.get('estimators', ())) or 'nothing'}"
@@ -333,7 +336,7 @@ class Shortlist(Sequence[ShortlistEntry]):
 
 #: How each kind of evidence reads in the notes column.
 EVIDENCE_NOTES = {
-    "records": "own fine-tuning records",
+    "records": "own transfer records",
     "lineage": "base model's records",
     "facts": "card facts",
     "content": "architecture only",
@@ -342,7 +345,7 @@ EVIDENCE_NOTES = {
 
 
 def entry_notes(entry: ShortlistEntry) -> str:
-    """The notes cell of an entry: ``failed: <why>``, else its evidence and reasons (``"own fine-tuning records;
+    """The notes cell of an entry: ``failed: <why>``, else its evidence and reasons (``"own transfer records;
     license unknown"``)."""
     if entry.error:
         return f"failed: {entry.error}"
