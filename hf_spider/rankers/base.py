@@ -13,6 +13,7 @@ from ..tokens.task import TaskTokens
 
 if TYPE_CHECKING:
     from ..finetune_records import FinetuneRecords
+    from ..tokens.facts import ImageNetFacts
 
 
 @runtime_checkable
@@ -42,6 +43,28 @@ class Explained:
     evidence: tuple[str, ...]
     confidence: np.ndarray
     details: tuple[str, ...]
+
+
+def evidence_detail(kind: str, *, records: int, ancestor: str, facts: ImageNetFacts | None) -> str:
+    """The one-line reason of :attr:`Explained.details` for a candidate whose score rests on ``kind`` of evidence.
+
+    One wording for the torch scorer and its numpy twin, so a shortlist reads the same whichever scored it.
+
+    Args:
+        kind: one of ``hf_spider.outputs.shortlist.EVIDENCE_KINDS``.
+        records: training tasks the candidate has records on (read for ``"records"``).
+        ancestor: the recorded ancestor's repo id (read for ``"lineage"``).
+        facts: the candidate's ImageNet facts, ``None`` when it has none (read for ``"facts"``).
+    """
+    if kind == "records":
+        return f"records on {records} training task(s)"
+    if kind == "lineage":
+        return f"lineage: {ancestor}"
+    if kind == "facts" and facts is not None:
+        return f"ImageNet top-1 {facts.top1:.1f} ({facts.source}: {facts.matched})"
+    if kind == "facts":
+        return "pre-training source"
+    return "architecture and size" if kind == "content" else "size only"
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ import numpy as np
 from ..errors import ScorerConfigError
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
-from ..rankers.base import Explained, Ranker
+from ..rankers.base import Explained, Ranker, evidence_detail
 from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, PTMTokens, family_slice, metadata_slice, text_slice
 from .paths import default_scorer_path
@@ -232,16 +232,8 @@ class NumpyScorer:
 
     def _detail(self, tokens: PTMTokens, index: int, kind: str, row: int, ancestor: int, counts: np.ndarray) -> str:
         """``TransferScorer._detail``: a one-line reason for a candidate's score."""
-        if kind == "records":
-            return f"records on {int(counts[row])} training task(s)"
-        if kind == "lineage":
-            return f"lineage: {self.model_ids[ancestor]}"
         facts = tokens.facts[index] if index < len(tokens.facts) else None
-        if kind == "facts" and facts is not None:
-            return f"ImageNet top-1 {facts.top1:.1f} ({facts.source}: {facts.matched})"
-        if kind == "facts":
-            return "pre-training source"
-        return "architecture and size" if kind == "content" else "size only"
+        return evidence_detail(kind, records=int(counts[row]), ancestor=self.model_ids[ancestor], facts=facts)
 
 
 def _walk(

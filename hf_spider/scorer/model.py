@@ -45,7 +45,7 @@ from torch import nn
 
 from ..errors import ScorerConfigError
 from ..outputs.shortlist import EVIDENCE_KINDS
-from ..rankers.base import Explained
+from ..rankers.base import Explained, evidence_detail
 from ..tokens.ptm import (
     HEAD_DIM,
     PTM_SCHEMA_VERSION,
@@ -643,17 +643,10 @@ class TransferScorer(
 
     def _detail(self, tokens: PTMTokens, index: int, kind: str, ancestor: int) -> str:
         """A one-line reason for a candidate's score, shown in the shortlist."""
-        if kind == "records":
-            count = int((~torch.isnan(self.collab[self._row[tokens.model_ids[index]]])).sum())
-            return f"records on {count} training task(s)"
-        if kind == "lineage":
-            return f"lineage: {self.model_ids[ancestor]}"
+        row = self._row.get(tokens.model_ids[index])
+        records = 0 if kind != "records" or row is None else int((~torch.isnan(self.collab[row])).sum())
         facts = tokens.facts[index] if index < len(tokens.facts) else None
-        if kind == "facts" and facts is not None:
-            return f"ImageNet top-1 {facts.top1:.1f} ({facts.source}: {facts.matched})"
-        if kind == "facts":
-            return "pre-training source"
-        return "architecture and size" if kind == "content" else "size only"
+        return evidence_detail(kind, records=records, ancestor=self.model_ids[ancestor], facts=facts)
 
 
 def task_group(task: str) -> str:
