@@ -343,10 +343,10 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
         )
     elif evidence and unrecorded * 2 > total:
         notes.append(
-            f"{unrecorded} of the {total} candidates have no fine-tuning record, nor an ancestor with one: their "
+            f"{unrecorded} of the {total} candidates have no transfer record, nor an ancestor with one: their "
             "scores come from what the Hub says about them (ImageNet facts, architecture, size) and are the same for "
-            "every task; re-rank the shortlist with forward passes on your data (`hf-spider rerank`) to make it "
-            "task-specific"
+            "every task; give samples (`hf-spider rank --dataset`, which re-ranks the top candidates with forward "
+            "passes on them) to make the list task-specific"
         )
     unread = [(c.repo_id, reason) for c in candidates if (reason := unread_reason(c.error))]
     if unread:

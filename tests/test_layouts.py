@@ -241,7 +241,7 @@ def test_a_timm_repo_absent_from_the_facts_table_still_ranks(tmp_path: Path) -> 
     assert by_id["timm/resnet50.a1_in1k"].reasons[0].startswith("ImageNet top-1 81.2 (exact")
     assert all(np.isfinite(e.score) and 0 <= (e.expected_percentile or 0) <= 100 for e in shortlist)
     assert any(
-        "no fine-tuning record, nor an ancestor" in note and "same for every task" in note for note in shortlist.notes
+        "no transfer record, nor an ancestor" in note and "same for every task" in note for note in shortlist.notes
     )
 
 
