@@ -3,9 +3,7 @@ clear line (exit 2, nothing written) for each bad-records case."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -37,52 +35,32 @@ def error_line(err: str) -> str:
     return lines[0]
 
 
-def load_benchmark():
-    spec = importlib.util.spec_from_file_location("transfergraph_bench", REPO / "benchmarks" / "transfergraph_bench.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve string annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_same_means_as_the_benchmark_on_shipped_records(capsys, tmp_path) -> None:
-    from hf_spider.finetune_records import record_tasks
-    from hf_spider.rankers import trainable_ranker
+def test_size_prior_figures_match_a_hand_computation_on_shipped_records(capsys, tmp_path) -> None:
+    """Leave one target out, the size prior ranks a target's models by log parameter count (unknown sizes last):
+    its per-target weighted tau, target weights and means recomputed here from the records with scipy alone."""
+    from scipy.stats import weightedtau
 
     shipped = load_bundled_records()
     subset = tmp_path / "subset.csv"
     shipped.accuracy[shipped.accuracy.target.isin(SUBSET)].to_csv(subset, index=False)
-    code, out, _ = run(capsys, tmp_path, "--records", str(subset), "--ranker", "fennec")
-    assert code == 0 and "use --ranker" in out
+    code, out, _ = run(capsys, tmp_path, "--records", str(subset), "--ranker", "size_prior", "--protocol", "loto")
+    assert code == 0 and "weighted mean" in out
     rows = pd.DataFrame(json.loads((tmp_path / "out" / "evaluation.json").read_text())["rows"])
+    rows = rows[(rows.protocol == "loto") & (rows.ranker == "size_prior")].set_index("target")
     assert (tmp_path / "out" / "evaluation.png").stat().st_size > 1000
 
-    bench = load_benchmark()
-    names = {"fennec": "fennec", **{p: p for p in ("collab_prior", "size_prior", "collab_prior_size_fallback")}}
-    records = shipped.for_modality(MODALITY)
-    expected = bench.run_modality(
-        records,
-        load_bundled_index(),
-        record_tasks(records),
-        MODALITY,
-        data=None,
-        seed=0,
-        members=1,
-        cold=True,
-        targets=SUBSET,
-        factories={bench_name: (lambda n=ours: trainable_ranker(n)) for ours, bench_name in names.items()},
-    )
-    keys = {"loto": "weighted_mean", "cold_start": "cold_start", "mixed_pool": "mixed_pool"}
-    for protocol, key in keys.items():
-        for ours, bench_name in names.items():
-            row = rows[(rows.protocol == protocol) & (rows.ranker == ours) & (rows.target == "weighted mean")]
-            assert row.weighted_tau.item() == pytest.approx(expected[key][bench_name], abs=1e-12), (protocol, ours)
-            plain = rows[(rows.protocol == protocol) & (rows.ranker == ours) & (rows.target == "plain mean")]
-            plain_key = "plain_mean" if protocol == "loto" else f"{key}_plain"
-            assert plain.weighted_tau.item() == pytest.approx(expected[plain_key][bench_name], abs=1e-12)
+    size = {m.repo_id: m.num_parameters for m in load_bundled_index()}
+    taus, weights = [], []
     for target in SUBSET:
-        row = rows[(rows.protocol == "loto") & (rows.ranker == "fennec") & (rows.target == target)]
-        assert row.weighted_tau.item() == pytest.approx(expected["per_target"][target]["fennec"], abs=1e-12)
+        truth = shipped.accuracy[shipped.accuracy.target == target].groupby("model").accuracy.max()
+        log_size = np.array([np.log(size[m]) if size.get(m) else np.nan for m in truth.index])
+        log_size[np.isnan(log_size)] = np.nanmin(log_size) - 1.0  # unknown sizes tie below every known one
+        taus.append(weightedtau(truth.to_numpy(), log_size).statistic)
+        weights.append(truth.max() - truth.mean())
+        assert rows.loc[target, "weighted_tau"] == pytest.approx(taus[-1], abs=1e-12)
+        assert rows.loc[target, "weight"] == pytest.approx(weights[-1], abs=1e-12)
+    assert rows.loc["plain mean", "weighted_tau"] == pytest.approx(np.mean(taus), abs=1e-12)
+    assert rows.loc["weighted mean", "weighted_tau"] == pytest.approx(np.average(taus, weights=weights), abs=1e-12)
 
 
 FAMILIES = {  # model_type -> (parameter count, true accuracy level): the good family is the small one

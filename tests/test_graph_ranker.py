@@ -18,7 +18,6 @@ from scipy.stats import weightedtau
 from hf_spider.errors import InvalidIndexError
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
-from hf_spider.rankers.base import TrainableRanker
 from hf_spider.rankers.baselines import SizePrior
 from hf_spider.rankers.graph import GraphRanker, percentile_matrix, spectral_embedding
 from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics
@@ -96,10 +95,6 @@ def new_model(family: str, repo_id: str) -> ModelRecord:
 @pytest.fixture(scope="module")
 def world() -> World:
     return synthetic_world()
-
-
-def test_implements_trainable_ranker():
-    assert isinstance(GraphRanker(seed=0), TrainableRanker)
 
 
 def test_leave_one_target_out_recovers_the_family_task_match(world):

@@ -580,11 +580,48 @@ def test_samples_are_preprocessed_once_per_processor_configuration(pool, text_ta
         np.testing.assert_array_equal(got, alone.features)
 
 
-def test_prefetching_the_next_candidate_changes_no_number(pool, text_task) -> None:
+def overlap_log(monkeypatch: pytest.MonkeyPatch, candidates: int, wait: float) -> list[bool]:
+    """Instrument the loader and the forward pass: the k-th forward pass (of ``candidates``) waits, up to ``wait`` s,
+    for the (k + 2)-th load to start, and logs whether it did before the pass ended. Prefetching starts the next load
+    before the current pass, so every pass but the last sees it; without prefetching the next load starts after."""
+    import threading
+
+    from hf_spider.rerank import distributed
+
+    started = threading.Condition()
+    loads = [0]
+    overlapped: list[bool] = []
+    real_load, real_run = distributed.load_candidate, distributed.run_candidate
+
+    def load(record: ModelRecord, **kwargs):
+        with started:
+            loads[0] += 1
+            started.notify_all()
+        return real_load(record, **kwargs)
+
+    def run(candidate, prepared):
+        features = real_run(candidate, prepared)
+        runs = len(overlapped)
+        if runs + 1 < candidates:
+            with started:
+                overlapped.append(started.wait_for(lambda: loads[0] >= runs + 2, timeout=wait))
+        return features
+
+    monkeypatch.setattr(distributed, "load_candidate", load)
+    monkeypatch.setattr(distributed, "run_candidate", run)
+    return overlapped
+
+
+def test_the_next_candidate_loads_while_the_current_one_runs(pool, text_task, monkeypatch) -> None:
     root, records = pool
-    samples = load_samples(text_task, per_class=3)
-    on = rerank_candidates(records[:5], samples, options=options(root))
-    off = rerank_candidates(records[:5], samples, options=options(root, prefetch=False))
+    samples = load_samples(text_task, per_class=2)
+    overlapped = overlap_log(monkeypatch, 3, wait=10)
+    on = rerank_candidates(records[:3], samples, options=options(root))
+    assert overlapped == [True, True]
+    monkeypatch.undo()
+    overlapped = overlap_log(monkeypatch, 3, wait=1)  # the next load can only start after this wait
+    off = rerank_candidates(records[:3], samples, options=options(root, prefetch=False))
+    assert overlapped == [False, False]  # the instrument can tell: without prefetching no load overlaps a pass
     assert [r.estimator_scores for r in on] == [r.estimator_scores for r in off]
 
 
