@@ -3,7 +3,9 @@
 Protocols: ``shared/data/transfergraph/README.md`` and :mod:`hf_spider.evaluation` (which defines the mixed pool:
 each cold-start fold's held-out models ranked together with the seen models of the target, in one list). Every learned
 ranker is trained per held-out target on the records of the target's modality, other targets only; every figure is
-computed by the shipped ``evaluate`` module ``model_ranking``. Prints one table per modality and protocol;
+computed by the shipped ``evaluate`` module ``model_ranking``. The forward-pass estimators (the records' LogME and
+Reg-H-Score) are reported on the models they scored, the paper's way, with hf-spider ranking the same models beside
+them (``scored_subset``); every other row ranks every recorded model. Prints one table per modality and protocol;
 ``--json OUT.json`` writes the contract of issue 5 (plus ``mixed_pool`` next to ``cold_start``), hardware, versions
 and seeds.
 
@@ -19,7 +21,7 @@ import os
 import platform
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from hf_spider.evaluation.evaluate import (
     PLACEMENT,
     RankerFactory,
+    evaluate,
     evaluate_protocols,
     mixed_pool_table,
     pool_parts,
@@ -47,7 +50,7 @@ from hf_spider.finetune_records import (
 )
 from hf_spider.hub.index import atomic_write, load_bundled_index
 from hf_spider.hub.records import ModelRecord
-from hf_spider.rankers import trainable_ranker
+from hf_spider.rankers import TrainableRanker, trainable_ranker
 from hf_spider.rankers.graph import percentile_matrix
 from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.train import TrainConfig
@@ -118,31 +121,100 @@ def learned_rankers(seed: int, members: int, extra: Path | None = None) -> dict[
     return factories
 
 
-def forward_pass_tables(
-    records: FinetuneRecords, splits: list[Split], *, mixed: bool = False
-) -> dict[str, pd.DataFrame]:
-    """LogME, Reg-H-Score (recorded forward passes on the target itself) and, except for the mixed pool, the random
-    baseline (mean of seeds; its expectation is 0 whatever the list, and 100 seeds of every mixed list take a
-    minute)."""
-    table = mixed_pool_table if mixed else pooled_table
-    tables = {}
+@dataclass
+class FitOnce:
+    """A ranker factory that fits once per training set and hands the fitted ranker back for the same training set
+    again: a target's whole list and the subsets a forward-pass estimator scored are then ranked by one fit (the fit
+    is what costs; scoring a subset is a second ``score`` call, not a second training)."""
+
+    factory: RankerFactory
+    fits: dict[tuple, TrainableRanker] = field(default_factory=dict)
+
+    def __call__(self) -> TrainableRanker:
+        return _Reused(self)
+
+
+@dataclass
+class _Reused:
+    owner: FitOnce
+    fitted: TrainableRanker | None = None
+    name: str = "reused"
+
+    def fit(self, records: FinetuneRecords, models: Sequence[ModelRecord], tasks: Mapping[str, TaskTokens]) -> _Reused:
+        key = (
+            tuple(sorted(tasks)),
+            len(records.accuracy),
+            int(pd.util.hash_pandas_object(records.accuracy, index=False).sum()),
+            len(models),
+        )
+        if key not in self.owner.fits:
+            self.owner.fits[key] = self.owner.factory().fit(records, models, tasks)
+        self.fitted = self.owner.fits[key]
+        return self
+
+    def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
+        assert self.fitted is not None, "call fit() first"
+        return self.fitted.score(task, candidates)
+
+
+def estimator_scores(records: FinetuneRecords, estimator: str, target: str) -> pd.Series:
+    """The recorded values of one forward-pass estimator on ``target``, by model (models it did not score absent)."""
     scores = records.estimator_scores
+    rows = scores[(scores.target == target) & (scores.estimator == estimator) & scores.score.notna()]
+    return rows.groupby("model").score.mean()
+
+
+def scored_subset_tables(
+    records: FinetuneRecords,
+    splits: list[Split],
+    tasks: Mapping[str, TaskTokens],
+    pool: Sequence[ModelRecord],
+    spider: FitOnce,
+    *,
+    mixed: bool = False,
+) -> dict[str, dict[str, pd.DataFrame]]:
+    """LogME and Reg-H-Score (recorded forward passes on the target itself) on the models each of them scored, the
+    paper's way, with hf-spider ranking exactly those models beside them (same fits as its full-list rows).
+
+    Returns:
+        ``{estimator: {estimator: table, "hf_spider": table}}``; a split left with fewer than 2 scored models is
+        dropped for both.
+    """
+    table = mixed_pool_table if mixed else pooled_table
+    out = {}
     for method, estimator in ESTIMATORS.items():
-        predictions = []
-        for s in splits:
-            rows = scores[(scores.target == s.target) & (scores.estimator == estimator)]
-            predictions.append(fold_rank(rows.groupby("model").score.mean().reindex(s.truth.index)))
-        tables[method] = table(splits, predictions)
-    if mixed:
-        return tables
+        parts, predictions = [], []
+        for split in splits:
+            values = estimator_scores(records, estimator, split.target)
+            part = split.restricted(values.index)
+            if len(part.truth) < 2:
+                continue
+            parts.append(part)
+            predictions.append(fold_rank(values.reindex(part.truth.index)))
+        spider_table = evaluate(spider, parts, tasks, models=pool, name=f"hf_spider on {method}'s models", table=table)
+        out[method] = {method: table(parts, predictions), "hf_spider": spider_table}
+    return out
+
+
+def scored_share(records: FinetuneRecords, splits: list[Split]) -> dict[str, float]:
+    """Share of the ranked (target, model) pairs each estimator scored."""
+    total = sum(len(s.truth) for s in splits)
+    return {
+        method: sum(len(s.restricted(estimator_scores(records, estimator, s.target).index).truth) for s in splits)
+        / total
+        for method, estimator in ESTIMATORS.items()
+    }
+
+
+def random_table(splits: list[Split]) -> pd.DataFrame:
+    """The random baseline: mean of seeds (its expectation is 0 whatever the list)."""
     randoms = []  # only their pooled correlations are reported
     truths = split_truths(splits)
     for seed in range(RANDOM_SEEDS):
         rng = np.random.default_rng(seed)
         predictions = [pd.Series(rng.random(len(s.truth)), index=s.truth.index) for s in splits]
         randoms.append(metrics_table(truths, pool_parts(splits, predictions)))
-    tables["random"] = sum(randoms[1:], randoms[0]) / RANDOM_SEEDS
-    return tables
+    return sum(randoms[1:], randoms[0]) / RANDOM_SEEDS
 
 
 def own_records_reference(records: FinetuneRecords, splits: list[Split]) -> pd.DataFrame:
@@ -174,6 +246,9 @@ def run_modality(
     targets = list(targets or PUBLISHED_TARGETS[modality])
     pool = [m for m in models if m.modality == modality]
     factories = {k: v for k, v in (factories or learned_rankers(seed, members, extra)).items() if k not in skip}
+    spider = FitOnce(factories["hf_spider"]) if "hf_spider" in factories else None
+    if spider is not None:
+        factories["hf_spider"] = spider
     # Cold start and mixed pool share their fits (their time is booked to cold start).
     runs = [("loto",), ("cold_start", "mixed_pool")] if cold else [("loto",)]
     out: dict = {"weighted_mean": {}, "plain_mean": {}, "per_target": {}, "rel_at_1": {}, "top_at_1": {}, "pearson": {}}
@@ -189,7 +264,8 @@ def run_modality(
             for protocol, table in tables.items():
                 by_protocol[protocol][name] = table
     splits = loto_splits(records, pool, tasks, targets)
-    by_protocol["loto"].update(forward_pass_tables(records, splits))
+    by_protocol["loto"]["random"] = random_table(splits)
+    subsets = {"loto": scored_subset_tables(records, splits, tasks, pool, spider)} if spider else {}
     out["seconds_loto"] = seconds["loto"]
     for name, table in by_protocol["loto"].items():
         means = summarise(table)
@@ -208,16 +284,18 @@ def run_modality(
             out["per_target"].setdefault(target, {})["transfergraph_published"] = value
     if cold:
         cold_splits = cold_start_splits(records, pool, tasks, targets, folds=FOLDS, seed=seed)
-        forward_pass = forward_pass_tables(records, cold_splits)
         cold_tables = by_protocol["cold_start"]
-        cold_tables.update({name: forward_pass[name] for name in ("logme", "reg_hscore", "random")})
+        cold_tables["random"] = random_table(cold_splits)
         cold_tables["own_records_reference"] = own_records_reference(records, cold_splits)
+        if spider is not None:
+            subsets["cold_start"] = scored_subset_tables(records, cold_splits, tasks, pool, spider)
         out["cold_start"] = {name: summarise(t)["weighted_mean"] for name, t in cold_tables.items()}
         out["cold_start_plain"] = {name: summarise(t)["plain_mean"] for name, t in cold_tables.items()}
         out["seconds_cold_start"] = seconds["cold_start"]
         mixed_splits = mixed_pool_splits(records, pool, tasks, targets, folds=FOLDS, seed=seed)
         mixed_tables = by_protocol["mixed_pool"]
-        mixed_tables.update(forward_pass_tables(records, mixed_splits, mixed=True))
+        if spider is not None:
+            subsets["mixed_pool"] = scored_subset_tables(records, mixed_splits, tasks, pool, spider, mixed=True)
         out["mixed_pool"] = {name: summarise(t)["weighted_mean"] for name, t in mixed_tables.items()}
         out["mixed_pool_plain"] = {name: summarise(t)["plain_mean"] for name, t in mixed_tables.items()}
         out["mixed_pool_detail"] = {
@@ -226,6 +304,29 @@ def run_modality(
         }
         out["mixed_pool_per_target"] = {
             target: {name: float(t.weighted_tau[target]) for name, t in mixed_tables.items()} for target in targets
+        }
+    if subsets:
+        out["scored_subset"] = scored_subset_summary(records, splits, subsets)
+    return out
+
+
+def scored_subset_summary(
+    records: FinetuneRecords, splits: list[Split], subsets: Mapping[str, dict[str, dict[str, pd.DataFrame]]]
+) -> dict:
+    """``{estimator: {"share": ..., protocol: {"weighted_mean" / "plain_mean": {name: value}}, "per_target": ...}}``:
+    each forward-pass estimator and hf-spider on the models the estimator scored."""
+    share = scored_share(records, splits)
+    out: dict = {}
+    for method in ESTIMATORS:
+        out[method] = {"share_of_models_scored": share[method]}
+        for protocol, tables in subsets.items():
+            pair = tables[method]
+            out[method][protocol] = {
+                kind: {name: summarise(t)[kind] for name, t in pair.items()} for kind in ("weighted_mean", "plain_mean")
+            }
+        loto = subsets["loto"][method]
+        out[method]["per_target"] = {
+            target: {name: float(t.weighted_tau[target]) for name, t in loto.items()} for target in loto[method].index
         }
     return out
 
@@ -253,6 +354,18 @@ def print_tables(results: dict) -> None:
             frame.insert(0, "plain", pd.Series(res["mixed_pool_plain"]))
             frame.insert(0, "weighted", pd.Series(res["mixed_pool"]))
             print(frame.round(3).to_string())
+        for method, subset in res.get("scored_subset", {}).items():
+            print(
+                f"\n## {modality}: {method} and hf-spider on the models {method} scored "
+                f"({subset['share_of_models_scored']:.0%} of them), weighted / plain mean\n"
+            )
+            rows = {
+                f"{protocol} {kind.split('_')[0]}": subset[protocol][kind]
+                for protocol in ("loto", "cold_start", "mixed_pool")
+                if protocol in subset
+                for kind in ("weighted_mean", "plain_mean")
+            }
+            print(pd.DataFrame(rows).round(3).to_string())
 
 
 def main() -> None:

@@ -54,8 +54,13 @@ def evaluate(
     *,
     models: Sequence[ModelRecord],
     name: str = "ranker",
+    table: Callable[[Sequence[Split], Sequence[pd.Series]], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """Fit a fresh ranker per split and score the split's test models on its target.
+
+    Args:
+        table: how the predictions become a table (default :func:`pooled_table`; :func:`mixed_pool_table` for
+            mixed-pool splits).
 
     Returns:
         One row per target (cold-start folds pooled: their predictions are ranked per fold, then concatenated as
@@ -65,7 +70,7 @@ def evaluate(
     for split in tqdm(splits, desc=f"evaluate {name}", name="hf_spider.evaluate", leave=False):
         ranker = factory().fit(split.train_records, models, split.train_tasks)
         predictions.append(predict(ranker, tasks[split.target], split))
-    return pooled_table(splits, predictions)
+    return (table or pooled_table)(splits, predictions)
 
 
 def evaluate_protocols(

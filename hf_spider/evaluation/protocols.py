@@ -17,7 +17,7 @@ Ground truth is the best fine-tuning accuracy of a (model, target) pair. Each pr
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -48,11 +48,16 @@ class Split:
 
     def held_out_part(self) -> Split:
         """The same step restricted to its held-out models: what cold start ranks."""
-        keep = self.truth.index.isin(self.held_out)
+        return self.restricted(self.held_out)
+
+    def restricted(self, keep: Collection[str]) -> Split:
+        """The same step (same training data) ranking only the test models in ``keep``: the held-out part of a fold,
+        or the models a forward-pass estimator scored (a baseline is reported on the models it scored)."""
+        kept = set(keep)
         return replace(
             self,
-            test_models=[m for m in self.test_models if m.repo_id in self.held_out],
-            truth=self.truth[keep],
+            test_models=[m for m in self.test_models if m.repo_id in kept],
+            truth=self.truth[self.truth.index.isin(kept)],
         )
 
 

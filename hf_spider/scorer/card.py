@@ -72,31 +72,62 @@ def card_summary(
         lines += ["", "Task samples: it knows a task by its label names only; a dataset's samples are not read."]
     lines += ["", f"Hyper-parameters: `{json.dumps(asdict(config), sort_keys=True)}`."]
     if metrics:
-        lines += ["", "## Benchmark (TransferGraph, leave one target out, mean weighted tau)", ""]
+        lines += _benchmark_lines(metrics)
+    return "\n".join(lines)
+
+
+#: Where the benchmark figures of the card come from (``scripts/train_default_scorer.py --metrics``): each figure is
+#: written with a marker naming its key there, so ``scripts/figures.py`` can check the card against the file.
+METRICS_SOURCE = "results/transfergraph"
+
+
+def _benchmark_lines(metrics: Mapping[str, Any]) -> list[str]:
+    """The card's benchmark section: leave one target out, the forward-pass estimators on the models they scored with
+    hf-spider beside them, and the models without records."""
+
+    def fig(modality: str, key: str) -> str:
+        value = metrics[modality]
+        for part in key.split("."):
+            value = value[part]
+        return f"{value:.3f}<!-- {METRICS_SOURCE} {modality}.{key} -->"
+
+    modalities = [m for m in ("image", "text") if m in metrics]
+    lines = ["", "## Benchmark (TransferGraph, leave one target out, mean weighted tau)", ""]
+    lines += ["| modality | hf-spider (weighted) | hf-spider (plain) | collab prior | published TransferGraph |"]
+    lines += ["|---|---|---|---|---|"]
+    for m in modalities:
+        cells = ["weighted_mean.hf_spider", "plain_mean.hf_spider", "weighted_mean.collab_prior"]
+        cells += ["weighted_mean.transfergraph_published"]
+        lines.append(f"| {m} | " + " | ".join(fig(m, c) for c in cells) + " |")
+    if all("scored_subset" in metrics[m] for m in modalities):
         lines += [
-            "| modality | hf-spider (weighted) | hf-spider (plain) | collab prior | LogME | published TransferGraph |"
+            "",
+            "LogME (forward passes on the target), on the models it scored, with hf-spider on the same models:",
+            "",
         ]
-        lines += ["|---|---|---|---|---|---|"]
-        for modality in ("image", "text"):
-            if modality in metrics:
-                w, p = metrics[modality]["weighted_mean"], metrics[modality]["plain_mean"]
-                lines.append(
-                    f"| {modality} | {w['hf_spider']:.3f} | {p['hf_spider']:.3f} | {w['collab_prior']:.3f} "
-                    f"| {w['logme']:.3f} | {w['transfergraph_published']:.3f} |"
-                )
+        lines += [
+            "| modality | LogME | hf-spider | cold start: LogME | cold start: hf-spider |",
+            "|---|---|---|---|---|",
+        ]
+        for m in modalities:
+            cells = [
+                f"scored_subset.logme.{p}.weighted_mean.{n}"
+                for p in ("loto", "cold_start")
+                for n in ("logme", "hf_spider")
+            ]
+            lines.append(f"| {m} | " + " | ".join(fig(m, c) for c in cells) + " |")
+    if all("cold_start" in metrics[m] and "mixed_pool" in metrics[m] for m in modalities):
         lines += ["", "## Models without records (weighted mean of weighted tau)", ""]
         lines += [
             "Cold start: a quarter of the models is held out entirely and ranked from what the Hub says about it.",
             "Mixed pool: those held-out models ranked together with the seen ones, in one list.",
             "",
-            "| modality | cold start | LogME | size prior | own-records ceiling | mixed pool | collab prior + size |",
-            "|---|---|---|---|---|---|---|",
+            "| modality | cold start | size prior | own-records ceiling | mixed pool | collab prior + size |",
+            "|---|---|---|---|---|---|",
         ]
-        for modality in ("image", "text"):
-            if "cold_start" in metrics.get(modality, {}) and "mixed_pool" in metrics[modality]:
-                c, m = metrics[modality]["cold_start"], metrics[modality]["mixed_pool"]
-                cells = [c["hf_spider"], c["logme"], c["size_prior"], c["own_records_reference"]]
-                cells += [m["hf_spider"], m["collab_prior_size_fallback"]]
-                lines.append(f"| {modality} | " + " | ".join(f"{v:.3f}" for v in cells) + " |")
-        lines += ["", "Reproduce: `python benchmarks/transfergraph_bench.py --json OUT.json`."]
-    return "\n".join(lines)
+        for m in modalities:
+            cells = ["cold_start.hf_spider", "cold_start.size_prior", "cold_start.own_records_reference"]
+            cells += ["mixed_pool.hf_spider", "mixed_pool.collab_prior_size_fallback"]
+            lines.append(f"| {m} | " + " | ".join(fig(m, c) for c in cells) + " |")
+    lines += ["", "Reproduce: `python benchmarks/transfergraph_bench.py --json OUT.json`."]
+    return lines
