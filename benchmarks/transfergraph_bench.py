@@ -391,6 +391,11 @@ def main() -> None:
         help="a zoo cache version folder (~/.cache/hf_spider/zoo/v1, with meta_records/ and repos/): adds the row "
         "hf_spider_plus_zoo_records, the scorer trained on each split's records plus the zoo's sampled tasks",
     )
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="keep the other modalities' results already in --json (run one modality per process, then merge)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -434,6 +439,10 @@ def main() -> None:
     print_tables(results)
     print(f"\ntotal {results['meta']['seconds']:.0f} s")
     if args.json:
+        if args.merge and args.json.is_file():
+            kept = json.loads(args.json.read_text(encoding="utf-8"))
+            results["meta"] = {**kept.pop("meta", {}), f"{'+'.join(args.modalities)}": results["meta"]}
+            results = {**kept, **results}
         with atomic_write(args.json) as f:
             json.dump(results, f, indent=1, sort_keys=True)
 
