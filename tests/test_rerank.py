@@ -616,11 +616,11 @@ def test_the_next_candidate_loads_while_the_current_one_runs(pool, text_task, mo
     root, records = pool
     samples = load_samples(text_task, per_class=2)
     overlapped = overlap_log(monkeypatch, 3, wait=10)
-    on = rerank_candidates(records[:3], samples, options=options(root))
+    on = rerank_candidates(records[:3], samples, options=options(root, feature_cache=False))
     assert overlapped == [True, True]
     monkeypatch.undo()
     overlapped = overlap_log(monkeypatch, 3, wait=1)  # the next load can only start after this wait
-    off = rerank_candidates(records[:3], samples, options=options(root, prefetch=False))
+    off = rerank_candidates(records[:3], samples, options=options(root, prefetch=False, feature_cache=False))
     assert overlapped == [False, False]  # the instrument can tell: without prefetching no load overlaps a pass
     assert [r.estimator_scores for r in on] == [r.estimator_scores for r in off]
 
