@@ -99,12 +99,18 @@ class NothingRerankedError(HfSpiderError, RuntimeError):
         self.failures = dict(failures)
         super().__init__(self._message())
 
+    @property
+    def offline(self) -> bool:
+        """Whether every candidate failed only because offline mode found its weights missing from the local cache
+        (a front end then says the Hub cannot be reached, rather than the command-line fix the message names)."""
+        return bool(self.failures) and all(OFFLINE_CACHE_MISS in reason for reason in self.failures.values())
+
     def _message(self) -> str:
         n = len(self.failures)
         if n == 0:
             return "no candidate was left to re-rank; pass a shortlist with candidates that have no error"
         ids = list(self.failures)
-        if all(OFFLINE_CACHE_MISS in reason for reason in self.failures.values()):
+        if self.offline:
             more = f" (and likewise for {', '.join(ids[1:4])}{', ...' if n > 4 else ''})" if n > 1 else ""
             return (
                 f"none of the {n} candidates could be re-ranked: HF_HUB_OFFLINE is set and their weights are not in "

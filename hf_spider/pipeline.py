@@ -26,7 +26,7 @@ import os
 import sys
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
@@ -58,7 +58,7 @@ _PREPROCESS_KEYS = (
     "candidate_filter",
     "description",
 )
-_FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated", "drop_unknown")
+_FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated", "drop_unknown", "drop_test_repos")
 
 
 class _RankerModule(torch.nn.Module):
@@ -79,13 +79,14 @@ class _RankerModule(torch.nn.Module):
 
 @dataclass(frozen=True)
 class _Prepared:
-    """What ``preprocess`` hands on: the tokens, the filtered candidates and their filter, and the task's samples
-    for re-ranking (the loaded split, or the input itself when it has none)."""
+    """What ``preprocess`` hands on: the tokens, the filtered candidates and their filter, the task's samples
+    for re-ranking (the loaded split, or the input itself when it has none), and the size of the whole pool."""
 
     tokens: TaskTokens
     candidates: list[ModelRecord]
     candidate_filter: CandidateFilter
     source: Any
+    pool_size: int
     local_dir: str | None = None  # a folder of candidate repos: stage two reads their weights from it
 
 
@@ -105,9 +106,10 @@ class ModelSelectionPipeline(Pipeline):
         candidates: ``"bundled"`` (default), an index file, a list of repo ids, a list of :class:`ModelRecord`, or a
             Hub query dict (``pipeline_tag``, ``library``, ``search``, ``sort``, ``limit``, ``author``).
         models: repo ids to keep from the pool.
-        max_parameters, licenses, libraries, include_gated, drop_unknown: filters (gated models are left out by
-            default; a model whose size or license a filter cannot check is kept and noted unless ``drop_unknown``),
-            or a ready :class:`CandidateFilter` as ``candidate_filter``.
+        max_parameters, licenses, libraries, include_gated, drop_unknown, drop_test_repos: filters (gated models are
+            left out by default; a model whose size or license a filter cannot check, or that looks like a test or
+            random-weight repo, is kept and noted unless ``drop_unknown`` / ``drop_test_repos``), or a ready
+            :class:`CandidateFilter` as ``candidate_filter``.
         top_k: how many to return (default 10; ``None`` or 0 for all); candidates that failed re-ranking are listed
             after them, with the reason.
         rerank_budget: seconds for re-ranking the top candidates with real forward passes on the task's samples, as
@@ -206,8 +208,9 @@ class ModelSelectionPipeline(Pipeline):
         )
         tokens = task.tokens
         candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
+        resolved = resolve_candidates(candidates, modality=tokens.description.modality)
         pool = select_candidates(
-            resolve_candidates(candidates, modality=tokens.description.modality),
+            resolved,
             modality=tokens.description.modality,
             model_ids=models,
             candidate_filter=candidate_filter,
@@ -219,6 +222,7 @@ class ModelSelectionPipeline(Pipeline):
             candidate_filter=candidate_filter,
             source=task.source if task.source is not None else source,
             local_dir=_folder(candidates),
+            pool_size=len(resolved),
         )
 
     def _forward(self, model_inputs: _Prepared) -> dict[str, Any]:  # type: ignore[override]
@@ -229,6 +233,7 @@ class ModelSelectionPipeline(Pipeline):
             ranker=ranker,
             candidate_filter=model_inputs.candidate_filter,
         )
+        shortlist = replace(shortlist, metadata={**shortlist.metadata, "pool_size": model_inputs.pool_size})
         return {"shortlist": shortlist, "prepared": model_inputs}
 
     def postprocess(  # type: ignore[override]

@@ -16,9 +16,10 @@ from .hub.cards import unread_reason
 from .hub.dedup import aliases_of, collapse_copies
 from .hub.index import read_index
 from .hub.live import HubPool, is_dataset_index, read_dataset_index
+from .hub.placeholders import PLACEHOLDER_NOTE, looks_like_placeholder
 from .hub.pool import load_default_pool
 from .hub.records import ModelRecord
-from .outputs.shortlist import EVIDENCE_KINDS, Shortlist
+from .outputs.shortlist import EVIDENCE_KINDS, Shortlist, ShortlistEntry
 from .rankers.base import ExplainingRanker, Ranker
 from .tokens.pool_tokens import register_index
 from .tokens.task import TaskTokens
@@ -38,7 +39,8 @@ class CandidateFilter:
     A record that does not say what a filter asks about (no parameter count under ``max_parameters``, no license
     under ``licenses``: none of the bundled pool records a license) is *kept and flagged* by default: its shortlist
     entry notes ``license unknown`` so the user checks its card, and a filter never empties a pool only because the
-    metadata is missing. ``drop_unknown=True`` drops such records instead.
+    metadata is missing. ``drop_unknown=True`` drops such records instead. Likewise a repo that looks like a test or
+    random weights (:mod:`hf_spider.hub.placeholders`) is kept and noted unless ``drop_test_repos``.
 
     Args:
         max_parameters: drop models known to be larger.
@@ -48,6 +50,7 @@ class CandidateFilter:
         drop_unknown: drop, rather than keep and flag, a model whose size / license / library an active filter
             cannot check, and a model whose repo could not be read (:func:`~hf_spider.hub.cards.unread_reason`),
             which is otherwise ranked below every model that was read.
+        drop_test_repos: drop, rather than keep and flag, repos whose name or tags say test or random weights.
     """
 
     max_parameters: int | None = None
@@ -55,6 +58,7 @@ class CandidateFilter:
     libraries: frozenset[str] | None = None
     include_gated: bool = False
     drop_unknown: bool = False
+    drop_test_repos: bool = False
 
     @property
     def _licenses_lower(self) -> frozenset[str]:
@@ -78,11 +82,15 @@ class CandidateFilter:
             return False
         if self.libraries is not None and record.library_name and record.library_name not in self.libraries:
             return False
+        if self.drop_test_repos and looks_like_placeholder(record):
+            return False
         return not (self.drop_unknown and (self.unknown(record) or unread_reason(record.error)))
 
     def notes(self, record: ModelRecord) -> tuple[str, ...]:
-        """What the shortlist says about a kept record the filters could not check (``"license unknown"``)."""
-        return tuple(f"{name} unknown" for name in self.unknown(record))
+        """What the shortlist says about a kept record: the fields the filters could not check (``"license
+        unknown"``), and whether it looks like a test or random-weight repo."""
+        placeholder = (PLACEHOLDER_NOTE,) if looks_like_placeholder(record) else ()
+        return (*(f"{name} unknown" for name in self.unknown(record)), *placeholder)
 
 
 @dataclass(frozen=True)
@@ -278,7 +286,9 @@ def rank(
     each entry's evidence, confidence, expected percentile and reason, and the metadata counts the evidence kinds over
     the whole pool. ``candidate_filter`` (the one the candidates were selected with) adds its notes (``"license
     unknown"``) to the entries. The shortlist's ``metadata["notes"]`` says what a reader must know about the whole
-    list (a pool known mostly by size, candidates of unknown modality, unpinned revisions, unreadable inputs).
+    list (a pool known mostly by size, candidates of unknown modality, unpinned revisions, unreadable inputs), and
+    ``metadata["read"]`` what stage one read of the task (``"label names"`` or ``"samples"``: class prototypes).
+    Each entry carries what the Hub says of its repo (license, downloads, last modified) where the record has it.
 
     A candidate whose repo could not be read (a broken ``config.json``, a crawl that recorded ``bad_config``: see
     :func:`~hf_spider.hub.cards.unread_reason`) is ranked below every candidate that was read, with its reason in
@@ -294,7 +304,11 @@ def rank(
         m: (*notes(c), *([f"copies collapsed here: {', '.join(aliases[m])}"] if aliases[m] else []))
         for m, c in by_id.items()
     }
-    metadata: dict[str, Any] = {"candidates": len(candidates), "modality": task.description.modality}
+    metadata: dict[str, Any] = {
+        "candidates": len(candidates),
+        "modality": task.description.modality,
+        "read": "label names" if task.prototypes is None else "samples",
+    }
     extra: dict[str, dict[str, Any]] = {}
     if isinstance(ranker, ExplainingRanker):
         explained = ranker.explain(task, candidates)
@@ -315,7 +329,7 @@ def rank(
     list_notes = _list_notes(task, candidates, metadata.get("evidence") or {})
     if list_notes:
         metadata["notes"] = list_notes
-    return Shortlist.from_scores(
+    shortlist = Shortlist.from_scores(
         {m: float(s) for m, s in zip(ids, scores, strict=True)},
         task=task.description.name,
         ranker=ranker.name,
@@ -328,6 +342,13 @@ def rank(
         errors=unread,
         **extra,
     )
+    return shortlist.with_entries([_with_hub_facts(e, by_id[e.model_id]) for e in shortlist])
+
+
+def _with_hub_facts(entry: ShortlistEntry, record: ModelRecord) -> ShortlistEntry:
+    """``entry`` with what the Hub says of its repo, for the shortlist's license / downloads / last-modified
+    columns (``None`` where the pool does not know: the bundled pool records none of them)."""
+    return replace(entry, license=record.license, downloads=record.downloads, last_modified=record.last_modified)
 
 
 def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: dict[str, int]) -> list[str]:

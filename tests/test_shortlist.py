@@ -104,7 +104,10 @@ def test_bars_grow_with_quality_for_percentiles_and_for_negative_raw_scores() ->
         assert ("expected percentile of the transfer accuracy" in label) == percentiles
         assert ("raw score of spider" in label) != percentiles
     ax = _ranked(True).plot_scores().axes[0]
-    assert [bar.get_width() for bar in ax.patches] == [90.0, 80.0, 70.0, 60.0, 50.0, 40.0]
+    assert [bar.get_x() + bar.get_width() for bar in ax.patches] == [90.0, 80.0, 70.0, 60.0, 50.0, 40.0]
+    low, high = ax.get_xlim()
+    assert 0 < low < 40 and 90 < high <= 100  # zoomed to the listed range, 40 and 90 do not look alike
+    assert [t.get_text().strip() for t in ax.texts] == ["90", "80", "70", "60", "50", "40"]  # values on the bars
 
 
 def test_long_ids_keep_their_owner() -> None:

@@ -1,11 +1,11 @@
 """Matplotlib views of a shortlist: a bar chart of scores and a size-versus-score scatter with its Pareto front.
 
 Both plot what the table shows (:meth:`Shortlist.display_value`): the expected percentile (see the entries) when
-the ranker gives one, so a longer bar is a better model and two shortlists can be compared; otherwise the raw score,
-drawn from the lowest listed score so that the best model still has the longest bar (raw scores may all be
-negative), with the axis saying so. Figures are built with :class:`matplotlib.figure.Figure` rather than ``pyplot``:
-no global state, no GUI backend, safe in the Space's worker threads, and the caller decides whether to show, save or
-hand the figure to Gradio.
+the ranker gives one, otherwise the raw score. The bar chart's axis spans the listed values only (a 0-100 axis makes
+88 and 100 look alike), its bars start just below the lowest one so that the best model has the longest bar (raw
+scores may all be negative), each bar carries its value, and the axis label says so. Figures are built with
+:class:`matplotlib.figure.Figure` rather than ``pyplot``: no global state, no GUI backend, safe in the Space's worker
+threads, and the caller decides whether to show, save or hand the figure to Gradio.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 MAX_LABEL_CHARS = 40
 #: Longest owner kept in a shortened id.
 MAX_OWNER_CHARS = 16
+#: Room left of the lowest and right of the highest bar, as a fraction of the listed values' range.
+BAR_MARGIN = 0.15
+#: A bar shorter than this fraction of the axis gets its value printed after it rather than inside.
+MIN_LABELLED_BAR = 0.06
 #: The size axis spans at least this factor, so that bunched sizes still get two or more readable ticks.
 MIN_SIZE_SPAN = 10.0
 
@@ -38,12 +42,11 @@ def plot_scores(shortlist: Shortlist, *, ax: Axes | None = None) -> Figure:
     entries = list(shortlist)
     values = [shortlist.display_value(e) for e in entries]
     known = [v for v in values if v is not None]
-    if shortlist.shows_percentile:
-        base, top = 0.0, 100.0
-    else:
-        low, high = (min(known), max(known)) if known else (0.0, 1.0)
-        margin = 0.1 * (high - low) or 0.1 * abs(high) or 1.0
-        base, top = low - margin, high + margin
+    low, high = (min(known), max(known)) if known else (0.0, 1.0)
+    margin = BAR_MARGIN * (high - low) or BAR_MARGIN * abs(high) or 1.0
+    base, top = low - margin, high + margin
+    if shortlist.shows_percentile:  # a percentile lives in [0, 100]
+        base, top = max(base, 0.0), min(top, 100.0)
     widths = [0.0 if v is None else v - base for v in values]
     ax.barh(range(len(entries)), widths, left=base, color="tab:blue")
     for i, (entry, value) in enumerate(zip(entries, values, strict=True)):
@@ -51,12 +54,23 @@ def plot_scores(shortlist: Shortlist, *, ax: Axes | None = None) -> Figure:
             ax.text(base, i, "  failed", va="center", fontsize=8, color="tab:red")
         elif value is None:
             ax.text(base, i, "  no estimate", va="center", fontsize=8, color="tab:gray")
+        else:  # inside the bar's end, or just after a bar too short to hold it (a percentile near 0)
+            shown = f"{value:.0f}" if shortlist.shows_percentile else f"{value:.3g}"
+            inside = value - base > MIN_LABELLED_BAR * (top - base)
+            ax.text(
+                value,
+                i,
+                f"{shown} " if inside else f" {shown}",
+                va="center",
+                ha="right" if inside else "left",
+                fontsize=8,
+                color="white" if inside else "black",
+                fontweight="bold",
+            )
     ax.set_yticks(range(len(entries)), [f"{e.rank}. {short_id(e.model_id)}" for e in entries])
     ax.set_xlim(base, top)
     ax.invert_yaxis()
-    label = shortlist.value_label
-    if not shortlist.shows_percentile:
-        label += "; bars start below the lowest listed score"
+    label = shortlist.value_label + "; the axis spans the listed values only"
     ax.set_xlabel(textwrap.fill(label, 70))
     ax.set_title(f"Candidates for {shortlist.task}")
     return _figure(ax)

@@ -5,9 +5,11 @@ It is what every entry point returns (the CLI, the pipeline, the Space) and what
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,10 @@ if TYPE_CHECKING:
 
     from .collections import PlannedCall
 
-SHORTLIST_SCHEMA_VERSION = 2
+#: 3: ``license``, ``downloads``, ``last_modified`` on each entry.
+SHORTLIST_SCHEMA_VERSION = 3
+#: Where a model's Hub page is: ``f"{HUB_URL}/{model_id}"`` (:attr:`ShortlistEntry.url`).
+HUB_URL = "https://huggingface.co"
 #: What a stage-one score can rest on, strongest first (:attr:`ShortlistEntry.evidence`): the model's own fine-tuning
 #: records on related tasks, the records of a model it descends from, measured facts (ImageNet accuracy, pre-training
 #: source), its architecture's content features, or its size alone.
@@ -45,6 +50,8 @@ class ShortlistEntry:
             among the ranker's reference models (the default scorer's: the Hub models of its training records): a
             readable, calibrated view of ``score``, comparable across tasks; ``None`` for an uncalibrated ranker.
         aliases: other repos holding the same checkpoint (re-uploads, copies), collapsed into this entry.
+        license / downloads / last_modified: what the Hub says of the repo (its card's license, its downloads over
+            the last 30 days, when it last changed), ``None`` where the candidate pool does not record it.
     """
 
     model_id: str
@@ -59,6 +66,14 @@ class ShortlistEntry:
     confidence: float | None = None
     expected_percentile: float | None = None
     aliases: tuple[str, ...] = ()
+    license: str | None = None
+    downloads: int | None = None
+    last_modified: str | None = None
+
+    @property
+    def url(self) -> str:
+        """The model's page on the Hub."""
+        return f"{HUB_URL}/{self.model_id}"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -227,21 +242,24 @@ class Shortlist(Sequence[ShortlistEntry]):
         return entry.expected_percentile if self.shows_percentile else entry.score
 
     def display_rows(self) -> tuple[list[str], list[list[str]]]:
-        """Header and rows of the table every display shows (terminal, markdown, the Space), as plain strings.
+        """Header and rows of the table every display shows (terminal, markdown, CSV, the Space), as plain strings.
 
         Columns: rank, model, the value (``percentile`` or ``score``, see :attr:`value_label`), parameters in
-        K / M / B, and notes: what the score rests on (evidence) and the entry's own reasons, or why it failed.
+        K / M / B; license, downloads and last modified (a date) when the pool knows them for any entry (``?`` for
+        the others); and notes: what the score rests on (evidence) and the entry's own reasons, or why it failed.
         """
         from ..hub.sanitize import escape_for_display
         from .plots import human_count
 
-        header = ["rank", "model", "percentile" if self.shows_percentile else "score", "params", "notes"]
+        hub_columns = [name for name, cell in HUB_COLUMNS.items() if any(cell(e) is not None for e in self.entries)]
+        header = ["rank", "model", "percentile" if self.shows_percentile else "score", "params", *hub_columns, "notes"]
         rows = []
         for e in self.entries:
             value = self.display_value(e)
             shown = "?" if value is None else f"{value:.0f}" if self.shows_percentile else f"{value:.4f}"
             params = "?" if e.num_parameters is None else human_count(e.num_parameters)
-            rows.append([str(e.rank), e.model_id, shown, params, entry_notes(e)])
+            hub = [HUB_COLUMNS[name](e) or "?" for name in hub_columns]
+            rows.append([str(e.rank), e.model_id, shown, params, *hub, entry_notes(e)])
         return header, [[escape_for_display(cell) for cell in row] for row in rows]  # ids and reasons come from the Hub
 
     @property
@@ -265,7 +283,8 @@ class Shortlist(Sequence[ShortlistEntry]):
         header, rows = self.display_rows()
         task, ranker = self.display_names
         title = f"**{task}**, ranked by `{ranker}`\n\n"
-        lines = ["| " + " | ".join(header) + " |", "|---:|---|---:|---:|---|"]
+        align = "|" + "|".join("---:" if name in NUMERIC_COLUMNS else "---" for name in header) + "|"
+        lines = ["| " + " | ".join(header) + " |", align]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows]
         footer = "\n\n".join(f"> {note}" for note in self.notes)
         return title + "\n".join(lines) + "\n\n" + footer + "\n"
@@ -274,12 +293,23 @@ class Shortlist(Sequence[ShortlistEntry]):
         """A plain-text table for terminals, with the notes under it."""
         head, rows = self.display_rows()
         widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-        fmt = "  ".join(f"{{:{'>' if i in (0, 2, 3) else '<'}{w}}}" for i, w in enumerate(widths))
+        fmt = "  ".join(
+            f"{{:{'>' if name in NUMERIC_COLUMNS else '<'}{w}}}" for name, w in zip(head, widths, strict=True)
+        )
         task, ranker = self.display_names
         lines = [f"{task} (ranker: {ranker})", fmt.format(*head).rstrip()]
         lines += [fmt.format(*r).rstrip() for r in rows]
         lines += [f"note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+    def to_csv(self) -> str:
+        """The table every display shows (:meth:`display_rows`, header first) as CSV, for a spreadsheet; the notes
+        under the table and the raw scores are in :meth:`to_json`."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        header, rows = self.display_rows()
+        writer.writerows([header, *rows])
+        return out.getvalue()
 
     def __str__(self) -> str:
         return self.to_table()
@@ -342,6 +372,16 @@ EVIDENCE_NOTES = {
     "content": "architecture only",
     "size": "size only",
 }
+
+
+#: The optional columns of :meth:`Shortlist.display_rows`: each cell from an entry, ``None`` when unknown.
+HUB_COLUMNS: dict[str, Callable[[ShortlistEntry], str | None]] = {
+    "license": lambda e: e.license,
+    "downloads": lambda e: None if e.downloads is None else human_count(e.downloads),
+    "last modified": lambda e: None if e.last_modified is None else e.last_modified[:10],  # ISO date, no time
+}
+#: Columns right-aligned in the text and markdown tables.
+NUMERIC_COLUMNS = frozenset({"rank", "percentile", "score", "params", "downloads"})
 
 
 def entry_notes(entry: ShortlistEntry) -> str:
