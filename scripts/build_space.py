@@ -3,7 +3,8 @@
     python scripts/build_space.py OUT
     hf upload <user>/hf-spider OUT . --repo-type space     # the release step: push what was assembled
 
-writes ``OUT/app.py``, ``OUT/README.md`` (the Space card) and ``OUT/requirements.txt`` from ``spaces_demo/``, and
+writes ``OUT/app.py``, ``OUT/README.md`` (the Space card), ``OUT/requirements.txt`` and ``OUT/examples/`` (the
+files the examples upload) from ``spaces_demo/``, and
 ``OUT/hf-spider-src/`` (``pyproject.toml``, ``README.md`` and the ``hf_spider`` package of this checkout), which
 ``requirements.txt`` installs by path. So a Space build installs exactly the hf-spider it was assembled from, never a
 release that happens to carry the same version number.
@@ -17,6 +18,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE_FILES = ("app.py", "README.md", "requirements.txt")
+#: The Space's folders, copied whole.
+SPACE_FOLDERS = ("examples",)
 #: Where ``requirements.txt`` expects this repository's source, relative to the Space's root.
 SOURCE_DIR = "hf-spider-src"
 
@@ -26,6 +29,8 @@ def build_space(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for name in SPACE_FILES:
         shutil.copyfile(ROOT / "spaces_demo" / name, out / name)
+    for name in SPACE_FOLDERS:
+        shutil.copytree(ROOT / "spaces_demo" / name, out / name, dirs_exist_ok=True)
     source = out / SOURCE_DIR
     if source.exists():
         shutil.rmtree(source)

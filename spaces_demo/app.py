@@ -1,15 +1,24 @@
-"""hf-spider Space: describe a dataset, rank the candidate models, plot them, push the shortlist to a collection.
+"""hf-spider Space: describe a dataset, rank the candidate models, plot them, download or push the shortlist.
 
-A thin UI over ``hf_spider.pipeline("model-selection")``: every rule (reading the task, filters, ordering,
-re-ranking, the collection push) lives in the library, so the Space ranks exactly as the CLI and the pipeline do. It
-runs offline on the bundled candidate pool. The task comes from whichever one field the user filled in (a Hub dataset
-id, an uploaded file, or label names); the modality is asked for only for label names (a dataset's is detected), and
-is never assumed. The Hub token typed into the push box is used for that one request and never stored or logged.
+A thin UI over ``hf_spider.pipeline("model-selection")``: every rule (reading the task, filters, flagging test repos,
+ordering, re-ranking, the CSV / JSON writers, the collection push) lives in the library, so the Space ranks exactly as
+the CLI and the pipeline do. The Space only says, in a visitor's words, what it ranked, what the ranking read and what
+went wrong. It runs offline on the bundled candidate pool. The task comes from whichever one field the user filled in
+(a Hub dataset id, an uploaded file, or label names); the modality is asked for only for label names (a dataset's is
+detected), and is never assumed.
+
+Every error, the library's typed ones and the Hub's (offline, rate limit, gated, not found) alike, ends as one plain
+sentence in the status area, replacing the previous status, plus a toast; the results are cleared rather than shown
+as red "Error" badges. The Hub token typed into the push box is used for that one request and never stored or logged.
+
+Each new pipeline option is one form component, one parameter of :func:`rank_task` and one key in
+:func:`pipeline_options`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import tempfile
 import zipfile
 from functools import lru_cache
@@ -18,15 +27,56 @@ from typing import Any
 
 import gradio as gr
 
-from hf_spider.errors import HfSpiderError
+from hf_spider.errors import HfSpiderError, InvalidDatasetError, NothingRerankedError
 
 logger = logging.getLogger(__name__)
 
 #: What the user may fill in to describe the task, in the order the form shows them.
 TASK_FIELDS = ("Hub dataset id", "dataset file", "label names")
 MODALITIES = ("image", "text")
+#: Candidate pools of the dropdown: the bundled one, or the most downloaded Hub models of a pipeline tag.
+POOLS = ("bundled", "Hub: image-classification", "Hub: text-classification")
+#: Models a Hub pool lists (the most downloaded first).
+HUB_POOL_SIZE = 50
 #: Largest upload unpacked from a zip, so a zip bomb cannot fill the Space's disk.
 MAX_UNZIPPED_BYTES = 512 * 2**20
+#: A task given by many label names is named by its first characters in the status.
+MAX_TASK_NAME_CHARS = 60
+
+EXAMPLES_DIR = Path(__file__).resolve().parent / "examples"
+#: The examples under the form: (Hub dataset id, file, label names, modality), and what each is called. The zip and
+#: the CSV are made by ``scripts/make_space_examples.py`` (see ``examples/README.md``).
+EXAMPLES = (
+    ("", None, "cat, dog, bird", "image"),
+    ("cornell-movie-review-data/rotten_tomatoes", None, "", None),
+    ("", str(EXAMPLES_DIR / "shapes.zip"), "", None),
+    ("", str(EXAMPLES_DIR / "reviews.csv"), "", None),
+)
+EXAMPLE_LABELS = (
+    "Label names: cat, dog, bird (an image task)",
+    "Hub dataset: rotten_tomatoes (film reviews)",
+    "Image folder (zip): circles, squares, triangles",
+    "Text file (CSV): short reviews, 3 classes",
+)
+FIRST_VIEW = (
+    "Results appear here. Click an example above, or describe your task and press **Rank**: you get the models most "
+    "likely to fine-tune well on it, each linked to its Hub page, with two plots and the list as CSV or JSON."
+)
+
+#: What the ranking read of the task, by ``shortlist.metadata["read"]`` and whether the user gave samples.
+READ_SENTENCES = {
+    ("label names", False): (
+        "The ranking read only the label names you typed, not any data, so a task with the same classes gets the "
+        "same list; for a list specific to your data, give the dataset (a Hub id or a file) and re-rank the best "
+        "models with forward passes."
+    ),
+    ("label names", True): (
+        "The ranking read the dataset's label names, not its samples, so a dataset with the same classes gets the "
+        "same list; set “Re-rank the best k” above 0 to run the best models on your samples for a list specific to "
+        "your data."
+    ),
+    ("samples", True): "The ranking read samples of your dataset as well as its label names.",
+}
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +87,13 @@ def _selector() -> Any:
     return pipeline("model-selection")
 
 
+@lru_cache(maxsize=1)
+def bundled_pool_size() -> int:
+    from hf_spider.ranking import load_candidates
+
+    return len(load_candidates("bundled"))
+
+
 def rank_task(
     dataset_id: str,
     upload: str | None,
@@ -45,73 +102,182 @@ def rank_task(
     candidates: str,
     top_k: float,
     max_params_m: float,
+    drop_flagged: bool,
     rerank: float,
     progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio injects the tracker through this default)
-) -> tuple[Any, Any, Any, str, str]:
-    """Rank one task: the table, the two figures, a status (what was ranked, re-ranked, and the shortlist's notes),
-    and the shortlist as JSON for the push."""
+) -> tuple[Any, ...]:
+    """Rank one task. Returns the status, the table, its value line, the notes, the two figures, the CSV and JSON
+    downloads and the shortlist as JSON for the push: see :func:`shown` and :func:`cleared`."""
     progress(0.1, desc="reading the task")
-    task = task_input(dataset_id, upload, labels, modality)
+    try:
+        task = task_input(dataset_id, upload, labels, modality)
+        if rerank and isinstance(task, dict):
+            raise gr.Error("re-ranking runs the models on samples: give a dataset, or set re-rank to 0")
+        progress(0.4, desc="re-ranking with forward passes" if rerank else "scoring the candidates")
+        shortlist = _selector()(task, **pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank))
+    except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
+        message = error_sentence(exc, dataset_id=(dataset_id or "").strip())
+        gr.Warning(message)
+        return cleared(message)
+    progress(0.9, desc="plotting")
+    said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, not isinstance(task, dict))
+    return shown(shortlist, said)
+
+
+def pipeline_options(candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float) -> dict:
+    """The form's settings as ``pipeline("model-selection")`` options."""
     options: dict[str, Any] = {"top_k": int(top_k), "candidates": _candidates(candidates)}
     if max_params_m:
         options["max_parameters"] = int(max_params_m * 1e6)
+    if drop_flagged:
+        options.update(drop_unknown=True, drop_test_repos=True)
     if rerank:
-        if isinstance(task, dict):
-            raise gr.Error("re-ranking runs the models on samples: give a dataset, or set re-rank to 0")
         options["rerank"] = int(rerank)
-    progress(0.4, desc="re-ranking with forward passes" if rerank else "scoring the candidates")
-    try:
-        shortlist = _selector()(task, **options)
-    except HfSpiderError as exc:
-        raise gr.Error(str(exc)) from exc
-    progress(0.9, desc="plotting")
+    return options
+
+
+def shown(shortlist: Any, status: str) -> tuple[Any, ...]:
+    """The outputs of a ranking: everything visible, the table's model ids linked to their Hub pages."""
     import pandas as pd
 
     header, rows = shortlist.display_rows()
-    table = pd.DataFrame(rows, columns=header)
-    return table, shortlist.plot_scores(), shortlist.plot_size_vs_score(), status_text(shortlist), shortlist.to_json()
+    model = header.index("model")
+    for row, entry in zip(rows, shortlist, strict=True):
+        row[model] = f"[{_escape_markdown(row[model])}]({entry.url})"
+    datatype = ["markdown" if i == model else "str" for i in range(len(header))]
+    csv_path, json_path = _downloads(shortlist)
+    header_value, notes = header[2], shortlist.notes[1:]  # notes[0] says what the value column means
+    return (
+        status,
+        gr.update(value=pd.DataFrame(rows, columns=header), datatype=datatype, visible=True),
+        gr.update(value=f"**{header_value}**: {shortlist.value_label}.", visible=True),
+        "\n".join(f"- {note}" for note in notes),
+        gr.update(value=shortlist.plot_scores(), visible=True),
+        gr.update(value=shortlist.plot_size_vs_score(), visible=True),
+        gr.update(value=csv_path, visible=True),
+        gr.update(value=json_path, visible=True),
+        shortlist.to_json(),
+    )
 
 
-def status_text(shortlist: Any) -> str:
-    """What was ranked, what re-ranking really did (read from the entries: which estimator ran, which models
-    failed), and the shortlist's notes (what the value column means, an unpinned pool, inputs left out)."""
-    lines = [f"Ranked {shortlist.metadata.get('candidates', '?')} candidates for **{shortlist.display_names[0]}**."]
-    if "rerank" in shortlist.metadata:
+def cleared(status: str) -> tuple[Any, ...]:
+    """The outputs of a failed ranking: the error sentence as the status, every result hidden and emptied."""
+    hidden = gr.update(value=None, visible=False)
+    return status, hidden, gr.update(value="", visible=False), "", hidden, hidden, hidden, hidden, ""
+
+
+def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
+    """What was ranked (the task as the user gave it, how many of which pool), what the ranking read and what the
+    user can do for a task-specific list, what re-ranking really did (read from the entries: which estimator ran,
+    which models failed)."""
+    meta = shortlist.metadata
+    listed = sum(e.error is None for e in shortlist)
+    modality = meta.get("modality", "")
+    lines = [
+        f"**{listed} of {meta.get('candidates', '?')} {modality} models** in {_pool_name(pool, meta)}, "
+        f"ranked for **{_escape_markdown(task)}**.",
+    ]
+    reading = READ_SENTENCES.get((meta.get("read"), has_samples), "")
+    if "rerank" in meta:
         ran = sorted({name for e in shortlist for name in e.estimator_scores})
         reranked = sum(bool(e.estimator_scores) for e in shortlist)
+        # a re-ranking where nothing ran raises NothingRerankedError, shown as the error instead
+        reading = (
+            f"The ranking read the dataset's {meta.get('read', 'label names')}, then ran the best {reranked} models "
+            f"on your samples (forward passes) and re-ranked them by {', '.join(ran)}: this part of the list is "
+            "specific to your data."
+        )
         failed = [e for e in shortlist if e.error]
-        # a re-ranking where nothing ran raises NothingRerankedError, shown as the error with its fix instead
-        lines.append(f"Re-ranked {reranked} with forward passes, scored by {', '.join(ran)}.")
         if failed:
-            lines.append(
-                f"{len(failed)} could not be run and are listed last with the reason: "
-                + ", ".join(e.model_id for e in failed)
+            reading += (
+                f" {len(failed)} could not be run and are listed last with the reason: "
+                + ", ".join(_escape_markdown(e.model_id) for e in failed)
                 + "."
             )
-    lines += [f"Note: {note}" for note in shortlist.notes]
-    return "\n\n".join(lines)
+    return "\n\n".join(line for line in (*lines, reading) if line)
+
+
+def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
+    """One plain sentence saying what went wrong and what to do, written for a visitor of the Space.
+
+    The Hub's typed errors (found anywhere in the chain of causes: the library wraps a dataset's) are named by what
+    could not be loaded: the dataset when the library says so, else the Hub candidate pool. The library's own errors
+    keep their message, made one plain sentence.
+    """
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    if isinstance(exc, NothingRerankedError) and exc.offline:
+        return (
+            f"None of the {len(exc.failures)} models to re-rank could be downloaded, because this Space cannot reach "
+            "the Hugging Face Hub; set “Re-rank the best k” to 0 to get the ranking without forward passes."
+        )
+    about_dataset = isinstance(exc, InvalidDatasetError)
+    subject = f"the dataset '{dataset_id}'" if about_dataset else "the Hub candidate pool"
+    fix = "upload the dataset as a file or type its label names" if about_dataset else "choose the bundled pool"
+    cause = _hub_cause(exc)
+    if isinstance(cause, OfflineModeIsEnabled | ConnectionError | TimeoutError):
+        return f"The Hugging Face Hub cannot be reached from this Space, so {subject} could not be loaded; {fix}."
+    if isinstance(cause, GatedRepoError):
+        return f"{subject.capitalize()} is gated on the Hub and this Space has no access to it; {fix}."
+    if isinstance(cause, RepositoryNotFoundError):
+        return f"The Hub does not know {subject}; check the id, or {fix}."
+    if isinstance(cause, HfHubHTTPError):
+        status = cause.response.status_code
+        if status == 429:
+            return f"The Hub is rate-limiting this Space, so {subject} could not be loaded; wait a minute, or {fix}."
+        return f"The Hub answered {status}, so {subject} could not be loaded; try again later, or {fix}."
+    if isinstance(exc, HfSpiderError | gr.Error):
+        return _plain_sentence(exc.message if isinstance(exc, gr.Error) else str(exc))
+    logger.exception("ranking failed")
+    return f"Something went wrong while ranking ({type(exc).__name__}); try again, or report it with what you entered."
+
+
+def _hub_cause(exc: BaseException) -> BaseException | None:
+    """The first Hub or network error in ``exc``'s chain of causes, ``None`` when there is none."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, HfHubHTTPError | ConnectionError | TimeoutError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _plain_sentence(text: str) -> str:
+    """A library message as one plain sentence: one line, no markdown code marks, capitalised, with a full stop."""
+    text = " ".join(text.replace("`", "").split())
+    return _escape_markdown(text[:1].upper() + text[1:] + ("" if text.endswith((".", "?", "!")) else "."))
+
+
+def _escape_markdown(text: str) -> str:
+    """``text`` shown as written in a markdown cell or status (``nateraw/test_model_a`` stays upright)."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
 
 
 def push_collection(shortlist_json: str, title: str, namespace: str, token: str) -> str:
-    """Push the last shortlist to a collection with the user's token (kept in this call only)."""
+    """Push the last shortlist to a collection with the user's token (kept in this call only); an error is returned
+    as the push status, with a toast."""
     from hf_spider.outputs.shortlist import Shortlist
 
-    if not shortlist_json:
-        raise gr.Error("rank a task first, then push its shortlist")
-    if not title.strip():
-        raise gr.Error("give the collection a title")
     try:
+        if not shortlist_json:
+            raise gr.Error("rank a task first, then push its shortlist")
+        if not title.strip():
+            raise gr.Error("give the collection a title")
         url = Shortlist.from_json(shortlist_json).push_to_hub_collection(
             title.strip(), namespace=namespace.strip() or None, token=token.strip() or None
         )
-    except HfSpiderError as exc:
-        raise gr.Error(str(exc)) from exc
+    except Exception as exc:
+        message = error_sentence(exc)
+        gr.Warning(message)
+        return message
     return f"Pushed to [{url}]({url})"
 
 
 def task_input(dataset_id: str, upload: str | None, labels: str, modality: str | None) -> Any:
     """The task from the one field the user filled in; a clear error when none, or more than one, is."""
-    names = [n.strip() for n in (labels or "").replace("\n", ",").split(",") if n.strip()]
+    names = _label_names(labels)
     given = dict(zip(TASK_FIELDS, (bool((dataset_id or "").strip()), bool(upload), bool(names)), strict=True))
     filled = [field for field, present in given.items() if present]
     if not filled:
@@ -124,7 +290,17 @@ def task_input(dataset_id: str, upload: str | None, labels: str, modality: str |
         return unpacked(Path(upload))
     if modality not in MODALITIES:
         raise gr.Error("are the label names for an image or a text task? pick the modality")
-    return {"labels": names, "modality": modality, "name": "labels"}
+    return {"labels": names, "modality": modality, "name": task_name("", None, labels)}
+
+
+def task_name(dataset_id: str, upload: str | None, labels: str) -> str:
+    """The task as the user gave it: the dataset id, the uploaded file's name, or the label names."""
+    name = (dataset_id or "").strip() or (Path(upload).name if upload else ", ".join(_label_names(labels)))
+    return name if len(name) <= MAX_TASK_NAME_CHARS else name[: MAX_TASK_NAME_CHARS - 1] + "…"
+
+
+def _label_names(labels: str) -> list[str]:
+    return [n.strip() for n in (labels or "").replace("\n", ",").split(",") if n.strip()]
 
 
 def unpacked(path: Path) -> str:
@@ -148,11 +324,27 @@ def unpacked(path: Path) -> str:
     return str(roots[0] if len(roots) == 1 and roots[0].is_dir() else target)
 
 
+def _downloads(shortlist: Any) -> tuple[str, str]:
+    """The shortlist as CSV (the table shown) and JSON (everything, raw scores included), by the library's writers."""
+    folder = Path(tempfile.mkdtemp(prefix="hf_spider_shortlist_"))
+    csv_path, json_path = folder / "hf-spider-shortlist.csv", folder / "hf-spider-shortlist.json"
+    csv_path.write_text(shortlist.to_csv(), encoding="utf-8")
+    json_path.write_text(shortlist.to_json(), encoding="utf-8")
+    return str(csv_path), str(json_path)
+
+
 def _candidates(choice: str) -> Any:
     """``"bundled"``, or a Hub query for the most downloaded models of a pipeline tag."""
     if choice.startswith("Hub:"):
-        return {"pipeline_tag": choice.removeprefix("Hub:").strip(), "sort": "downloads", "limit": 50}
+        return {"pipeline_tag": choice.removeprefix("Hub:").strip(), "sort": "downloads", "limit": HUB_POOL_SIZE}
     return "bundled"
+
+
+def _pool_name(choice: str, metadata: dict[str, Any]) -> str:
+    size = metadata.get("pool_size", "?")
+    if choice.startswith("Hub:"):
+        return f"the {size} most downloaded {choice.removeprefix('Hub:').strip()} models of the Hub"
+    return f"the bundled pool of {size}"
 
 
 def _show_for_task(dataset_id: str, upload: str | None, labels: str) -> tuple[Any, Any]:
@@ -166,13 +358,16 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="hf-spider: which model should I fine-tune?") as demo:
         gr.Markdown(
             "# hf-spider\nRank pre-trained Hub models for your dataset without fine-tuning them all "
-            "(Model Spider, NeurIPS 2023). Works offline on the bundled pool of about 2,300 Hub models "
-            "(TransferGraph, timm, MTEB).\n\n"
-            "**Describe your task with one of the three fields below.**"
+            f"(Model Spider, NeurIPS 2023). Works offline on the bundled pool of {bundled_pool_size()} models.\n\n"
+            "**Describe your task with one of the three fields below, or click an example.**"
         )
         with gr.Row():
             with gr.Column():
-                dataset_id = gr.Textbox(label="Hub dataset id", placeholder="rotten_tomatoes", elem_id="dataset-id")
+                dataset_id = gr.Textbox(
+                    label="Hub dataset id",
+                    placeholder="cornell-movie-review-data/rotten_tomatoes",
+                    elem_id="dataset-id",
+                )
                 upload = gr.File(
                     label="... or a dataset file: CSV / JSON / Parquet, or a zip of an image folder (one sub-folder "
                     "per class)",
@@ -193,12 +388,15 @@ def build_demo() -> gr.Blocks:
                 )
             with gr.Column():
                 candidates = gr.Dropdown(
-                    ["bundled", "Hub: image-classification", "Hub: text-classification"],
-                    value="bundled",
-                    label="Candidate pool (the bundled one works offline)",
+                    list(POOLS), value="bundled", label="Candidate pool (the bundled one works offline)", elem_id="pool"
                 )
                 top_k = gr.Slider(1, 50, value=10, step=1, label="How many models to list")
                 max_params = gr.Number(value=0, label="Max parameters (millions, 0 = no limit)")
+                drop_flagged = gr.Checkbox(
+                    value=False,
+                    label="Leave out test / random-weight repos, and models a filter cannot check (unknown size)",
+                    elem_id="drop-flagged",
+                )
                 rerank = gr.Number(
                     value=0,
                     precision=0,
@@ -207,11 +405,24 @@ def build_demo() -> gr.Blocks:
                     elem_id="rerank",
                 )
                 rank_button = gr.Button("Rank", variant="primary", elem_id="rank-button")
-        status = gr.Markdown(elem_id="status")
-        table = gr.Dataframe(label="Shortlist", interactive=False, wrap=True, elem_id="shortlist")
+        examples = gr.Examples(
+            [list(example) for example in EXAMPLES],
+            [dataset_id, upload, labels, modality],
+            example_labels=list(EXAMPLE_LABELS),
+            label="Examples (click one to rank it)",
+            elem_id="examples",
+        )
+        status = gr.Markdown(FIRST_VIEW, elem_id="status")
+        table = gr.Dataframe(label="Shortlist", interactive=False, wrap=True, visible=False, elem_id="shortlist")
+        value_line = gr.Markdown(visible=False, elem_id="value-line")
         with gr.Row():
-            scores_plot = gr.Plot(label="Scores", elem_id="scores-plot")
-            size_plot = gr.Plot(label="Size versus score", elem_id="size-plot")
+            csv_button = gr.DownloadButton("Download CSV", visible=False, elem_id="download-csv")
+            json_button = gr.DownloadButton("Download JSON", visible=False, elem_id="download-json")
+        with gr.Row():
+            scores_plot = gr.Plot(label="Scores", visible=False, elem_id="scores-plot")
+            size_plot = gr.Plot(label="Size versus score", visible=False, elem_id="size-plot")
+        with gr.Accordion("Notes on this list", open=False):
+            notes = gr.Markdown(elem_id="notes")
         shortlist_json = gr.State("")
         with gr.Accordion("Push the shortlist to a Hub collection", open=False):
             title = gr.Textbox(label="Collection title")
@@ -221,12 +432,10 @@ def build_demo() -> gr.Blocks:
             push_status = gr.Markdown()
         for field in (dataset_id, upload, labels):
             field.change(_show_for_task, [dataset_id, upload, labels], [modality, rerank], api_name=False)
-        rank_button.click(
-            rank_task,
-            [dataset_id, upload, labels, modality, candidates, top_k, max_params, rerank],
-            [table, scores_plot, size_plot, status, shortlist_json],
-            api_name="rank",
-        )
+        inputs = [dataset_id, upload, labels, modality, candidates, top_k, max_params, drop_flagged, rerank]
+        outputs = [status, table, value_line, notes, scores_plot, size_plot, csv_button, json_button, shortlist_json]
+        rank_button.click(rank_task, inputs, outputs, api_name="rank")
+        examples.load_input_event.then(rank_task, inputs, outputs, api_name=False)
         push_button.click(push_collection, [shortlist_json, title, namespace, token], push_status, api_name="push")
     return demo
 

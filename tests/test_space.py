@@ -1,8 +1,10 @@
 """The Gradio Space, served on 127.0.0.1: through ``gradio_client`` and end to end in headless Chromium.
 
 The browser tests find Chromium the way ``.ci/run`` installs it (Debian's ``chromium`` package, on ``PATH``; or
-``HF_SPIDER_CHROMIUM``) and keep a screenshot of each ranked page in ``test-output/`` (CI's artefacts). Without a
-browser they are skipped with the command that installs one.
+``HF_SPIDER_CHROMIUM``), share one app server and one browser per module, and keep a screenshot of each page they
+check in ``test-output/`` (CI's artefacts). Without a browser they are skipped with the command that installs one.
+The Hub dataset example is served by the loopback Hub (a small stand-in under the example's id); everything else runs
+offline, as the suite does.
 """
 
 from __future__ import annotations
@@ -10,36 +12,24 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+
+from hf_spider.testing.browser import CHROMIUM_ARGS, INSTALL_HINT, find_chromium
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-output"
-CHROMIUM = os.environ.get("HF_SPIDER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-needs_chromium = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="no Chromium on PATH: `apt-get install chromium` (as .ci/run does) or set HF_SPIDER_CHROMIUM",
-)
+CHROMIUM = find_chromium()
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason=INSTALL_HINT)
 TOP_K = 5
+#: The form's settings after the task fields: pool, top k, max parameters (M), leave out flagged repos, re-rank.
+BUNDLED = ("bundled", TOP_K, 0, False, 0)
 
 
 @pytest.fixture(scope="module")
@@ -66,41 +56,50 @@ def reviews_csv(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def pets_zip(tmp_path_factory) -> Path:
-    """A zipped image folder, one sub-folder per class, as a user would zip it (the folder itself at the root)."""
-    folder = tmp_path_factory.mktemp("space")
-    archive = folder / "pets.zip"
-    rng = np.random.default_rng(0)
-    with zipfile.ZipFile(archive, "w") as z:
-        for label in ("cat", "dog", "bird"):
-            for i in range(3):
-                image = folder / f"{label}{i}.png"
-                Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(image)
-                z.write(image, f"pets/{label}/{i}.png")
-    return archive
-
-
-def expected(app, task, **options) -> list[str]:
+def expected(app, task, top_k=TOP_K, **options) -> list[str]:
     """What the library itself ranks for the task: the Space must show exactly this."""
-    return app._selector()(task, top_k=TOP_K, **options).model_ids
+    return app._selector()(task, top_k=top_k, **options).model_ids
 
 
-def predict(space_url, *args):
+def predict(space_url, *args) -> dict[str, object]:
+    """The Space's ``/rank`` answer, by output name."""
     from gradio_client import Client
 
-    return Client(space_url, verbose=False).predict(*args, api_name="/rank")
+    names = ("status", "table", "value_line", "notes", "scores", "sizes", "csv", "json")
+    answer = Client(space_url, verbose=False).predict(*args, api_name="/rank")
+    unwrapped = (v.get("value") if isinstance(v, dict) and v.get("__type__") == "update" else v for v in answer)
+    return dict(zip(names, unwrapped, strict=True))
 
 
 def test_gradio_client_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> None:
     from gradio_client import handle_file
 
-    table, _, _, status = predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", TOP_K, 0, 0)
+    answer = predict(space_url, "", handle_file(str(reviews_csv)), "", None, *BUNDLED)
+    table = answer["table"]
     assert table["headers"] == ["rank", "model", table["headers"][2], "params", "notes"]
-    assert [row[1] for row in table["data"]] == expected(app, str(reviews_csv))
+    ids = expected(app, str(reviews_csv))
+    assert [row[1] for row in table["data"]] == [f"[{i}](https://huggingface.co/{i})" for i in ids]
     assert [row[0] for row in table["data"]] == [str(i) for i in range(1, TOP_K + 1)]
     assert all(row[3].endswith(("K", "M", "B")) for row in table["data"])  # 229.8M, never 229799953
-    assert "reviews.csv" in status and "not pinned" in status
+    status = answer["status"]
+    assert f"{TOP_K} of " in status and "text models** in the bundled pool of 349" in status
+    assert "ranked for **reviews.csv**" in status and "not its samples" in status
+    assert "not pinned" in answer["notes"]
+    assert "100 = best" in answer["value_line"]
+    assert Path(answer["json"]).suffix == ".json" and json.loads(Path(answer["json"]).read_text())["entries"]
+
+
+def test_flagged_repos_are_noted_or_left_out(space_url) -> None:
+    """Under a 1M size cap the bundled image pool holds a model of unknown size and test / random-weight repos: the
+    notes say so, and the checkbox leaves them out (the rule is the library's: ``CandidateFilter``)."""
+    task = ("", None, "cat, dog, bird", "image", "bundled", 10, 1)
+    rows = predict(space_url, *task, False, 0)["table"]["data"]
+    notes = {row[1].partition("(https://huggingface.co/")[2].rstrip(")"): row[-1] for row in rows}  # by linked id
+    assert "size unknown" in notes["michaelbenayoun/vit-base-beans"]
+    assert "looks like a test or random-weight repo" in notes["lysandre/tiny-vit-random"]
+    assert "looks like a test or random-weight repo" in notes["nateraw/test_model_a"]
+    answer = predict(space_url, *task, True, 0)
+    assert not answer["table"]["data"] and "No image candidate is left to rank after filtering" in answer["status"]
 
 
 def test_the_task_comes_from_the_one_field_filled_in(app) -> None:
@@ -109,7 +108,7 @@ def test_the_task_comes_from_the_one_field_filled_in(app) -> None:
     assert app.task_input("", None, "cat, dog,bird", "image") == {
         "labels": ["cat", "dog", "bird"],
         "modality": "image",
-        "name": "labels",
+        "name": "cat, dog, bird",  # the task as the user gave it, in the status, the plots and the JSON
     }
     assert app.task_input(" rotten_tomatoes ", None, "", None) == "rotten_tomatoes"
     for args, message in (
@@ -123,12 +122,12 @@ def test_the_task_comes_from_the_one_field_filled_in(app) -> None:
 
 def test_gradio_client_shows_a_clear_error_for_a_file_that_is_not_a_dataset(space_url, tmp_path) -> None:
     from gradio_client import handle_file
-    from gradio_client.exceptions import AppError
 
     notes = tmp_path / "notes.zip"
     notes.write_text("not a zip")
-    with pytest.raises(AppError, match="not a readable zip"):
-        predict(space_url, "", handle_file(str(notes)), "", None, "bundled", 3, 0, 0)
+    answer = predict(space_url, "", handle_file(str(notes)), "", None, *BUNDLED)
+    assert answer["status"] == "'notes.zip' is not a readable zip; upload a zip of an image folder."
+    assert not answer["table"]["data"] and answer["csv"] is None
 
 
 def test_zip_of_an_image_folder_is_unpacked_to_its_root(app, tmp_path) -> None:
@@ -145,99 +144,151 @@ def test_zip_of_an_image_folder_is_unpacked_to_its_root(app, tmp_path) -> None:
     assert Path(app.unpacked(flat)).name == "flat"
 
 
-def test_rerank_that_runs_nothing_says_why_and_how_to_fix_it(app, space_url, reviews_csv) -> None:
-    """Offline, no candidate can be downloaded: the Space shows the one-line error naming the download command,
-    instead of a table that claims an estimator ran."""
+def test_rerank_that_runs_nothing_says_why_for_a_visitor(app, space_url, reviews_csv) -> None:
+    """Offline, no candidate can be downloaded: the Space says so in a visitor's words (no command to run), instead of
+    a table that claims an estimator ran."""
     from gradio_client import handle_file
 
-    with pytest.raises(Exception, match=r"none of the 2 candidates could be re-ranked.*hf download"):
-        predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", 3, 0, 2)
+    status = predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", 3, 0, False, 2)["status"]
+    assert status.startswith("None of the 2 models to re-rank could be downloaded, because this Space cannot reach")
+    assert "`" not in status and "HF_HUB_OFFLINE" not in status
+
+
+def test_every_hub_error_is_one_plain_sentence(app) -> None:
+    """The Hub's typed errors, raised directly (the Hub pool) or as the cause of the library's (a Hub dataset)."""
+    import httpx2
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+
+    from hf_spider.errors import InvalidDatasetError
+
+    def answered(status: int) -> httpx2.Response:
+        return httpx2.Response(status, request=httpx2.Request("GET", "https://huggingface.co/api/x"))
+
+    def wrapped(cause: Exception) -> InvalidDatasetError:
+        try:
+            raise InvalidDatasetError("could not load Hub dataset 'acme/x'") from cause
+        except InvalidDatasetError as exc:
+            return exc
+
+    cases = {
+        OfflineModeIsEnabled("offline"): "cannot be reached from this Space, so the Hub candidate pool",
+        HfHubHTTPError("slow down", response=answered(429)): "rate-limiting this Space, so the Hub candidate pool",
+        wrapped(GatedRepoError("gated", response=answered(403))): "The dataset 'acme/x' is gated on the Hub",
+        wrapped(RepositoryNotFoundError("missing", response=answered(404))): "does not know the dataset 'acme/x'",
+        wrapped(HfHubHTTPError("down", response=answered(503))): "answered 503, so the dataset 'acme/x'",
+    }
+    for exc, start in cases.items():
+        sentence = app.error_sentence(exc, dataset_id="acme/x")
+        assert start in sentence and sentence.endswith(".") and sentence.count(". ") == 0, sentence
 
 
 # ----------------------------------------------------------------------------------------------- headless Chromium
 
 
-def _rank_in_browser(space_url, name: str, fill) -> None:
-    """Open the Space, let ``fill(page)`` describe the task, press Rank, check the table and both plots, screenshot."""
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
 
-    SCREENSHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1600})
-            page.goto(space_url)
-            ids = fill(page)
-            page.locator("#rank-button").click()
-            table = page.locator("#shortlist")
-            expect(table).to_contain_text(ids[0], timeout=90_000)
-            for model_id in ids:
-                expect(table).to_contain_text(model_id)
-            expect(page.locator("#status")).to_contain_text("Ranked")
-            for plot in ("#scores-plot", "#size-plot"):
-                expect(page.locator(f"{plot} img").first).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(SCREENSHOTS / f"space_{name}.png"), full_page=True)
-        finally:
-            browser.close()
-    assert (SCREENSHOTS / f"space_{name}.png").stat().st_size > 0
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=list(CHROMIUM_ARGS))
+        yield browser
+        browser.close()
 
 
-def _upload(page, path: Path) -> None:
-    """Upload ``path`` and wait until the file is listed (Gradio renders the name's stem and suffix apart)."""
-    import re
-
-    from playwright.sync_api import expect
-
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    listed = re.compile(rf"{re.escape(path.stem)}\s*{re.escape(path.suffix)}")
-    expect(page.locator("#upload")).to_contain_text(listed, timeout=30_000)
+@pytest.fixture
+def page(browser, space_url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+    page.goto(space_url)
+    yield page
+    page.close()
 
 
-@pytest.mark.browser
-@needs_chromium
-def test_browser_ranks_a_label_only_image_task(app, space_url) -> None:
-    from playwright.sync_api import expect
+@pytest.fixture
+def hub_dataset(loopback_hub, monkeypatch, tmp_path) -> str:
+    """The Hub dataset example's id, served by the loopback Hub: a stand-in of a few film reviews, two classes."""
+    import datasets
 
-    ids = expected(app, {"labels": ["cat", "dog", "bird"], "modality": "image"})
+    repo_id = "cornell-movie-review-data/rotten_tomatoes"
+    rows = "".join(f"a fine film {i},positive\na dull film {i},negative\n" for i in range(8))
+    loopback_hub.add_repo(
+        repo_id, {"README.md": "# stand-in\n", "train.csv": "text,label\n" + rows}, repo_type="dataset"
+    )
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", loopback_hub.endpoint)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets")
+    return repo_id
 
-    def fill(page):
-        expect(page.locator("#modality")).to_be_hidden()  # asked only once label names are typed
-        page.locator("#labels textarea").fill("cat, dog, bird")
-        expect(page.locator("#modality")).to_be_visible()
-        page.locator("#modality").get_by_label("image").check()
-        return ids
 
-    _rank_in_browser(space_url, "labels", fill)
+def _screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"space_{name}.png"), full_page=True)
+
+
+def _shown_table(page) -> list[list[str]]:
+    """The shortlist as the visitor sees it: the header and each row's cell texts."""
+    table = page.locator("#shortlist table").first
+    header = [t.strip() for t in table.locator("thead th").all_inner_texts()]
+    rows = [[t.strip() for t in row.locator("td").all_inner_texts()] for row in table.locator("tbody tr").all()]
+    return [header, *rows]
 
 
 @pytest.mark.browser
 @needs_chromium
-def test_browser_ranks_a_zipped_image_folder(app, space_url, pets_zip) -> None:
+def test_browser_each_example_gives_a_result(app, page, hub_dataset) -> None:
     from playwright.sync_api import expect
 
-    ids = expected(app, app.unpacked(pets_zip))
-
-    def fill(page):
-        _upload(page, pets_zip)
-        expect(page.locator("#modality")).to_be_hidden()  # a dataset's modality is detected, not asked
-        return ids
-
-    _rank_in_browser(space_url, "zipped_image_folder", fill)
+    expect(page.locator("#status")).to_contain_text("Results appear here")  # the first view explains itself
+    expect(page.locator("#shortlist")).to_be_hidden()
+    tasks = [
+        ("cat, dog, bird", {"labels": ["cat", "dog", "bird"], "modality": "image"}),
+        (hub_dataset, hub_dataset),
+        ("shapes.zip", app.unpacked(app.EXAMPLES_DIR / "shapes.zip")),
+        ("reviews.csv", str(app.EXAMPLES_DIR / "reviews.csv")),
+    ]
+    assert len(tasks) == len(app.EXAMPLES)
+    for label, (name, task) in zip(app.EXAMPLE_LABELS, tasks, strict=True):
+        page.get_by_text(label, exact=True).click()
+        expect(page.locator("#status")).to_contain_text(f"ranked for {name}", timeout=90_000)
+        ids = expected(app, task, top_k=10)
+        expect(page.locator("#shortlist a")).to_have_count(len(ids))
+        assert [row[1] for row in _shown_table(page)[1:]] == ids
+    expect(page.locator("#scores-plot img").first).to_be_visible(timeout=30_000)
+    _screenshot(page, "examples")
 
 
 @pytest.mark.browser
 @needs_chromium
-def test_browser_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> None:
+def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -> None:
+    """A result: links to the Hub, a CSV that parses back to the table shown. Then the Hub pool, offline: one readable
+    sentence replaces the status, the results are hidden, and no output shows a red "Error" badge."""
     from playwright.sync_api import expect
 
-    ids = expected(app, str(reviews_csv))
+    page.locator("#labels textarea").fill("cat, dog, bird")
+    page.locator("#modality").get_by_label("image").check()
+    page.locator("#rank-button").click()
+    expect(page.locator("#status")).to_contain_text("ranked for cat, dog, bird", timeout=90_000)
+    shown = _shown_table(page)
+    hrefs = page.locator("#shortlist a").evaluate_all("links => links.map(a => a.href)")
+    assert hrefs == [f"https://huggingface.co/{row[1]}" for row in shown[1:]]
+    with page.expect_download() as download:
+        page.locator("#download-csv").click()
+    csv = pd.read_csv(download.value.path(), dtype=str, keep_default_na=False)
+    assert [list(csv.columns), *csv.values.tolist()] == shown
+    _screenshot(page, "result")
 
-    def fill(page):
-        _upload(page, reviews_csv)
-        expect(page.locator("#rerank")).to_be_visible()  # samples to run models on: re-ranking is offered
-        return ids
-
-    _rank_in_browser(space_url, "csv", fill)
+    page.locator("#pool input").click()
+    page.get_by_role("option", name="Hub: image-classification").click()
+    page.locator("#rank-button").click()
+    status = page.locator("#status")
+    expect(status).to_contain_text("cannot be reached from this Space", timeout=60_000)
+    assert status.inner_text().strip() == (
+        "The Hugging Face Hub cannot be reached from this Space, so the Hub candidate pool could not be loaded; "
+        "choose the bundled pool."
+    )
+    for result in ("#shortlist", "#scores-plot", "#size-plot", "#download-csv"):
+        expect(page.locator(result)).to_be_hidden()
+    expect(page.get_by_text("Error", exact=True)).to_have_count(0)
+    _screenshot(page, "error")
 
 
 def test_a_space_build_installs_this_repository(tmp_path) -> None:
