@@ -106,8 +106,8 @@ def rank_task(
     rerank: float,
     progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio injects the tracker through this default)
 ) -> tuple[Any, ...]:
-    """Rank one task. Returns the status, the table, its value line, the notes, the two figures, the CSV and JSON
-    downloads and the shortlist as JSON for the push: see :func:`shown` and :func:`cleared`."""
+    """Rank one task. Returns the status, the table, its value line, the notes and their box, the two figures, the CSV
+    and JSON downloads and the shortlist as JSON for the push: see :func:`shown` and :func:`cleared`."""
     progress(0.1, desc="reading the task")
     try:
         task = task_input(dataset_id, upload, labels, modality)
@@ -152,6 +152,7 @@ def shown(shortlist: Any, status: str) -> tuple[Any, ...]:
         gr.update(value=pd.DataFrame(rows, columns=header), datatype=datatype, visible=True),
         gr.update(value=f"**{header_value}**: {shortlist.value_label}.", visible=True),
         "\n".join(f"- {note}" for note in notes),
+        gr.update(visible=bool(notes)),
         gr.update(value=shortlist.plot_scores(), visible=True),
         gr.update(value=shortlist.plot_size_vs_score(), visible=True),
         gr.update(value=csv_path, visible=True),
@@ -163,7 +164,7 @@ def shown(shortlist: Any, status: str) -> tuple[Any, ...]:
 def cleared(status: str) -> tuple[Any, ...]:
     """The outputs of a failed ranking: the error sentence as the status, every result hidden and emptied."""
     hidden = gr.update(value=None, visible=False)
-    return status, hidden, gr.update(value="", visible=False), "", hidden, hidden, hidden, hidden, ""
+    return status, hidden, gr.update(value="", visible=False), "", gr.update(visible=False), *[hidden] * 4, ""
 
 
 def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
@@ -416,12 +417,12 @@ def build_demo() -> gr.Blocks:
         table = gr.Dataframe(label="Shortlist", interactive=False, wrap=True, visible=False, elem_id="shortlist")
         value_line = gr.Markdown(visible=False, elem_id="value-line")
         with gr.Row():
-            csv_button = gr.DownloadButton("Download CSV", visible=False, elem_id="download-csv")
-            json_button = gr.DownloadButton("Download JSON", visible=False, elem_id="download-json")
+            csv_button = gr.DownloadButton("Download CSV", size="sm", visible=False, elem_id="download-csv")
+            json_button = gr.DownloadButton("Download JSON", size="sm", visible=False, elem_id="download-json")
         with gr.Row():
             scores_plot = gr.Plot(label="Scores", visible=False, elem_id="scores-plot")
             size_plot = gr.Plot(label="Size versus score", visible=False, elem_id="size-plot")
-        with gr.Accordion("Notes on this list", open=False):
+        with gr.Accordion("Notes on this list", open=False, visible=False) as notes_box:
             notes = gr.Markdown(elem_id="notes")
         shortlist_json = gr.State("")
         with gr.Accordion("Push the shortlist to a Hub collection", open=False):
@@ -430,12 +431,26 @@ def build_demo() -> gr.Blocks:
             token = gr.Textbox(label="Hub write token (used once, never stored)", type="password")
             push_button = gr.Button("Push to collection")
             push_status = gr.Markdown()
-        for field in (dataset_id, upload, labels):
-            field.change(_show_for_task, [dataset_id, upload, labels], [modality, rerank], api_name=False)
+        task_fields = [dataset_id, upload, labels]
+        for field in task_fields:
+            field.change(_show_for_task, task_fields, [modality, rerank], api_name=False)
         inputs = [dataset_id, upload, labels, modality, candidates, top_k, max_params, drop_flagged, rerank]
-        outputs = [status, table, value_line, notes, scores_plot, size_plot, csv_button, json_button, shortlist_json]
+        outputs = [
+            status,
+            table,
+            value_line,
+            notes,
+            notes_box,
+            scores_plot,
+            size_plot,
+            csv_button,
+            json_button,
+            shortlist_json,
+        ]
         rank_button.click(rank_task, inputs, outputs, api_name="rank")
-        examples.load_input_event.then(rank_task, inputs, outputs, api_name=False)
+        # an example fills every task field at once: show what it asks for (the modality), then rank it
+        shown_fields = examples.load_input_event.then(_show_for_task, task_fields, [modality, rerank], api_name=False)
+        shown_fields.then(rank_task, inputs, outputs, api_name=False)
         push_button.click(push_collection, [shortlist_json, title, namespace, token], push_status, api_name="push")
     return demo
 

@@ -65,7 +65,7 @@ def predict(space_url, *args) -> dict[str, object]:
     """The Space's ``/rank`` answer, by output name."""
     from gradio_client import Client
 
-    names = ("status", "table", "value_line", "notes", "scores", "sizes", "csv", "json")
+    names = ("status", "table", "value_line", "notes", "notes_box", "scores", "sizes", "csv", "json")
     answer = Client(space_url, verbose=False).predict(*args, api_name="/rank")
     unwrapped = (v.get("value") if isinstance(v, dict) and v.get("__type__") == "update" else v for v in answer)
     return dict(zip(names, unwrapped, strict=True))
@@ -226,10 +226,12 @@ def _screenshot(page, name: str) -> None:
 
 def _shown_table(page) -> list[list[str]]:
     """The shortlist as the visitor sees it: the header and each row's cell texts."""
-    table = page.locator("#shortlist table").first
-    header = [t.strip() for t in table.locator("thead th").all_inner_texts()]
-    rows = [[t.strip() for t in row.locator("td").all_inner_texts()] for row in table.locator("tbody tr").all()]
-    return [header, *rows]
+    header = page.locator("#shortlist [role=columnheader]").all_inner_texts()
+    rows = page.locator("#shortlist [role=row]:not([aria-rowindex='1'])").all()  # a virtual list, not a <tbody>
+    return [
+        [t.strip() for t in header],
+        *([t.strip() for t in row.locator("[role=gridcell]").all_inner_texts()] for row in rows),
+    ]
 
 
 @pytest.mark.browser
@@ -250,7 +252,7 @@ def test_browser_each_example_gives_a_result(app, page, hub_dataset) -> None:
         page.get_by_text(label, exact=True).click()
         expect(page.locator("#status")).to_contain_text(f"ranked for {name}", timeout=90_000)
         ids = expected(app, task, top_k=10)
-        expect(page.locator("#shortlist a")).to_have_count(len(ids))
+        expect(page.locator("#shortlist [role=row] a")).to_have_count(len(ids))
         assert [row[1] for row in _shown_table(page)[1:]] == ids
     expect(page.locator("#scores-plot img").first).to_be_visible(timeout=30_000)
     _screenshot(page, "examples")
@@ -268,7 +270,7 @@ def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -
     page.locator("#rank-button").click()
     expect(page.locator("#status")).to_contain_text("ranked for cat, dog, bird", timeout=90_000)
     shown = _shown_table(page)
-    hrefs = page.locator("#shortlist a").evaluate_all("links => links.map(a => a.href)")
+    hrefs = page.locator("#shortlist [role=row] a").evaluate_all("links => links.map(a => a.href)")
     assert hrefs == [f"https://huggingface.co/{row[1]}" for row in shown[1:]]
     with page.expect_download() as download:
         page.locator("#download-csv").click()
