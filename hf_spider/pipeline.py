@@ -119,8 +119,8 @@ class ModelSelectionPipeline(Pipeline):
         pareto: keep only the accuracy-versus-size front.
 
     Returns:
-        A :class:`Shortlist`: prints as a table, converts with ``to_pandas`` / ``to_json`` / ``to_markdown``, plots
-        with ``plot_scores`` / ``plot_size_vs_score``, and pushes with ``push_to_hub_collection``.
+        A :class:`Shortlist`: prints as a table, converts with ``to_pandas`` / ``to_json`` / ``to_markdown`` /
+        ``to_csv``, plots with ``plot_scores`` / ``plot_size_vs_score``, and pushes with ``push_to_hub_collection``.
     """
 
     # No tokenizer or processor: the scorer reads task tokens, which preprocess builds itself.

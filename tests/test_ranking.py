@@ -73,6 +73,49 @@ def test_empty_pool_after_filters_is_an_error() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    ("repo_id", "tags", "flagged"),
+    [
+        ("lysandre/tiny-vit-random", None, True),
+        ("nateraw/test_model_a", None, True),
+        ("someone/Test-Model", None, True),
+        ("AnonymousSub/dummy_2", None, True),
+        ("acme/vit", ("testing",), True),
+        ("google/vit-base-patch16-224", None, False),
+        ("facebook/deit-tiny-patch16-224", None, False),  # tiny is a real size, not a test
+        ("acme/latest-contest-winner", None, False),  # words, not substrings
+        ("acme/vit", ("dataset:mnist_test",), False),  # whole tags only
+        ("test/vit-base", None, False),  # the owner's name says nothing of the weights
+    ],
+)
+def test_test_and_random_weight_repos_are_noted_or_dropped(repo_id, tags, flagged) -> None:
+    record = ModelRecord(repo_id=repo_id, pipeline_tag="image-classification", num_parameters=10, tags=tags)
+    assert ("looks like a test or random-weight repo" in CandidateFilter().notes(record)) == flagged
+    assert CandidateFilter(drop_test_repos=True).keep(record) != flagged
+    assert CandidateFilter().keep(record)
+
+
+def test_rank_carries_the_hub_facts_and_what_it_read() -> None:
+    pool = [
+        ModelRecord(
+            repo_id="a/known",
+            pipeline_tag="image-classification",
+            num_parameters=10,
+            license="mit",
+            downloads=1234,
+            last_modified="2024-05-01T10:00:00.000Z",
+        ),
+        ModelRecord(repo_id="a/bare", pipeline_tag="image-classification", num_parameters=5),
+    ]
+    tokens = TaskTokens(TaskDescription(name="t", modality="image", label_names=("x", "y")))
+    shortlist = rank(tokens, pool, ranker=SizePrior())
+    assert [(e.license, e.downloads, e.last_modified) for e in shortlist] == [
+        ("mit", 1234, "2024-05-01T10:00:00.000Z"),
+        (None, None, None),
+    ]
+    assert shortlist.metadata["read"] == "label names"
+
+
 def test_size_prior_ranks_by_size() -> None:
     tokens = TaskTokens(TaskDescription(name="t", modality="image", label_names=("x", "y")))
     shortlist = rank(tokens, POOL[:2], ranker=SizePrior())

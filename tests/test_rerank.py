@@ -334,6 +334,7 @@ def test_nothing_reranked_is_an_error_that_names_the_first_reason(pool, text_tas
     with pytest.raises(NothingRerankedError, match=r"none of the 2 candidates could be re-ranked") as info:
         rerank_shortlist(stage_one(broken), text_task, broken, k=2, per_class=2, options=options(root))
     assert set(info.value.failures) == {"tiny/broken", "tiny/remote-code"}
+    assert not info.value.offline  # broken repos, not a Hub out of reach
 
 
 def test_budget_and_successive_halving(pool, text_task) -> None:

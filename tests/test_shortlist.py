@@ -82,6 +82,26 @@ def test_a_failed_entry_says_why() -> None:
 # ----------------------------------------------------------------------------------------------- plots
 
 
+def test_hub_columns_appear_when_the_pool_knows_them_and_csv_is_the_table_shown() -> None:
+    import io
+
+    import pandas as pd
+
+    from hf_spider.outputs.shortlist import ShortlistEntry
+
+    bare = make()
+    assert bare.display_rows()[0] == ["rank", "model", "percentile", "params", "notes"]
+    known = ShortlistEntry("acme/vit", 0.5, 1, license="mit", downloads=1_234_567, last_modified="2024-05-01T10:00:00Z")
+    shortlist = bare.with_entries([known, *bare.entries[:1]])
+    header, rows = shortlist.display_rows()
+    assert header == ["rank", "model", "percentile", "params", "license", "downloads", "last modified", "notes"]
+    assert rows[0][4:7] == ["mit", "1.2M", "2024-05-01"] and rows[1][4:7] == ["?", "?", "?"]
+    parsed = pd.read_csv(io.StringIO(shortlist.to_csv()), dtype=str, keep_default_na=False)
+    assert [list(parsed.columns), *parsed.values.tolist()] == [header, *rows]
+    assert shortlist.to_markdown().splitlines()[3] == "|---:|---|---:|---:|---|---:|---|---|"
+    assert known.url == "https://huggingface.co/acme/vit"
+
+
 def _ranked(percentiles: bool) -> Shortlist:
     ids = [f"owner-{i}/model-with-a-rather-long-name-finetuned-on-something-{i}" for i in range(6)]
     return Shortlist.from_scores(
