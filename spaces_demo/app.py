@@ -89,6 +89,7 @@ def _selector() -> Any:
 
 @lru_cache(maxsize=1)
 def bundled_pool_size() -> int:
+    """How many models the bundled pool holds, for the header (read from the pool, so it follows the package)."""
     from hf_spider.ranking import load_candidates
 
     return len(load_candidates("bundled"))
@@ -111,8 +112,6 @@ def rank_task(
     progress(0.1, desc="reading the task")
     try:
         task = task_input(dataset_id, upload, labels, modality)
-        if rerank and isinstance(task, dict):
-            raise gr.Error("re-ranking runs the models on samples: give a dataset, or set re-rank to 0")
         progress(0.4, desc="re-ranking with forward passes" if rerank else "scoring the candidates")
         shortlist = _selector()(task, **pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank))
     except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
@@ -124,8 +123,10 @@ def rank_task(
     return shown(shortlist, said)
 
 
-def pipeline_options(candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float) -> dict:
-    """The form's settings as ``pipeline("model-selection")`` options."""
+def pipeline_options(
+    candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float
+) -> dict[str, Any]:
+    """The form's settings as ``pipeline("model-selection")`` options (the library applies every rule)."""
     options: dict[str, Any] = {"top_k": int(top_k), "candidates": _candidates(candidates)}
     if max_params_m:
         options["max_parameters"] = int(max_params_m * 1e6)
@@ -213,13 +214,13 @@ def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
             "the Hugging Face Hub; set “Re-rank the best k” to 0 to get the ranking without forward passes."
         )
     about_dataset = isinstance(exc, InvalidDatasetError)
-    subject = f"the dataset '{dataset_id}'" if about_dataset else "the Hub candidate pool"
+    subject = f"the dataset '{_escape_markdown(dataset_id)}'" if about_dataset else "the Hub candidate pool"
     fix = "upload the dataset as a file or type its label names" if about_dataset else "choose the bundled pool"
     cause = _hub_cause(exc)
     if isinstance(cause, OfflineModeIsEnabled | ConnectionError | TimeoutError):
         return f"The Hugging Face Hub cannot be reached from this Space, so {subject} could not be loaded; {fix}."
     if isinstance(cause, GatedRepoError):
-        return f"{subject.capitalize()} is gated on the Hub and this Space has no access to it; {fix}."
+        return f"{subject[:1].upper()}{subject[1:]} is gated on the Hub and this Space has no access to it; {fix}."
     if isinstance(cause, RepositoryNotFoundError):
         return f"The Hub does not know {subject}; check the id, or {fix}."
     if isinstance(cause, HfHubHTTPError):
