@@ -65,7 +65,7 @@ def predict(space_url, *args) -> dict[str, object]:
     """The Space's ``/rank`` answer, by output name."""
     from gradio_client import Client
 
-    names = ("status", "table", "value_line", "notes", "notes_box", "scores", "sizes", "csv", "json")
+    names = ("status", "table", "value_line", "notes", "scores", "sizes", "csv", "json")  # no layout blocks
     answer = Client(space_url, verbose=False).predict(*args, api_name="/rank")
     unwrapped = (v.get("value") if isinstance(v, dict) and v.get("__type__") == "update" else v for v in answer)
     return dict(zip(names, unwrapped, strict=True))
