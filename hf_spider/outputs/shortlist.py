@@ -374,10 +374,16 @@ EVIDENCE_NOTES = {
 }
 
 
+def _downloads_cell(entry: ShortlistEntry) -> str | None:
+    from .plots import human_count  # plots imports this module
+
+    return None if entry.downloads is None else human_count(entry.downloads)
+
+
 #: The optional columns of :meth:`Shortlist.display_rows`: each cell from an entry, ``None`` when unknown.
 HUB_COLUMNS: dict[str, Callable[[ShortlistEntry], str | None]] = {
     "license": lambda e: e.license,
-    "downloads": lambda e: None if e.downloads is None else human_count(e.downloads),
+    "downloads": _downloads_cell,
     "last modified": lambda e: None if e.last_modified is None else e.last_modified[:10],  # ISO date, no time
 }
 #: Columns right-aligned in the text and markdown tables.
