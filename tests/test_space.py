@@ -76,13 +76,13 @@ def test_gradio_client_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> Non
 
     answer = predict(space_url, "", handle_file(str(reviews_csv)), "", None, *BUNDLED)
     table = answer["table"]
-    assert table["headers"] == ["rank", "model", table["headers"][2], "params", "notes"]
+    assert table["headers"][:4] == ["rank", "model", table["headers"][2], "params"] and table["headers"][-1] == "notes"
     ids = expected(app, str(reviews_csv))
     assert [row[1] for row in table["data"]] == [f"[{i}](https://huggingface.co/{i})" for i in ids]
     assert [row[0] for row in table["data"]] == [str(i) for i in range(1, TOP_K + 1)]
     assert all(row[3].endswith(("K", "M", "B")) for row in table["data"])  # 229.8M, never 229799953
     status = answer["status"]
-    assert f"{TOP_K} of " in status and "text models** in the bundled pool of 349" in status
+    assert f"{TOP_K} of " in status and f"text models** in the bundled pool of {app.bundled_pool_size()}" in status
     assert "ranked for **reviews.csv**" in status and "not its samples" in status
     assert "not pinned" in answer["notes"]
     assert "100 = best" in answer["value_line"]
@@ -90,16 +90,30 @@ def test_gradio_client_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> Non
 
 
 def test_flagged_repos_are_noted_or_left_out(space_url) -> None:
-    """Under a 1M size cap the bundled image pool holds a model of unknown size and test / random-weight repos: the
+    """Under a 1M size cap the bundled image pool lists models of unknown size and test / random-weight repos: the
     notes say so, and the checkbox leaves them out (the rule is the library's: ``CandidateFilter``)."""
+    from hf_spider.hub.placeholders import PLACEHOLDER_NOTE, looks_like_placeholder
+    from hf_spider.ranking import load_candidates
+
+    records = {r.repo_id: r for r in load_candidates("bundled")}
     task = ("", None, "cat, dog, bird", "image", "bundled", 10, 1)
-    rows = predict(space_url, *task, False, 0)["table"]["data"]
-    notes = {row[1].partition("(https://huggingface.co/")[2].rstrip(")"): row[-1] for row in rows}  # by linked id
-    assert "size unknown" in notes["michaelbenayoun/vit-base-beans"]
-    assert "looks like a test or random-weight repo" in notes["lysandre/tiny-vit-random"]
-    assert "looks like a test or random-weight repo" in notes["nateraw/test_model_a"]
+
+    def listed(answer) -> dict[str, str]:
+        """Each listed model's notes, by the id its link names."""
+        rows = answer["table"]["data"]
+        return {row[1].partition("(https://huggingface.co/")[2].rstrip(")"): row[-1] for row in rows}
+
+    notes = listed(predict(space_url, *task, False, 0))
+    flagged = {m for m in notes if records[m].num_parameters is None or looks_like_placeholder(records[m])}
+    assert flagged  # the pool has such models under the cap, or this test says nothing
+    for model_id, note in notes.items():
+        assert ("size unknown" in note) == (records[model_id].num_parameters is None), model_id
+        assert (PLACEHOLDER_NOTE in note) == looks_like_placeholder(records[model_id]), model_id
     answer = predict(space_url, *task, True, 0)
-    assert not answer["table"]["data"] and "No image candidate is left to rank after filtering" in answer["status"]
+    kept = listed(answer)
+    assert not kept.keys() & flagged
+    if not kept:
+        assert "No image candidate is left to rank after filtering" in answer["status"]
 
 
 def test_the_task_comes_from_the_one_field_filled_in(app) -> None:
