@@ -233,6 +233,25 @@ def test_max_params_notes_models_of_unknown_size(capsys, tmp_path) -> None:
     assert [e["model_id"] for e in json.loads(out)["entries"]] == ["o/sized"]
 
 
+def test_test_repos_are_noted_or_dropped(capsys, tmp_path) -> None:
+    from hf_spider.hub.index import write_index
+    from hf_spider.hub.records import ModelRecord
+
+    index = write_index(
+        [
+            ModelRecord(repo_id="o/vit", pipeline_tag="image-classification", num_parameters=500),
+            ModelRecord(repo_id="o/tiny-vit-random", pipeline_tag="image-classification", num_parameters=50),
+        ],
+        tmp_path / "index.jsonl",
+    )
+    argv = ["--labels", "cat,dog", "--modality", "image", "--candidates", str(index), "--ranker", "size_prior"]
+    code, out, _ = run(capsys, *argv, "--format", "json")
+    reasons = {e["model_id"]: e["reasons"] for e in json.loads(out)["entries"]}
+    assert code == 0 and reasons == {"o/vit": [], "o/tiny-vit-random": ["looks like a test or random-weight repo"]}
+    code, out, _ = run(capsys, *argv, "--drop-test-repos", "--format", "json")
+    assert [e["model_id"] for e in json.loads(out)["entries"]] == ["o/vit"]
+
+
 def test_bundled_shortlist_says_it_is_not_pinned(capsys) -> None:
     code, out, _ = run(capsys, "--labels", "cat,dog", "--modality", "image", "--top-k", "3")
     assert code == 0 and "not pinned" in out

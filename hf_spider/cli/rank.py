@@ -71,6 +71,12 @@ def register(subparsers: Any) -> None:
         help="drop, instead of keeping and noting, candidates whose size / license / library a filter cannot check, "
         "and candidates whose repo could not be read (else ranked last, with the reason)",
     )
+    pool.add_argument(
+        "--drop-test-repos",
+        action="store_true",
+        help="drop, instead of keeping and noting, repos whose name or tags say test or random weights "
+        "(tiny-random, test, dummy)",
+    )
     pool.add_argument("--include-gated", action="store_true", help="also rank gated models")
 
     parser.add_argument(
@@ -117,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             libraries=frozenset(args.library) if args.library else None,
             include_gated=args.include_gated,
             drop_unknown=args.drop_unknown,
+            drop_test_repos=args.drop_test_repos,
         )
         candidates = select_candidates(
             load_candidates(args.candidates, modality=tokens.description.modality),
