@@ -116,7 +116,7 @@ def rank_task(
         shortlist = _selector()(task, **pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank))
     except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
         message = error_sentence(exc, dataset_id=(dataset_id or "").strip())
-        gr.Warning(message)
+        gr.Warning(message, title="Could not rank")
         return cleared(message)
     progress(0.9, desc="plotting")
     said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, not isinstance(task, dict))
@@ -272,7 +272,7 @@ def push_collection(shortlist_json: str, title: str, namespace: str, token: str)
         )
     except Exception as exc:
         message = error_sentence(exc)
-        gr.Warning(message)
+        gr.Warning(message, title="Could not push")
         return message
     return f"Pushed to [{url}]({url})"
 
