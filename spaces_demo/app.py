@@ -253,8 +253,11 @@ def _plain_sentence(text: str) -> str:
 
 
 def _escape_markdown(text: str) -> str:
-    """``text`` shown as written in a markdown cell or status (``nateraw/test_model_a`` stays upright)."""
-    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", text)
+    """``text`` shown as written in a markdown cell or status (``nateraw/test_model_a`` stays upright), with the
+    characters that would rewrite or reorder the line escaped first (a task or dataset name is the user's)."""
+    from hf_spider.hub.sanitize import escape_for_display
+
+    return re.sub(r"([\\`*_{}\[\]<>()#+!|~])", r"\\\1", escape_for_display(text))
 
 
 def push_collection(shortlist_json: str, title: str, namespace: str, token: str) -> str:

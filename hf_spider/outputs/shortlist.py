@@ -72,8 +72,10 @@ class ShortlistEntry:
 
     @property
     def url(self) -> str:
-        """The model's page on the Hub."""
-        return f"{HUB_URL}/{self.model_id}"
+        """The model's page on the Hub (the id percent-encoded: an id from an untrusted index cannot break a link)."""
+        from urllib.parse import quote
+
+        return f"{HUB_URL}/{quote(self.model_id, safe='/')}"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
