@@ -162,7 +162,7 @@ def test_unknown_option_and_wrong_model_are_refused(selector, ranker) -> None:
 def test_shortlist_outputs_and_plots(selector) -> None:
     shortlist = selector(LABELS, top_k=5)
     assert list(shortlist.to_pandas().model_id) == shortlist.model_ids
-    assert shortlist.metadata["pool_size"] == len(load_bundled_index()) > shortlist.metadata["candidates"]
+    assert shortlist.metadata["pool_size"] == len(load_default_pool()) > shortlist.metadata["candidates"]
     assert Shortlist.from_json(shortlist.to_json()) == shortlist
     assert shortlist.to_markdown().count("\n|") == 2 + 5
     bars = shortlist.plot_scores()
