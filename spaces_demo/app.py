@@ -40,6 +40,17 @@ POOLS = ("bundled", "Hub: image-classification", "Hub: text-classification")
 HUB_POOL_SIZE = 50
 #: Largest upload unpacked from a zip, so a zip bomb cannot fill the Space's disk.
 MAX_UNZIPPED_BYTES = 512 * 2**20
+#: Widths of the table's columns but the notes, so that short headers stay on one line and the notes get the rest.
+COLUMN_WIDTHS = {
+    "rank": "60px",
+    "model": "30%",
+    "percentile": "115px",
+    "score": "115px",
+    "params": "80px",
+    "license": "110px",
+    "downloads": "100px",
+    "last modified": "125px",
+}
 #: A task given by many label names is named by its first characters in the status.
 MAX_TASK_NAME_CHARS = 60
 
@@ -116,7 +127,7 @@ def rank_task(
         shortlist = _selector()(task, **pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank))
     except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
         message = error_sentence(exc, dataset_id=(dataset_id or "").strip())
-        gr.Warning(message, title="Could not rank")
+        gr.Warning(message)
         return cleared(message)
     progress(0.9, desc="plotting")
     said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, not isinstance(task, dict))
@@ -146,11 +157,12 @@ def shown(shortlist: Any, status: str) -> tuple[Any, ...]:
     for row, entry in zip(rows, shortlist, strict=True):
         row[model] = f"[{_escape_markdown(row[model])}]({entry.url})"
     datatype = ["markdown" if i == model else "str" for i in range(len(header))]
+    widths = [COLUMN_WIDTHS.get(name, "auto") for name in header]
     csv_path, json_path = _downloads(shortlist)
     header_value, notes = header[2], shortlist.notes[1:]  # notes[0] says what the value column means
     return (
         status,
-        gr.update(value=pd.DataFrame(rows, columns=header), datatype=datatype, visible=True),
+        gr.update(value=pd.DataFrame(rows, columns=header), datatype=datatype, column_widths=widths, visible=True),
         gr.update(value=f"**{header_value}**: {shortlist.value_label}.", visible=True),
         "\n".join(f"- {note}" for note in notes),
         gr.update(visible=bool(notes)),
@@ -176,7 +188,7 @@ def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
     listed = sum(e.error is None for e in shortlist)
     modality = meta.get("modality", "")
     lines = [
-        f"**{listed} of {meta.get('candidates', '?')} {modality} models** in {_pool_name(pool, meta)}, "
+        f"**{listed} of {meta['candidates']:,} {modality} models** in {_pool_name(pool, meta['pool_size'])}, "
         f"ranked for **{_escape_markdown(task)}**.",
     ]
     reading = READ_SENTENCES.get((meta.get("read"), has_samples), "")
@@ -275,7 +287,7 @@ def push_collection(shortlist_json: str, title: str, namespace: str, token: str)
         )
     except Exception as exc:
         message = error_sentence(exc)
-        gr.Warning(message, title="Could not push")
+        gr.Warning(message)
         return message
     return f"Pushed to [{url}]({url})"
 
@@ -345,11 +357,11 @@ def _candidates(choice: str) -> Any:
     return "bundled"
 
 
-def _pool_name(choice: str, metadata: dict[str, Any]) -> str:
-    size = metadata.get("pool_size", "?")
+def _pool_name(choice: str, size: int) -> str:
+    """The pool as the status names it, with its size (the pipeline's ``metadata["pool_size"]``)."""
     if choice.startswith("Hub:"):
-        return f"the {size} most downloaded {choice.removeprefix('Hub:').strip()} models of the Hub"
-    return f"the bundled pool of {size}"
+        return f"the {size:,} most downloaded {choice.removeprefix('Hub:').strip()} models of the Hub"
+    return f"the bundled pool of {size:,}"
 
 
 def _show_for_task(dataset_id: str, upload: str | None, labels: str) -> tuple[Any, Any]:
@@ -363,7 +375,7 @@ def build_demo() -> gr.Blocks:
     with gr.Blocks(title="hf-spider: which model should I fine-tune?") as demo:
         gr.Markdown(
             "# hf-spider\nRank pre-trained Hub models for your dataset without fine-tuning them all "
-            f"(Model Spider, NeurIPS 2023). Works offline on the bundled pool of {bundled_pool_size()} models.\n\n"
+            f"(Model Spider, NeurIPS 2023). Works offline on the bundled pool of {bundled_pool_size():,} models.\n\n"
             "**Describe your task with one of the three fields below, or click an example.**"
         )
         with gr.Row():

@@ -82,7 +82,7 @@ def test_gradio_client_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> Non
     assert [row[0] for row in table["data"]] == [str(i) for i in range(1, TOP_K + 1)]
     assert all(row[3].endswith(("K", "M", "B")) for row in table["data"])  # 229.8M, never 229799953
     status = answer["status"]
-    assert f"{TOP_K} of " in status and f"text models** in the bundled pool of {app.bundled_pool_size()}" in status
+    assert f"{TOP_K} of " in status and f"text models** in the bundled pool of {app.bundled_pool_size():,}" in status
     assert "ranked for **reviews.csv**" in status and "not its samples" in status
     assert "not pinned" in answer["notes"]
     assert "100 = best" in answer["value_line"]
