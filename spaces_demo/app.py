@@ -116,6 +116,7 @@ def rank_task(
     max_params_m: float,
     drop_flagged: bool,
     rerank: float,
+    description: str = "",
     progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio injects the tracker through this default)
 ) -> tuple[Any, ...]:
     """Rank one task. Returns the status, the table, its value line, the notes and their box, the two figures, the CSV
@@ -124,7 +125,8 @@ def rank_task(
     try:
         task = task_input(dataset_id, upload, labels, modality)
         progress(0.4, desc="re-ranking with forward passes" if rerank else "scoring the candidates")
-        shortlist = _selector()(task, **pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank))
+        options = pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank, description)
+        shortlist = _selector()(task, **options)
     except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
         message = error_sentence(exc, dataset_id=(dataset_id or "").strip())
         gr.Warning(message)
@@ -135,10 +137,13 @@ def rank_task(
 
 
 def pipeline_options(
-    candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float
+    candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float, description: str = ""
 ) -> dict[str, Any]:
-    """The form's settings as ``pipeline("model-selection")`` options (the library applies every rule)."""
-    options: dict[str, Any] = {"top_k": int(top_k), "candidates": _candidates(candidates)}
+    """The form's settings as ``pipeline("model-selection")`` options (the library applies every rule). The Space
+    re-ranks only when asked (``rerank_budget=0`` otherwise): forward passes on a shared CPU are the visitor's call."""
+    options: dict[str, Any] = {"top_k": int(top_k), "candidates": _candidates(candidates), "rerank_budget": 0}
+    if (description or "").strip():
+        options["description"] = description.strip()
     if max_params_m:
         options["max_parameters"] = int(max_params_m * 1e6)
     if drop_flagged:
@@ -396,6 +401,11 @@ def build_demo() -> gr.Blocks:
                     placeholder="cat, dog, bird",
                     elem_id="labels",
                 )
+                description = gr.Textbox(
+                    label="Optionally, the task in words (read beside the labels or data)",
+                    placeholder="sentiment of short film reviews",
+                    elem_id="description",
+                )
                 modality = gr.Radio(
                     list(MODALITIES),
                     value=None,
@@ -450,7 +460,18 @@ def build_demo() -> gr.Blocks:
         task_fields = [dataset_id, upload, labels]
         for field in task_fields:
             field.change(_show_for_task, task_fields, [modality, rerank], api_name=False)
-        inputs = [dataset_id, upload, labels, modality, candidates, top_k, max_params, drop_flagged, rerank]
+        inputs = [
+            dataset_id,
+            upload,
+            labels,
+            modality,
+            candidates,
+            top_k,
+            max_params,
+            drop_flagged,
+            rerank,
+            description,
+        ]
         outputs = [
             status,
             table,

@@ -61,12 +61,12 @@ def expected(app, task, top_k=TOP_K, **options) -> list[str]:
     return app._selector()(task, top_k=top_k, **options).model_ids
 
 
-def predict(space_url, *args) -> dict[str, object]:
-    """The Space's ``/rank`` answer, by output name."""
+def predict(space_url, *args, description: str = "") -> dict[str, object]:
+    """The Space's ``/rank`` answer to the form's values (the optional task description last), by output name."""
     from gradio_client import Client
 
     names = ("status", "table", "value_line", "notes", "scores", "sizes", "csv", "json")  # no layout blocks
-    answer = Client(space_url, verbose=False).predict(*args, api_name="/rank")
+    answer = Client(space_url, verbose=False).predict(*args, description, api_name="/rank")
     unwrapped = (v.get("value") if isinstance(v, dict) and v.get("__type__") == "update" else v for v in answer)
     return dict(zip(names, unwrapped, strict=True))
 
