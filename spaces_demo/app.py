@@ -401,17 +401,17 @@ def build_demo() -> gr.Blocks:
                     placeholder="cat, dog, bird",
                     elem_id="labels",
                 )
-                description = gr.Textbox(
-                    label="Optionally, the task in words (read beside the labels or data)",
-                    placeholder="sentiment of short film reviews",
-                    elem_id="description",
-                )
                 modality = gr.Radio(
                     list(MODALITIES),
                     value=None,
                     label="Are these labels for images or for texts?",
                     visible=False,
                     elem_id="modality",
+                )
+                description = gr.Textbox(
+                    label="Optionally, the task in words (read beside the labels or data)",
+                    placeholder="sentiment of short film reviews",
+                    elem_id="description",
                 )
             with gr.Column():
                 candidates = gr.Dropdown(
