@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = ", ".join(f"{name} {1000 * value:.1f} ms" for name, value in seconds.items())
         print(f"estimators per pair, width {width} (40 samples, 1 CPU thread): {parts}")
     if args.json:
-        from hf_spider.hub.index import atomic_write
+        from hf_spider.hub.output_paths import atomic_write
 
         with atomic_write(args.json) as f:
             json.dump(result, f, indent=1, sort_keys=True)

@@ -29,7 +29,7 @@ from pathlib import Path
 from scipy.stats import kendalltau
 
 from hf_spider.cli import main as cli
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.tokens.facts import timm_facts
 
 MODELS = (

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     results["_meta"]["load_average_at_end"] = os.getloadavg()
     if args.json:
-        from hf_spider.hub.index import atomic_write
+        from hf_spider.hub.output_paths import atomic_write
 
         with atomic_write(args.json) as fh:
             json.dump(results, fh, indent=2)

@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the results to this JSON file")
     args = parser.parse_args()
 
-    from hf_spider.hub.index import atomic_write
+    from hf_spider.hub.output_paths import atomic_write
     from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS
     from hf_spider.rerank.validation import fit_fusion
 

@@ -30,7 +30,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from hf_spider.hub.index import atomic_write, write_index
+from hf_spider.hub.index import write_index
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.hub.pool import load_default_pool
 
 REPO = Path(__file__).resolve().parents[1]

@@ -43,7 +43,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from hf_spider.evaluation.metrics import weighted_tau as harness_tau
 from hf_spider.finetune_records import load_bundled_records
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.scorer.protocols import (
     finetune_protocol_records,
     load_mteb_records,

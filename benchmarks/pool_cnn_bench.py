@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import kendalltau
 
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.hub.pool import load_default_pool
 from hf_spider.rankers import get_ranker
 from hf_spider.ranking import rank, select_candidates

@@ -161,7 +161,7 @@ def main() -> None:
     import torch
     import transformers
 
-    from hf_spider.hub.index import atomic_write
+    from hf_spider.hub.output_paths import atomic_write
 
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:

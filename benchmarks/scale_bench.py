@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.scorer.model import TransferScorer
 from hf_spider.scorer.ranker import default_scorer_path
 from hf_spider.tokens.ptm import PTMTokens, token_dim

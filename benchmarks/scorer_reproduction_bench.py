@@ -26,7 +26,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from hf_spider.cli.train_scorer import train_default
 from hf_spider.finetune_records import load_bundled_records, record_tasks
-from hf_spider.hub.index import atomic_write, load_bundled_index
+from hf_spider.hub.index import load_bundled_index
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.scorer.model import TransferScorer
 from hf_spider.scorer.ranker import default_scorer_path
 from hf_spider.scorer.train import TrainConfig

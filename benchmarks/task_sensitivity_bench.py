@@ -23,7 +23,8 @@ from scipy.stats import kendalltau
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from hf_spider.finetune_records import load_bundled_records
-from hf_spider.hub.index import atomic_write, load_bundled_index
+from hf_spider.hub.index import load_bundled_index
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.ranking import default_ranker, rank
 from hf_spider.tokens.build import task_tokens_from_labels
 from hf_spider.tokens.task import TaskDescription

@@ -48,7 +48,8 @@ from hf_spider.finetune_records import (
     published_transfergraph_best,
     record_tasks,
 )
-from hf_spider.hub.index import atomic_write, load_bundled_index
+from hf_spider.hub.index import load_bundled_index
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.hub.records import ModelRecord
 from hf_spider.rankers import TrainableRanker, trainable_ranker
 from hf_spider.rankers.graph import percentile_matrix

@@ -183,7 +183,7 @@ def records_from_pairs(pairs: Iterable[Mapping[str, Any]]) -> FinetuneRecords:
 
 def write_records_csv(records: FinetuneRecords, path: str | os.PathLike[str]) -> None:
     """Write the simple format atomically (estimator scores are not part of it)."""
-    from .hub.index import atomic_write
+    from .hub.output_paths import atomic_write
 
     with atomic_write(path) as f:
         records.accuracy.sort_values(["modality", "target", "model"]).to_csv(f, index=False, lineterminator="\n")

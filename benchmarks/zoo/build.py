@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from zoo_tasks import SIZE, TaskSpec, image_task, task_spec, text_task
 
 from hf_spider.finetune_records import FinetuneRecords, write_records_csv
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 
 logger = logging.getLogger("hf_spider.benchmarks.zoo")
 

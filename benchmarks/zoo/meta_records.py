@@ -52,7 +52,7 @@ from build import (
 )
 from zoo_tasks import IMAGE_SOURCES, TEXT_TASKS, image_task, task_spec, text_task
 
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 
 logger = logging.getLogger("hf_spider.benchmarks.zoo")
 

@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import ZOO_VERSION, default_cache
 
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.scorer.train import TrainConfig
 
 #: Held out one at a time: three image and three text source datasets (half of each modality's families).

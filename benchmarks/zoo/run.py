@@ -60,7 +60,7 @@ from zoo_tasks import image_task, task_spec, text_task
 
 from hf_spider.evaluation.metrics import rel_at_k, weighted_tau
 from hf_spider.finetune_records import FinetuneRecords
-from hf_spider.hub.index import atomic_write
+from hf_spider.hub.output_paths import atomic_write
 from hf_spider.hub.records import ModelRecord
 from hf_spider.rankers.base import Ranker
 from hf_spider.tokens.task import TaskTokens

@@ -129,7 +129,7 @@ def train_default(
         metrics: benchmark results (``benchmarks/transfergraph_bench.py --json``) to state in the card.
     """
     from ..finetune_records import load_bundled_records, load_transfergraph, read_records_csv, record_tasks
-    from ..hub.index import atomic_write
+    from ..hub.output_paths import atomic_write
     from ..ranking import load_candidates
     from ..scorer.card import card_summary
     from ..scorer.train import TrainConfig, sample_encoders, train_scorer

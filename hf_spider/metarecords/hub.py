@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from ..errors import InvalidRecordsError
-from ..hub.index import atomic_write
+from ..hub.output_paths import atomic_write
 from .store import MANIFEST_FILE, MetaRecords, RecordsFolder, read_meta_records
 
 logger = logging.getLogger(__name__)

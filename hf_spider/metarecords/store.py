@@ -28,7 +28,7 @@ import numpy as np
 
 from ..errors import InvalidRecordsError
 from ..finetune_records import FinetuneRecords, records_from_pairs
-from ..hub.index import atomic_write
+from ..hub.output_paths import atomic_write
 from ..tokens.task import TaskTokens
 
 logger = logging.getLogger(__name__)

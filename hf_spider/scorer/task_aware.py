@@ -236,7 +236,7 @@ class TaskAwareModel:
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the model as one ``.npz`` (arrays plus a JSON header), atomically."""
-        from ..hub.index import atomic_write
+        from ..hub.output_paths import atomic_write
 
         header = {
             "model_ids": list(self.model_ids),

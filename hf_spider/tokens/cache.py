@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..hub.index import atomic_write
+from ..hub.output_paths import atomic_write
 from .task import TaskTokens
 
 logger = logging.getLogger(__name__)

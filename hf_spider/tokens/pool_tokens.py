@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..hub.dedup import ALIASES_KEY
-from ..hub.index import atomic_write
+from ..hub.output_paths import atomic_write
 from ..hub.pool import default_pool_path, load_default_pool
 from ..hub.records import ModelRecord
 from .facts import ImageNetFacts

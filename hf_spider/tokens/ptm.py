@@ -293,7 +293,7 @@ class TextEmbedder:
                     logger.warning("ignoring unreadable text-embedding cache %s (%s)", path, exc)
 
     def _save(self) -> None:
-        from ..hub.index import atomic_write
+        from ..hub.output_paths import atomic_write
 
         texts = sorted(self._cache)
         try:
