@@ -283,6 +283,8 @@ def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -
     page.locator("#modality").get_by_label("image").check()
     page.locator("#rank-button").click()
     expect(page.locator("#status")).to_contain_text("ranked for cat, dog, bird", timeout=90_000)
+    # The status and the table are separate outputs: wait for every listed row (10, the form's default) to render.
+    expect(page.locator("#shortlist [role=row] a")).to_have_count(10, timeout=30_000)
     shown = _shown_table(page)
     hrefs = page.locator("#shortlist [role=row] a").evaluate_all("links => links.map(a => a.href)")
     assert hrefs == [f"https://huggingface.co/{row[1]}" for row in shown[1:]]
