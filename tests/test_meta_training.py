@@ -16,7 +16,7 @@ from test_sources import write_imagefolder
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
 from hf_spider.ranking import rank, read_task, task_reading
-from hf_spider.scorer.model import task_group
+from hf_spider.scorer.pair import hidden_tasks, task_group
 from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.train import TrainConfig, train_scorer, training_labels
 from hf_spider.tokens.build import task_tokens_from_labels
@@ -63,9 +63,9 @@ def test_estimator_only_tasks_get_lists_trusted_as_the_estimators_agree() -> Non
 def test_training_hides_the_sampled_siblings_of_a_task() -> None:
     assert task_group("digits-low:0012") == "digits-low" and task_group("glue/sst2") == "glue/sst2"
     scorer = train_scorer(*_two_domains(), config=FAST)
-    hidden = scorer._hidden("a1:0001")
+    hidden = hidden_tasks(scorer.train_tasks, "a1:0001", scorer.device)
     assert hidden.tolist() == [task_group(t) == "a1" for t in scorer.train_tasks] and hidden.sum() == 6
-    assert not scorer._hidden(None).any()
+    assert not hidden_tasks(scorer.train_tasks, None, scorer.device).any()
 
 
 def _two_domains() -> tuple[FinetuneRecords, list[ModelRecord], dict[str, TaskTokens]]:

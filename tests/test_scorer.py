@@ -13,7 +13,8 @@ from hf_spider.errors import ScorerConfigError
 from hf_spider.finetune_records import FinetuneRecords
 from hf_spider.hub.records import ModelRecord
 from hf_spider.outputs.shortlist import EVIDENCE_KINDS
-from hf_spider.scorer.model import PAIR_FEATURES, SIMILARITY_TEMPERATURES, TransferScorer, prior_readout
+from hf_spider.scorer.model import TransferScorer
+from hf_spider.scorer.pair import PAIR_FEATURES, SIMILARITY_TEMPERATURES, prior_readout
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
 from hf_spider.scorer.train import TrainConfig, fit_transfer_spaces, list_mle, train_scorer
 from hf_spider.tokens.build import task_tokens_from_labels

@@ -48,7 +48,7 @@ def validate(records_folder: Path, repos: Path) -> dict[str, Any]:
     from hf_spider.finetune_records import FinetuneRecords
     from hf_spider.hub.local import records_from_dir
     from hf_spider.metarecords import load_meta_records
-    from hf_spider.scorer.model import task_group
+    from hf_spider.scorer.pair import task_group
     from hf_spider.scorer.train import train_scorer
 
     meta = load_meta_records(records_folder)

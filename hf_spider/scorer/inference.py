@@ -31,7 +31,7 @@ from .paths import default_scorer_path
 from .task_aware import FILE_NAME as TASK_AWARE_FILE
 from .task_aware import TaskAwareModel, read_for_task
 
-#: The read-out and forest layout this module evaluates (``hf_spider.scorer.model``'s ``PAIR_FEATURES`` and
+#: The read-out and forest layout this module evaluates (``hf_spider.scorer.pair``'s ``PAIR_FEATURES`` and
 #: ``SIMILARITY_TEMPERATURES``): a scorer saved with other pair features is run by torch instead.
 PAIR_WIDTH = 9
 SIMILARITY_TEMPERATURES = (0.05, 0.2)
@@ -231,7 +231,7 @@ class NumpyScorer:
         )
 
     def _detail(self, tokens: PTMTokens, index: int, kind: str, row: int, ancestor: int, counts: np.ndarray) -> str:
-        """``TransferScorer._detail``: a one-line reason for a candidate's score."""
+        """``hf_spider.scorer.explain._detail``: a one-line reason for a candidate's score."""
         facts = tokens.facts[index] if index < len(tokens.facts) else None
         return evidence_detail(kind, records=int(counts[row]), ancestor=self.model_ids[ancestor], facts=facts)
 
@@ -278,7 +278,7 @@ def _normalize(v: np.ndarray) -> np.ndarray:
 
 
 def _row_features(table: np.ndarray, similarity: np.ndarray) -> np.ndarray:
-    """``TransferScorer._row_features``: ``[K, 5]`` has-record, mean, mean square, similarity-weighted means."""
+    """``hf_spider.scorer.pair._row_features``: ``[K, 5]`` has-record, mean, mean square, similarity-weighted means."""
     known = ~np.isnan(table)
     values = np.nan_to_num(table) * known
     count = known.sum(1).astype(np.float32)
@@ -292,7 +292,7 @@ def _row_features(table: np.ndarray, similarity: np.ndarray) -> np.ndarray:
 
 
 def _latent_scores(model_x: np.ndarray, task_v: np.ndarray, known: np.ndarray, similarity: np.ndarray) -> np.ndarray:
-    """``TransferScorer._latent_scores``: ``[M, temperatures]`` transfer-space scores for the task."""
+    """``hf_spider.scorer.pair._latent_scores``: ``[M, temperatures]`` transfer-space scores for the task."""
     predicted = model_x[:, :1] + model_x[:, 1:] @ task_v[:, 1:].T
     top = similarity.max() if len(similarity) else 0.0
     columns = []
@@ -303,7 +303,7 @@ def _latent_scores(model_x: np.ndarray, task_v: np.ndarray, known: np.ndarray, s
 
 
 def _shared_records(collab: np.ndarray) -> np.ndarray:
-    """``TransferScorer._shared_records``: ``[M, T]`` whether a model and a task are connected through records
+    """``hf_spider.scorer.pair._shared_records``: ``[M, T]`` whether a model and a task are connected through records
     (union-find over the recorded (model, task) pairs; the table is a few hundred by a few dozen)."""
     models, tasks = collab.shape
     parent = list(range(models + tasks))

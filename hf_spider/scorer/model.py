@@ -23,6 +23,10 @@ Departures, each for the Hub setting:
   (:data:`hf_spider.outputs.shortlist.EVIDENCE_KINDS`) with a confidence measured in training;
 * several independently seeded members are averaged (small data: 23 targets), stored in one ``model.safetensors``.
 
+This module holds the network (ensemble members, buffers, Hub I/O and the calibrated read-out); what the read-out
+sees of a model for a task is in :mod:`hf_spider.scorer.pair`, and how the paths combine into an explained score per
+candidate in :mod:`hf_spider.scorer.explain`.
+
 Hub I/O comes from :class:`huggingface_hub.PyTorchModelHubMixin`: the JSON-able ``__init__`` arguments become
 ``config.json``, the weights ``model.safetensors``, and the class arguments the model card.
 """
@@ -34,7 +38,6 @@ import io
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -45,19 +48,13 @@ from torch import nn
 
 from ..errors import ScorerConfigError
 from ..outputs.shortlist import EVIDENCE_KINDS
-from ..rankers.base import Explained, evidence_detail
-from ..tokens.ptm import (
-    HEAD_DIM,
-    PTM_SCHEMA_VERSION,
-    SCALAR_NAMES,
-    TEXT_PARTS,
-    PTMTokens,
-    text_slice,
-    token_dim,
-)
+from ..rankers.base import Explained
+from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, PTMTokens, token_dim
 from .card import MODEL_CARD_TEMPLATE
+from .explain import explain_tokens
 from .forest import predict_forest
-from .inputs import cold_start_features, evidence_of_head, task_inputs
+from .inputs import cold_start_features, task_inputs
+from .pair import PAIR_FEATURES, LatentTables, compute_pair_features, hidden_tasks, prior_readout
 
 if TYPE_CHECKING:
     from ..hub.records import ModelRecord
@@ -65,37 +62,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Temperatures of the task-similarity attention over training tasks (sharp = nearest tasks, flat = plain mean).
-SIMILARITY_TEMPERATURES = (0.05, 0.2)
-#: Per-candidate scalar features the read-out sees (see :meth:`TransferScorer.pair_features`): the learned token read
-#: for the task and label-name similarities.
-PAIR_FEATURES = (
-    "has_record",
-    "collab_mean",
-    "collab_square",
-    "collab_near",
-    "collab_mid",
-    "label_sim",
-    "dataset_sim",
-    *(f"latent_{t}" for t in SIMILARITY_TEMPERATURES),
-)
-#: The read-out every member starts from (and, in training, is pulled back to): the mean square of the model's
-#: percentiles on the training tasks (a consistently good model over one with a few lucky runs) plus its transfer-space
-#: score at the flat temperature. Chosen on the benchmark's leave-one-target-out figures (23 targets leave no room for
-#: a separate validation split).
-PRIOR_READOUT = {"collab_square": 1.0, f"latent_{SIMILARITY_TEMPERATURES[-1]}": 1.0}
 _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produce NaN
 #: ``model_type`` written into ``config.json``: ``transformers.AutoConfig`` needs one to open the folder, and
 #: :func:`hf_spider.pipeline.register` registers it, so ``transformers.pipeline(model=<scorer path>)`` works.
 SCORER_MODEL_TYPE = "hf_spider_scorer"
-
-
-def prior_readout() -> torch.Tensor:
-    """``[1, len(PAIR_FEATURES)]`` weights of :data:`PRIOR_READOUT`."""
-    weight = torch.zeros(1, len(PAIR_FEATURES))
-    for name, value in PRIOR_READOUT.items():
-        weight[0, PAIR_FEATURES.index(name)] = value
-    return weight
 
 
 class _Member(nn.Module):
@@ -366,94 +336,34 @@ class TransferScorer(
         exclude_task: str | None = None,
         latent: LatentTables | None = None,
     ) -> torch.Tensor:
-        """``[N, len(PAIR_FEATURES)]``: each seen model's learned token read for this task, and label-name similarities.
-
-        A seen model's learned token is its own row of the collaborative table and its vector in the transfer space
-        (all zeros for a row of ``-1``: a model without a row is scored by :meth:`cold_start` instead).
+        """``[N, len(PAIR_FEATURES)]``: each seen model's learned token read for this task, and label-name similarities
+        (:func:`~hf_spider.scorer.pair.compute_pair_features` on this scorer's tables).
 
         Args:
             x: ``[N, in_dim]`` PTM tokens (their label and dataset embeddings give the similarities).
-            rows: ``[N]`` row of each candidate in the collaborative table.
+            rows: ``[N]`` row of each candidate in the collaborative table (``-1``: scored by :meth:`cold_start`).
             labels: ``[C, D]`` the task's label-name embeddings (may be empty).
             protos: ``[C_p, D_p]`` the task's class prototypes (``None`` or empty: it is known by its labels only).
             exclude_task: a training task whose group's columns are hidden (training on that task: the task and its
-                siblings sampled from the same dataset are left out, see :func:`task_group`).
+                siblings sampled from the same dataset are left out, see :func:`~hf_spider.scorer.pair.task_group`).
             latent: the transfer space to read instead of the scorer's own (training passes one factorised without
                 ``exclude_task``, so a task never sees a space fitted to its own records).
         """
-        task_vec = self._task_vector(labels)
-        similarity = self._task_similarity(task_vec, protos)  # [T]
-        hidden = self._hidden(exclude_task)  # [T]
-        known = rows >= 0
-        index = rows.clamp(min=0)
-        collab = self._masked_collab(hidden)
-        own = self._row_features(collab, similarity)  # [M, 5]
-        row_features = own[index] * known[:, None] if len(own) else x.new_zeros(len(x), 5)
-        sims = [x[:, text_slice(name, self.text_dim)] @ task_vec for name in ("label_embedding", "dataset_embedding")]
-        latent = latent or self.latent_tables()
-        if len(latent.model_x):
-            scores = self._latent_scores(latent, self._shared_records() & ~hidden, similarity)[index] * known[:, None]
-        else:
-            scores = x.new_zeros(len(x), len(SIMILARITY_TEMPERATURES))
-        return torch.cat([row_features, torch.stack(sims, dim=1), scores], dim=1)
+        return compute_pair_features(
+            x,
+            rows,
+            labels,
+            protos,
+            collab=self.collab,
+            task_embeddings=self.task_embeddings,
+            task_prototypes=self.task_prototypes,
+            hidden=hidden_tasks(self.train_tasks, exclude_task, self.device),
+            latent=latent or self.latent_tables(),
+        )
 
     def latent_tables(self) -> LatentTables:
         """The scorer's transfer space (its buffers)."""
         return LatentTables(model_x=self.latent, task_v=self.task_latent)
-
-    def _shared_records(self) -> torch.Tensor:
-        """``[M, T]`` whether a model and a training task belong to one set of records: connected through models
-        recorded on tasks (TransferGraph's image targets and models are one set, its text ones another, a zoo of
-        sampled tasks a third). A transfer space factorised from several sets places them independently, so a model
-        reads only the tasks of its own set."""
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
-
-        models, tasks = self.collab.shape
-        rows, columns = np.nonzero(~np.isnan(self.collab.cpu().numpy()))
-        graph = coo_matrix((np.ones(len(rows)), (rows, models + columns)), shape=(models + tasks,) * 2)
-        labels = torch.from_numpy(connected_components(graph, directed=False)[1]).to(self.device)
-        return labels[:models, None] == labels[None, models:]
-
-    def _latent_scores(self, latent: LatentTables, known: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-        """``[M, len(SIMILARITY_TEMPERATURES)]`` each seen model's transfer-space score for the task at each
-        temperature: ``b_m + u_m . v`` with ``v`` the softmax-weighted mean of the training tasks' vectors by their
-        ``similarity [T]`` to the task (Fennec's proxy for a new task), taken over the tasks ``known [M, T]`` marks
-        for the model (:meth:`_shared_records`, hidden tasks left out)."""
-        predicted = latent.model_x[:, :1] + latent.model_x[:, 1:] @ latent.task_v[:, 1:].T  # [M, T]
-        top = similarity.max() if len(similarity) else similarity.new_zeros(())  # shift for a stable exp
-        columns = []
-        for temperature in SIMILARITY_TEMPERATURES:
-            weights = torch.exp((similarity - top) / temperature) * known  # [M, T]
-            columns.append((predicted * weights).sum(1) / weights.sum(1).clamp(min=1e-12))
-        return torch.stack(columns, dim=1)
-
-    def _task_vector(self, labels: torch.Tensor) -> torch.Tensor:
-        """``[D]`` normalised mean label-name embedding of a task (zeros when it has none)."""
-        if len(labels) == 0:
-            return labels.new_zeros(self.text_dim)
-        return nn.functional.normalize(labels.mean(0), dim=0)
-
-    def _hidden(self, exclude_task: str | None) -> torch.Tensor:
-        """``[T]`` the training tasks of ``exclude_task``'s group (none when it is ``None`` or not a training task)."""
-        group = task_group(exclude_task) if exclude_task is not None else None
-        return torch.tensor([task_group(t) == group for t in self.train_tasks], dtype=torch.bool, device=self.device)
-
-    def _masked_collab(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The collaborative table with the ``hidden [T]`` tasks' columns hidden."""
-        if not bool(hidden.any()):
-            return self.collab
-        return self.collab.masked_fill(hidden[None, :], float("nan"))
-
-    def _task_similarity(self, task_vec: torch.Tensor, protos: torch.Tensor | None) -> torch.Tensor:
-        """``[T]`` cosine similarity of the task to each training task: on their mean class prototypes where both
-        have samples, else on their mean label-name embeddings."""
-        by_labels = self.task_embeddings @ task_vec
-        if protos is None or len(protos) == 0 or not bool(self.task_prototypes.any()):
-            return by_labels
-        mean = nn.functional.normalize(protos.mean(0), dim=0)
-        with_samples = self.task_prototypes.abs().sum(1) > 0
-        return torch.where(with_samples, self.task_prototypes @ mean, by_labels)
 
     def compress(self, x: torch.Tensor) -> torch.Tensor:
         """``[N, head + parts * text_rank]``: PTM tokens with each text part projected on its basis."""
@@ -475,24 +385,6 @@ class TransferScorer(
                 directions = torch.linalg.svd(rows.double(), full_matrices=False).Vh[: self.text_rank].T.float()
                 basis[:, : directions.shape[1]] = directions
             self.text_basis[part] = basis
-
-    def _row_features(self, table: torch.Tensor, similarity: torch.Tensor) -> torch.Tensor:
-        """``[K, 5]`` has-record, mean, mean square and weighted means of ``table`` ``[K, T]`` by the task's
-        ``similarity [T]`` to each training task.
-
-        No record count: how many targets a model was fine-tuned on says nothing about a new one (weighted tau 0.06 to
-        0.1 on the benchmark), yet listwise training leaned on it.
-        """
-        known = ~torch.isnan(table)
-        values = torch.nan_to_num(table) * known
-        count = known.sum(1).float()
-        means = [values.sum(1) / count.clamp(min=1), (values**2).sum(1) / count.clamp(min=1)]
-        top = similarity.max() if len(similarity) else similarity.new_zeros(())  # shift for a stable exp
-        for temperature in SIMILARITY_TEMPERATURES:
-            weights = torch.exp((similarity - top) / temperature) * known  # [K, T]
-            means.append((values * weights).sum(1) / weights.sum(1).clamp(min=1e-6))
-        has = (count > 0).float()
-        return torch.stack([has, *(m * has for m in means)], dim=1)
 
     def forward(
         self,
@@ -535,7 +427,7 @@ class TransferScorer(
 
     def rows_of(self, model_ids: Sequence[str]) -> torch.Tensor:
         """``[N]`` collaborative-table row per model id, ``-1`` for models never seen in training."""
-        rows = np.fromiter((self._row.get(m, -1) for m in model_ids), dtype=np.int64, count=len(model_ids))
+        rows = np.fromiter((self.row_of(m) for m in model_ids), dtype=np.int64, count=len(model_ids))
         return torch.from_numpy(rows).to(self.device)
 
     def score(self, task: TaskTokens, candidates: Sequence[ModelRecord]) -> np.ndarray:
@@ -552,116 +444,14 @@ class TransferScorer(
         """``[N]`` expected percentile of each tokenised candidate (see :meth:`explain_tokens`)."""
         return self.explain_tokens(tokens, task).scores
 
-    @torch.no_grad()
     def explain_tokens(self, tokens: PTMTokens, task: TaskTokens) -> Explained:
-        """Expected percentile of each tokenised candidate, with its evidence, confidence and a one-line reason.
+        """Expected percentile of each tokenised candidate, with its evidence, confidence and a one-line reason
+        (:func:`hf_spider.scorer.explain.explain_tokens`)."""
+        return explain_tokens(self, tokens, task)
 
-        * ``records``: a model seen in training, scored by its learned token (calibrated read-out);
-        * ``lineage``: a model with a seen ancestor (:attr:`PTMTokens.ancestors`): the cold-start forest, which
-          reads the ancestor's mean percentile beside the model's own token head, moved by the ancestor's task
-          profile (:meth:`_task_profile`);
-        * ``facts`` / ``content`` / ``size``: the cold-start forest, labelled by the strongest part of the head it
-          could read (ImageNet facts or pre-training source; architecture family; size only).
-        """
-        self.check_tokens(tokens)
-        was_training = self.training
-        self.eval()
-        features = torch.from_numpy(np.ascontiguousarray(tokens.features, dtype=np.float32)).to(self.device)
-        rows = self.rows_of(tokens.model_ids)
-        has_record = (rows >= 0) & self._has_record(rows)
-        ancestor = self._seen_ancestors(tokens, has_record)  # [N], -1 where none
-        inputs = self.task_inputs(task)
-        scores = torch.zeros(len(features), device=self.device)
-        if bool(has_record.any()):
-            scores[has_record] = self.expected(self(features[has_record], rows[has_record], *inputs))
-        unseen = ~has_record
-        if bool(unseen.any()):
-            head = features[:, :HEAD_DIM][unseen]  # the head alone: no copy of the text parts
-            scores[unseen] = self.cold_start(head, ancestor[unseen])
-        inherits = unseen & (ancestor >= 0)
-        if bool(inherits.any()):
-            profile = self._task_profile(features[inherits], ancestor[inherits], inputs)
-            scores[inherits] = (scores[inherits] + profile).clamp(0.0, 1.0)
-        self.train(was_training)
-        kinds = self._evidence(features, has_record, ancestor >= 0)
-        confidence = self.evidence_confidence.cpu().numpy()[[EVIDENCE_KINDS.index(k) for k in kinds]]
-        details = tuple(self._detail(tokens, i, kind, int(ancestor[i])) for i, kind in enumerate(kinds))
-        return Explained(
-            scores=scores.cpu().numpy().astype(np.float64),
-            evidence=kinds,
-            confidence=confidence.astype(np.float64),
-            details=details,
-        )
-
-    def _task_profile(
-        self,
-        x: torch.Tensor,
-        ancestor: torch.Tensor,
-        inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
-    ) -> torch.Tensor:
-        """``[N]`` how much better than its usual the nearest seen ancestor is expected to do on this task: its
-        calibrated read-out for the task minus its read-out for a task that says nothing (every training task weighed
-        alike). The cold-start forest reads the ancestor's mean only; a fine-tune inherits its ancestor's strengths and
-        weaknesses per task as well."""
-        device = self.device
-        neutral = (
-            torch.zeros(0, self.text_dim, device=device),
-            torch.zeros(0, self.proto_dim, device=device),
-            torch.zeros(self.stats_dim, device=device),
-            torch.zeros(1, dtype=torch.bool, device=device),
-        )
-        return self.expected(self(x, ancestor, *inputs)) - self.expected(self(x, ancestor, *neutral))
-
-    def _has_record(self, rows: torch.Tensor) -> torch.Tensor:
-        """``[N]`` whether each (seen) row holds at least one training-task result."""
-        if len(self.collab) == 0:
-            return torch.zeros_like(rows, dtype=torch.bool)
-        return (~torch.isnan(self.collab)).any(1)[rows.clamp(min=0)]
-
-    def _seen_ancestors(self, tokens: PTMTokens, has_record: torch.Tensor) -> torch.Tensor:
-        """``[N]`` table row of each unseen candidate's nearest ancestor with records, ``-1`` where none."""
-        found = np.full(len(tokens.model_ids), -1, dtype=np.int64)
-        recorded = (~torch.isnan(self.collab)).any(1).cpu().numpy() if len(self.collab) else np.zeros(0, bool)
-        for i, lineage in enumerate(tokens.ancestors):
-            if bool(has_record[i]):
-                continue
-            for ancestor in lineage:
-                row = self._row.get(ancestor, -1)
-                if row >= 0 and recorded[row]:
-                    found[i] = row
-                    break
-        return torch.from_numpy(found).to(self.device)
-
-    @staticmethod
-    def _evidence(x: torch.Tensor, has_record: torch.Tensor, inherits: torch.Tensor) -> tuple[str, ...]:
-        """Evidence kind of each candidate (:data:`EVIDENCE_KINDS`): records, lineage, else what its head holds."""
-        head = evidence_of_head(x.cpu().numpy())
-        return tuple(
-            "records" if record else "lineage" if lineage else kind
-            for kind, record, lineage in zip(head, has_record.tolist(), inherits.tolist(), strict=True)
-        )
-
-    def _detail(self, tokens: PTMTokens, index: int, kind: str, ancestor: int) -> str:
-        """A one-line reason for a candidate's score, shown in the shortlist."""
-        row = self._row.get(tokens.model_ids[index])
-        records = 0 if kind != "records" or row is None else int((~torch.isnan(self.collab[row])).sum())
-        facts = tokens.facts[index] if index < len(tokens.facts) else None
-        return evidence_detail(kind, records=records, ancestor=self.model_ids[ancestor], facts=facts)
+    def row_of(self, model_id: str) -> int:
+        """Collaborative-table row of ``model_id``, ``-1`` for a model never seen in training."""
+        return self._row.get(model_id, -1)
 
 
-def task_group(task: str) -> str:
-    """The group of a training task: sampled training tasks (``"<dataset>:<index>"``, from ``hf-spider build-records``)
-    belong to their dataset, any other task is its own group. Training on a task hides its whole group, so the
-    scorer never learns to trust a sibling task sampled from the very same data, which a new task will not have."""
-    return task.split(":", 1)[0]
-
-
-@dataclass(frozen=True)
-class LatentTables:
-    """Fennec's transfer space as the scorer reads it (:func:`hf_spider.rankers.fennec.factorise`, as tensors)."""
-
-    model_x: torch.Tensor  # [M, k + 1] (b_m, u_m) of the seen models
-    task_v: torch.Tensor  # [T, k + 1] (c_t, v_t) of the training tasks
-
-
-__all__ = ["PAIR_FEATURES", "SCALAR_NAMES", "TransferScorer"]
+__all__ = ["TransferScorer"]

@@ -35,7 +35,8 @@ from ..tokens.ptm import HEAD_DIM, SCALAR_NAMES, PTMTokens, TextEmbedder, archi2
 from ..tokens.task import TaskTokens
 from .forest import ForestArrays, fit_forest, predict_forest
 from .inputs import COLD_START_EXTRA, cold_start_features, evidence_of_head
-from .model import LatentTables, TransferScorer, _Member, prior_readout, task_group
+from .model import TransferScorer, _Member
+from .pair import LatentTables, prior_readout, task_group
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class TrainConfig:
         epochs: passes over the training tasks (one optimiser step per pass, all tasks in it).
         lr / weight_decay: AdamW for the content path (attention and head; it starts at zero output).
         skip_lr: AdamW for the linear read-out of the collaborative and similarity features (no weight decay).
-        prior_strength: L2 pull of the read-out back to its prior (:data:`hf_spider.scorer.model.PRIOR_READOUT`),
+        prior_strength: L2 pull of the read-out back to its prior (:data:`hf_spider.scorer.pair.PRIOR_READOUT`),
             added to the mean ListMLE. 0 learns it freely, which ranked held-out targets worse on the benchmark
             (its ``hf_spider_free_readout`` row).
         hidden: scorer width.
@@ -411,7 +412,7 @@ def _fill_task_embeddings(scorer: TransferScorer, tasks: Mapping[str, TaskTokens
 
 def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> dict[str, LatentTables]:
     """Factorise the collaborative table into the scorer's transfer space; one leave-one-out space per task group
-    (:func:`~hf_spider.scorer.model.task_group`), by group.
+    (:func:`~hf_spider.scorer.pair.task_group`), by group.
 
     The scorer keeps the space of every training task. While a task is trained on, its features come from a space
     factorised without its group's columns, as a new task's will: a space fitted to the task's own records would make
