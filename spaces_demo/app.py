@@ -27,17 +27,17 @@ from typing import Any
 
 import gradio as gr
 
-from hf_spider.errors import HfSpiderError, InvalidDatasetError, NothingRerankedError
+from hf_spider.errors import HfSpiderError, InvalidDatasetError, NothingRerankedError, OfflineCacheMissError
 
 logger = logging.getLogger(__name__)
 
 #: What the user may fill in to describe the task, in the order the form shows them.
 TASK_FIELDS = ("Hub dataset id", "dataset file", "label names")
 MODALITIES = ("image", "text")
-#: Candidate pools of the dropdown: the bundled one, or the most downloaded Hub models of a pipeline tag.
-POOLS = ("bundled", "Hub: image-classification", "Hub: text-classification")
-#: Models a Hub pool lists (the most downloaded first).
-HUB_POOL_SIZE = 50
+#: Candidate pools of the dropdown, as the pipeline's ``candidates=``: the bundled one, or the library's live Hub pool
+#: (the most downloaded models of the task's modality, listing cached: :class:`hf_spider.hub.live.HubPool`).
+HUB_POOL = "Hub (most downloaded, cached)"
+POOLS = {"bundled": "bundled", HUB_POOL: "hub"}
 #: Largest upload unpacked from a zip, so a zip bomb cannot fill the Space's disk.
 MAX_UNZIPPED_BYTES = 512 * 2**20
 #: Widths of the table's columns but the notes, so that short headers stay on one line and the notes get the rest.
@@ -141,7 +141,7 @@ def pipeline_options(
 ) -> dict[str, Any]:
     """The form's settings as ``pipeline("model-selection")`` options (the library applies every rule). The Space
     re-ranks only when asked (``rerank_budget=0`` otherwise): forward passes on a shared CPU are the visitor's call."""
-    options: dict[str, Any] = {"top_k": int(top_k), "candidates": _candidates(candidates), "rerank_budget": 0}
+    options: dict[str, Any] = {"top_k": int(top_k), "candidates": POOLS.get(candidates, "bundled"), "rerank_budget": 0}
     if (description or "").strip():
         options["description"] = description.strip()
     if max_params_m:
@@ -234,7 +234,10 @@ def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
     subject = f"the dataset '{_escape_markdown(dataset_id)}'" if about_dataset else "the Hub candidate pool"
     fix = "upload the dataset as a file or type its label names" if about_dataset else "choose the bundled pool"
     cause = _hub_cause(exc)
-    if isinstance(cause, OfflineModeIsEnabled | ConnectionError | TimeoutError):
+    # offline with no cached listing of the Hub pool is the Hub out of reach, as a visitor sees it
+    if isinstance(cause, OfflineModeIsEnabled | ConnectionError | TimeoutError) or isinstance(
+        exc, OfflineCacheMissError
+    ):
         return f"The Hugging Face Hub cannot be reached from this Space, so {subject} could not be loaded; {fix}."
     if isinstance(cause, GatedRepoError):
         return f"{subject[:1].upper()}{subject[1:]} is gated on the Hub and this Space has no access to it; {fix}."
@@ -355,17 +358,10 @@ def _downloads(shortlist: Any) -> tuple[str, str]:
     return str(csv_path), str(json_path)
 
 
-def _candidates(choice: str) -> Any:
-    """``"bundled"``, or a Hub query for the most downloaded models of a pipeline tag."""
-    if choice.startswith("Hub:"):
-        return {"pipeline_tag": choice.removeprefix("Hub:").strip(), "sort": "downloads", "limit": HUB_POOL_SIZE}
-    return "bundled"
-
-
 def _pool_name(choice: str, size: int) -> str:
     """The pool as the status names it, with its size (the pipeline's ``metadata["pool_size"]``)."""
-    if choice.startswith("Hub:"):
-        return f"the {size:,} most downloaded {choice.removeprefix('Hub:').strip()} models of the Hub"
+    if POOLS.get(choice) == "hub":
+        return f"the Hub pool of {size:,} (the Hub's most downloaded models, listing cached)"
     return f"the bundled pool of {size:,}"
 
 

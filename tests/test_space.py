@@ -173,7 +173,7 @@ def test_every_hub_error_is_one_plain_sentence(app) -> None:
     import httpx2
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-    from hf_spider.errors import InvalidDatasetError
+    from hf_spider.errors import InvalidDatasetError, OfflineCacheMissError
 
     def answered(status: int) -> httpx2.Response:
         return httpx2.Response(status, request=httpx2.Request("GET", "https://huggingface.co/api/x"))
@@ -186,6 +186,7 @@ def test_every_hub_error_is_one_plain_sentence(app) -> None:
 
     cases = {
         OfflineModeIsEnabled("offline"): "cannot be reached from this Space, so the Hub candidate pool",
+        OfflineCacheMissError("offline, no cached listing"): "cannot be reached from this Space, so the Hub candidate",
         HfHubHTTPError("slow down", response=answered(429)): "rate-limiting this Space, so the Hub candidate pool",
         wrapped(GatedRepoError("gated", response=answered(403))): "The dataset 'acme/x' is gated on the Hub",
         wrapped(RepositoryNotFoundError("missing", response=answered(404))): "does not know the dataset 'acme/x'",
@@ -274,7 +275,7 @@ def test_browser_each_example_gives_a_result(app, page, hub_dataset) -> None:
 
 @pytest.mark.browser
 @needs_chromium
-def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -> None:
+def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(app, page) -> None:
     """A result: links to the Hub, a CSV that parses back to the table shown. Then the Hub pool, offline: one readable
     sentence replaces the status, the results are hidden, and no output shows a red "Error" badge."""
     from playwright.sync_api import expect
@@ -295,7 +296,7 @@ def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -
     _screenshot(page, "result")
 
     page.locator("#pool input").click()
-    page.get_by_role("option", name="Hub: image-classification").click()
+    page.get_by_role("option", name=app.HUB_POOL).click()
     page.locator("#rank-button").click()
     status = page.locator("#status")
     expect(status).to_contain_text("cannot be reached from this Space", timeout=60_000)
