@@ -27,7 +27,7 @@ from typing import Any
 
 import gradio as gr
 
-from hf_spider.errors import HfSpiderError, InvalidDatasetError, NothingRerankedError, OfflineCacheMissError
+from hf_spider.errors import HfSpiderError, InvalidDatasetError, OfflineCacheMissError
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ COLUMN_WIDTHS = {
     "downloads": "100px",
     "last modified": "125px",
 }
+#: Longest re-ranking the form allows, in seconds (the Space's CPU is shared, so the default is 0: off).
+MAX_RERANK_SECONDS = 300
 #: A task given by many label names is named by its first characters in the status.
 MAX_TASK_NAME_CHARS = 60
 
@@ -83,8 +85,8 @@ READ_SENTENCES = {
     ),
     ("label names", True): (
         "The ranking read the dataset's label names, not its samples, so a dataset with the same classes gets the "
-        "same list; set “Re-rank the best k” above 0 to run the best models on your samples for a list specific to "
-        "your data."
+        "same list; give re-ranking a time budget above 0 seconds to run the best models on your samples for a list "
+        "specific to your data."
     ),
     ("samples", True): "The ranking read samples of your dataset as well as its label names.",
 }
@@ -115,7 +117,7 @@ def rank_task(
     top_k: float,
     max_params_m: float,
     drop_flagged: bool,
-    rerank: float,
+    rerank_seconds: float,
     description: str = "",
     progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio injects the tracker through this default)
 ) -> tuple[Any, ...]:
@@ -124,32 +126,41 @@ def rank_task(
     progress(0.1, desc="reading the task")
     try:
         task = task_input(dataset_id, upload, labels, modality)
-        progress(0.4, desc="re-ranking with forward passes" if rerank else "scoring the candidates")
-        options = pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank, description)
+        progress(0.4, desc="re-ranking with forward passes" if rerank_seconds else "scoring the candidates")
+        options = pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank_seconds, description)
         shortlist = _selector()(task, **options)
     except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
         message = error_sentence(exc, dataset_id=(dataset_id or "").strip())
         gr.Warning(message)
         return cleared(message)
     progress(0.9, desc="plotting")
-    said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, not isinstance(task, dict))
+    has_samples = not isinstance(task, dict)
+    said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, has_samples, bool(rerank_seconds))
     return shown(shortlist, said)
 
 
 def pipeline_options(
-    candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float, description: str = ""
+    candidates: str,
+    top_k: float,
+    max_params_m: float,
+    drop_flagged: bool,
+    rerank_seconds: float,
+    description: str = "",
 ) -> dict[str, Any]:
     """The form's settings as ``pipeline("model-selection")`` options (the library applies every rule). The Space
-    re-ranks only when asked (``rerank_budget=0`` otherwise): forward passes on a shared CPU are the visitor's call."""
-    options: dict[str, Any] = {"top_k": int(top_k), "candidates": POOLS.get(candidates, "bundled"), "rerank_budget": 0}
+    re-ranks only when given a budget (``rerank_budget=0`` by default): forward passes on a shared CPU are the
+    visitor's call."""
+    options: dict[str, Any] = {
+        "top_k": int(top_k),
+        "candidates": POOLS.get(candidates, "bundled"),
+        "rerank_budget": float(rerank_seconds or 0),
+    }
     if (description or "").strip():
         options["description"] = description.strip()
     if max_params_m:
         options["max_parameters"] = int(max_params_m * 1e6)
     if drop_flagged:
         options.update(drop_unknown=True, drop_test_repos=True)
-    if rerank:
-        options["rerank"] = int(rerank)
     return options
 
 
@@ -185,10 +196,10 @@ def cleared(status: str) -> tuple[Any, ...]:
     return status, hidden, gr.update(value="", visible=False), "", gr.update(visible=False), *[hidden] * 4, ""
 
 
-def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
+def status_text(shortlist: Any, task: str, pool: str, has_samples: bool, rerank_asked: bool = False) -> str:
     """What was ranked (the task as the user gave it, how many of which pool), what the ranking read and what the
     user can do for a task-specific list, what re-ranking really did (read from the entries: which estimator ran,
-    which models failed)."""
+    which models failed), or why it did not run when asked (the library then returns stage one with a note)."""
     meta = shortlist.metadata
     listed = sum(e.error is None for e in shortlist)
     modality = meta.get("modality", "")
@@ -197,10 +208,11 @@ def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
         f"ranked for **{_escape_markdown(task)}**.",
     ]
     reading = READ_SENTENCES.get((meta.get("read"), has_samples), "")
-    if "rerank" in meta:
+    if rerank_asked and has_samples and "rerank" not in meta:
+        reading = _rerank_not_run(meta.get("read", "label names"))
+    elif "rerank" in meta:
         ran = sorted({name for e in shortlist for name in e.estimator_scores})
         reranked = sum(bool(e.estimator_scores) for e in shortlist)
-        # a re-ranking where nothing ran raises NothingRerankedError, shown as the error instead
         reading = (
             f"The ranking read the dataset's {meta.get('read', 'label names')}, then ran the best {reranked} models "
             f"on your samples (forward passes) and re-ranked them by {', '.join(ran)}: this part of the list is "
@@ -216,6 +228,21 @@ def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
     return "\n\n".join(line for line in (*lines, reading) if line)
 
 
+def _rerank_not_run(read: str) -> str:
+    """Why a re-ranking that was asked for did not run, in a visitor's words (the library's note names commands)."""
+    from huggingface_hub.constants import is_offline_mode
+
+    why = (
+        "this Space cannot reach the Hugging Face Hub to download the best models"
+        if is_offline_mode()
+        else "none of the best models could be run on your samples (the notes under the plots say why)"
+    )
+    return (
+        f"You asked for a re-rank with forward passes, but {why}, so the list comes from the dataset's {read} alone, "
+        "as if the re-rank budget were 0."
+    )
+
+
 def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
     """One plain sentence saying what went wrong and what to do, written for a visitor of the Space.
 
@@ -225,11 +252,6 @@ def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
     """
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-    if isinstance(exc, NothingRerankedError) and exc.offline:
-        return (
-            f"None of the {len(exc.failures)} models to re-rank could be downloaded, because this Space cannot reach "
-            "the Hugging Face Hub; set “Re-rank the best k” to 0 to get the ranking without forward passes."
-        )
     about_dataset = isinstance(exc, InvalidDatasetError)
     subject = f"the dataset '{_escape_markdown(dataset_id)}'" if about_dataset else "the Hub candidate pool"
     fix = "upload the dataset as a file or type its label names" if about_dataset else "choose the bundled pool"
@@ -420,10 +442,12 @@ def build_demo() -> gr.Blocks:
                     label="Leave out test / random-weight repos, and models a filter cannot check (unknown size)",
                     elem_id="drop-flagged",
                 )
-                rerank = gr.Number(
+                rerank = gr.Slider(
+                    0,
+                    MAX_RERANK_SECONDS,
                     value=0,
-                    precision=0,
-                    label="Re-rank the best k with forward passes on your data (0 = off)",
+                    step=10,
+                    label="Re-rank the best models with forward passes on your data: seconds to spend (0 = off)",
                     visible=False,
                     elem_id="rerank",
                 )

@@ -159,13 +159,16 @@ def test_zip_of_an_image_folder_is_unpacked_to_its_root(app, tmp_path) -> None:
 
 
 def test_rerank_that_runs_nothing_says_why_for_a_visitor(app, space_url, reviews_csv) -> None:
-    """Offline, no candidate can be downloaded: the Space says so in a visitor's words (no command to run), instead of
-    a table that claims an estimator ran."""
+    """Offline, no candidate's weights are cached: the library returns stage one with a note, and the Space says so in
+    a visitor's words (no command to run) above the stage-one list, instead of claiming an estimator ran."""
     from gradio_client import handle_file
 
-    status = predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", 3, 0, False, 2)["status"]
-    assert status.startswith("None of the 2 models to re-rank could be downloaded, because this Space cannot reach")
-    assert "`" not in status and "HF_HUB_OFFLINE" not in status
+    answer = predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", 3, 0, False, 30)
+    status = answer["status"]
+    assert "You asked for a re-rank with forward passes, but this Space cannot reach the Hugging Face Hub" in status
+    assert "`" not in status and "HF_HUB_OFFLINE" not in status and "re-ranked them by" not in status
+    ids = expected(app, str(reviews_csv), top_k=3, rerank_budget=0)  # stage one
+    assert [row[1] for row in answer["table"]["data"]] == [f"[{i}](https://huggingface.co/{i})" for i in ids]
 
 
 def test_every_hub_error_is_one_plain_sentence(app) -> None:
