@@ -40,17 +40,20 @@ HUB_POOL = "Hub (most downloaded, cached)"
 POOLS = {"bundled": "bundled", HUB_POOL: "hub"}
 #: Largest upload unpacked from a zip, so a zip bomb cannot fill the Space's disk.
 MAX_UNZIPPED_BYTES = 512 * 2**20
-#: Widths of the table's columns but the notes, so that short headers stay on one line and the notes get the rest.
-COLUMN_WIDTHS = {
-    "rank": "60px",
-    "model": "30%",
-    "percentile": "115px",
-    "score": "115px",
-    "params": "80px",
-    "license": "110px",
-    "downloads": "100px",
-    "last modified": "125px",
+#: Widths of the table's columns but the notes, in percent of the table's width, so that short headers stay on one
+#: line; the notes get the rest and wrap (a notes column sized to its content runs past the table's right edge).
+COLUMN_PERCENT = {
+    "rank": 5,
+    "model": 28,
+    "percentile": 9,
+    "score": 9,
+    "params": 7,
+    "license": 9,
+    "downloads": 8,
+    "last modified": 10,
 }
+#: Height in pixels the shortlist table may take before it scrolls: the default ten rows, wrapped notes included.
+TABLE_MAX_HEIGHT = 900
 #: Longest re-ranking the form allows, in seconds (the Space's CPU is shared, so the default is 0: off).
 MAX_RERANK_SECONDS = 300
 #: A task given by many label names is named by its first characters in the status.
@@ -173,12 +176,15 @@ def shown(shortlist: Any, status: str) -> tuple[Any, ...]:
     for row, entry in zip(rows, shortlist, strict=True):
         row[model] = f"[{_escape_markdown(row[model])}]({entry.url})"
     datatype = ["markdown" if i == model else "str" for i in range(len(header))]
-    widths = [COLUMN_WIDTHS.get(name, "auto") for name in header]
+    notes_percent = 100 - sum(COLUMN_PERCENT.get(name, 0) for name in header)
+    widths = [f"{COLUMN_PERCENT.get(name, notes_percent)}%" for name in header]
     csv_path, json_path = _downloads(shortlist)
     header_value, notes = header[2], shortlist.notes[1:]  # notes[0] says what the value column means
     return (
         status,
-        gr.update(value=pd.DataFrame(rows, columns=header), datatype=datatype, column_widths=widths, visible=True),
+        gr.update(
+            value=pd.DataFrame(rows, columns=header), datatype=datatype, column_widths=widths, wrap=True, visible=True
+        ),
         gr.update(value=f"**{header_value}**: {shortlist.value_label}.", visible=True),
         "\n".join(f"- {note}" for note in notes),
         gr.update(visible=bool(notes)),
@@ -460,7 +466,14 @@ def build_demo() -> gr.Blocks:
             elem_id="examples",
         )
         status = gr.Markdown(FIRST_VIEW, elem_id="status")
-        table = gr.Dataframe(label="Shortlist", interactive=False, wrap=True, visible=False, elem_id="shortlist")
+        table = gr.Dataframe(
+            label="Shortlist",
+            interactive=False,
+            wrap=True,
+            max_height=TABLE_MAX_HEIGHT,
+            visible=False,
+            elem_id="shortlist",
+        )
         value_line = gr.Markdown(visible=False, elem_id="value-line")
         with gr.Row():
             csv_button = gr.DownloadButton("Download CSV", size="sm", visible=False, elem_id="download-csv")
