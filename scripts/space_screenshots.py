@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WIDTH = 1400
 #: Viewport heights of the shots: the form alone, and the form with a result. A viewport shot, not a full-page one,
 #: so the toast (fixed to the viewport) is in the error shot.
-SHORT_PAGE, LONG_PAGE = 820, 2000
+SHORT_PAGE, LONG_PAGE = 820, 2150
 #: The toast slides in and the status fades back from its pending look: wait for both before the shot.
 SETTLE_MS = 1500
 #: How long a ranking may take before the script gives up, in milliseconds.
@@ -70,7 +70,7 @@ def take_screenshots(out: Path) -> list[Path]:
             page.set_viewport_size({"width": WIDTH, "height": SHORT_PAGE})
 
             page.locator("#pool input").click()
-            page.get_by_role("option", name="Hub: image-classification").click()
+            page.get_by_role("option", name=app.HUB_POOL).click()
             page.locator("#rank-button").click()
             expect(page.locator("#status")).to_contain_text("cannot be reached", timeout=RANK_TIMEOUT_MS)
             expect(page.get_by_text("cannot be reached").nth(1)).to_be_visible()  # the toast, beside the status

@@ -27,30 +27,35 @@ from typing import Any
 
 import gradio as gr
 
-from hf_spider.errors import HfSpiderError, InvalidDatasetError, NothingRerankedError
+from hf_spider.errors import HfSpiderError, InvalidDatasetError, OfflineCacheMissError
 
 logger = logging.getLogger(__name__)
 
 #: What the user may fill in to describe the task, in the order the form shows them.
 TASK_FIELDS = ("Hub dataset id", "dataset file", "label names")
 MODALITIES = ("image", "text")
-#: Candidate pools of the dropdown: the bundled one, or the most downloaded Hub models of a pipeline tag.
-POOLS = ("bundled", "Hub: image-classification", "Hub: text-classification")
-#: Models a Hub pool lists (the most downloaded first).
-HUB_POOL_SIZE = 50
+#: Candidate pools of the dropdown, as the pipeline's ``candidates=``: the bundled one, or the library's live Hub pool
+#: (the most downloaded models of the task's modality, listing cached: :class:`hf_spider.hub.live.HubPool`).
+HUB_POOL = "Hub (most downloaded, cached)"
+POOLS = {"bundled": "bundled", HUB_POOL: "hub"}
 #: Largest upload unpacked from a zip, so a zip bomb cannot fill the Space's disk.
 MAX_UNZIPPED_BYTES = 512 * 2**20
-#: Widths of the table's columns but the notes, so that short headers stay on one line and the notes get the rest.
-COLUMN_WIDTHS = {
-    "rank": "60px",
-    "model": "30%",
-    "percentile": "115px",
-    "score": "115px",
-    "params": "80px",
-    "license": "110px",
-    "downloads": "100px",
-    "last modified": "125px",
+#: Widths of the table's columns but the notes, in percent of the table's width, so that short headers stay on one
+#: line; the notes get the rest and wrap (a notes column sized to its content runs past the table's right edge).
+COLUMN_PERCENT = {
+    "rank": 5,
+    "model": 28,
+    "percentile": 9,
+    "score": 9,
+    "params": 7,
+    "license": 9,
+    "downloads": 8,
+    "last modified": 10,
 }
+#: Height in pixels the shortlist table may take before it scrolls: the default ten rows, wrapped notes included.
+TABLE_MAX_HEIGHT = 900
+#: Longest re-ranking the form allows, in seconds (the Space's CPU is shared, so the default is 0: off).
+MAX_RERANK_SECONDS = 300
 #: A task given by many label names is named by its first characters in the status.
 MAX_TASK_NAME_CHARS = 60
 
@@ -83,8 +88,8 @@ READ_SENTENCES = {
     ),
     ("label names", True): (
         "The ranking read the dataset's label names, not its samples, so a dataset with the same classes gets the "
-        "same list; set “Re-rank the best k” above 0 to run the best models on your samples for a list specific to "
-        "your data."
+        "same list; give re-ranking a time budget above 0 seconds to run the best models on your samples for a list "
+        "specific to your data."
     ),
     ("samples", True): "The ranking read samples of your dataset as well as its label names.",
 }
@@ -115,7 +120,7 @@ def rank_task(
     top_k: float,
     max_params_m: float,
     drop_flagged: bool,
-    rerank: float,
+    rerank_seconds: float,
     description: str = "",
     progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio injects the tracker through this default)
 ) -> tuple[Any, ...]:
@@ -124,32 +129,41 @@ def rank_task(
     progress(0.1, desc="reading the task")
     try:
         task = task_input(dataset_id, upload, labels, modality)
-        progress(0.4, desc="re-ranking with forward passes" if rerank else "scoring the candidates")
-        options = pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank, description)
+        progress(0.4, desc="re-ranking with forward passes" if rerank_seconds else "scoring the candidates")
+        options = pipeline_options(candidates, top_k, max_params_m, drop_flagged, rerank_seconds, description)
         shortlist = _selector()(task, **options)
     except Exception as exc:  # every failure ends as a sentence in the status, never as red badges
         message = error_sentence(exc, dataset_id=(dataset_id or "").strip())
         gr.Warning(message)
         return cleared(message)
     progress(0.9, desc="plotting")
-    said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, not isinstance(task, dict))
+    has_samples = not isinstance(task, dict)
+    said = status_text(shortlist, task_name(dataset_id, upload, labels), candidates, has_samples, bool(rerank_seconds))
     return shown(shortlist, said)
 
 
 def pipeline_options(
-    candidates: str, top_k: float, max_params_m: float, drop_flagged: bool, rerank: float, description: str = ""
+    candidates: str,
+    top_k: float,
+    max_params_m: float,
+    drop_flagged: bool,
+    rerank_seconds: float,
+    description: str = "",
 ) -> dict[str, Any]:
     """The form's settings as ``pipeline("model-selection")`` options (the library applies every rule). The Space
-    re-ranks only when asked (``rerank_budget=0`` otherwise): forward passes on a shared CPU are the visitor's call."""
-    options: dict[str, Any] = {"top_k": int(top_k), "candidates": _candidates(candidates), "rerank_budget": 0}
+    re-ranks only when given a budget (``rerank_budget=0`` by default): forward passes on a shared CPU are the
+    visitor's call."""
+    options: dict[str, Any] = {
+        "top_k": int(top_k),
+        "candidates": POOLS.get(candidates, "bundled"),
+        "rerank_budget": float(rerank_seconds or 0),
+    }
     if (description or "").strip():
         options["description"] = description.strip()
     if max_params_m:
         options["max_parameters"] = int(max_params_m * 1e6)
     if drop_flagged:
         options.update(drop_unknown=True, drop_test_repos=True)
-    if rerank:
-        options["rerank"] = int(rerank)
     return options
 
 
@@ -162,12 +176,15 @@ def shown(shortlist: Any, status: str) -> tuple[Any, ...]:
     for row, entry in zip(rows, shortlist, strict=True):
         row[model] = f"[{_escape_markdown(row[model])}]({entry.url})"
     datatype = ["markdown" if i == model else "str" for i in range(len(header))]
-    widths = [COLUMN_WIDTHS.get(name, "auto") for name in header]
+    notes_percent = 100 - sum(COLUMN_PERCENT.get(name, 0) for name in header)
+    widths = [f"{COLUMN_PERCENT.get(name, notes_percent)}%" for name in header]
     csv_path, json_path = _downloads(shortlist)
     header_value, notes = header[2], shortlist.notes[1:]  # notes[0] says what the value column means
     return (
         status,
-        gr.update(value=pd.DataFrame(rows, columns=header), datatype=datatype, column_widths=widths, visible=True),
+        gr.update(
+            value=pd.DataFrame(rows, columns=header), datatype=datatype, column_widths=widths, wrap=True, visible=True
+        ),
         gr.update(value=f"**{header_value}**: {shortlist.value_label}.", visible=True),
         "\n".join(f"- {note}" for note in notes),
         gr.update(visible=bool(notes)),
@@ -185,10 +202,10 @@ def cleared(status: str) -> tuple[Any, ...]:
     return status, hidden, gr.update(value="", visible=False), "", gr.update(visible=False), *[hidden] * 4, ""
 
 
-def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
+def status_text(shortlist: Any, task: str, pool: str, has_samples: bool, rerank_asked: bool = False) -> str:
     """What was ranked (the task as the user gave it, how many of which pool), what the ranking read and what the
     user can do for a task-specific list, what re-ranking really did (read from the entries: which estimator ran,
-    which models failed)."""
+    which models failed), or why it did not run when asked (the library then returns stage one with a note)."""
     meta = shortlist.metadata
     listed = sum(e.error is None for e in shortlist)
     modality = meta.get("modality", "")
@@ -197,10 +214,11 @@ def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
         f"ranked for **{_escape_markdown(task)}**.",
     ]
     reading = READ_SENTENCES.get((meta.get("read"), has_samples), "")
-    if "rerank" in meta:
+    if rerank_asked and has_samples and "rerank" not in meta:
+        reading = _rerank_not_run(meta.get("read", "label names"))
+    elif "rerank" in meta:
         ran = sorted({name for e in shortlist for name in e.estimator_scores})
         reranked = sum(bool(e.estimator_scores) for e in shortlist)
-        # a re-ranking where nothing ran raises NothingRerankedError, shown as the error instead
         reading = (
             f"The ranking read the dataset's {meta.get('read', 'label names')}, then ran the best {reranked} models "
             f"on your samples (forward passes) and re-ranked them by {', '.join(ran)}: this part of the list is "
@@ -216,6 +234,21 @@ def status_text(shortlist: Any, task: str, pool: str, has_samples: bool) -> str:
     return "\n\n".join(line for line in (*lines, reading) if line)
 
 
+def _rerank_not_run(read: str) -> str:
+    """Why a re-ranking that was asked for did not run, in a visitor's words (the library's note names commands)."""
+    from huggingface_hub.constants import is_offline_mode
+
+    why = (
+        "this Space cannot reach the Hugging Face Hub to download the best models"
+        if is_offline_mode()
+        else "none of the best models could be run on your samples (the notes under the plots say why)"
+    )
+    return (
+        f"You asked for a re-rank with forward passes, but {why}, so the list comes from the dataset's {read} alone, "
+        "as if the re-rank budget were 0."
+    )
+
+
 def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
     """One plain sentence saying what went wrong and what to do, written for a visitor of the Space.
 
@@ -225,16 +258,14 @@ def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
     """
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-    if isinstance(exc, NothingRerankedError) and exc.offline:
-        return (
-            f"None of the {len(exc.failures)} models to re-rank could be downloaded, because this Space cannot reach "
-            "the Hugging Face Hub; set “Re-rank the best k” to 0 to get the ranking without forward passes."
-        )
     about_dataset = isinstance(exc, InvalidDatasetError)
     subject = f"the dataset '{_escape_markdown(dataset_id)}'" if about_dataset else "the Hub candidate pool"
     fix = "upload the dataset as a file or type its label names" if about_dataset else "choose the bundled pool"
     cause = _hub_cause(exc)
-    if isinstance(cause, OfflineModeIsEnabled | ConnectionError | TimeoutError):
+    # offline with no cached listing of the Hub pool is the Hub out of reach, as a visitor sees it
+    if isinstance(cause, OfflineModeIsEnabled | ConnectionError | TimeoutError) or isinstance(
+        exc, OfflineCacheMissError
+    ):
         return f"The Hugging Face Hub cannot be reached from this Space, so {subject} could not be loaded; {fix}."
     if isinstance(cause, GatedRepoError):
         return f"{subject[:1].upper()}{subject[1:]} is gated on the Hub and this Space has no access to it; {fix}."
@@ -355,17 +386,10 @@ def _downloads(shortlist: Any) -> tuple[str, str]:
     return str(csv_path), str(json_path)
 
 
-def _candidates(choice: str) -> Any:
-    """``"bundled"``, or a Hub query for the most downloaded models of a pipeline tag."""
-    if choice.startswith("Hub:"):
-        return {"pipeline_tag": choice.removeprefix("Hub:").strip(), "sort": "downloads", "limit": HUB_POOL_SIZE}
-    return "bundled"
-
-
 def _pool_name(choice: str, size: int) -> str:
     """The pool as the status names it, with its size (the pipeline's ``metadata["pool_size"]``)."""
-    if choice.startswith("Hub:"):
-        return f"the {size:,} most downloaded {choice.removeprefix('Hub:').strip()} models of the Hub"
+    if POOLS.get(choice) == "hub":
+        return f"the Hub pool of {size:,} (the Hub's most downloaded models, listing cached)"
     return f"the bundled pool of {size:,}"
 
 
@@ -424,10 +448,12 @@ def build_demo() -> gr.Blocks:
                     label="Leave out test / random-weight repos, and models a filter cannot check (unknown size)",
                     elem_id="drop-flagged",
                 )
-                rerank = gr.Number(
+                rerank = gr.Slider(
+                    0,
+                    MAX_RERANK_SECONDS,
                     value=0,
-                    precision=0,
-                    label="Re-rank the best k with forward passes on your data (0 = off)",
+                    step=10,
+                    label="Re-rank the best models with forward passes on your data: seconds to spend (0 = off)",
                     visible=False,
                     elem_id="rerank",
                 )
@@ -440,7 +466,14 @@ def build_demo() -> gr.Blocks:
             elem_id="examples",
         )
         status = gr.Markdown(FIRST_VIEW, elem_id="status")
-        table = gr.Dataframe(label="Shortlist", interactive=False, wrap=True, visible=False, elem_id="shortlist")
+        table = gr.Dataframe(
+            label="Shortlist",
+            interactive=False,
+            wrap=True,
+            max_height=TABLE_MAX_HEIGHT,
+            visible=False,
+            elem_id="shortlist",
+        )
         value_line = gr.Markdown(visible=False, elem_id="value-line")
         with gr.Row():
             csv_button = gr.DownloadButton("Download CSV", size="sm", visible=False, elem_id="download-csv")

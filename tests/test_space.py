@@ -159,13 +159,16 @@ def test_zip_of_an_image_folder_is_unpacked_to_its_root(app, tmp_path) -> None:
 
 
 def test_rerank_that_runs_nothing_says_why_for_a_visitor(app, space_url, reviews_csv) -> None:
-    """Offline, no candidate can be downloaded: the Space says so in a visitor's words (no command to run), instead of
-    a table that claims an estimator ran."""
+    """Offline, no candidate's weights are cached: the library returns stage one with a note, and the Space says so in
+    a visitor's words (no command to run) above the stage-one list, instead of claiming an estimator ran."""
     from gradio_client import handle_file
 
-    status = predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", 3, 0, False, 2)["status"]
-    assert status.startswith("None of the 2 models to re-rank could be downloaded, because this Space cannot reach")
-    assert "`" not in status and "HF_HUB_OFFLINE" not in status
+    answer = predict(space_url, "", handle_file(str(reviews_csv)), "", None, "bundled", 3, 0, False, 30)
+    status = answer["status"]
+    assert "You asked for a re-rank with forward passes, but this Space cannot reach the Hugging Face Hub" in status
+    assert "`" not in status and "HF_HUB_OFFLINE" not in status and "re-ranked them by" not in status
+    ids = expected(app, str(reviews_csv), top_k=3, rerank_budget=0)  # stage one
+    assert [row[1] for row in answer["table"]["data"]] == [f"[{i}](https://huggingface.co/{i})" for i in ids]
 
 
 def test_every_hub_error_is_one_plain_sentence(app) -> None:
@@ -173,7 +176,7 @@ def test_every_hub_error_is_one_plain_sentence(app) -> None:
     import httpx2
     from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-    from hf_spider.errors import InvalidDatasetError
+    from hf_spider.errors import InvalidDatasetError, OfflineCacheMissError
 
     def answered(status: int) -> httpx2.Response:
         return httpx2.Response(status, request=httpx2.Request("GET", "https://huggingface.co/api/x"))
@@ -186,6 +189,7 @@ def test_every_hub_error_is_one_plain_sentence(app) -> None:
 
     cases = {
         OfflineModeIsEnabled("offline"): "cannot be reached from this Space, so the Hub candidate pool",
+        OfflineCacheMissError("offline, no cached listing"): "cannot be reached from this Space, so the Hub candidate",
         HfHubHTTPError("slow down", response=answered(429)): "rate-limiting this Space, so the Hub candidate pool",
         wrapped(GatedRepoError("gated", response=answered(403))): "The dataset 'acme/x' is gated on the Hub",
         wrapped(RepositoryNotFoundError("missing", response=answered(404))): "does not know the dataset 'acme/x'",
@@ -274,7 +278,7 @@ def test_browser_each_example_gives_a_result(app, page, hub_dataset) -> None:
 
 @pytest.mark.browser
 @needs_chromium
-def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -> None:
+def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(app, page) -> None:
     """A result: links to the Hub, a CSV that parses back to the table shown. Then the Hub pool, offline: one readable
     sentence replaces the status, the results are hidden, and no output shows a red "Error" badge."""
     from playwright.sync_api import expect
@@ -295,7 +299,7 @@ def test_browser_shortlist_links_downloads_and_an_error_that_replaces_it(page) -
     _screenshot(page, "result")
 
     page.locator("#pool input").click()
-    page.get_by_role("option", name="Hub: image-classification").click()
+    page.get_by_role("option", name=app.HUB_POOL).click()
     page.locator("#rank-button").click()
     status = page.locator("#status")
     expect(status).to_contain_text("cannot be reached from this Space", timeout=60_000)
