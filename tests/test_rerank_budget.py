@@ -14,9 +14,9 @@ from test_rerank import (  # noqa: F401 (fixtures)
     save_vit,
     text_task,
 )
+from test_rerank_cache import cache_dir, forward_passes  # noqa: F401 (fixtures)
 
 from hf_spider.cli import main
-from hf_spider.rerank import distributed
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +31,9 @@ def candidates(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def forward_passes(monkeypatch, tmp_path) -> list[str]:
-    """The model id of every forward pass, with an empty feature cache for this test."""
-    from hf_spider import constants
-
-    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path / "hf-spider-cache")
-    calls: list[str] = []
-    real = distributed.run_candidate
-
-    def counting(candidate, prepared):
-        calls.append(candidate.model_id)
-        return real(candidate, prepared)
-
-    monkeypatch.setattr(distributed, "run_candidate", counting)
-    return calls
+@pytest.fixture(autouse=True)
+def _empty_feature_cache(cache_dir) -> None:  # noqa: F811
+    """Every test here starts from an empty feature cache, so its forward passes are its own."""
 
 
 def _rank(capsys, *argv: str) -> dict:
@@ -61,7 +49,12 @@ def _rank(capsys, *argv: str) -> dict:
     ],
 )
 def test_rank_with_a_dataset_reranks_by_itself_and_a_second_run_reads_the_cache(
-    request, capsys, candidates, forward_passes, task, models
+    request,
+    capsys,
+    candidates,
+    forward_passes,  # noqa: F811
+    task,
+    models,
 ) -> None:
     dataset = str(request.getfixturevalue(task))
     first = _rank(capsys, "--dataset", dataset, "--candidates", str(candidates), "--top-k", "0")
@@ -87,7 +80,7 @@ def test_offline_without_cached_weights_stage_one_names_the_download_command(
     capsys,
     tmp_path,
     text_task,  # noqa: F811
-    forward_passes,
+    forward_passes,  # noqa: F811
 ) -> None:
     from hf_spider.hub.index import write_index
     from hf_spider.hub.records import ModelRecord
@@ -110,7 +103,7 @@ def test_a_budget_that_is_not_positive_is_a_one_line_error(capsys, candidates, t
 def test_the_pipeline_reranks_the_same_way_and_rerank_budget_zero_turns_it_off(
     candidates,
     text_task,  # noqa: F811
-    forward_passes,
+    forward_passes,  # noqa: F811
 ) -> None:
     import hf_spider
 
