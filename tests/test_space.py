@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -326,6 +327,9 @@ def test_a_space_build_installs_this_repository(tmp_path) -> None:
     assert (space / "app.py").read_bytes() == (ROOT / "spaces_demo" / "app.py").read_bytes()
     copied = space / module.SOURCE_DIR / "hf_spider" / "ranking.py"
     assert copied.read_bytes() == (ROOT / "hf_spider" / "ranking.py").read_bytes()
+    card = (space / "README.md").read_text(encoding="utf-8")
+    images = re.findall(r"\]\(([^)]+\.png)\)", card)
+    assert images and all((space / image).is_file() for image in images)  # the card shows its screenshots
     report = tmp_path / "report.json"
     pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--no-deps", "--no-build-isolation", "--quiet"]
     subprocess.run([*pip, "--report", str(report), "-r", "requirements.txt"], cwd=space, check=True, timeout=300)
