@@ -17,7 +17,8 @@ the size prior (log parameter count). Ablations: no task features (the same mode
 TransferGraph records, without MTEB records (then no encoder has a record, and the cold start knows an encoder by its
 size: the size prior's figure), description only vs label names only on the tasks that have both. Task sensitivity:
 the mean Kendall tau between the predicted rankings of two held-out tasks (over the models both have), beside the
-same figure for their true rankings.
+same figure for their true rankings and for the description nearest-neighbour prior's, and both by kind of pair (two
+ChemTEB tasks, two others, one of each).
 
     python benchmarks/mteb_bench.py --json benchmarks/results/mteb_bench.json
 """
@@ -104,12 +105,13 @@ def run_protocol(
     evaluated: list[str],
     similarity: pd.DataFrame,
     protocol_of: Mapping[str, str],
-) -> tuple[dict[str, Any], dict[str, pd.Series]]:
-    """Every fold of one protocol: per-task weighted tau of hf-spider, the baselines and the ablations."""
+) -> tuple[dict[str, Any], dict[str, dict[str, pd.Series]]]:
+    """Every fold of one protocol: per-task weighted tau of hf-spider, the baselines and the ablations; and the
+    predictions of hf-spider and of the description nearest-neighbour prior (method -> task -> scores)."""
     group_of = PROTOCOLS[name]
     sizes = size_prior()
     per_task: dict[str, dict[str, float]] = {}
-    predictions: dict[str, pd.Series] = {}
+    predictions: dict[str, dict[str, pd.Series]] = {"hf_spider": {}, "description_nn_prior": {}}
     configs: dict[str, dict[str, float]] = {}
     for group in dict.fromkeys(group_of(t) for t in evaluated):
         held = [t for t in z.columns if group_of(t) == group]
@@ -123,11 +125,12 @@ def run_protocol(
         for task in (t for t in held if t in evaluated):
             truth = z[task].dropna()
             feats = features[task]
-            predictions[task] = pd.Series(model.predict(feats), index=index)
+            predictions["hf_spider"][task] = pd.Series(model.predict(feats), index=index)
+            predictions["description_nn_prior"][task] = nn_prior(z, mteb_only, task, similarity)
             row = {
-                "hf_spider": weighted_tau(truth, predictions[task]),
+                "hf_spider": weighted_tau(truth, predictions["hf_spider"][task]),
                 "static_prior": weighted_tau(truth, static_prior(z, mteb_only)),
-                "description_nn_prior": weighted_tau(truth, nn_prior(z, mteb_only, task, similarity)),
+                "description_nn_prior": weighted_tau(truth, predictions["description_nn_prior"][task]),
                 "size_prior": weighted_tau(truth, sizes),
                 "no_task_features": weighted_tau(truth, pd.Series(model.predict(None), index=index)),
                 "without_transfergraph_records": weighted_tau(
@@ -155,17 +158,31 @@ def run_protocol(
     return result, predictions
 
 
-def sensitivity(z: pd.DataFrame, predictions: Mapping[str, pd.Series], evaluated: list[str]) -> dict[str, float]:
+def sensitivity(z: pd.DataFrame, predictions: Mapping[str, pd.Series], evaluated: list[str]) -> dict[str, Any]:
     """Mean Kendall tau between two held-out tasks' predicted rankings, and between their true rankings, over the
-    models both tasks have."""
-    predicted, true = [], []
+    models both tasks have; and both by kind of pair (two ChemTEB tasks, two others, one of each), since the truth's
+    figure is mostly ChemTEB against the rest."""
+    taus: dict[str, dict[str, list[float]]] = {"predicted": {}, "true": {}}
     for a, b in itertools.combinations(evaluated, 2):
         common = z.index[z[a].notna() & z[b].notna()]
         if len(common) < MIN_MODELS:
             continue
-        predicted.append(kendalltau(predictions[a][common], predictions[b][common]).statistic)
-        true.append(kendalltau(z.loc[common, a], z.loc[common, b]).statistic)
-    return {"predicted": float(np.nanmean(predicted)), "true": float(np.nanmean(true)), "pairs": len(true)}
+        chem = sorted(mteb_task_group(t) == "ChemTEB" for t in (a, b))
+        kind = {(True, True): "within_ChemTEB", (False, False): "within_others"}.get(tuple(chem), "ChemTEB_vs_others")
+        for name, x, y in (
+            ("predicted", predictions[a][common], predictions[b][common]),
+            ("true", z.loc[common, a], z.loc[common, b]),
+        ):
+            tau = kendalltau(x, y).statistic
+            taus[name].setdefault("all", []).append(tau)
+            taus[name].setdefault(kind, []).append(tau)
+    out: dict[str, Any] = {name: float(np.nanmean(by_kind["all"])) for name, by_kind in taus.items()}
+    out["pairs"] = len(taus["true"]["all"])
+    out["by_pair_kind"] = {
+        name: {kind: float(np.nanmean(v)) for kind, v in by_kind.items() if kind != "all"}
+        for name, by_kind in taus.items()
+    }
+    return out
 
 
 def description_vs_labels(results: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,8 +229,11 @@ def run(output: Path | None) -> None:
         "loto": results["loto"],
         "leave_group_out": results["leave_group_out"],
         "task_sensitivity": {
-            **sensitivity(z, predictions["leave_group_out"], evaluated),
-            "predicted_loto": sensitivity(z, predictions["loto"], evaluated)["predicted"],
+            **sensitivity(z, predictions["leave_group_out"]["hf_spider"], evaluated),
+            "predicted_loto": sensitivity(z, predictions["loto"]["hf_spider"], evaluated)["predicted"],
+            "description_nn_prior": {
+                p: sensitivity(z, predictions[p]["description_nn_prior"], evaluated)["predicted"] for p in PROTOCOLS
+            },
         },
         "ablations": {
             "no_task_features": {p: results[p]["no_task_features"] for p in PROTOCOLS},
