@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -18,6 +19,7 @@ import pytest
 from hf_spider.cli import main
 from hf_spider.errors import HubCrawlError, OfflineCacheMissError
 from hf_spider.hub.crawl import CrawlReport, Selection, crawl
+from hf_spider.hub.dedup import aliases_of, collapse_copies
 from hf_spider.hub.index import read_index
 from hf_spider.hub.snapshot import CrawlJournal
 from hf_spider.testing import DEFAULT_USER, LoopbackHub
@@ -287,3 +289,23 @@ def test_a_card_the_clients_listing_cannot_parse_costs_its_metadata_not_the_craw
     assert by_id["aaa/keyword-card"].card_text == "# listed first\n"
     assert all(mismatches(g.expected(with_config=True, with_card=True), by_id[g.repo_id]) == [] for g in repos)
     assert _crawl(loopback_hub, tmp_path / "list.jsonl", with_config=False, with_card=False).listed == 7
+
+
+def test_weights_digest_collapses_copies_under_unrelated_names(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    weights, other = b"\x00checkpoint-a" * 64, b"\x00checkpoint-b" * 64
+    for repo_id, data in (("org/vision-net", weights), ("someone/my-model", weights), ("org/other-net", other)):
+        loopback_hub.add_repo(repo_id, {"model.safetensors": data, "config.json": "{}"}, library_name="transformers")
+    index = tmp_path / "index.jsonl"
+    _crawl(loopback_hub, index, with_config=False, with_card=False)
+    assert all("weights_sha256" not in r.extra for r in read_index(index))
+    assert loopback_hub.count("/tree/") == 0  # one more request per repo only when asked
+    _crawl(loopback_hub, index, with_config=False, with_card=False, with_weights_digest=True)
+    by_id = {r.repo_id: r for r in read_index(index)}
+    digest = {repo_id: by_id[repo_id].extra["weights_sha256"] for repo_id in by_id}
+    assert digest["org/vision-net"] == digest["someone/my-model"] == [hashlib.sha256(weights).hexdigest()]
+    assert digest["org/other-net"] == [hashlib.sha256(other).hexdigest()]
+    collapsed = collapse_copies(list(by_id.values()))
+    assert sorted((r.repo_id, aliases_of(r)) for r in collapsed) == [
+        ("org/other-net", ()),
+        ("org/vision-net", ("someone/my-model",)),  # created first: the original
+    ]

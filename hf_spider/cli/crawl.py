@@ -36,6 +36,12 @@ def register(subparsers: Any) -> None:
     fetch = parser.add_argument_group("what to fetch and how")
     fetch.add_argument("--with-config", action="store_true", help="fetch config.json (label names, input size)")
     fetch.add_argument("--with-card", action="store_true", help="fetch README.md (card text, eval results)")
+    fetch.add_argument(
+        "--with-weights-digest",
+        action="store_true",
+        help="list each repo's files (one more request) for its weights' sha256, so that copies of one checkpoint "
+        "under unrelated names rank as one",
+    )
     fetch.add_argument("--workers", type=positive_int, default=8, help="concurrent fetches (default 8)")
     fetch.add_argument("--rate", type=positive_number, help="at most this many requests per second (default: no cap)")
     fetch.add_argument(
@@ -77,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             endpoint=args.endpoint,
             with_config=args.with_config,
             with_card=args.with_card,
+            with_weights_digest=args.with_weights_digest,
             workers=args.workers,
             requests_per_second=args.rate,
             timeout=args.timeout,

@@ -34,6 +34,7 @@ from typing import Any, Literal, TypeVar
 
 from ..errors import HubCrawlError, OfflineCacheMissError
 from .cards import SENTENCE_TRANSFORMERS_FILES, error_kinds, record_from_model_info, repo_file_fields
+from .dedup import WEIGHTS_KEY, weights_sha256
 from .index import write_index
 from .layouts import derive_fields
 from .local import records_from_dir, snapshot_record
@@ -54,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 SortKey = Literal["downloads", "likes", "trending", "last_modified", "created_at"]
-Part = str  # "config" or "card"
+Part = str  # "config", "card" or "weights"
 
 _SORTS: dict[str, Any] = {
     "downloads": "downloads",
@@ -129,6 +130,9 @@ class Crawler:
         token: a token, or ``None`` for the usual places (``HF_TOKEN``, the ``huggingface_hub`` login).
         with_config: also fetch ``config.json`` (label names, input size).
         with_card: also fetch README.md (card prose, full ``model-index``).
+        with_weights_digest: also list the repo's top-level files (one request) for the LFS sha256 of its weight
+            files, so that copies of one checkpoint under unrelated names collapse into one
+            (:func:`~hf_spider.hub.dedup.collapse_copies`, rule 1).
         workers: concurrent fetches.
         requests_per_second: cap on our own calls (model info, file fetches); ``None`` for no cap.
         timeout: seconds any request may stay silent (listing pages included) before it is retried.
@@ -147,6 +151,7 @@ class Crawler:
         token: str | None = None,
         with_config: bool = False,
         with_card: bool = False,
+        with_weights_digest: bool = False,
         workers: int = 8,
         requests_per_second: float | None = None,
         timeout: float = 10.0,
@@ -167,7 +172,9 @@ class Crawler:
         self._token = token
         self._secret = token or get_token()  # only to scrub it from messages; never logged
         self.parts: frozenset[Part] = frozenset(
-            part for part, wanted in (("config", with_config), ("card", with_card)) if wanted
+            part
+            for part, wanted in (("config", with_config), ("card", with_card), ("weights", with_weights_digest))
+            if wanted
         )
         self.workers = workers
         self.timeout = timeout
@@ -349,6 +356,7 @@ class Crawler:
 
         deadline = time.monotonic() + self.repo_budget if deadline is None else deadline
         files: dict[str, tuple[bytes, bool]] = {}
+        weights: dict[str, list[str]] = {}
         errors = [listed.error or ""]
         try:
             if self.parts:
@@ -359,12 +367,14 @@ class Crawler:
             for part, filename in wanted:
                 if part in self.parts and (got := self._download(listed, filename, deadline)) is not None:
                     files[filename] = got
+            if "weights" in self.parts and (digests := self._weights_digest(listed, deadline)):
+                weights = {WEIGHTS_KEY: list(digests)}
         except Exception as exc:  # one bad repo never stops the crawl: record why, keep what was read, go on
             errors.append(self._repo_error(listed.repo_id, exc))
         fields, file_errors = repo_file_fields(files, limits=self.limits)
         for key in ("pipeline_tag", "library_name"):  # the API's values win over the card's
             fields.pop(key, None)
-        extra = {**listed.extra, **fields.pop("extra", {}), CRAWLED_KEY: sorted(self.parts)}
+        extra = {**listed.extra, **fields.pop("extra", {}), **weights, CRAWLED_KEY: sorted(self.parts)}
         error = join_errors(errors + file_errors)
         record = derive_fields(replace(listed, **fields, extra=extra, error=error))
         return sanitize_record(record, limits=self.limits)
@@ -401,6 +411,16 @@ class Crawler:
             return self._call(f"{filename} of {record.repo_id}", get, deadline)
         except EntryNotFoundError:
             return None
+
+    def _weights_digest(self, record: ModelRecord, deadline: float) -> tuple[str, ...] | None:
+        """The sorted LFS sha256 digests of the weight files at the top of the repo, at the record's sha (one
+        ``list_repo_tree`` request: the tree listing sends each LFS file's digest); ``None`` when it has none."""
+
+        def listing() -> list[Any]:  # the crawl's session timeout bounds the request (this call takes none)
+            self._request_timeout(deadline)  # raises once the model's budget is spent
+            return list(self._api.list_repo_tree(record.repo_id, revision=record.sha))
+
+        return weights_sha256(self._call(f"file list of {record.repo_id}", listing, deadline))
 
     # ---- retries and errors ------------------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fnmatch
 import hashlib
 import json
 import random
@@ -658,7 +659,7 @@ def _model_json(repo: HubRepo, commit: Commit, fields: set[str], *, blobs: bool 
         "cardData": lambda: card,
         "config": lambda: {k: config[k] for k in ("architectures", "model_type") if k in config} if config else None,
         "safetensors": lambda: _safetensors(commit),
-        "siblings": lambda: [_sibling(path, data, blobs) for path, data in sorted(commit.files.items())],
+        "siblings": lambda: _siblings(commit, blobs),
     }
     object_id = hashlib.md5(repo.repo_id.encode("utf-8", "surrogatepass")).hexdigest()[:24]
     out: dict[str, Any] = {"_id": object_id, "id": repo.repo_id}
@@ -734,12 +735,32 @@ def _count_parameters(commit: Commit) -> dict[str, Any] | None:
     return {"parameters": total, "total": sum(total.values())} if total else None
 
 
-def _sibling(path: str, data: bytes, blobs: bool) -> dict[str, Any]:
-    return {"rfilename": path, "size": len(data), "blobId": git_blob_oid(data)} if blobs else {"rfilename": path}
+def _siblings(commit: Commit, blobs: bool) -> list[dict[str, Any]]:
+    """The model JSON's file list; with ``blobs`` (``files_metadata=True``) sizes, blob ids and LFS entries too."""
+    if not blobs:
+        return [{"rfilename": path} for path in sorted(commit.files)]
+    lfs_tracked, out = _lfs_tracked(commit), []
+    for path, data in sorted(commit.files.items()):
+        out.append({"rfilename": path, "size": len(data), "blobId": git_blob_oid(data)})
+        if lfs_tracked(path):  # the file listing's LFS entry: the digest is "sha256" here, "oid" in the tree listing
+            out[-1]["lfs"] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+    return out
+
+
+def _lfs_tracked(commit: Commit) -> Callable[[str], bool]:
+    """Whether a path of ``commit`` is stored in LFS: its name matches a ``filter=lfs`` pattern of the commit's
+    ``.gitattributes`` (patterns without a slash match the file name in any folder, as git's do)."""
+    patterns = [
+        line.split()[0]
+        for line in commit.files.get(".gitattributes", b"").decode("utf-8", "replace").splitlines()
+        if "filter=lfs" in line.split()[1:]
+    ]
+    return lambda path: any(fnmatch.fnmatchcase(path.rsplit("/", 1)[-1], p) for p in patterns)
 
 
 def _tree(commit: Commit, prefix: str, *, recursive: bool) -> Response:
     prefix = prefix.strip("/")
+    lfs_tracked = _lfs_tracked(commit)
     entries: dict[str, dict[str, Any]] = {}
     for path, data in sorted(commit.files.items()):
         if prefix and not path.startswith(prefix + "/"):
@@ -750,6 +771,8 @@ def _tree(commit: Commit, prefix: str, *, recursive: bool) -> Response:
             entries[folder] = {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "path": folder}
             continue
         entries[path] = {"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path}
+        if lfs_tracked(path):  # as the Hub's tree listing: the LFS object's sha256 under "oid"
+            entries[path]["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
     if prefix and not entries:
         return _error(404, "EntryNotFound", f"{prefix} does not exist", **{"X-Repo-Commit": commit.oid})
     return JSONResponse(list(entries.values()))
