@@ -116,6 +116,21 @@ def test_stalled_answer_times_out_a_bounded_client(loopback_hub: LoopbackHub) ->
     assert time.monotonic() - start < 1.0
 
 
+def test_a_request_answered_after_the_log_was_emptied_stays_out_of_it(loopback_hub: LoopbackHub) -> None:
+    """A stalled request of an earlier test ends after the next test's reset: it must not show in that test's log."""
+    import httpx2
+
+    _add(loopback_hub, "acme/tiny")
+    loopback_hub.faults.add("stall", match="/api/models/acme/tiny", times=1, stall_s=0.5)
+    with pytest.raises(httpx2.TimeoutException):
+        HfApi(endpoint=loopback_hub.endpoint).model_info("acme/tiny", timeout=0.1)
+    loopback_hub.clear_requests()
+    time.sleep(0.8)  # the stalled request has ended on the server by now
+    assert loopback_hub.requests == []
+    HfApi(endpoint=loopback_hub.endpoint).model_info("acme/tiny")
+    assert [r.path for r in loopback_hub.requests] == ["/api/models/acme/tiny"]
+
+
 def test_gated_repo_needs_a_granted_token(loopback_hub: LoopbackHub) -> None:
     _add(loopback_hub, "acme/gated", gated="manual")
     with pytest.raises(GatedRepoError):

@@ -238,6 +238,9 @@ class LoopbackHub:
         self.repos: dict[str, HubRepo] = {}
         self.collections: dict[str, dict[str, Any]] = {}  # keyed by the 24-hex id at the end of the slug
         self._requests: list[RequestRecord] = []
+        #: Bumped whenever the log is emptied: a request logs only into the epoch it arrived in, so an answer a
+        #: stalled request of an earlier test sends late never shows up in the next test's log.
+        self._epoch = 0
         self._lock = threading.RLock()
         self._counter = 0
         self._server: Any = None
@@ -279,6 +282,7 @@ class LoopbackHub:
             self.repos.clear()
             self.collections.clear()
             self._requests.clear()
+            self._epoch += 1
             self.page_size = page_size
         self.faults.clear()
         self.faults.reseed(self.seed)
@@ -379,17 +383,21 @@ class LoopbackHub:
             return list(self._requests)
 
     def clear_requests(self) -> None:
+        """Empty the request log; requests still in flight are not logged when they end."""
         with self._lock:
             self._requests.clear()
+            self._epoch += 1
 
     def count(self, pattern: str = "", *, method: str | None = None) -> int:
         """How many logged requests have a path matching ``pattern`` (a regular expression) and ``method``."""
         regex = re.compile(pattern)
         return sum(1 for r in self.requests if (method is None or r.method == method) and regex.search(r.path))
 
-    def _log(self, record: RequestRecord) -> None:
+    def _log(self, record: RequestRecord, epoch: int) -> None:
+        """Log ``record`` if the log was not emptied since its request arrived (``epoch``)."""
         with self._lock:
-            self._requests.append(record)
+            if epoch == self._epoch:
+                self._requests.append(record)
 
     # ---- helpers used by the handlers ------------------------------------------------------------------------------
 
@@ -442,13 +450,14 @@ class _FaultMiddleware:
         query = scope.get("query_string", b"").decode()
         picked = self.hub.faults.pick(f"{method} {path}?{query}")
         kind = picked[0] if picked else None
+        epoch = self.hub._epoch
         logged = False
 
         async def logged_send(message: Message) -> None:
             nonlocal logged
             if message["type"] == "http.response.start" and not logged:
                 # logged before the answer leaves, so a client that got it always finds it in the log
-                self.hub._log(RequestRecord(method, path, query, message["status"], kind))
+                self.hub._log(RequestRecord(method, path, query, message["status"], kind), epoch)
                 logged = True
             await send(message)
 
@@ -474,7 +483,7 @@ class _FaultMiddleware:
             await self.app(scope, receive, logged_send)
         finally:
             if not logged:  # no answer was started (the client went away during a stall, or the app failed)
-                self.hub._log(RequestRecord(method, path, query, 0, kind))
+                self.hub._log(RequestRecord(method, path, query, 0, kind), epoch)
 
 
 def _truncating(send: Send) -> Send:
