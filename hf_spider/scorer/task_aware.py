@@ -5,16 +5,12 @@ In the spirit of Fennec (a latent transfer space) and ModelLens (a model x datas
 evaluation records), sized for a few hundred models and tasks:
 
 * records of every protocol (:mod:`hf_spider.scorer.protocols`) are z-scored within each task, which calibrates each
-  protocol's scale per task; the fit reads each task's records as *normal scores* (:func:`normal_scores`: ranks
-  through the normal quantile function). What is ranked is a ranking, so only the order within a task should shape the
-  fit: a squared loss on raw z-scores lets one broken model (a z of -5 where the rest span -2..2) pull the factors
-  toward explaining it, where a normal score keeps it last and bounded. The scores then predicted are on the scale of
-  the normal CDF's percentiles, which is how :func:`read_for_task` reads them;
-* the normal scores are fitted as ``s[m, t] = b[m] + c[t] + u[m] . v[t]``: an additive part (a model's general
-  strength ``b`` with each task's offset ``c``, so a model recorded on strong company only is not read as weak) and a
-  low-rank residual (ridge alternating least squares, :func:`als`);
+  protocol's scale per task;
+* the z-scores are fitted as ``z[m, t] = b[m] + c[t] + u[m] . v[t]``: an additive part (a model's general strength
+  ``b`` with each task's offset ``c``, so a model recorded on strong company only is not read as weak) and a low-rank
+  residual (ridge alternating least squares, :func:`als`);
 * a ridge map from a task's text features to its factor ``v`` reads an unseen task, one map per protocol: a model's
-  predicted score is ``b[m] + u[m] . (W_p f + w_p)``, ``p`` the protocol of its records. Without task features
+  predicted z-score is ``b[m] + u[m] . (W_p f + w_p)``, ``p`` the protocol of its records. Without task features
   (``f`` absent) it is the same model's static list ``b[m] + u[m] . mean(v_p)``;
 * task features are embeddings by the package's text encoder (``sentence-transformers/all-MiniLM-L6-v2``) of the
   task's *views*: its description, its label names (mean of each name's embedding, as the task tokens have them), its
@@ -22,9 +18,8 @@ evaluation records), sized for a few hundred models and tasks:
   the normalised mean of the views it has (a block every view shares) and each view in its own block (what that view
   says in its own terms, zeros where missing); training adds each task's single views as extra rows of the same
   factor, so a task known by its label names alone lands where its described siblings were learned.
-  This layout and the normal scores were picked while developing against the MTEB benchmark's folds (mean alone,
-  blocks alone, both; z-scores, clipped z-scores, normal scores), design choices that ``docs/task_aware.md`` states
-  beside the figures.
+  This layout was picked while developing against the MTEB benchmark's folds (mean alone, blocks alone, both), a
+  design choice that ``docs/task_aware.md`` states beside the figures.
 
 Hyper-parameters (:data:`SEARCH_SPACE`) are chosen by :func:`select_config` on inner folds of the training tasks only.
 """
@@ -161,19 +156,6 @@ def token_features(task: TaskTokens, embedder: TextEmbedder) -> TaskFeatures:
     return text_features(text, embedder.mean, samples=samples)
 
 
-def normal_scores(z: np.ndarray) -> np.ndarray:
-    """``[M, T]``: each column's observed entries of ``z`` as normal scores ``Phi^-1((rank - 1/2) / n)`` over its ``n``
-    observed entries (ties share their mean rank); NaN (no record) stays NaN.
-
-    A monotone change of a task's scores leaves its normal scores as they are: the fit sees each task's ranking only.
-    """
-    from scipy.stats import norm, rankdata
-
-    ranks = rankdata(z, axis=0, nan_policy="omit")
-    observed = np.maximum((~np.isnan(z)).sum(0), 1)
-    return np.asarray(norm.ppf((ranks - 0.5) / observed), dtype=np.float64)
-
-
 def additive(z: np.ndarray, l2: float, iters: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """``(b [M], c [T])`` of ``z ~ b[m] + c[t]`` over the observed entries of ``z`` ``[M, T]`` (NaN = missing)."""
     known = ~np.isnan(z)
@@ -238,8 +220,7 @@ class TaskAwareModel:
     confidence: float = 0.0
 
     def predict(self, features: TaskFeatures | None) -> np.ndarray:
-        """``[M]`` predicted normal score (:func:`normal_scores`) of every seen model; the static list when
-        ``features`` has no view."""
+        """``[M]`` predicted z-score of every seen model; the static list when ``features`` has no view."""
         vector = features.vector() if features is not None else None
         factor = self.mean_factor if vector is None else self.coef @ vector + self.intercept  # [P, k]
         return np.asarray(self.bias + (self.factors * factor[self.protocol_index]).sum(1))
@@ -292,11 +273,9 @@ class _Factors:
     v: np.ndarray
 
 
-def _fit_factors(z: np.ndarray, config: TaskAwareConfig) -> _Factors:
-    """The effects and factors of the normal scores of ``z`` ``[M, T]`` (:func:`normal_scores`)."""
-    scores = normal_scores(z)
-    b, c = additive(scores, config.bias_l2)
-    u, v = als(scores - b[:, None] - c[None], config.rank, config.factor_l2, config.iters, config.seed)
+def _fit_factors(values: np.ndarray, config: TaskAwareConfig) -> _Factors:
+    b, c = additive(values, config.bias_l2)
+    u, v = als(values - b[:, None] - c[None], config.rank, config.factor_l2, config.iters, config.seed)
     return _Factors(b, u, v)
 
 
@@ -336,8 +315,7 @@ def fit_task_aware(
     protocol_of: Mapping[str, str] | None = None,
     factors: _Factors | None = None,
 ) -> TaskAwareModel:
-    """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record), read as normal scores, and each task's
-    ``features``.
+    """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record) and each task's ``features``.
 
     A task without any view still shapes the models' effects and factors; it gives the feature map no row.
     ``protocol_of`` names each task's protocol (default: one protocol, ``"records"``). ``factors`` (fitted on ``z``
@@ -450,9 +428,8 @@ def read_for_task(
     text_encoder: str | None,
 ) -> Explained:
     """``explained`` (the Model Spider scorer's) with the candidates that ``model`` has records of and the scorer has
-    not (``scored``: the scorer's own models) scored for ``task`` by ``model``: the predicted normal score as an
-    expected percentile (the normal CDF: normal scores are percentiles within a task through the normal quantile
-    function), evidence ``records``, the model's confidence.
+    not (``scored``: the scorer's own models) scored for ``task`` by ``model``: the predicted z-score as an expected
+    percentile (the normal CDF: z-scores are within a task), evidence ``records``, the model's confidence.
 
     Both Model Spider rankers (the torch one and the numpy one the CLI loads) call this, so they rank alike.
     """
