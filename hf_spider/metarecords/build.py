@@ -40,7 +40,9 @@ from .._version import __version__
 from ..errors import CandidateLoadError, EstimatorInputError, InvalidRecordsError
 from ..hub.records import ModelRecord
 from ..rerank.distributed import _one_thread, estimate, estimator_spec, partial_state
-from ..rerank.forward import CandidateFeatures, ForwardOptions, extract_features, fetch_candidate
+from ..rerank.fetch import fetch_candidate
+from ..rerank.forward import CandidateFeatures, extract_features
+from ..rerank.options import ForwardOptions
 from ..tokens.sources import TaskSource, load_task_source
 from ..tokens.task import TaskTokens
 from .finetune import FinetuneProtocol, FinetuneResult, finetune_accuracy
