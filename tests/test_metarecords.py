@@ -37,7 +37,7 @@ from hf_spider.metarecords import (
     read_meta_records,
     sample_tasks,
 )
-from hf_spider.metarecords.build import plan_units
+from hf_spider.metarecords.plan import plan_units
 from hf_spider.metarecords.store import RecordsFolder
 from hf_spider.metarecords.tasks import pool_digest
 from hf_spider.rerank.options import ForwardOptions
