@@ -24,7 +24,6 @@ pairs no line holds. ``Budget.max_pairs`` takes the first pending pairs in task 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -44,8 +43,6 @@ from .plan import WorkUnit, all_pairs, plan_units
 from .store import RecordsFolder
 from .task_tokens import task_tokens
 from .tasks import DatasetPool, TaskSampling, draw_pool, sample_tasks
-
-logger = logging.getLogger(__name__)
 
 #: The estimators labelled by default: one evidence-based (LogME), one head-based (NCE), one discriminant (H-score).
 DEFAULT_ESTIMATORS = ("logme", "nce", "hscore")
