@@ -1,8 +1,8 @@
-"""The task's samples, preprocessed once per distinct processor configuration and shared between candidates.
+"""The task's samples as each candidate's processor makes them, preprocessed once per processor configuration.
 
-Cost: the samples are preprocessed once per distinct processor configuration, keyed by the bytes of the processor
-files (:attr:`~.loading.LoadedCandidate.processor_key`), so candidates that share a tokenizer or image processor share
-one pass.
+The key is the bytes of the processor files (:attr:`~.loading.LoadedCandidate.processor_key`), so candidates that
+share a tokenizer or image processor share one pass; loading (:mod:`.loading`) does no preprocessing, so the next
+candidate can load in a background thread while the current one runs.
 """
 
 from __future__ import annotations
