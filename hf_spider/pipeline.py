@@ -300,7 +300,7 @@ def _rerank(shortlist: Shortlist, prepared: _Prepared, *, k: int) -> Shortlist:
 def _rerank_within_budget(shortlist: Shortlist, prepared: _Prepared, *, budget_seconds: float) -> Shortlist:
     """Stage two as ``hf-spider rank --dataset`` runs it (:func:`hf_spider.rerank.budget.rerank_within_budget`)."""
     from .rerank.budget import rerank_within_budget
-    from .rerank.forward import ForwardOptions
+    from .rerank.options import ForwardOptions
 
     options = ForwardOptions(local_dir=prepared.local_dir)
     return rerank_within_budget(

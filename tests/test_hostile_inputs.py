@@ -593,7 +593,8 @@ def test_a_candidate_the_network_cannot_reach_is_a_candidate_failure(monkeypatch
 
     from hf_spider.errors import CandidateLoadError
     from hf_spider.hub.records import ModelRecord
-    from hf_spider.rerank.forward import ForwardOptions, fetch_candidate
+    from hf_spider.rerank.fetch import fetch_candidate
+    from hf_spider.rerank.options import ForwardOptions
 
     def unreachable(*args, **kwargs):
         raise httpx2.ConnectError("[Errno -2] Name or service not known")

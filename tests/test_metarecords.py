@@ -37,10 +37,10 @@ from hf_spider.metarecords import (
     read_meta_records,
     sample_tasks,
 )
-from hf_spider.metarecords.build import plan_units
+from hf_spider.metarecords.plan import plan_units
 from hf_spider.metarecords.store import RecordsFolder
 from hf_spider.metarecords.tasks import pool_digest
-from hf_spider.rerank.forward import ForwardOptions
+from hf_spider.rerank.options import ForwardOptions
 from hf_spider.tokens.task import TaskDescription
 
 TOPICS = ("sport", "food", "music", "travel")

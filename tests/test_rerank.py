@@ -19,8 +19,9 @@ from hf_spider.hub.records import ModelRecord
 from hf_spider.outputs.shortlist import Shortlist
 from hf_spider.rerank.combine import rerank_shortlist
 from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
-from hf_spider.rerank.forward import ForwardOptions, extract_features
+from hf_spider.rerank.forward import extract_features
 from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS
+from hf_spider.rerank.options import ForwardOptions
 from hf_spider.rerank.samples import load_samples
 
 WORDS = [f"w{i}" for i in range(40)]
@@ -566,7 +567,9 @@ def test_timm_and_sentence_transformers_candidates_are_reranked_end_to_end(tmp_p
 
 
 def test_samples_are_preprocessed_once_per_processor_configuration(pool, text_task) -> None:
-    from hf_spider.rerank.forward import PreparedInputs, load_candidate, run_candidate
+    from hf_spider.rerank.forward import run_candidate
+    from hf_spider.rerank.loading import load_candidate
+    from hf_spider.rerank.preprocess import PreparedInputs
 
     root, records = pool
     samples = load_samples(text_task, per_class=2)

@@ -147,7 +147,7 @@ def label(
 
     from hf_spider.hub.local import records_from_dir
     from hf_spider.metarecords import Budget, FinetuneProtocol, TaskSampling, build_records, read_meta_records
-    from hf_spider.rerank.forward import ForwardOptions
+    from hf_spider.rerank.options import ForwardOptions
 
     candidates = records_from_dir(repos)
     sampling = TaskSampling(

@@ -410,7 +410,7 @@ def _default_ranker() -> Ranker:
 
 def _logme_all(pool: Sequence[ModelRecord], samples: Any) -> tuple[np.ndarray, float]:
     from hf_spider.rerank.distributed import rerank_candidates
-    from hf_spider.rerank.forward import ForwardOptions
+    from hf_spider.rerank.options import ForwardOptions
 
     start = time.perf_counter()
     results = rerank_candidates(pool, samples, estimators=("logme",), options=ForwardOptions(feature_cache=False))
@@ -425,7 +425,7 @@ def _shortlist_methods(
     from hf_spider.ranking import rank
     from hf_spider.rerank import rerank_shortlist
     from hf_spider.rerank.budget import rerank_within_budget
-    from hf_spider.rerank.forward import ForwardOptions
+    from hf_spider.rerank.options import ForwardOptions
 
     first_run = ForwardOptions(feature_cache=False)  # every method timed as a first run: no features reused
     start = time.perf_counter()

@@ -23,8 +23,8 @@ def add_forward_arguments(group: Any) -> None:
 
 
 def forward_options(args: argparse.Namespace) -> Any:
-    """The :class:`~hf_spider.rerank.forward.ForwardOptions` those arguments (and ``--local-dir``) ask for."""
-    from ..rerank.forward import ForwardOptions
+    """The :class:`~hf_spider.rerank.options.ForwardOptions` those arguments (and ``--local-dir``) ask for."""
+    from ..rerank.options import ForwardOptions
 
     return ForwardOptions(
         trust_remote_code=args.trust_remote_code,
@@ -56,7 +56,7 @@ def rerank_from_args(shortlist: Any, source: Any, candidates: Sequence[Any], arg
     if source is None or args.no_rerank:
         return shortlist
     from ..rerank.budget import rerank_within_budget
-    from ..rerank.forward import ForwardOptions
+    from ..rerank.options import ForwardOptions
 
     pool = getattr(args, "candidates", None)
     local = str(pool) if pool not in (None, "bundled") and Path(str(pool)).is_dir() else None

@@ -100,8 +100,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..metarecords.build import Budget, build_records
+    from ..metarecords.build import build_records
     from ..metarecords.finetune import FinetuneProtocol
+    from ..metarecords.labelling import Budget
     from ..metarecords.tasks import TaskSampling
     from ..rerank.distributed import partial_state
 

@@ -150,7 +150,7 @@ def _warm_up(modality: str) -> None:
     and SciPy's statistics (the fusion's ranks)."""
     import importlib
 
-    from ..rerank.forward import warm_up
+    from ..rerank.loading import warm_up
 
     warm_up(modality)
     for module in ("scipy.stats", "scipy.special", "hf_spider.estimators"):

@@ -24,7 +24,6 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -40,11 +39,13 @@ from .layouts import derive_fields
 from .local import records_from_dir, snapshot_record
 from .records import ModelRecord, join_errors
 from .retry import (
+    RateLimiter,
     RetriesStoppedError,
     RetryPolicy,
     call_with_retries,
     describe,
     is_transient,
+    read_capped,
     session_timeout,
     wait_before_retry,
 )
@@ -189,7 +190,7 @@ class Crawler:
         self.repo_budget = repo_budget
         self.cache_dir = cache_dir
         self.limits = limits
-        self._limiter = _RateLimiter(requests_per_second)
+        self._limiter = RateLimiter(requests_per_second)
         self._api = HfApi(endpoint=endpoint, token=token, library_name="hf_spider")
 
     # ---- public ------------------------------------------------------------------------------------------------------
@@ -405,7 +406,7 @@ class Crawler:
         def get() -> tuple[bytes, bool]:
             with get_session().stream("GET", url, headers=headers, timeout=self._request_timeout(deadline)) as response:
                 hf_raise_for_status(response)
-                return _read_capped(response, self.limits.file_bytes, deadline)
+                return read_capped(response, self.limits.file_bytes, deadline)
 
         try:
             return self._call(f"{filename} of {record.repo_id}", get, deadline)
@@ -524,43 +525,5 @@ def crawl_dir(root: str | Path, index_path: str | Path) -> CrawlReport:
     )
 
 
-def _read_capped(response: Any, cap: int, deadline: float) -> tuple[bytes, bool]:
-    """The body of a streamed answer up to ``cap`` bytes and whether there was more; the rest is never read.
-
-    Raises:
-        RetriesStoppedError: the model's time budget ran out while reading (a server that trickles bytes stays
-            within each read timeout, not within the budget).
-    """
-    chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > cap:
-            return b"".join(chunks)[:cap], True
-        if time.monotonic() > deadline:
-            raise RetriesStoppedError("the per-model time budget ran out while reading")
-    return b"".join(chunks), False
-
-
 def _error_counts(records: Iterable[ModelRecord]) -> dict[str, int]:
     return index_stats(records).errors
-
-
-class _RateLimiter:
-    """Spaces calls at least ``1 / per_second`` apart across threads (``None``: no limit)."""
-
-    def __init__(self, per_second: float | None) -> None:
-        if per_second is not None and per_second <= 0:
-            raise ValueError(f"requests_per_second={per_second} must be positive; pass None for no limit")
-        self._interval = 1.0 / per_second if per_second else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self._interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self._interval
-        time.sleep(max(0.0, slot - now))

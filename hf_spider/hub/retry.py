@@ -6,8 +6,9 @@ preupload go through its ``http_backoff`` (5 retries, ``Retry-After``). What it 
 timeout or cut connection (a truncated body comes out as a raw ``httpx2`` error), and its shared session has no
 timeout, so a stalled answer is waited for forever. :func:`call_with_retries` retries one call on the failures that
 may pass (:func:`is_transient`) with jittered exponential backoff, follows ``Retry-After``, and stops at a deadline;
-:func:`session_timeout` bounds every request of the shared session while a crawl or a push runs; :func:`describe`
-turns any failure into one line that keeps the server's reason.
+:func:`session_timeout` bounds every request of the shared session while a crawl or a push runs; :func:`read_capped`
+bounds a streamed body by size and deadline; :class:`RateLimiter` spaces our own calls; :func:`describe` turns any
+failure into one line that keeps the server's reason.
 
 Retrying a write is only safe when replaying it converges: callers make their writes idempotent (``exists_ok``,
 ``missing_ok``, a remote-head check before a commit), this module only decides when to try again.
@@ -249,3 +250,42 @@ def _restore_session_timeouts() -> None:
     if id(session) in _timeout_restore:
         session.timeout = _timeout_restore[id(session)]
     _timeout_restore.clear()
+
+
+def read_capped(response: Any, cap: int, deadline: float) -> tuple[bytes, bool]:
+    """The body of a streamed answer up to ``cap`` bytes and whether there was more; the rest is never read.
+
+    Raises:
+        RetriesStoppedError: the model's time budget ran out while reading (a server that trickles bytes stays
+            within each read timeout, not within the budget).
+    """
+    chunks, size = [], 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > cap:
+            return b"".join(chunks)[:cap], True
+        if time.monotonic() > deadline:
+            raise RetriesStoppedError("the per-model time budget ran out while reading")
+    return b"".join(chunks), False
+
+
+class RateLimiter:
+    """Spaces calls at least ``1 / per_second`` apart across threads (``None``: no limit)."""
+
+    def __init__(self, per_second: float | None) -> None:
+        if per_second is not None and per_second <= 0:
+            raise ValueError(f"requests_per_second={per_second} must be positive; pass None for no limit")
+        self._interval = 1.0 / per_second if per_second else 0.0
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Sleep until this caller's slot (at once without a limit)."""
+        if not self._interval:
+            return
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        time.sleep(max(0.0, slot - now))

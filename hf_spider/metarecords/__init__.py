@@ -11,15 +11,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .build import DEFAULT_ESTIMATORS, Budget, BuildSummary, build_records
+    from .build import DEFAULT_ESTIMATORS, BuildSummary, build_records
     from .finetune import FinetuneProtocol, finetune_accuracy
     from .hub import load_meta_records, push_meta_records
+    from .labelling import Budget
     from .store import MetaRecords, PairRecord, RecordsFolder, read_meta_records
     from .tasks import DatasetPool, TaskSampling, TrainingTask, draw_pool, sample_tasks
 
 _EXPORTS = {
     "DEFAULT_ESTIMATORS": "build",
-    "Budget": "build",
+    "Budget": "labelling",
     "BuildSummary": "build",
     "build_records": "build",
     "FinetuneProtocol": "finetune",

@@ -80,7 +80,7 @@ def finetune_accuracy(
 
     Args:
         model_id: the candidate's repo id (for error messages).
-        folder: its checked local snapshot (:func:`hf_spider.rerank.forward.fetch_candidate`).
+        folder: its checked local snapshot (:func:`hf_spider.rerank.fetch.fetch_candidate`).
         use_safetensors: load the safetensors weights (pickle only when the caller allowed it).
         modality: ``"image"`` (PIL images) or ``"text"`` (strings).
         num_classes: classes of the task; labels are ``0..num_classes - 1``.

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from .cache import FeatureCache
     from .combine import fusion_inputs, rerank_shortlist
     from .distributed import RerankResult, rerank_candidates
-    from .forward import ForwardOptions, extract_features
+    from .forward import extract_features
     from .fusion import FusionParameters, FusionResult, fuse
+    from .options import ForwardOptions
     from .samples import TaskSamples, load_samples
 
 _EXPORTS = {
@@ -27,7 +28,7 @@ _EXPORTS = {
     "fusion_inputs": "combine",
     "RerankResult": "distributed",
     "rerank_candidates": "distributed",
-    "ForwardOptions": "forward",
+    "ForwardOptions": "options",
     "extract_features": "forward",
     "fuse": "fusion",
     "FusionParameters": "fusion",

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import NothingRerankedError
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import Shortlist, ShortlistEntry
-from .forward import ForwardOptions
+from .options import ForwardOptions
 
 logger = logging.getLogger(__name__)
 

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 
 from ..hub.records import ModelRecord
-from .forward import CandidateFeatures, ForwardOptions
+from .forward import CandidateFeatures
+from .options import ForwardOptions
 from .samples import TaskSamples
 
 logger = logging.getLogger(__name__)

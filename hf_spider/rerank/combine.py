@@ -23,8 +23,8 @@ from ..hub.records import ModelRecord
 from ..outputs.shortlist import Shortlist, ShortlistEntry
 from ..tokens.sampling import DEFAULT_PER_CLASS
 from .distributed import Deadline, RerankResult, estimator_spec, partial_state, rerank_candidates
-from .forward import ForwardOptions
 from .fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, FusionParameters, fuse
+from .options import ForwardOptions
 from .samples import load_samples
 
 #: How estimators are named in shortlist reasons ("re-ranked: LogME 0.91").

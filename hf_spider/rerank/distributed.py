@@ -21,16 +21,10 @@ import numpy as np
 
 from ..errors import EstimatorInputError
 from ..hub.records import ModelRecord
-from .forward import (
-    CandidateFeatures,
-    ForwardOptions,
-    LoadedCandidate,
-    PreparedInputs,
-    load_candidate,
-    release,
-    run_candidate,
-    transformers_lib,
-)
+from .forward import CandidateFeatures, run_candidate
+from .loading import LoadedCandidate, load_candidate, release, transformers_lib
+from .options import ForwardOptions
+from .preprocess import PreparedInputs
 from .samples import TaskSamples
 
 logger = logging.getLogger(__name__)
