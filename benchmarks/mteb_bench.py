@@ -10,7 +10,8 @@ Ground truth: MTEB's linear-probe accuracies of 245 Hub text encoders on 164 Eng
 
 The model (:mod:`hf_spider.scorer.task_aware`) learns from the MTEB records of the training tasks and the TransferGraph
 fine-tuning records together; each fold chooses its hyper-parameters on inner folds of its own training tasks, with
-the same protocol (``SEARCH_SPACE``), never on the held-out task. A held-out task is read from its description, label
+the same protocol (``SEARCH_SPACE``; the inner folds hold out MTEB tasks only, as the outer ones do), never on the
+held-out task. A held-out task is read from its description, label
 names (where known) and name. Baselines: the static prior (each model's mean z-score over the training tasks), the
 description nearest-neighbour prior (that mean weighted by softmax(TF-IDF cosine / 0.1) of the task descriptions) and
 the size prior (log parameter count). Ablations: no task features (the same model's static list), without the
@@ -116,7 +117,7 @@ def run_protocol(
     for group in dict.fromkeys(group_of(t) for t in evaluated):
         held = [t for t in z.columns if group_of(t) == group]
         train = [t for t in z.columns if t not in held]
-        config, _ = select_config(z[train], features, group_of, protocol_of=protocol_of)
+        config, _ = select_config(z[train], features, group_of, protocol_of=protocol_of, scored=("linear_probe",))
         configs[group] = {"rank": config.rank, "ridge_alpha": config.ridge_alpha}
         model = fit_task_aware(z[train], features, config, protocol_of=protocol_of)
         mteb_only = [t for t in train if protocol_of[t] == "linear_probe"]

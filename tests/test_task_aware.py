@@ -14,7 +14,15 @@ from hf_spider.hub.index import write_index
 from hf_spider.hub.records import ModelRecord
 from hf_spider.scorer.protocols import load_mteb_records, mteb_task_group, readable_name
 from hf_spider.scorer.ranker import SpiderRanker
-from hf_spider.scorer.task_aware import TaskAwareConfig, TaskAwareModel, TaskFeatures, als, fit_task_aware
+from hf_spider.scorer.task_aware import (
+    TaskAwareConfig,
+    TaskAwareModel,
+    TaskFeatures,
+    als,
+    fit_task_aware,
+    normal_scores,
+    select_config,
+)
 from hf_spider.tokens.build import task_tokens_from_labels
 from hf_spider.tokens.task import TaskDescription
 
@@ -53,6 +61,34 @@ def test_feature_map_is_scikit_learns_weighted_ridge(dim) -> None:
     np.testing.assert_allclose(intercept, reference.intercept_, atol=1e-8)
 
 
+def test_normal_scores_are_the_normal_quantiles_of_each_tasks_ranks() -> None:
+    from statistics import NormalDist
+
+    z = np.array([[0.3, np.nan], [-2.0, 1.0], [5.0, 1.0], [np.nan, -1.0], [0.1, 4.0]])
+    scores = normal_scores(z)
+    quantile = NormalDist().inv_cdf
+    # column 0: four records, ranks 3, 1, 4, 2; column 1: four records, the two 1.0 tie on ranks 2 and 3
+    expected0 = [quantile((r - 0.5) / 4) for r in (3, 1, 4, 2)]
+    expected1 = [quantile((r - 0.5) / 4) for r in (2.5, 2.5, 1, 4)]
+    np.testing.assert_allclose(scores[[0, 1, 2, 4], 0], expected0, atol=1e-12)
+    np.testing.assert_allclose(scores[[1, 2, 3, 4], 1], expected1, atol=1e-12)
+    assert np.isnan(scores[3, 0]) and np.isnan(scores[0, 1])
+
+
+def test_the_fit_reads_each_task_by_its_ranking_only() -> None:
+    """A monotone change of one task's scores (an outlier pushed far out, a rescale) leaves the model as it was."""
+    z, features, _ = _two_kinds_of_task()
+    bent = z.copy()
+    bent["a1"] = np.exp(3 * bent["a1"])  # same order, a long upper tail
+    bent.loc[bent["b2"].idxmin(), "b2"] = -50.0  # one broken model, still last
+    config = TaskAwareConfig(rank=2, ridge_alpha=0.1)
+    np.testing.assert_allclose(
+        fit_task_aware(bent, features, config).predict(features["a0"]),
+        fit_task_aware(z, features, config).predict(features["a0"]),
+        atol=1e-10,
+    )
+
+
 def _two_kinds_of_task(seed: int = 0) -> tuple[pd.DataFrame, dict[str, TaskFeatures], np.ndarray]:
     """30 models; tasks of kind A follow one order of the models, tasks of kind B the reverse order; a task's only
     view says which kind it is (plus noise)."""
@@ -86,6 +122,27 @@ def test_each_protocol_reads_a_task_through_its_own_map() -> None:
     model = fit_task_aware(z, features, TaskAwareConfig(rank=2), protocol_of=protocol_of)
     assert model.protocols == ("finetune", "linear_probe")
     assert model.coef.shape[:2] == (2, 2) and model.mean_factor.shape == (2, 2)
+
+
+def test_inner_folds_hold_out_only_the_scored_protocols_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hf_spider.scorer import task_aware
+
+    z, features, _ = _two_kinds_of_task()
+    protocol_of = {t: "finetune" if t.startswith("a") else "linear_probe" for t in z.columns}
+    held_out: set[str] = set()
+    fit = task_aware.fit_task_aware
+
+    def spy(train: pd.DataFrame, *args: object, **kwargs: object) -> TaskAwareModel:
+        held_out.update(set(z.columns) - set(train.columns))
+        return fit(train, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(task_aware, "fit_task_aware", spy)
+    space = {"rank": (2,), "ridge_alpha": (0.1,)}
+    select_config(z, features, lambda t: t, space=space, protocol_of=protocol_of, scored={"linear_probe"})
+    assert held_out and {protocol_of[t] for t in held_out} == {"linear_probe"}
+    held_out.clear()
+    select_config(z, features, lambda t: t, space=space, protocol_of=protocol_of)
+    assert {protocol_of[t] for t in held_out} == {"finetune", "linear_probe"}  # by default every protocol
 
 
 def test_saved_model_loads_back_and_predicts_the_same(tmp_path) -> None:

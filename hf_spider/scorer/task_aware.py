@@ -5,12 +5,16 @@ In the spirit of Fennec (a latent transfer space) and ModelLens (a model x datas
 evaluation records), sized for a few hundred models and tasks:
 
 * records of every protocol (:mod:`hf_spider.scorer.protocols`) are z-scored within each task, which calibrates each
-  protocol's scale per task;
-* the z-scores are fitted as ``z[m, t] = b[m] + c[t] + u[m] . v[t]``: an additive part (a model's general strength
-  ``b`` with each task's offset ``c``, so a model recorded on strong company only is not read as weak) and a low-rank
-  residual (ridge alternating least squares, :func:`als`);
+  protocol's scale per task; the fit reads each task's records as *normal scores* (:func:`normal_scores`: ranks
+  through the normal quantile function). What is ranked is a ranking, so only the order within a task should shape the
+  fit: a squared loss on raw z-scores lets one broken model (a z of -5 where the rest span -2..2) pull the factors
+  toward explaining it, where a normal score keeps it last and bounded. The scores then predicted are on the scale of
+  the normal CDF's percentiles, which is how :func:`read_for_task` reads them;
+* the normal scores are fitted as ``s[m, t] = b[m] + c[t] + u[m] . v[t]``: an additive part (a model's general
+  strength ``b`` with each task's offset ``c``, so a model recorded on strong company only is not read as weak) and a
+  low-rank residual (ridge alternating least squares, :func:`als`);
 * a ridge map from a task's text features to its factor ``v`` reads an unseen task, one map per protocol: a model's
-  predicted z-score is ``b[m] + u[m] . (W_p f + w_p)``, ``p`` the protocol of its records. Without task features
+  predicted score is ``b[m] + u[m] . (W_p f + w_p)``, ``p`` the protocol of its records. Without task features
   (``f`` absent) it is the same model's static list ``b[m] + u[m] . mean(v_p)``;
 * task features are embeddings by the package's text encoder (``sentence-transformers/all-MiniLM-L6-v2``) of the
   task's *views*: its description, its label names (mean of each name's embedding, as the task tokens have them), its
@@ -18,8 +22,9 @@ evaluation records), sized for a few hundred models and tasks:
   the normalised mean of the views it has (a block every view shares) and each view in its own block (what that view
   says in its own terms, zeros where missing); training adds each task's single views as extra rows of the same
   factor, so a task known by its label names alone lands where its described siblings were learned.
-  This layout was picked while developing against the MTEB benchmark's folds (mean alone, blocks alone, both), a
-  design choice that ``docs/task_aware.md`` states beside the figures.
+  This layout and the normal scores were picked while developing against the MTEB benchmark's folds (mean alone,
+  blocks alone, both; z-scores, clipped z-scores, normal scores), design choices that ``docs/task_aware.md`` states
+  beside the figures.
 
 Hyper-parameters (:data:`SEARCH_SPACE`) are chosen by :func:`select_config` on inner folds of the training tasks only.
 """
@@ -29,7 +34,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -156,6 +161,19 @@ def token_features(task: TaskTokens, embedder: TextEmbedder) -> TaskFeatures:
     return text_features(text, embedder.mean, samples=samples)
 
 
+def normal_scores(z: np.ndarray) -> np.ndarray:
+    """``[M, T]``: each column's observed entries of ``z`` as normal scores ``Phi^-1((rank - 1/2) / n)`` over its ``n``
+    observed entries (ties share their mean rank); NaN (no record) stays NaN.
+
+    A monotone change of a task's scores leaves its normal scores as they are: the fit sees each task's ranking only.
+    """
+    from scipy.stats import norm, rankdata
+
+    ranks = rankdata(z, axis=0, nan_policy="omit")
+    observed = np.maximum((~np.isnan(z)).sum(0), 1)
+    return np.asarray(norm.ppf((ranks - 0.5) / observed), dtype=np.float64)
+
+
 def additive(z: np.ndarray, l2: float, iters: int = 30) -> tuple[np.ndarray, np.ndarray]:
     """``(b [M], c [T])`` of ``z ~ b[m] + c[t]`` over the observed entries of ``z`` ``[M, T]`` (NaN = missing)."""
     known = ~np.isnan(z)
@@ -220,7 +238,8 @@ class TaskAwareModel:
     confidence: float = 0.0
 
     def predict(self, features: TaskFeatures | None) -> np.ndarray:
-        """``[M]`` predicted z-score of every seen model; the static list when ``features`` has no view."""
+        """``[M]`` predicted normal score (:func:`normal_scores`) of every seen model; the static list when
+        ``features`` has no view."""
         vector = features.vector() if features is not None else None
         factor = self.mean_factor if vector is None else self.coef @ vector + self.intercept  # [P, k]
         return np.asarray(self.bias + (self.factors * factor[self.protocol_index]).sum(1))
@@ -273,9 +292,11 @@ class _Factors:
     v: np.ndarray
 
 
-def _fit_factors(values: np.ndarray, config: TaskAwareConfig) -> _Factors:
-    b, c = additive(values, config.bias_l2)
-    u, v = als(values - b[:, None] - c[None], config.rank, config.factor_l2, config.iters, config.seed)
+def _fit_factors(z: np.ndarray, config: TaskAwareConfig) -> _Factors:
+    """The effects and factors of the normal scores of ``z`` ``[M, T]`` (:func:`normal_scores`)."""
+    scores = normal_scores(z)
+    b, c = additive(scores, config.bias_l2)
+    u, v = als(scores - b[:, None] - c[None], config.rank, config.factor_l2, config.iters, config.seed)
     return _Factors(b, u, v)
 
 
@@ -315,7 +336,8 @@ def fit_task_aware(
     protocol_of: Mapping[str, str] | None = None,
     factors: _Factors | None = None,
 ) -> TaskAwareModel:
-    """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record) and each task's ``features``.
+    """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record), read as normal scores, and each task's
+    ``features``.
 
     A task without any view still shapes the models' effects and factors; it gives the feature map no row.
     ``protocol_of`` names each task's protocol (default: one protocol, ``"records"``). ``factors`` (fitted on ``z``
@@ -366,19 +388,26 @@ def select_config(
     space: Mapping[str, Sequence[float]] | None = None,
     folds: int = INNER_FOLDS,
     protocol_of: Mapping[str, str] | None = None,
+    scored: Collection[str] | None = None,
 ) -> tuple[TaskAwareConfig, dict[str, float]]:
     """The setting of ``space`` with the best mean weighted tau on inner folds of ``z``'s tasks.
 
     ``space`` has the keys ``rank`` and ``ridge_alpha``. Each inner fold holds out one group (``group_of``: the task
     itself for leave-one-task-out, its group for leave-a-group-out) of the tasks with at least :data:`MIN_MODELS`
-    models, spread deterministically over them.
+    models, spread deterministically over them. ``scored`` keeps the held-out tasks to those protocols (by
+    ``protocol_of``; default every one): the inner folds then score what the model is used for, every record still
+    trains it.
 
     Returns:
         the chosen config and the mean inner weighted tau of every setting tried (keyed by its JSON).
     """
     base = base or TaskAwareConfig()
     space = space or SEARCH_SPACE
-    eligible = [t for t in z.columns if z[t].notna().sum() >= MIN_MODELS]
+    eligible = [
+        t
+        for t in z.columns
+        if z[t].notna().sum() >= MIN_MODELS and (scored is None or (protocol_of or {}).get(t, "records") in scored)
+    ]
     groups = list(dict.fromkeys(group_of(t) for t in eligible))
     chosen = groups[:: max(1, len(groups) // folds)][:folds]
     scores: dict[str, float] = {}
@@ -408,13 +437,21 @@ def select_config(
     return best[1], scores
 
 
-def train_task_aware(records: ProtocolRecords, *, embedder: TextEmbedder | None = None) -> TaskAwareModel:
+def train_task_aware(
+    records: ProtocolRecords,
+    *,
+    embedder: TextEmbedder | None = None,
+    scored: Collection[str] | None = ("linear_probe",),
+) -> TaskAwareModel:
     """The shipped model: its setting chosen on leave-a-group-out inner folds (:func:`mteb_task_group`; any other
-    task is its own group), then fitted on every record; its confidence is that setting's inner weighted tau."""
+    task is its own group) that hold out tasks of the ``scored`` protocols, then fitted on every record; its confidence
+    is that setting's inner weighted tau. By default the inner folds score MTEB's tasks: the shipped model ranks the
+    encoders known by MTEB records, while the Model Spider scorer ranks the TransferGraph models itself
+    (:func:`read_for_task`)."""
     z = records.z_matrix()
     features = record_features(records, embedder)
     protocol_of = records.protocol_of()
-    config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of)
+    config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of, scored=scored)
     model = fit_task_aware(z, features, config, protocol_of=protocol_of)
     return replace(model, confidence=float(np.clip(max(scores.values()), 0.0, 1.0)))
 
@@ -428,8 +465,9 @@ def read_for_task(
     text_encoder: str | None,
 ) -> Explained:
     """``explained`` (the Model Spider scorer's) with the candidates that ``model`` has records of and the scorer has
-    not (``scored``: the scorer's own models) scored for ``task`` by ``model``: the predicted z-score as an expected
-    percentile (the normal CDF: z-scores are within a task), evidence ``records``, the model's confidence.
+    not (``scored``: the scorer's own models) scored for ``task`` by ``model``: the predicted normal score as an
+    expected percentile (the normal CDF: normal scores are percentiles within a task through the normal quantile
+    function), evidence ``records``, the model's confidence.
 
     Both Model Spider rankers (the torch one and the numpy one the CLI loads) call this, so they rank alike.
     """
