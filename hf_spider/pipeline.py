@@ -208,7 +208,7 @@ class ModelSelectionPipeline(Pipeline):
         )
         tokens = task.tokens
         candidate_filter = candidate_filter if candidate_filter is not None else CandidateFilter()
-        resolved = resolve_candidates(candidates, modality=tokens.description.modality)
+        resolved = load_candidates(candidates, modality=tokens.description.modality)
         pool = select_candidates(
             resolved,
             modality=tokens.description.modality,
@@ -356,74 +356,6 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
 
 def _is_dataset_dict(value: Any) -> bool:
     return type(value).__name__ in ("DatasetDict", "IterableDatasetDict")
-
-
-def resolve_candidates(candidates: Any = None, *, modality: str | None = None) -> list[ModelRecord]:
-    """The candidate pool from any of its forms: ``None`` / ``"bundled"``, an index file or folder, records, repo ids
-    (bundled records where known, else read from the Hub), or a Hub query dict.
-
-    Raises:
-        InvalidIndexError: a missing or malformed index file.
-        UnknownCandidateError: a repo id the Hub does not know.
-    """
-    if isinstance(candidates, Mapping):
-        return query_hub_candidates(**candidates)
-    if isinstance(candidates, Sequence) and not isinstance(candidates, str) and candidates:
-        if all(isinstance(c, ModelRecord) for c in candidates):
-            return list(candidates)
-        return _records_for_ids([str(c) for c in candidates])
-    return load_candidates(candidates, modality=modality)  # "hub" lists the Hub for the task's modality
-
-
-def query_hub_candidates(
-    *,
-    pipeline_tag: str | None = None,
-    library: str | None = None,
-    search: str | None = None,
-    author: str | None = None,
-    sort: str | None = "downloads",
-    limit: int = 50,
-    token: str | None = None,
-) -> list[ModelRecord]:
-    """Candidates from a Hub listing (``HfApi.list_models``), lazily paged so ``limit`` bounds the requests."""
-    from huggingface_hub import HfApi
-
-    from .hub.cards import record_from_model_info
-    from .hub.crawl import LIST_EXPAND
-
-    listing = HfApi(token=token).list_models(
-        pipeline_tag=pipeline_tag,
-        filter=library,
-        search=search,
-        author=author,
-        sort=sort,  # type: ignore[arg-type]
-        limit=limit,
-        expand=LIST_EXPAND,
-    )
-    return [record_from_model_info(info) for info in listing]
-
-
-def _records_for_ids(model_ids: list[str]) -> list[ModelRecord]:
-    """Bundled records for the ids the bundled index knows; the Hub's ``model_info`` for the others."""
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
-
-    from .errors import UnknownCandidateError
-    from .hub.cards import record_from_model_info
-    from .hub.crawl import LIST_EXPAND
-
-    bundled = {r.repo_id: r for r in load_candidates(None)}
-    missing = [m for m in model_ids if m not in bundled]
-    fetched = {}
-    api = HfApi()
-    for model_id in missing:
-        try:
-            fetched[model_id] = record_from_model_info(api.model_info(model_id, expand=LIST_EXPAND))
-        except RepositoryNotFoundError as exc:
-            raise UnknownCandidateError(
-                f"candidate '{model_id}' is neither in the bundled index nor on the Hub; check the repo id"
-            ) from exc
-    return [bundled.get(m) or fetched[m] for m in model_ids]
 
 
 class ScorerConfig(PretrainedConfig):

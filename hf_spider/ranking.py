@@ -15,7 +15,7 @@ from .errors import InvalidIndexError, UnknownCandidateError
 from .hub.cards import unread_reason
 from .hub.dedup import aliases_of, collapse_copies
 from .hub.index import read_index
-from .hub.live import HubPool, is_dataset_index, read_dataset_index
+from .hub.live import HubPool, is_dataset_index, query_hub_candidates, read_dataset_index, records_for_ids
 from .hub.placeholders import PLACEHOLDER_NOTE, looks_like_placeholder
 from .hub.pool import load_default_pool
 from .hub.records import ModelRecord
@@ -207,12 +207,22 @@ def task_reading(ranker: Ranker) -> dict[str, Any]:
 
 
 def load_candidates(
-    pool: str | os.PathLike[str] | Sequence[ModelRecord] | None = None, *, modality: str | None = None
+    pool: str | os.PathLike[str] | Sequence[ModelRecord | str] | Mapping[str, Any] | None = None,
+    *,
+    modality: str | None = None,
 ) -> list[ModelRecord]:
-    """The candidate pool: the embedded default pool (``None`` / ``"bundled"``, :mod:`hf_spider.hub.pool`), the live
-    Hub's listing for ``modality`` (``"hub"``) or an index pushed to a dataset repo (``"hf://datasets/ORG/NAME"``;
-    :mod:`hf_spider.hub.live`), an index file, a folder of Hub-style repos (one sub-folder per model with
-    ``config.json`` and ``README.md``), or records given directly."""
+    """The candidate pool from any of its forms: the embedded default pool (``None`` / ``"bundled"``,
+    :mod:`hf_spider.hub.pool`), the live Hub's listing for ``modality`` (``"hub"``), an index pushed to a dataset repo
+    (``"hf://datasets/ORG/NAME"``), a Hub query (a mapping of :func:`~hf_spider.hub.live.query_hub_candidates`'
+    arguments), an index file, a folder of Hub-style repos (one sub-folder per model with ``config.json`` and
+    ``README.md``), repo ids (the default pool's records where it knows them, else the Hub's) or records.
+
+    Raises:
+        InvalidIndexError: a missing or malformed index file, or ``"hub"`` without a modality.
+        UnknownCandidateError: a repo id the Hub does not know.
+    """
+    if isinstance(pool, Mapping):
+        return query_hub_candidates(**pool)
     if pool is None or pool == "bundled":
         return load_default_pool()
     if pool == "hub":
@@ -222,7 +232,9 @@ def load_candidates(
     if is_dataset_index(pool):
         return read_dataset_index(str(pool))
     if not isinstance(pool, (str, os.PathLike)):
-        return list(pool)
+        given = list(pool)
+        records = [c for c in given if isinstance(c, ModelRecord)]
+        return records if len(records) == len(given) else records_for_ids([str(c) for c in given])
     path = Path(pool)
     if path.is_dir():
         from .hub.local import records_from_dir

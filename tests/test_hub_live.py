@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hf_spider.cli import main
-from hf_spider.errors import InvalidIndexError
+from hf_spider.errors import InvalidIndexError, UnknownCandidateError
 from hf_spider.hub.index import read_index
 from hf_spider.hub.live import LISTINGS, HubPool, read_dataset_index
 from hf_spider.ranking import load_candidates
@@ -83,3 +83,15 @@ def test_crawl_push_to_hub_is_read_back_pinned_by_revision(
     assert len(read_dataset_index(f"hf://datasets/tester/idx@{first}")) == 3  # pinned: the first push
     with pytest.raises(InvalidIndexError, match="hf://datasets/ORG/NAME"):
         load_candidates("hf://datasets/not a repo")
+
+
+def test_repo_ids_and_a_hub_query_are_pools_too(loopback_hub: LoopbackHub) -> None:
+    _add_image_models(loopback_hub, 3)
+    bundled = load_candidates(None)[0]
+    records = load_candidates([bundled.repo_id, "acme/vit-2"])  # the default pool's record; the Hub's model_info
+    assert records[0] == bundled and records[1].repo_id == "acme/vit-2" and records[1].sha is not None
+    assert loopback_hub.count("^/api/models/acme/vit-2") == 1 and loopback_hub.count(bundled.repo_id) == 0
+    with pytest.raises(UnknownCandidateError, match="acme/nope"):
+        load_candidates(["acme/nope"])
+    query = load_candidates({"pipeline_tag": "image-classification", "limit": 2})
+    assert [r.repo_id for r in query] == ["acme/vit-0", "acme/vit-1"]  # most downloaded first, cut at the limit

@@ -11,6 +11,9 @@ in the cache. Offline, the last cached listing is read (and the crawler says so)
 ``hf://datasets/ORG/NAME``: an index that ``hf-spider crawl --push-to-hub ORG/NAME`` wrote to a dataset repo
 (:data:`PUSHED_INDEX`), so one crawl serves a team; ``@REVISION`` pins it (a commit, tag or branch), and the
 revision read is logged.
+
+The pipeline's other Hub forms of a pool: a listing query (:func:`query_hub_candidates`) and repo ids
+(:func:`records_for_ids`), both read through :func:`hf_spider.ranking.load_candidates`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import InvalidIndexError
+from ..errors import InvalidIndexError, UnknownCandidateError
 from .crawl import Crawler, Selection
 from .index import read_index, write_index
 from .records import ModelRecord
@@ -155,3 +159,57 @@ def push_index(index_path: str | Path, repo_id: str, *, token: str | None = None
             repo_type="dataset",
             commit_message=f"hf-spider index of {len(records)} models",
         )
+
+
+def query_hub_candidates(
+    *,
+    pipeline_tag: str | None = None,
+    library: str | None = None,
+    search: str | None = None,
+    author: str | None = None,
+    sort: str | None = "downloads",
+    limit: int = 50,
+    token: str | None = None,
+) -> list[ModelRecord]:
+    """Candidates from a Hub listing (``HfApi.list_models``), lazily paged so ``limit`` bounds the requests."""
+    from huggingface_hub import HfApi
+
+    from .cards import record_from_model_info
+    from .crawl import LIST_EXPAND
+
+    listing = HfApi(token=token).list_models(
+        pipeline_tag=pipeline_tag,
+        filter=library,
+        search=search,
+        author=author,
+        sort=sort,  # type: ignore[arg-type]
+        limit=limit,
+        expand=LIST_EXPAND,
+    )
+    return [record_from_model_info(info) for info in listing]
+
+
+def records_for_ids(model_ids: Sequence[str]) -> list[ModelRecord]:
+    """The records of ``model_ids``: the default pool's where it knows them, the Hub's ``model_info`` for the others.
+
+    Raises:
+        UnknownCandidateError: a repo id that is neither in the default pool nor on the Hub.
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    from .cards import record_from_model_info
+    from .crawl import LIST_EXPAND
+    from .pool import load_default_pool
+
+    bundled = {r.repo_id: r for r in load_default_pool()}
+    fetched = {}
+    api = HfApi()
+    for model_id in (m for m in model_ids if m not in bundled):
+        try:
+            fetched[model_id] = record_from_model_info(api.model_info(model_id, expand=LIST_EXPAND))
+        except RepositoryNotFoundError as exc:
+            raise UnknownCandidateError(
+                f"candidate '{model_id}' is neither in the bundled index nor on the Hub; check the repo id"
+            ) from exc
+    return [bundled.get(m) or fetched[m] for m in model_ids]
