@@ -27,6 +27,7 @@ import sys
 import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -58,7 +59,15 @@ _PREPROCESS_KEYS = (
     "candidate_filter",
     "description",
 )
-_FILTER_KEYS = ("max_parameters", "licenses", "libraries", "include_gated", "drop_unknown", "drop_test_repos")
+_FILTER_KEYS = (
+    "max_parameters",
+    "licenses",
+    "libraries",
+    "include_gated",
+    "drop_unknown",
+    "drop_test_repos",
+    "created_after",
+)
 
 
 class _RankerModule(torch.nn.Module):
@@ -106,10 +115,11 @@ class ModelSelectionPipeline(Pipeline):
         candidates: ``"bundled"`` (default), an index file, a list of repo ids, a list of :class:`ModelRecord`, or a
             Hub query dict (``pipeline_tag``, ``library``, ``search``, ``sort``, ``limit``, ``author``).
         models: repo ids to keep from the pool.
-        max_parameters, licenses, libraries, include_gated, drop_unknown, drop_test_repos: filters (gated models are
-            left out by default; a model whose size or license a filter cannot check, or that looks like a test or
-            random-weight repo, is kept and noted unless ``drop_unknown`` / ``drop_test_repos``), or a ready
-            :class:`CandidateFilter` as ``candidate_filter``.
+        max_parameters, licenses, libraries, include_gated, drop_unknown, drop_test_repos, created_after: filters
+            (gated models are left out by default; ``created_after`` is a day, ``"2024-01-01"`` or a
+            :class:`datetime.date`; a model whose size, license or creation date a filter cannot check, or that looks
+            like a test or random-weight repo, is kept and noted unless ``drop_unknown`` / ``drop_test_repos``), or a
+            ready :class:`CandidateFilter` as ``candidate_filter``.
         top_k: how many to return (default 10; ``None`` or 0 for all); candidates that failed re-ranking are listed
             after them, with the reason.
         rerank_budget: seconds for re-ranking the top candidates with real forward passes on the task's samples, as
@@ -167,6 +177,13 @@ class ModelSelectionPipeline(Pipeline):
                     filters[name] = [filters[name]]
                 if filters.get(name) is not None:
                     filters[name] = frozenset(filters[name])
+            if isinstance(filters.get("created_after"), str):
+                try:
+                    filters["created_after"] = date.fromisoformat(filters["created_after"])
+                except ValueError:
+                    raise ScorerConfigError(
+                        f"created_after={filters['created_after']!r} is not a date; pass one as 'YYYY-MM-DD'"
+                    ) from None
             preprocess["candidate_filter"] = CandidateFilter(**filters)
         postprocess: dict[str, Any] = {}
         if top_k is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
 
 #: Fields a filter may be unable to check because the record does not have them (see :class:`CandidateFilter`).
-FILTERED_FIELDS = ("size", "license", "library")
+FILTERED_FIELDS = ("size", "license", "library", "creation date")
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class CandidateFilter:
             cannot check, and a model whose repo could not be read (:func:`~hf_spider.hub.cards.unread_reason`),
             which is otherwise ranked below every model that was read.
         drop_test_repos: drop, rather than keep and flag, repos whose name or tags say test or random weights.
+        created_after: keep only models created on the Hub on or after this day (the listing's ``createdAt``): the
+            recency cut of a pool; a model whose creation date is not recorded (every model of the bundled pool) is
+            kept and noted unless ``drop_unknown``.
     """
 
     max_parameters: int | None = None
@@ -59,6 +63,7 @@ class CandidateFilter:
     include_gated: bool = False
     drop_unknown: bool = False
     drop_test_repos: bool = False
+    created_after: date | None = None
 
     @property
     def _licenses_lower(self) -> frozenset[str]:
@@ -70,6 +75,7 @@ class CandidateFilter:
             "size": self.max_parameters is not None and record.num_parameters is None,
             "license": self.licenses is not None and not record.license,
             "library": self.libraries is not None and not record.library_name,
+            "creation date": self.created_after is not None and created_on(record) is None,
         }
         return tuple(name for name in FILTERED_FIELDS if missing[name])
 
@@ -82,6 +88,9 @@ class CandidateFilter:
             return False
         if self.libraries is not None and record.library_name and record.library_name not in self.libraries:
             return False
+        created = created_on(record)
+        if self.created_after is not None and created is not None and created < self.created_after:
+            return False
         if self.drop_test_repos and looks_like_placeholder(record):
             return False
         return not (self.drop_unknown and (self.unknown(record) or unread_reason(record.error)))
@@ -91,6 +100,15 @@ class CandidateFilter:
         unknown"``), and whether it looks like a test or random-weight repo."""
         placeholder = (PLACEHOLDER_NOTE,) if looks_like_placeholder(record) else ()
         return (*(f"{name} unknown" for name in self.unknown(record)), *placeholder)
+
+
+def created_on(record: ModelRecord) -> date | None:
+    """The day a model was created on the Hub, from its ``created_at`` (an ISO timestamp as the Hub sends it); ``None``
+    when it is missing or not a date (Hub content is untrusted)."""
+    try:
+        return date.fromisoformat((record.created_at or "")[:10])
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ details on demand, and an index pushed by ``crawl --push-to-hub`` read back by `
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,25 @@ def test_repo_ids_and_a_hub_query_are_pools_too(loopback_hub: LoopbackHub) -> No
         load_candidates(["acme/nope"])
     query = load_candidates({"pipeline_tag": "image-classification", "limit": 2})
     assert [r.repo_id for r in query] == ["acme/vit-0", "acme/vit-1"]  # most downloaded first, cut at the limit
+
+
+def test_rank_cuts_the_hub_pool_by_creation_day(
+    loopback_hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path
+) -> None:
+    from hf_spider import constants
+
+    monkeypatch.setattr(constants, "CACHE_DIR", tmp_path)
+    for i, created in enumerate((datetime(2020, 5, 1), datetime(2024, 2, 1), datetime(2025, 7, 1))):
+        config = {"model_type": "vit", "architectures": ["ViTForImageClassification"]}
+        name = f"acme/vit-{i}"
+        files = {"README.md": CARD.format(name=name), "config.json": json.dumps(config)}
+        loopback_hub.add_repo(name, files, created_at=created.replace(tzinfo=timezone.utc))
+    argv = ["rank", "--labels", "cat,dog", "--modality", "image", "--candidates", "hub", "--format", "json"]
+    assert main([*argv, "--created-after", "2024-01-01"]) == 0
+    shortlist = json.loads(capsys.readouterr().out)
+    assert sorted(e["model_id"] for e in shortlist["entries"]) == ["acme/vit-1", "acme/vit-2"]
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--created-after", "2024-13-01"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "YYYY-MM-DD" in err[0] and "Traceback" not in err[0]

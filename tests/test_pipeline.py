@@ -222,3 +222,19 @@ def test_an_image_folder_ranks_offline_alike_in_the_pipeline_and_the_cli(
     cli = Shortlist.from_json(capsys.readouterr().out)
     assert ours.task == cli.task == "pets" and ours.metadata["modality"] == "image"
     assert [(e.model_id, e.score) for e in ours] == [(e.model_id, e.score) for e in cli]
+
+
+def test_created_after_reads_a_day_and_notes_an_undated_pool(selector, tmp_path) -> None:
+    from hf_spider.hub.records import ModelRecord
+
+    dated = [
+        ModelRecord("acme/new-encoder", pipeline_tag="text-classification", created_at="2025-02-01T00:00:00.000Z"),
+        ModelRecord("acme/old-encoder", pipeline_tag="text-classification", created_at="2020-02-01T00:00:00.000Z"),
+    ]
+    undated = [r for r in default_pool() if r.modality == "text"][:2]
+    path = write_index([*dated, *undated], tmp_path / "pool.jsonl")
+    shortlist = selector(LABELS, candidates=str(path), created_after="2024-01-01", top_k=0)
+    assert sorted(shortlist.model_ids) == sorted(["acme/new-encoder", *(r.repo_id for r in undated)])
+    assert all("creation date unknown" in e.reasons for e in shortlist if e.model_id != "acme/new-encoder")
+    with pytest.raises(ScorerConfigError, match="YYYY-MM-DD"):
+        selector(LABELS, created_after="last year")

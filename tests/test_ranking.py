@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 
@@ -57,6 +59,28 @@ def test_drop_unknown_drops_what_a_filter_cannot_check() -> None:
         "a/big",
         "a/unknown",
     ]
+
+
+def test_created_after_cuts_by_creation_day_and_notes_what_it_cannot_date() -> None:
+    pool = [
+        ModelRecord("a/new", pipeline_tag="image-classification", created_at="2024-03-01T10:00:00.000Z"),
+        ModelRecord(
+            "a/day", pipeline_tag="image-classification", created_at="2024-01-01T00:00:00.000Z"
+        ),  # that day counts
+        ModelRecord("a/old", pipeline_tag="image-classification", created_at="2021-06-30T23:59:59.000Z"),
+        ModelRecord("a/undated", pipeline_tag="image-classification"),
+        ModelRecord("a/garbled", pipeline_tag="image-classification", created_at="next tuesday"),  # untrusted Hub text
+    ]
+    cut = CandidateFilter(created_after=date(2024, 1, 1))
+    assert ids(select_candidates(pool, modality="image", candidate_filter=cut)) == [
+        "a/new",
+        "a/day",
+        "a/undated",
+        "a/garbled",
+    ]
+    assert cut.notes(pool[3]) == cut.notes(pool[4]) == ("creation date unknown",) and cut.notes(pool[0]) == ()
+    strict = CandidateFilter(created_after=date(2024, 1, 1), drop_unknown=True)
+    assert ids(select_candidates(pool, modality="image", candidate_filter=strict)) == ["a/new", "a/day"]
 
 
 def test_unknown_id_is_named() -> None:

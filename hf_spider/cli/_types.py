@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from datetime import date
 from pathlib import Path
 
 
@@ -33,6 +34,14 @@ def nonnegative_number(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def iso_date(text: str) -> date:
+    """A day as ``YYYY-MM-DD``."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date; pass one as YYYY-MM-DD, e.g. 2024-01-01") from None
 
 
 def output_path(text: str) -> Path:

@@ -11,7 +11,7 @@ from ..outputs.collections import add_push_arguments, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
 from ._forward import add_rerank_arguments, rerank_from_args
 from ._output import add_output_arguments, checked_output, emit_shortlist
-from ._types import nonnegative_number
+from ._types import iso_date, nonnegative_number
 
 
 def register(subparsers: Any) -> None:
@@ -64,6 +64,13 @@ def register(subparsers: Any) -> None:
         "--library",
         action="append",
         help="keep only this library (repeatable); an unrecorded one is kept and noted unless --drop-unknown",
+    )
+    pool.add_argument(
+        "--created-after",
+        type=iso_date,
+        metavar="YYYY-MM-DD",
+        help="keep only models created on the Hub on or after this day (a recency cut); one whose creation date is "
+        "not recorded (every model of the bundled pool: use --candidates hub) is kept and noted unless --drop-unknown",
     )
     pool.add_argument(
         "--drop-unknown",
@@ -124,6 +131,7 @@ def run(args: argparse.Namespace) -> int:
             include_gated=args.include_gated,
             drop_unknown=args.drop_unknown,
             drop_test_repos=args.drop_test_repos,
+            created_after=args.created_after,
         )
         candidates = select_candidates(
             load_candidates(args.candidates, modality=tokens.description.modality),
