@@ -233,3 +233,20 @@ def test_words_join_the_label_names_of_a_task() -> None:
     assert tokens.description.description == "sentiment of product reviews"
     assert tokens.description.label_names == ("negative", "positive")
     assert tokens.label_embeddings is not None and len(tokens.label_embeddings) == 2
+
+
+def test_generic_label_names_give_a_task_no_label_view() -> None:
+    from hf_spider.scorer.protocols import TaskText
+    from hf_spider.scorer.task_aware import text_features
+
+    embedded: list[list[str]] = []
+
+    def embed(strings):
+        embedded.append(list(strings))
+        return np.ones(3) / np.sqrt(3)
+
+    generic = text_features(TaskText("labels", "text", "", ("LABEL_0", "LABEL_1", "class 2")), embed)
+    assert generic.views == {} and generic.vector() is None  # read as the static list
+    mixed = text_features(TaskText("labels", "text", "", ("LABEL_0", "not_spam", "spam")), embed)
+    assert set(mixed.views) == {"labels"}
+    assert embedded == [["not spam", "spam"]]

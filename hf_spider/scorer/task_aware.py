@@ -121,13 +121,19 @@ def text_features(
     text: TaskText, embed: Callable[[Sequence[str]], np.ndarray], *, samples: np.ndarray | None = None
 ) -> TaskFeatures:
     """The views of a task: ``embed`` maps strings to the normalised mean of their embeddings
-    (:meth:`hf_spider.tokens.ptm.TextEmbedder.mean`); ``samples`` is the ``[D]`` mean class prototype, if any."""
+    (:meth:`hf_spider.tokens.ptm.TextEmbedder.mean`); ``samples`` is the ``[D]`` mean class prototype, if any.
+
+    Label names are read through :func:`hf_spider.tokens.ptm.informative_labels`: a task whose classes are only
+    ``LABEL_0`` / ``LABEL_1`` has no label view (its ranking is the static list, unless another view speaks)."""
+    from ..tokens.ptm import informative_labels
+
     views: dict[str, np.ndarray] = {}
     if text.description.strip():
         views["description"] = embed([text.description.strip()])
-    labels = [str(label).replace("_", " ").strip() for label in text.label_names]  # as the task tokens read them
-    if any(labels):
-        views["labels"] = embed([label for label in labels if label])
+    # as the task tokens read them; generic names (LABEL_0, class 3) say nothing of the task, as in a model's token
+    labels = informative_labels([str(label).replace("_", " ").strip() for label in text.label_names])
+    if labels:
+        views["labels"] = embed(labels)
     if samples is not None and float(np.linalg.norm(samples)) > 0:
         views["samples"] = _unit(samples)
     name = readable_name(text.name)
