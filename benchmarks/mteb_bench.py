@@ -9,17 +9,21 @@ Ground truth: MTEB's linear-probe accuracies of 245 Hub text encoders on 164 Eng
   ChemTEB, LegalBench, the Amazon, Tweet, Toxic and Emotion families; every other task is its own group).
 
 The model (:mod:`hf_spider.scorer.task_aware`) learns from the MTEB records of the training tasks and the TransferGraph
-fine-tuning records together; each fold chooses its hyper-parameters on inner folds of its own training tasks, with
-the same protocol (``SEARCH_SPACE``; the inner folds hold out MTEB tasks only, as the outer ones do), never on the
-held-out task. A held-out task is read from its description, label
-names (where known) and name. Baselines: the static prior (each model's mean z-score over the training tasks), the
-description nearest-neighbour prior (that mean weighted by softmax(TF-IDF cosine / 0.1) of the task descriptions) and
-the size prior (log parameter count). Ablations: no task features (the same model's static list), without the
-TransferGraph records, without MTEB records (then no encoder has a record, and the cold start knows an encoder by its
-size: the size prior's figure), description only vs label names only on the tasks that have both. Task sensitivity:
-the mean Kendall tau between the predicted rankings of two held-out tasks (over the models both have), beside the
-same figure for their true rankings and for the description nearest-neighbour prior's, and both by kind of pair (two
-ChemTEB tasks, two others, one of each).
+fine-tuning records together; each fold chooses its hyper-parameters on inner folds of its own training tasks, with the
+same protocol (``SEARCH_SPACE``; the inner folds hold out MTEB tasks only, as the outer ones do), never on the held-out
+task. A held-out task is read from its description, label names (where known) and name, and the models that declare
+training on its data (MTEB's model metadata, ``hf_spider/data/mteb/training_tasks.csv``: what ``hf-spider rank`` reads
+when the task is an MTEB task by name or Hub dataset) get the model's effect of declared training (measured on held-out
+folds of the training tasks that have such models: :func:`hf_spider.scorer.task_aware.declared_effect`). Baselines: the
+static prior (each model's mean z-score over the training tasks), the description nearest-neighbour prior (that mean
+weighted by softmax(TF-IDF cosine / 0.1) of the task descriptions) and the size prior (log parameter count). Ablations:
+no task features (the same model's static list, no declared training either), without declared training (the same model,
+the effect not added), without the TransferGraph records, without MTEB records (then no encoder has a record, and the
+cold start knows an encoder by its size: the size prior's figure), description only vs label names only on the tasks
+that have both (each without declared training: what ``--labels`` or ``--task`` alone give). Task sensitivity: the mean
+Kendall tau between the predicted rankings of two held-out tasks (over the models both have), beside the same figure for
+their true rankings and for the description nearest-neighbour prior's, and both by kind of pair (two ChemTEB tasks, two
+others, one of each).
 
     python benchmarks/mteb_bench.py --json benchmarks/results/mteb_bench.json
 """
@@ -106,6 +110,7 @@ def run_protocol(
     evaluated: list[str],
     similarity: pd.DataFrame,
     protocol_of: Mapping[str, str],
+    declared: frozenset[tuple[str, str]],
 ) -> tuple[dict[str, Any], dict[str, dict[str, pd.Series]]]:
     """Every fold of one protocol: per-task weighted tau of hf-spider, the baselines and the ablations; and the
     predictions of hf-spider and of the description nearest-neighbour prior (method -> task -> scores)."""
@@ -119,14 +124,15 @@ def run_protocol(
         train = [t for t in z.columns if t not in held]
         config, _ = select_config(z[train], features, group_of, protocol_of=protocol_of, scored=("linear_probe",))
         configs[group] = {"rank": config.rank, "ridge_alpha": config.ridge_alpha}
-        model = fit_task_aware(z[train], features, config, protocol_of=protocol_of)
+        model = fit_task_aware(z[train], features, config, protocol_of=protocol_of, declared=declared)
         mteb_only = [t for t in train if protocol_of[t] == "linear_probe"]
-        without_tg = fit_task_aware(z[mteb_only], features, config, protocol_of=protocol_of)
+        without_tg = fit_task_aware(z[mteb_only], features, config, protocol_of=protocol_of, declared=declared)
         index, index_mteb = pd.Index(model.model_ids), pd.Index(without_tg.model_ids)
         for task in (t for t in held if t in evaluated):
             truth = z[task].dropna()
             feats = features[task]
-            predictions["hf_spider"][task] = pd.Series(model.predict(feats), index=index)
+            marked = model.declared_on([task], declared)
+            predictions["hf_spider"][task] = pd.Series(model.predict(feats, marked), index=index)
             predictions["description_nn_prior"][task] = nn_prior(z, mteb_only, task, similarity)
             row = {
                 "hf_spider": weighted_tau(truth, predictions["hf_spider"][task]),
@@ -135,8 +141,10 @@ def run_protocol(
                 "size_prior": weighted_tau(truth, sizes),
                 "no_task_features": weighted_tau(truth, pd.Series(model.predict(None), index=index)),
                 "without_transfergraph_records": weighted_tau(
-                    truth, pd.Series(without_tg.predict(feats), index=index_mteb)
+                    truth,
+                    pd.Series(without_tg.predict(feats, without_tg.declared_on([task], declared)), index=index_mteb),
                 ),
+                "without_declared_training": weighted_tau(truth, pd.Series(model.predict(feats), index=index)),
             }
             if {"description", "labels"} <= set(feats.views):
                 for view in ("description", "labels"):
@@ -224,7 +232,7 @@ def run(output: Path | None) -> None:
     results, predictions = {}, {}
     for protocol in PROTOCOLS:
         results[protocol], predictions[protocol] = run_protocol(
-            protocol, z, features, evaluated, similarity, records.protocol_of()
+            protocol, z, features, evaluated, similarity, records.protocol_of(), records.declared
         )
     out: dict[str, Any] = {
         "loto": results["loto"],
@@ -239,6 +247,7 @@ def run(output: Path | None) -> None:
         "ablations": {
             "no_task_features": {p: results[p]["no_task_features"] for p in PROTOCOLS},
             "without_transfergraph_records": {p: results[p]["without_transfergraph_records"] for p in PROTOCOLS},
+            "without_declared_training": {p: results[p]["without_declared_training"] for p in PROTOCOLS},
             "without_mteb_records": {
                 **{p: results[p]["size_prior"] for p in PROTOCOLS},
                 "note": "no encoder has a record: the cold start ranks them by what the Hub says, the size prior here",
@@ -256,7 +265,8 @@ def run(output: Path | None) -> None:
         print(
             f"{protocol}: hf-spider {r['hf_spider']:.3f}  static {r['static_prior']:.3f}  "
             f"description-NN {r['description_nn_prior']:.3f}  size {r['size_prior']:.3f}  "
-            f"no task features {r['no_task_features']:.3f}  without TG {r['without_transfergraph_records']:.3f}"
+            f"no task features {r['no_task_features']:.3f}  without TG {r['without_transfergraph_records']:.3f}  "
+            f"without declared training {r['without_declared_training']:.3f}"
         )
     print(f"task sensitivity: {out['task_sensitivity']}")
     if output:

@@ -147,11 +147,16 @@ def test_inner_folds_hold_out_only_the_scored_protocols_tasks(monkeypatch: pytes
 
 def test_saved_model_loads_back_and_predicts_the_same(tmp_path) -> None:
     z, features, _ = _two_kinds_of_task()
-    model = fit_task_aware(z, features, TaskAwareConfig(rank=2), protocol_of=dict.fromkeys(z.columns, "finetune"))
+    declared = {("m0", "a1"), ("m3", "a1"), ("m3", "b2")}
+    model = fit_task_aware(
+        z, features, TaskAwareConfig(rank=2), protocol_of=dict.fromkeys(z.columns, "finetune"), declared=declared
+    )
     model.save(tmp_path / "task_aware.npz")
     loaded = TaskAwareModel.load(tmp_path / "task_aware.npz")
     assert loaded.model_ids == model.model_ids and loaded.config == model.config
-    np.testing.assert_allclose(loaded.predict(features["a1"]), model.predict(features["a1"]))
+    assert loaded.declared_effect == model.declared_effect != 0.0
+    marks = model.declared_on(["a1"], declared)
+    np.testing.assert_allclose(loaded.predict(features["a1"], marks), model.predict(features["a1"], marks))
 
 
 def test_mteb_records_keep_their_protocol_and_a_priori_groups() -> None:
@@ -250,3 +255,63 @@ def test_generic_label_names_give_a_task_no_label_view() -> None:
     mixed = text_features(TaskText("labels", "text", "", ("LABEL_0", "not_spam", "spam")), embed)
     assert set(mixed.views) == {"labels"}
     assert embedded == [["not spam", "spam"]]
+
+
+def test_models_declaring_training_on_the_task_are_lifted_by_the_fitted_effect() -> None:
+    z, features, _ = _two_kinds_of_task()
+    rng = np.random.default_rng(7)
+    declared = {(m, t) for m in z.index for t in z.columns if rng.random() < 0.2}
+    lifted = z.copy()
+    for m, t in declared:
+        lifted.loc[m, t] += 1.5  # a model beats its usual place on the tasks whose data it was trained on
+    model = fit_task_aware(lifted, features, TaskAwareConfig(rank=2), declared=declared)
+    assert model.declared_effect > 0.3
+    marks = model.declared_on(["a1"], declared)
+    assert {m for m, marked in zip(model.model_ids, marks, strict=True) if marked} == {
+        m for m, t in declared if t == "a1"
+    }
+    np.testing.assert_allclose(
+        model.predict(features["a1"], marks) - model.predict(features["a1"]), model.declared_effect * marks
+    )
+    plain = fit_task_aware(lifted, features, TaskAwareConfig(rank=2))
+    assert plain.declared_effect == 0.0
+    no_lift = fit_task_aware(z, features, TaskAwareConfig(rank=2), declared=declared)  # declared, but no better
+    assert abs(no_lift.declared_effect) < 0.15
+
+
+def test_a_task_is_matched_to_the_mteb_task_it_is() -> None:
+    import csv
+
+    from hf_spider.scorer.protocols import mteb_dir, mteb_tasks_named
+
+    with open(mteb_dir() / "tasks.csv") as f:
+        dataset = {row["task"]: row["hf_dataset"] for row in csv.DictReader(f)}
+    assert dataset["Banking77Classification"] == "mteb/banking77"
+    assert mteb_tasks_named(["PolyAI/banking77"]) == {"Banking77Classification"}  # MTEB's re-upload of it
+    assert mteb_tasks_named(["labels", "mteb/banking77:default"]) == {"Banking77Classification"}
+    assert mteb_tasks_named(["banking77classification"]) == {"Banking77Classification"}
+    assert mteb_tasks_named(["labels", None, "my-org/support-tickets"]) == set()
+
+
+def test_rank_lifts_the_encoders_that_declare_training_on_the_dataset(encoders) -> None:
+    from hf_spider.scorer.protocols import declared_training
+
+    trained = {m for m, t in declared_training() if t == "Banking77Classification"}
+    extra = [m for m in sorted(trained) if m not in {e.repo_id for e in encoders}][:4]
+    candidates = [*encoders, *(ModelRecord(repo_id=m, pipeline_tag="feature-extraction") for m in extra)]
+    ranker = SpiderRanker.from_pretrained()
+    assert ranker.task_aware is not None and ranker.task_aware.declared_effect > 0
+    labels = ("activate my card", "card arrival", "exchange rate")
+    scores = {}
+    for source in (None, "PolyAI/banking77"):  # the task's samples come from the Hub dataset MTEB re-uploaded
+        description = TaskDescription(name="labels", modality="text", label_names=labels, source=source)
+        task = task_tokens_from_labels(description)
+        name = str(source)
+        explained = ranker.explain(task, candidates)
+        scores[name] = dict(zip((c.repo_id for c in candidates), explained.scores, strict=True))
+        details = dict(zip((c.repo_id for c in candidates), explained.details, strict=True))
+        said = {m for m, d in details.items() if "declares training on Banking77Classification (MTEB metadata)" in d}
+        assert said == ({c.repo_id for c in candidates} & trained if source else set())
+    for m in scores["None"]:
+        moved = scores["PolyAI/banking77"][m] - scores["None"][m]
+        assert moved > 0 if m in trained else moved == pytest.approx(0.0)

@@ -7,6 +7,11 @@ The task-aware model (:mod:`hf_spider.scorer.task_aware`) learns from every publ
 * ``linear_probe``: MTEB's classification accuracy, a logistic regression on frozen embeddings (``data/mteb/``, copied
   byte-identically from the MTEB results; its README gives the sources and the commit).
 
+Beside the scores, what a model says about its own training: MTEB's model metadata lists the tasks whose data each
+model was trained on (``data/mteb/training_tasks.csv``). A model trained on a task's own training data ranks higher
+on it than its strength elsewhere predicts, so the records carry those declarations (:attr:`ProtocolRecords.declared`)
+and a task to rank is matched to the MTEB tasks it is (:func:`mteb_tasks_named`).
+
 Scores of different protocols are not on one scale (a fine-tune reaches 0.95 where a probe reaches 0.70), so each
 task's scores are z-scored over the models recorded on it: the per-protocol calibration is per task, and a model's
 position in a task is what the model learns. A task also carries what a user could say about it: its name, a free-text
@@ -16,8 +21,9 @@ description and its label names (any may be missing).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -44,6 +50,8 @@ MTEB_KNOWN_LABELS = {
 #: Label names of further MTEB tasks, each with its source (the dataset card, or the two classes a ChemTEB dataset id
 #: names): the label-name view has more than five tasks to be learned from.
 MTEB_LABEL_NAMES = "mteb_label_names.csv"
+#: The MTEB tasks each MTEB model declares it was trained on (``ModelMeta.training_datasets``; see its README).
+MTEB_TRAINING_TASKS = "training_tasks.csv"
 
 
 @dataclass(frozen=True)
@@ -63,10 +71,13 @@ class ProtocolRecords:
     Args:
         scores: the measured score of each (model, task) pair under the task's protocol.
         tasks: the text of each task of ``scores``.
+        declared: ``(model, task)`` pairs where the model declares it was trained on the task's data (MTEB's model
+            metadata); pairs of tasks without records are kept, for tasks ranked later.
     """
 
     scores: pd.DataFrame
     tasks: Mapping[str, TaskText]
+    declared: frozenset[tuple[str, str]] = field(default_factory=frozenset)
 
     def z_matrix(self) -> pd.DataFrame:
         """``[models, tasks]`` z-scores within each task (NaN where a model has no record); a task whose scores do
@@ -83,12 +94,14 @@ class ProtocolRecords:
     def without(self, protocol: str) -> ProtocolRecords:
         """These records less one protocol's."""
         kept = self.scores[self.scores.protocol != protocol]
-        return ProtocolRecords(kept, {t: self.tasks[t] for t in kept.task.unique()})
+        dropped = set(self.scores.task[self.scores.protocol == protocol])
+        declared = frozenset(pair for pair in self.declared if pair[1] not in dropped)
+        return ProtocolRecords(kept, {t: self.tasks[t] for t in kept.task.unique()}, declared)
 
     def __add__(self, other: ProtocolRecords) -> ProtocolRecords:
         clash = set(self.tasks) & set(other.tasks)
         scores = pd.concat([self.scores, other.scores[~other.scores.task.isin(clash)]], ignore_index=True)
-        return ProtocolRecords(scores, {**other.tasks, **self.tasks})
+        return ProtocolRecords(scores, {**other.tasks, **self.tasks}, self.declared | other.declared)
 
 
 def mteb_dir() -> Path:
@@ -116,7 +129,37 @@ def load_mteb_records(folder: str | Path | None = None) -> ProtocolRecords:
         texts[str(row.task)] = TaskText(str(row.task), "text", str(row.description), labels)
     rows = scores[scores.task.isin(texts)].groupby(["model", "task"], as_index=False).main_score.max()
     frame = rows.rename(columns={"main_score": "score"}).assign(protocol="linear_probe")
-    return ProtocolRecords(frame[["model", "task", "protocol", "score"]], texts)
+    return ProtocolRecords(frame[["model", "task", "protocol", "score"]], texts, declared_training(folder))
+
+
+@lru_cache(maxsize=4)
+def declared_training(folder: str | Path | None = None) -> frozenset[tuple[str, str]]:
+    """``(model, task)``: the MTEB tasks whose data each MTEB model declares it was trained on."""
+    folder = Path(folder) if folder is not None else mteb_dir()
+    table = pd.read_csv(folder / MTEB_TRAINING_TASKS)
+    return frozenset(zip(table.model.astype(str), table.task.astype(str), strict=True))
+
+
+def mteb_tasks_named(names: Collection[str | None], folder: str | Path | None = None) -> set[str]:
+    """The MTEB tasks a task to rank is, from what names it: an MTEB task name (any task a model declares, too), or a
+    Hub dataset id (a config after ``:`` is ignored) whose last part is that of an MTEB task's dataset
+    (``PolyAI/banking77`` is ``mteb/banking77``: MTEB re-uploads the datasets it evaluates on). Case is ignored; an
+    unknown name matches nothing."""
+    keys = {str(n).split(":")[0].strip().lower() for n in names if n}
+    keys |= {k.rsplit("/", 1)[-1] for k in keys}
+    if not keys:
+        return set()
+    where = str(folder) if folder is not None else None
+    tasks = _mteb_task_datasets(where)
+    named = {t for t in {*tasks, *(task for _, task in declared_training(where))} if t.lower() in keys}
+    return named | {t for t, dataset in tasks.items() if dataset.rsplit("/", 1)[-1].lower() in keys}
+
+
+@lru_cache(maxsize=4)
+def _mteb_task_datasets(folder: str | None) -> dict[str, str]:
+    """MTEB task -> its Hub dataset id (``data/mteb/tasks.csv``)."""
+    table = pd.read_csv((Path(folder) if folder is not None else mteb_dir()) / "tasks.csv", keep_default_na=False)
+    return dict(zip(table.task.astype(str), table.hf_dataset.astype(str), strict=True))
 
 
 def finetune_protocol_records(

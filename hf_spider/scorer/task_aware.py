@@ -16,6 +16,12 @@ evaluation records), sized for a few hundred models and tasks:
 * a ridge map from a task's text features to its factor ``v`` reads an unseen task, one map per protocol: a model's
   predicted score is ``b[m] + u[m] . (W_p f + w_p)``, ``p`` the protocol of its records. Without task features
   (``f`` absent) it is the same model's static list ``b[m] + u[m] . mean(v_p)``;
+* a model that declares it was trained on the task's own data (MTEB's model metadata:
+  :attr:`~hf_spider.scorer.protocols.ProtocolRecords.declared`) scores higher there than its place elsewhere says.
+  The prediction adds one effect ``e`` for those models, measured as a new task meets it: on folds of the training
+  tasks that have such models, held out of the fit by group, as the declaring models' mean lift over the prediction
+  beside the other models of the task (:func:`declared_effect`). A task to rank gets it when it is an MTEB task (by
+  name, or by the Hub dataset its samples come from);
 * task features are embeddings by the package's text encoder (``sentence-transformers/all-MiniLM-L6-v2``) of the
   task's *views*: its description, its label names (mean of each name's embedding, as the task tokens have them), its
   samples (mean of the class prototypes, when encoded with that encoder) and its name in words. A task's feature holds
@@ -42,7 +48,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .protocols import ProtocolRecords, TaskText, mteb_task_group, readable_name
+from .protocols import (
+    ProtocolRecords,
+    TaskText,
+    declared_training,
+    mteb_task_group,
+    mteb_tasks_named,
+    readable_name,
+)
 
 if TYPE_CHECKING:
     from ..hub.records import ModelRecord
@@ -230,6 +243,7 @@ class TaskAwareModel:
         mean_factor: ``[P, k]`` each protocol's mean task factor (the read-out for a task that says nothing).
         config: the hyper-parameters it was fitted with.
         confidence: the mean weighted tau of its setting on the inner folds it was chosen on (0 when not measured).
+        declared_effect: what a model's declared training on the task's own data adds to its predicted score.
     """
 
     model_ids: tuple[str, ...]
@@ -242,13 +256,24 @@ class TaskAwareModel:
     mean_factor: np.ndarray
     config: TaskAwareConfig
     confidence: float = 0.0
+    declared_effect: float = 0.0
 
-    def predict(self, features: TaskFeatures | None) -> np.ndarray:
+    def predict(self, features: TaskFeatures | None, declared: np.ndarray | None = None) -> np.ndarray:
         """``[M]`` predicted normal score (:func:`normal_scores`) of every seen model; the static list when
-        ``features`` has no view."""
+        ``features`` has no view. ``declared`` ``[M]`` marks the models that declare training on this task's data
+        (:meth:`declared_on`)."""
         vector = features.vector() if features is not None else None
         factor = self.mean_factor if vector is None else self.coef @ vector + self.intercept  # [P, k]
-        return np.asarray(self.bias + (self.factors * factor[self.protocol_index]).sum(1))
+        score = self.bias + (self.factors * factor[self.protocol_index]).sum(1)
+        if declared is not None:
+            score = score + self.declared_effect * np.asarray(declared, dtype=np.float64)
+        return np.asarray(score)
+
+    def declared_on(self, tasks: Collection[str], pairs: Collection[tuple[str, str]] | None = None) -> np.ndarray:
+        """``[M]`` whether each seen model declares training on any of ``tasks`` (``pairs``: ``(model, task)``,
+        default the shipped MTEB declarations)."""
+        marks = declared_matrix(self.model_ids, list(tasks), declared_training() if pairs is None else pairs)
+        return np.asarray(marks.any(axis=1))
 
     def rows_of(self, model_ids: Sequence[str]) -> np.ndarray:
         """``[N]`` row of each model id, ``-1`` for models without records."""
@@ -268,6 +293,7 @@ class TaskAwareModel:
             "protocols": list(self.protocols),
             "config": asdict(self.config),
             "confidence": self.confidence,
+            "declared_effect": self.declared_effect,
         }
         with atomic_write(path, "wb") as f:
             np.savez(f, header=np.array(json.dumps(header, sort_keys=True)), **{k: getattr(self, k) for k in _ARRAYS})
@@ -282,6 +308,7 @@ class TaskAwareModel:
             protocols=tuple(header["protocols"]),
             config=TaskAwareConfig(**header["config"]),
             confidence=float(header.get("confidence", 0.0)),
+            declared_effect=float(header.get("declared_effect", 0.0)),
             **arrays,
         )
 
@@ -296,6 +323,15 @@ class _Factors:
     b: np.ndarray
     u: np.ndarray
     v: np.ndarray
+
+
+def declared_matrix(model_ids: Sequence[str], tasks: Sequence[str], pairs: Collection[tuple[str, str]]) -> np.ndarray:
+    """``[M, T]`` whether each model declares training on each task's data (``pairs``: ``(model, task)``)."""
+    pairs = pairs if isinstance(pairs, (set, frozenset)) else set(pairs)
+    marks = np.zeros((len(model_ids), len(tasks)), dtype=bool)
+    for i, m in enumerate(model_ids):
+        marks[i] = [(m, t) in pairs for t in tasks]
+    return marks
 
 
 def _fit_factors(z: np.ndarray, config: TaskAwareConfig) -> _Factors:
@@ -340,14 +376,18 @@ def fit_task_aware(
     config: TaskAwareConfig | None = None,
     *,
     protocol_of: Mapping[str, str] | None = None,
+    declared: Collection[tuple[str, str]] = (),
     factors: _Factors | None = None,
+    declared_folds: int = 4,
 ) -> TaskAwareModel:
     """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record), read as normal scores, and each task's
     ``features``.
 
     A task without any view still shapes the models' effects and factors; it gives the feature map no row.
-    ``protocol_of`` names each task's protocol (default: one protocol, ``"records"``). ``factors`` (fitted on ``z``
-    with ``config``) skips refitting them when only ``ridge_alpha`` changes.
+    ``protocol_of`` names each task's protocol (default: one protocol, ``"records"``). ``declared`` holds the
+    ``(model, task)`` pairs of declared training; their effect is measured on ``declared_folds`` folds
+    (:func:`declared_effect`; none declared: no effect). ``factors`` (fitted on ``z`` with ``config``) skips refitting
+    them when only ``ridge_alpha`` changes.
     """
     config = config or TaskAwareConfig()
     factors = factors or _fit_factors(z.to_numpy(dtype=np.float64), config)
@@ -375,7 +415,49 @@ def fit_task_aware(
         intercept=np.stack([m[1] for m in maps]),
         mean_factor=np.stack([m[2] for m in maps]),
         config=config,
+        declared_effect=declared_effect(z, features, config, declared, protocol_of=protocol_of, folds=declared_folds),
     )
+
+
+def declared_effect(
+    z: pd.DataFrame,
+    features: Mapping[str, TaskFeatures],
+    config: TaskAwareConfig,
+    declared: Collection[tuple[str, str]],
+    *,
+    protocol_of: Mapping[str, str] | None = None,
+    folds: int = 4,
+) -> float:
+    """How much higher than predicted a model ranks on a task whose data it declares it was trained on.
+
+    The tasks of ``z`` that have declaring models are dealt by group (:func:`mteb_task_group`) into ``folds`` folds;
+    each fold is held out of a fit (no declared training in it) and its tasks are predicted as a new task would be.
+    The effect is the declaring models' mean residual, each against the mean residual of the task's other models
+    (the task's offset), in normal-score units, shrunk like one more model at zero. A fit's own tasks would not do:
+    the factors learn the declaring models' lift there, and it would look smaller than a new task meets it.
+    """
+    pairs = declared if isinstance(declared, (set, frozenset)) else frozenset(declared)
+    if not pairs:
+        return 0.0
+    marks = pd.DataFrame(
+        declared_matrix([str(m) for m in z.index], [str(t) for t in z.columns], pairs), z.index, z.columns
+    )
+    marks &= z.notna()
+    tasks = [t for t in z.columns if marks[t].any() and (~marks[t] & z[t].notna()).any()]
+    groups = list(dict.fromkeys(mteb_task_group(str(t)) for t in tasks))
+    lifts: list[np.ndarray] = []
+    for fold in range(min(folds, len(groups))):
+        held = [t for t in tasks if groups.index(mteb_task_group(str(t))) % folds == fold]
+        model = fit_task_aware(z.drop(columns=held), features, config, protocol_of=protocol_of)
+        rows = model.rows_of([str(m) for m in z.index])
+        for t in held:
+            known = z[t].notna().to_numpy() & (rows >= 0)
+            residual = normal_scores(z[[t]].to_numpy(dtype=np.float64))[known, 0]
+            residual -= model.predict(features.get(str(t)))[rows[known]]
+            mine = marks[t].to_numpy()[known]
+            lifts.append(residual[mine] - residual[~mine].mean())
+    lift = np.concatenate(lifts) if lifts else np.zeros(0)
+    return float(lift.sum() / (len(lift) + 1.0))
 
 
 def weighted_tau(truth: pd.Series, predicted: pd.Series) -> float:
@@ -402,7 +484,7 @@ def select_config(
     itself for leave-one-task-out, its group for leave-a-group-out) of the tasks with at least :data:`MIN_MODELS`
     models, spread deterministically over them. ``scored`` keeps the held-out tasks to those protocols (by
     ``protocol_of``; default every one): the inner folds then score what the model is used for, every record still
-    trains it.
+    trains it. The settings are chosen without declared training (:func:`declared_effect` is measured after).
 
     Returns:
         the chosen config and the mean inner weighted tau of every setting tried (keyed by its JSON).
@@ -458,7 +540,7 @@ def train_task_aware(
     features = record_features(records, embedder)
     protocol_of = records.protocol_of()
     config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of, scored=scored)
-    model = fit_task_aware(z, features, config, protocol_of=protocol_of)
+    model = fit_task_aware(z, features, config, protocol_of=protocol_of, declared=records.declared)
     return replace(model, confidence=float(np.clip(max(scores.values()), 0.0, 1.0)))
 
 
@@ -473,7 +555,9 @@ def read_for_task(
     """``explained`` (the Model Spider scorer's) with the candidates that ``model`` has records of and the scorer has
     not (``scored``: the scorer's own models) scored for ``task`` by ``model``: the predicted normal score as an
     expected percentile (the normal CDF: normal scores are percentiles within a task through the normal quantile
-    function), evidence ``records``, the model's confidence.
+    function), evidence ``records``, the model's confidence. A task that is an MTEB task (its name, or the Hub dataset
+    its samples come from: :func:`~hf_spider.scorer.protocols.mteb_tasks_named`) lifts the models that declare
+    training on its data by the model's ``declared_effect``, and their details say so.
 
     Both Model Spider rankers (the torch one and the numpy one the CLI loads) call this, so they rank alike.
     """
@@ -488,12 +572,16 @@ def read_for_task(
     if not ours.any():
         return explained
     features = token_features(task, TextEmbedder(text_encoder))
+    named = sorted(mteb_tasks_named([task.description.name, task.description.source]))
+    declared = model.declared_on(named)
     scores = explained.scores.copy()
-    scores[ours] = norm.cdf(model.predict(features)[rows[ours]])
+    scores[ours] = norm.cdf(model.predict(features, declared)[rows[ours]])
     evidence, confidence, details = list(explained.evidence), explained.confidence.copy(), list(explained.details)
     read = ", ".join(features.views) or "nothing (static list)"
     for i in np.flatnonzero(ours):
         evidence[i] = "records"
         confidence[i] = model.confidence
         details[i] = f"{model.protocol_of(rows[i]).replace('_', '-')} records, read for the task from its {read}"
+        if declared[rows[i]]:
+            details[i] += f"; declares training on {', '.join(named)} (MTEB metadata)"
     return Explained(scores=scores, evidence=tuple(evidence), confidence=confidence, details=tuple(details))
