@@ -73,6 +73,8 @@ SEARCH_SPACE: dict[str, tuple[float, ...]] = {"rank": (4, 8), "ridge_alpha": (0.
 MIN_MODELS = 20
 #: Inner validation folds per selection (deterministic spread over the eligible tasks or groups).
 INNER_FOLDS = 8
+#: Folds of the training tasks with declaring models that :func:`declared_effect` holds out in turn.
+DECLARED_FOLDS = 4
 FILE_NAME = "task_aware.npz"
 
 
@@ -378,14 +380,13 @@ def fit_task_aware(
     protocol_of: Mapping[str, str] | None = None,
     declared: Collection[tuple[str, str]] = (),
     factors: _Factors | None = None,
-    declared_folds: int = 4,
 ) -> TaskAwareModel:
     """Fit on the z-scores ``z`` ``[models, tasks]`` (NaN = no record), read as normal scores, and each task's
     ``features``.
 
     A task without any view still shapes the models' effects and factors; it gives the feature map no row.
     ``protocol_of`` names each task's protocol (default: one protocol, ``"records"``). ``declared`` holds the
-    ``(model, task)`` pairs of declared training; their effect is measured on ``declared_folds`` folds
+    ``(model, task)`` pairs of declared training; their effect is measured on held-out folds
     (:func:`declared_effect`; none declared: no effect). ``factors`` (fitted on ``z`` with ``config``) skips refitting
     them when only ``ridge_alpha`` changes.
     """
@@ -415,7 +416,7 @@ def fit_task_aware(
         intercept=np.stack([m[1] for m in maps]),
         mean_factor=np.stack([m[2] for m in maps]),
         config=config,
-        declared_effect=declared_effect(z, features, config, declared, protocol_of=protocol_of, folds=declared_folds),
+        declared_effect=declared_effect(z, features, config, declared, protocol_of=protocol_of),
     )
 
 
@@ -426,7 +427,7 @@ def declared_effect(
     declared: Collection[tuple[str, str]],
     *,
     protocol_of: Mapping[str, str] | None = None,
-    folds: int = 4,
+    folds: int = DECLARED_FOLDS,
 ) -> float:
     """How much higher than predicted a model ranks on a task whose data it declares it was trained on.
 
