@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidIndexError, UnknownCandidateError
 from .hub.cards import unread_reason
+from .hub.dataset_ids import card_lists, dataset_keys
 from .hub.dedup import aliases_of, collapse_copies
 from .hub.index import read_index
 from .hub.live import HubPool, is_dataset_index, query_hub_candidates, read_dataset_index, records_for_ids
@@ -318,7 +319,9 @@ def rank(
     unknown"``) to the entries. The shortlist's ``metadata["notes"]`` says what a reader must know about the whole
     list (a pool known mostly by size, candidates of unknown modality, unpinned revisions, unreadable inputs), and
     ``metadata["read"]`` what stage one read of the task (``"label names"`` or ``"samples"``: class prototypes).
-    Each entry carries what the Hub says of its repo (license, downloads, last modified) where the record has it.
+    Each entry carries what the Hub says of its repo (license, downloads, last modified) where the record has it, and
+    a reason when its card lists the dataset the task's samples come from among its training data
+    (:func:`~hf_spider.hub.dataset_ids.card_lists`): such a model may need no fine-tuning at all.
 
     A candidate whose repo could not be read (a broken ``config.json``, a crawl that recorded ``bad_config``: see
     :func:`~hf_spider.hub.cards.unread_reason`) is ranked below every candidate that was read, with its reason in
@@ -330,8 +333,13 @@ def rank(
     by_id = {c.repo_id: c for c in candidates}
     notes = candidate_filter.notes if candidate_filter is not None else (lambda record: ())
     aliases: dict[str, Sequence[str]] = {m: aliases_of(c) for m, c in by_id.items()}
+    keys = dataset_keys([task.description.source]) if task.description.source else set()
     reasons: dict[str, Sequence[str]] = {
-        m: (*notes(c), *([f"copies collapsed here: {', '.join(aliases[m])}"] if aliases[m] else []))
+        m: (
+            *notes(c),
+            *([f"copies collapsed here: {', '.join(aliases[m])}"] if aliases[m] else []),
+            *(f"its card lists {d} as training data" for d in card_lists(c.datasets or (), keys)),
+        )
         for m, c in by_id.items()
     }
     metadata: dict[str, Any] = {

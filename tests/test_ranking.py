@@ -140,6 +140,31 @@ def test_rank_carries_the_hub_facts_and_what_it_read() -> None:
     assert shortlist.metadata["read"] == "label names"
 
 
+def test_rank_says_which_cards_list_the_tasks_dataset_as_training_data() -> None:
+    def model(repo_id: str, *datasets: str) -> ModelRecord:
+        return ModelRecord(repo_id=repo_id, pipeline_tag="text-classification", num_parameters=1, datasets=datasets)
+
+    pool = [
+        model("a/emotion-ft", "dair-ai/emotion"),
+        model("b/short-name", "Emotion"),
+        model("c/other-emotion", "tweet_eval/emotion"),  # another dataset of the same last name
+        model("d/glue", "glue/cola"),
+        model("e/none"),
+    ]
+
+    def said(source: str) -> dict[str, list[str]]:
+        task = TaskDescription(name="t", modality="text", label_names=("x", "y"), source=source)
+        shortlist = rank(TaskTokens(task), pool, ranker=SizePrior())
+        return {e.model_id: [r for r in e.reasons if "card lists" in r] for e in shortlist if e.reasons}
+
+    assert said("dair-ai/emotion") == {
+        "a/emotion-ft": ["its card lists dair-ai/emotion as training data"],
+        "b/short-name": ["its card lists Emotion as training data"],
+    }
+    assert said("nyu-mll/glue:cola") == {"d/glue": ["its card lists glue/cola as training data"]}
+    assert said("nyu-mll/glue:sst2") == {}
+
+
 def test_size_prior_ranks_by_size() -> None:
     tokens = TaskTokens(TaskDescription(name="t", modality="image", label_names=("x", "y")))
     shortlist = rank(tokens, POOL[:2], ranker=SizePrior())

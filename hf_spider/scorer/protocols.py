@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..finetune_records import FinetuneRecords, load_target_tasks
+from ..hub.dataset_ids import dataset_keys
 from ..tokens.ptm import known_dataset_labels
 
 PROTOCOLS = ("finetune", "linear_probe")
@@ -145,8 +146,7 @@ def mteb_tasks_named(names: Collection[str | None], folder: str | Path | None = 
     Hub dataset id (a config after ``:`` is ignored) whose last part is that of an MTEB task's dataset
     (``PolyAI/banking77`` is ``mteb/banking77``: MTEB re-uploads the datasets it evaluates on). Case is ignored; an
     unknown name matches nothing."""
-    keys = {str(n).split(":")[0].strip().lower() for n in names if n}
-    keys |= {k.rsplit("/", 1)[-1] for k in keys}
+    keys = dataset_keys(names)
     if not keys:
         return set()
     where = str(folder) if folder is not None else None
