@@ -5,7 +5,8 @@
 Reads the bundled ``hf_spider/data/fusion_validation.csv`` (TransferGraph records: recorded LogME / Reg-H-Score on
 16 targets; the zoo's meta-training tasks: LogME / NCE / H-score; the benchmark zoo: every estimator on its 7
 targets) and runs :func:`hf_spider.rerank.validation.fit_fusion`. Prints, per benchmark and stage-one stand-in
-(``seen``: collaborative prior, evidence records; ``mixed``: a quarter of the models unseen; ``size``: size prior),
+(``seen``: collaborative prior, evidence records; ``mixed``: a quarter of the models unseen; ``size``: size prior;
+``other``: another task's measured accuracies),
 the weighted tau of the fusion, of stage one alone, of the chosen estimators alone and of LogME alone, each benchmark
 scored with the option chosen on the other benchmarks (leave one benchmark out), then each target with the option
 chosen without it; then the same with only the top k re-ranked; then each estimator alone; then the fitted parameters

@@ -10,11 +10,17 @@ import pytest
 from scipy.stats import norm
 
 from hf_spider.rerank import FusionParameters, fuse
-from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, normal_scores, stage_one_reliability
+from hf_spider.rerank.fusion import (
+    DEFAULT_ESTIMATORS,
+    FUSION_PARAMETERS,
+    MIN_AGREEMENT,
+    normal_scores,
+    stage_one_reliability,
+)
 from hf_spider.rerank.validation import (
-    ESTIMATOR_SETS,
     _Prepared,
     build_scenarios,
+    estimator_credits,
     fit_fusion,
     fused_order_scores,
     load_validation_table,
@@ -31,9 +37,14 @@ def test_estimators_reorder_what_stage_one_knows_only_by_size(k) -> None:
     logme = np.arange(k, dtype=float)  # the forward passes say the opposite
     weak = fuse(stage_one, {"logme": logme}, evidence=["size"] * k)
     assert weak.order.tolist() == list(range(k - 1, -1, -1))
-    strong = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k)
+    without_agreement = replace(FUSION_PARAMETERS, agreement=False)
+    strong = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k, parameters=without_agreement)
     assert strong.order.tolist() == list(range(k))
     assert (weak.stage_one_share < 0.5).all() and (strong.stage_one_share > 0.5).all()
+    # with the shipped agreement bound, samples that reverse a confident stage one overrule it once it can be measured
+    shipped = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k)
+    assert FUSION_PARAMETERS.agreement
+    assert shipped.order.tolist() == (list(range(k - 1, -1, -1)) if k >= MIN_AGREEMENT else list(range(k)))
 
 
 def test_with_two_candidates_the_evidence_decides_whether_they_swap() -> None:
@@ -87,18 +98,27 @@ def test_several_estimators_form_one_view_weighted_by_their_credit() -> None:
     assert out.order[0] == 2  # LogME and the unknown one outvote the weakly credited H-score
 
 
-def test_query_time_agreement_discounts_a_stage_one_the_samples_contradict() -> None:
+def test_query_time_agreement_bounds_stage_one_by_what_the_samples_support() -> None:
+    """Under the fusion's model two views correlate as rho_s * rho_e, so stage one is credited at most r / rho_e."""
     stage_one = [5.0, 4.0, 3.0, 2.0, 1.0]
     params = replace(FUSION_PARAMETERS, evidence={**FUSION_PARAMETERS.evidence, "records": 0.9}, agreement=True)
+    credit = params.estimators["logme"]
     records = ["records"] * 5
     contradicted = fuse(stage_one, {"logme": [1.0, 2.0, 3.0, 4.0, 5.0]}, evidence=records, parameters=params)
     assert contradicted.order.tolist() == [4, 3, 2, 1, 0]
-    np.testing.assert_allclose(contradicted.stage_one_reliability, 0.0, atol=1e-12)  # r = -1
-    agreeing = fuse(stage_one, {"logme": [5.0, 4.0, 3.0, 1.0, 2.0]}, evidence=records, parameters=params)
-    assert agreeing.order.tolist() == [0, 1, 2, 3, 4]  # stage one keeps most of its credit
+    np.testing.assert_allclose(contradicted.stage_one_reliability, 0.0, atol=1e-12)  # r = -1: nothing
     z = norm.ppf((np.arange(5, 0, -1) - 0.5) / 5)  # normal scores of ranks 5..1
-    r = np.corrcoef(z, z[[0, 1, 2, 4, 3]])[0, 1]
-    np.testing.assert_allclose(agreeing.stage_one_reliability, 0.9 * (1 + r) / 2)
+    for swapped, kept in (([0, 1, 2, 4, 3], [0, 1, 2, 3, 4]), ([1, 3, 0, 4, 2], None)):
+        logme = 5.0 - np.argsort(swapped)  # logme ranks the candidates in the order `swapped`
+        out = fuse(stage_one, {"logme": logme}, evidence=records, parameters=params)
+        r = np.corrcoef(z, normal_scores(logme))[0, 1]
+        np.testing.assert_allclose(out.stage_one_reliability, min(0.9, max(r, 0.0) / credit, 0.95))
+        if kept is not None:  # r / credit = 1.7 > 0.9: stage one keeps its credit and its order
+            assert r / credit > 0.9 and out.order.tolist() == kept
+    low = replace(params, evidence={**params.evidence, "records": 0.1})
+    assert fuse(
+        stage_one, {"logme": [5.0, 4.0, 3.0, 1.0, 2.0]}, evidence=records, parameters=low
+    ).stage_one_reliability[0] == pytest.approx(0.1)  # the bound never raises a credit
     few = fuse(stage_one[:3], {"logme": [1.0, 2.0, 3.0]}, evidence=records[:3], parameters=params)
     np.testing.assert_allclose(few.stage_one_reliability, 0.9)  # 3 candidates: no agreement is measured
 
@@ -172,11 +192,17 @@ def test_the_fit_credits_whichever_signal_predicts_accuracy(noise_on) -> None:
 
 def test_the_fast_path_of_the_fit_is_fuse() -> None:
     scenarios = build_scenarios(_synthetic_table("prior", targets=3, models=10))
-    params = parameters_from_grid({"estimator": 0.5, "records": 0.3, "content": 0.1, "size": 0.0}, ("logme",))
-    for scenario in scenarios:
-        for k in (2, 4, None):
-            fast = _Prepared.of(scenario, ESTIMATOR_SETS, k).tau(params, ("logme",))
-            assert fast == weighted_tau(scenario.accuracy, fused_order_scores(scenario, ("logme",), params, k))
+    relative = {"logme": 1.0, "reg_hscore": 0.5}
+    for agreement in (0.0, 1.0):
+        point = {"estimator": 0.5, "records": 0.3, "content": 0.1, "size": 0.0, "agreement": agreement}
+        for estimators in (("logme",), ("logme", "reg_hscore")):
+            params = parameters_from_grid(point, estimators, relative)
+            views = {(estimators, 0.5): estimator_credits(estimators, 0.5, relative)}
+            for scenario in scenarios:
+                for k in (2, 4, None):
+                    fast = _Prepared.of(scenario, views, k).tau(params, (estimators, 0.5))
+                    slow = weighted_tau(scenario.accuracy, fused_order_scores(scenario, estimators, params, k))
+                    assert fast == slow
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from hf_spider.outputs.shortlist import Shortlist
 from hf_spider.rerank.combine import rerank_shortlist
 from hf_spider.rerank.distributed import deal_by_size, rerank_candidates
 from hf_spider.rerank.forward import extract_features
-from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS
+from hf_spider.rerank.fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS
 from hf_spider.rerank.options import ForwardOptions
 from hf_spider.rerank.samples import load_samples
 
@@ -310,6 +310,7 @@ def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task)
     meta = out.metadata["rerank"]
     assert meta["k"] == 4 and meta["reranked"] == 3 and meta["failed"] == 1 and meta["num_samples"] == 9
     assert out.ranker == f"test+{'+'.join(DEFAULT_ESTIMATORS)}" and meta["estimators"] == list(DEFAULT_ESTIMATORS)
+    assert meta["fusion"]["agreement"] is True and meta["fusion"]["fitted"] is True  # how to replay it is recorded
 
 
 def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
@@ -325,7 +326,8 @@ def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
     assert inputs["evidence"] == [base[m].evidence for m in range(6)]  # stage-one order
     replayed = [ids[i] for i in fuse(**inputs).order]
     assert replayed == out.model_ids[:6]
-    only_stage_one = fuse(**{**inputs, "evidence": None, "confidence": [0.95] * 6}).order
+    trusted = {**inputs, "evidence": None, "confidence": [0.95] * 6}
+    only_stage_one = fuse(**trusted, parameters=replace(FUSION_PARAMETERS, agreement=False)).order
     assert [ids[i] for i in only_stage_one] == base.model_ids[:6]  # fully trusted stage one keeps its order
 
 

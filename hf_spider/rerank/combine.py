@@ -220,6 +220,7 @@ def _describe(parameters: FusionParameters) -> dict[str, Any]:
         "evidence": dict(parameters.evidence),
         "estimators": dict(parameters.estimators),
         "unknown_estimator": parameters.unknown_estimator,
+        "agreement": parameters.agreement,
         "fitted": parameters == FUSION_PARAMETERS,
     }
 

@@ -16,11 +16,14 @@ passes decide. That is how the fusion trusts forward passes more exactly where s
 two candidates swap when the estimators are credited more than stage one is for them.
 
 Query-time agreement (prior-data conflict). Stage one is a prior formed elsewhere; the estimators are measured on
-the user's own samples. When the two disagree about the re-ranked candidates, the prior is wrong about this task
-more often than the data is (a prior-data conflict, Evans & Moshonov 2006), so with ``parameters.agreement`` on,
-stage one's credit is scaled by ``(1 + r) / 2``, ``r`` the correlation of the two views' normal scores over the
-candidates that have both (needs :data:`MIN_AGREEMENT` of them; below that nothing is scaled). Agreeing views keep
-their credits, an order the data contradicts counts for nothing. Whether this is on is chosen by the validation.
+the user's own samples. Under the same model the two views' normal scores correlate as ``r = rho_s rho_e`` (their
+errors independent), so the samples themselves say how much stage one knows about *this* task: about ``r / rho_e``.
+With ``parameters.agreement`` on, stage one is credited no more than that, ``rho_s <- min(rho_s, max(r, 0) / rho_e)``
+(Evans & Moshonov 2006 call a prior the data contradict a prior-data conflict), where ``r`` is the correlation of
+the two views' normal scores over the candidates that have both and ``rho_e`` the estimator view's credit. It needs
+:data:`MIN_AGREEMENT` candidates; below that nothing is bounded. A stage one the samples confirm keeps its credit, an
+order they contradict counts for nothing, and the bound never raises a credit. Whether it is on is chosen by the
+validation.
 
 What it reads from stage one (:class:`~hf_spider.outputs.shortlist.ShortlistEntry`):
 
@@ -45,7 +48,8 @@ TransferGraph records' recorded LogME / Reg-H-Score (image, 8 targets; text, 8 t
 tasks (LogME, NCE, H-score on tasks drawn from the zoo's *source* domains) and the zoo's 7 targets (every
 estimator). Stage one is stood in for by rankers that never read the target (the collaborative prior, evidence
 ``records``; models whose records are hidden fall back to their family, evidence ``content``, or to nothing,
-evidence ``size``; the size prior alone). The shipped numbers are the choice made **without the zoo's targets**, so
+evidence ``size``; the size prior alone; another task's measured accuracies, a stage one right about some task
+but not necessarily this one). The shipped numbers are the choice made **without the zoo's targets**, so
 the zoo (``benchmarks/zoo/run.py``) is a benchmark they never saw; every other benchmark is reported with the
 choice made without it. ``lineage`` and ``facts`` have no stand-in in the records: they are credited as ``records``
 (a measured result of the model itself or of the model it was fine-tuned from, not of its family; an assumption).
@@ -90,19 +94,19 @@ class FusionParameters:
 
 #: Chosen by ``hf_spider.rerank.validation.fit_fusion()`` on the bundled table without the zoo's targets
 #: (``benchmarks/fusion_bench.py``); ``tests/test_fusion.py`` re-fits them, so they cannot drift from it. ``lineage``
-#: and ``facts`` are credited as ``records`` (an assumption: no stand-in in the records). Estimators other than the
-#: chosen LogME + NCE are credited in proportion to how well each ranks alone on the benchmarks other than the zoo
-#: (for callers who replay their values). Query-time agreement was not chosen (``agreement=False``).
+#: and ``facts`` are credited as ``records`` (an assumption: no stand-in in the records). Every estimator is credited
+#: in proportion to how well it ranks alone on the benchmarks other than the zoo (LogME 1, NCE 0.86, H-score 0.67).
+#: Query-time agreement was chosen (``agreement=True``): stage one is credited no more than the samples support.
 FUSION_PARAMETERS = FusionParameters(
     evidence={"records": 0.3, "lineage": 0.3, "facts": 0.3, "content": 0.2, "size": 0.1},
-    estimators={"logme": 0.5, "nce": 0.5, "hscore": 0.335, "reg_hscore": 0.49},
+    estimators={"hscore": 0.335, "logme": 0.5, "nce": 0.43, "reg_hscore": 0.49},
     unknown_estimator=0.25,
-    agreement=False,
+    agreement=True,
 )
-#: The estimators re-ranking runs when none are named: the set the validation picked without the zoo (LogME + NCE
-#: over LogME alone, LogME + Reg-H-Score and LogME + NCE + H-score: ``benchmarks/fusion_bench.py``). NCE reads the
-#: model's classification head; a candidate without one is scored by LogME alone.
-DEFAULT_ESTIMATORS: tuple[str, ...] = ("logme", "nce")
+#: The estimators re-ranking runs when none are named: the set the validation picked without the zoo (LogME + NCE +
+#: H-score over LogME alone, LogME + Reg-H-Score and LogME + NCE: ``benchmarks/fusion_bench.py``). NCE reads the
+#: model's classification head; a candidate without one is scored by the others.
+DEFAULT_ESTIMATORS: tuple[str, ...] = ("logme", "nce", "hscore")
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,7 @@ def fuse(
     rho_e = np.where(np.isnan(x_e), 0.0, max(credit.values()))
     x_s = normal_scores(s)
     if params.agreement:
-        rho_s = rho_s * agreement(x_s, x_e)
+        rho_s = np.minimum(rho_s, agreement_bound(x_s, x_e, max(credit.values())))
     scores, share = posterior(x_s, rho_s, np.nan_to_num(x_e), rho_e)
     return FusionResult(
         order=final_order(scores, s),
@@ -210,18 +214,19 @@ def estimator_view(
     return view, {name: weights[name] / total for name in values}
 
 
-def agreement(x_s: np.ndarray, x_e: np.ndarray) -> float:
-    """Stage one's credit factor ``(1 + r) / 2`` from its query-time agreement ``r`` with the estimator view.
+def agreement_bound(x_s: np.ndarray, x_e: np.ndarray, rho_e: float) -> float:
+    """The most stage one may be credited given its query-time agreement with the estimator view: ``max(r, 0) / rho_e``
+    (clipped to :data:`MAX_RELIABILITY`; see the module docstring).
 
     ``r`` is the correlation of the two views' ``[K]`` normal scores over the candidates with an estimator value
-    (``nan`` in ``x_e`` marks none); 1 (nothing scaled) with fewer than :data:`MIN_AGREEMENT` of them or a constant
-    view.
+    (``nan`` in ``x_e`` marks none). No bound (:data:`MAX_RELIABILITY`) with fewer than :data:`MIN_AGREEMENT` of them,
+    a constant view or an estimator view credited with nothing.
     """
     known = np.isfinite(x_e)
-    if known.sum() < MIN_AGREEMENT or np.ptp(x_s[known]) == 0 or np.ptp(x_e[known]) == 0:
-        return 1.0
+    if known.sum() < MIN_AGREEMENT or np.ptp(x_s[known]) == 0 or np.ptp(x_e[known]) == 0 or rho_e <= 0:
+        return MAX_RELIABILITY
     r = float(np.corrcoef(x_s[known], x_e[known])[0, 1])
-    return (1.0 + r) / 2.0
+    return float(np.clip(r / rho_e, 0.0, MAX_RELIABILITY))
 
 
 def posterior(x_s: np.ndarray, rho_s: np.ndarray, x_e: np.ndarray, rho_e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

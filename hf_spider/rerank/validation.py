@@ -13,7 +13,11 @@ nothing of the target, each with the evidence it would report:
 * ``mixed``: the same with a quarter of the models unseen (their records hidden, in 4 seeded folds): an unseen model
   falls back to the mean of its architecture family (evidence ``content``) or, with no family seen, the pool mean
   (evidence ``size``), as :class:`~hf_spider.rankers.baselines.CollaborativePrior` does;
-* ``size``: log parameter count alone, evidence ``size``.
+* ``size``: log parameter count alone, evidence ``size``;
+* ``other``: the measured accuracies of another task of the same benchmark (up to :data:`OTHER_TASKS` seeded
+  draws; evidence ``records``, and a candidate not recorded there gets the mean, evidence ``size``): a stage one
+  that is right about *some* task but not necessarily this one, what a learned scorer risks on a task unlike those
+  it learned from. The fusion must not follow such a stage one where the samples contradict it.
 
 Every scenario of a target is scored by ``scipy.stats.weightedtau`` against the measured accuracy. An option (an
 estimator set, credits on a small grid, the agreement switch) is scored by the mean over benchmarks (groups) of the
@@ -31,7 +35,7 @@ chosen on every other target) is reported too. The stand-in priors never read th
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -46,10 +50,10 @@ from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.baselines import CollaborativePrior
 from ..tokens.task import Modality, TaskDescription, TaskTokens
-from .fusion import FusionParameters, agreement, estimator_view, final_order, fuse, normal_scores, posterior
+from .fusion import FusionParameters, agreement_bound, estimator_view, final_order, fuse, normal_scores, posterior
 
 VALIDATION_TABLE = "fusion_validation.csv"
-SCENARIOS = ("seen", "mixed", "size")
+SCENARIOS = ("seen", "mixed", "size", "other")
 #: The benchmark the shipped option is chosen without: the end-to-end zoo, whose rows are reported with it.
 HELD_OUT = "zoo"
 #: Estimator sets the validation compares (each is one view; a benchmark uses the members it records).
@@ -72,6 +76,10 @@ GRID: dict[str, tuple[float, ...]] = {
 #: of a shortlist as well as a full list.
 FIT_KS: tuple[int | None, ...] = (2, 4, None)
 UNSEEN_FOLDS = 4
+#: An estimator view of the grid: (estimator set, the set's credit before each member's relative reliability).
+ViewKey = tuple[tuple[str, ...], float]
+#: Other tasks of a benchmark drawn (seeded) as the ``other`` scenario's stage ones for each target.
+OTHER_TASKS = 4
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,12 +157,38 @@ def build_scenarios(table: pd.DataFrame, *, seed: int = 0) -> list[Scenario]:
         rng = np.random.default_rng(seed)
         fold = dict(zip(models, rng.permutation(len(models)) % UNSEEN_FOLDS, strict=True))
         for target, on_target in rows.groupby("target", sort=True):
-            out += _target_scenarios(group, str(target), on_target.sort_values("model"), records, fold)
+            on_target = on_target.sort_values("model")
+            others = _other_tasks(str(target), on_target.model, records, rng)
+            out += _target_scenarios(group, str(target), on_target, records, fold, others)
+    return out
+
+
+def _other_tasks(
+    target: str, models: pd.Series, records: FinetuneRecords, rng: np.random.Generator
+) -> list[tuple[np.ndarray, list[str]]]:
+    """Up to :data:`OTHER_TASKS` other recorded tasks, drawn: each as the ``other`` scenario's ``[K]`` stage one (the
+    candidates' accuracies there; a candidate without a record there gets their mean) and its evidence (``records``,
+    or ``size`` for that mean, as the collaborative prior reports it)."""
+    tasks = sorted(set(records.accuracy.target) - {target})
+    out = []
+    for task in [tasks[i] for i in rng.permutation(len(tasks))[:OTHER_TASKS]]:
+        there = records.accuracy[records.accuracy.target == task].groupby("model").accuracy.mean()
+        accuracy = models.map(there).to_numpy(np.float64)
+        known = np.isfinite(accuracy)
+        if not known.any():
+            continue
+        evidence = ["records" if k else "size" for k in known]
+        out.append((np.where(known, accuracy, np.nanmean(accuracy)), evidence))
     return out
 
 
 def _target_scenarios(
-    group: str, target: str, rows: pd.DataFrame, records: FinetuneRecords, fold: Mapping[str, int]
+    group: str,
+    target: str,
+    rows: pd.DataFrame,
+    records: FinetuneRecords,
+    fold: Mapping[str, int],
+    others: Sequence[tuple[np.ndarray, list[str]]],
 ) -> list[Scenario]:
     estimators = {
         name: rows[name].to_numpy(np.float64)
@@ -192,6 +226,7 @@ def _target_scenarios(
         out.append(scenario("mixed", prior, evidence))
     sizes = np.array([np.log(c.num_parameters) if c.num_parameters else 0.0 for c in candidates])
     out.append(scenario("size", sizes, ["size"] * len(candidates)))
+    out += [scenario("other", stage_one, evidence) for stage_one, evidence in others]
     return out
 
 
@@ -201,13 +236,13 @@ def parameters_from_grid(
     """The :class:`FusionParameters` of one grid point.
 
     ``lineage`` and ``facts`` have no stand-in in the records: they are credited as ``records`` (a measured result
-    of the model itself or of its ancestor). The chosen ``estimators`` are credited with ``point["estimator"]``; any
-    other estimator with that credit times its ``relative`` reliability (:func:`relative_reliability`), and an
-    estimator the table does not hold with half of it. ``point["agreement"]`` (default 0) switches the query-time
-    agreement on.
+    of the model itself or of its ancestor). Every estimator, chosen or not, is credited with ``point["estimator"]``
+    times its ``relative`` reliability (:func:`relative_reliability`; 1 for one it does not name, LogME's), so within
+    the estimator view each counts by how well it is known to rank; an estimator the table does not hold is credited
+    with half of ``point["estimator"]``. ``point["agreement"]`` (default 0) switches the query-time agreement on.
     """
     credit = point["estimator"]
-    others = {e: round(credit * r, 4) for e, r in (relative or {}).items() if e not in estimators}
+    relative = relative or {}
     return FusionParameters(
         evidence={
             "records": point["records"],
@@ -216,10 +251,15 @@ def parameters_from_grid(
             "content": point["content"],
             "size": point["size"],
         },
-        estimators={**dict.fromkeys(estimators, credit), **others},
+        estimators={**estimator_credits(relative, credit, relative), **estimator_credits(estimators, credit, relative)},
         unknown_estimator=round(credit / 2, 4),
         agreement=bool(point.get("agreement", 0.0)),
     )
+
+
+def estimator_credits(estimators: Iterable[str], credit: float, relative: Mapping[str, float]) -> dict[str, float]:
+    """``credit`` times each estimator's ``relative`` reliability (1 where it names none)."""
+    return {e: round(credit * relative.get(e, 1.0), 4) for e in estimators}
 
 
 def relative_reliability(
@@ -237,15 +277,25 @@ def relative_reliability(
 
 
 def fused_order_scores(
-    scenario: Scenario, estimators: Sequence[str], parameters: FusionParameters | None, k: int | None = None
+    scenario: Scenario,
+    estimators: Sequence[str],
+    parameters: FusionParameters | None,
+    k: int | None = None,
+    *,
+    alone: bool = False,
 ) -> np.ndarray:
-    """Scores reproducing the final order: the stage-one top ``k`` fused (``parameters=None``: estimators alone),
-    the rest in stage-one order (``k=None``: every candidate is re-ranked)."""
+    """Scores reproducing the final order: the stage-one top ``k`` fused (``alone``: ordered by the estimator view
+    alone, stage one only breaking exact ties; ``parameters=None``: the estimators credited alike), the rest in
+    stage-one order (``k=None``: every candidate is re-ranked)."""
     n = len(scenario.stage_one)
     top = np.lexsort((np.arange(n), -scenario.stage_one))[: n if k is None else k]
     values = {e: scenario.estimators[e][top] for e in available(scenario, estimators)}
-    if parameters is None:  # the estimators alone: stage one only breaks exact ties
-        parameters = FusionParameters(evidence={}, estimators=dict.fromkeys(values, 0.5), unknown_estimator=0.5)
+    if parameters is None:
+        parameters, alone = (
+            FusionParameters(evidence={}, estimators=dict.fromkeys(values, 0.5), unknown_estimator=0.5),
+            True,
+        )
+    if alone:
         result = fuse(scenario.stage_one[top], values, confidence=[0.0] * len(top), parameters=parameters)
     else:
         result = fuse(
@@ -284,16 +334,22 @@ def fit_fusion(
     weight = _target_weights(scenarios)
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     options = [(tuple(e), p) for e in estimator_sets for p in points]
+    columns = table.columns[table.columns.get_loc("accuracy") + 1 :]
+    alone = _alone(scenarios, targets, weight, {e: (e,) for e in columns})
+    # each estimator's credit relative to LogME's: measured without the zoo, as every shipped number is
+    relative = relative_reliability({g: taus for g, taus in alone.items() if g != HELD_OUT})
     # tau[o, t]: target t's mean over its scenario kinds (mixed folds averaged first) under option o
     # what re-ranking does: only the stage-one top k is run, so an option is scored at every k of FIT_KS
-    prepared = [[_Prepared.of(s, estimator_sets, k) for s in scenarios] for k in FIT_KS]
+    views = {(tuple(e), c): estimator_credits(e, c, relative) for e in estimator_sets for c in grid["estimator"]}
+    prepared = [[_Prepared.of(s, views, k) for s in scenarios] for k in FIT_KS]
     runs = {t: {kind: [i for i, s in enumerate(scenarios) if (s.group, s.target) == t and s.kind == kind]
                 for kind in SCENARIOS} for t in targets}  # fmt: skip
     tau = np.zeros((len(options), len(targets)))
     for o, (estimators, point) in enumerate(options):
-        params = parameters_from_grid(point, estimators)
-        taus = np.mean([[p.tau(params, estimators) for p in at_k] for at_k in prepared], axis=0)
-        tau[o] = [np.mean([taus[runs[t][kind]].mean() for kind in SCENARIOS]) for t in targets]
+        params = parameters_from_grid(point, estimators, relative)
+        view = (estimators, point["estimator"])
+        taus = np.mean([[p.tau(params, view) for p in at_k] for at_k in prepared], axis=0)
+        tau[o] = [np.mean([taus[runs[t][kind]].mean() for kind in SCENARIOS if runs[t][kind]]) for t in targets]
         if progress is not None and o % 40 == 0:
             progress(f"option {o + 1}/{len(options)}")
     shipped = _best(tau, targets, weight, group=HELD_OUT)
@@ -304,11 +360,11 @@ def fit_fusion(
     for t in targets:
         chosen_estimators, chosen = options[_best(tau, targets, weight, target=t)]
         choices[f"{t[0]}:{t[1]}"] = {**chosen, "estimators": list(chosen_estimators)}
-        per_target[t] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators))
+        per_target[t] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators, relative))
     for group in groups if len(groups) > 1 else ():
         chosen_estimators, chosen = options[_best(tau, targets, weight, group=group)]
         choices[group] = {**chosen, "estimators": list(chosen_estimators)}
-        per_group[group] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators))
+        per_group[group] = (chosen_estimators, parameters_from_grid(chosen, chosen_estimators, relative))
 
     def of_kind(t: tuple[str, str], kind: str) -> list[Scenario]:
         return [scenarios[i] for i in runs[t][kind]]
@@ -332,11 +388,8 @@ def fit_fusion(
 
     loto = report(per_target.__getitem__)
     lobo = report(lambda t: per_group[t[0]]) if per_group else {"kinds": {}, "top": {}}
-    columns = table.columns[table.columns.get_loc("accuracy") + 1 :]
-    alone = _alone(scenarios, targets, weight, {e: (e,) for e in columns})
-    unseen = {g: taus for g, taus in alone.items() if g != HELD_OUT}  # credits of other estimators: not the zoo
     return FusionFit(
-        parameters=parameters_from_grid(point, estimators, relative_reliability(unseen)),
+        parameters=parameters_from_grid(point, estimators, relative),
         estimators=estimators,
         lobo=lobo["kinds"],
         loto=loto["kinds"],
@@ -367,27 +420,28 @@ class _Prepared:
     rest: np.ndarray  # the others, in stage-one order
     x_s: np.ndarray
     evidence: np.ndarray  # [k] index into EVIDENCE_KINDS
-    views: dict[tuple[str, ...], np.ndarray]
+    views: dict[ViewKey, tuple[np.ndarray, float]]  # the view's [k] normal scores and its credit
 
     @classmethod
-    def of(cls, scenario: Scenario, estimator_sets: Sequence[Sequence[str]], k: int | None = None) -> _Prepared:
+    def of(cls, scenario: Scenario, views: Mapping[ViewKey, Mapping[str, float]], k: int | None = None) -> _Prepared:
+        """``views``: (estimator set, grid credit) -> the credit of each member."""
         n = len(scenario.stage_one)
         by_stage_one = np.lexsort((np.arange(n), -scenario.stage_one))
         top, rest = by_stage_one[: n if k is None else k], by_stage_one[n if k is None else k :]
-        views = {}
-        for members in estimator_sets:
-            values = {e: scenario.estimators[e][top] for e in available(scenario, members)}
+        out = {}
+        for key, credits in views.items():
+            values = {e: scenario.estimators[e][top] for e in available(scenario, key[0])}
             if values:
-                views[tuple(members)] = estimator_view(values, dict.fromkeys(values, 0.5))[0]
+                out[key] = (estimator_view(values, credits)[0], max(credits[e] for e in values))
         evidence = np.array([EVIDENCE_KINDS.index(scenario.evidence[i]) for i in top])
-        return cls(scenario, top, rest, normal_scores(scenario.stage_one[top]), evidence, views)
+        return cls(scenario, top, rest, normal_scores(scenario.stage_one[top]), evidence, out)
 
-    def tau(self, params: FusionParameters, estimators: tuple[str, ...]) -> float:
-        x_e = self.views[estimators]
+    def tau(self, params: FusionParameters, view: ViewKey) -> float:
+        x_e, credit = self.views[view]
         rho_s = np.array([params.evidence[e] for e in EVIDENCE_KINDS])[self.evidence]
-        rho_e = np.where(np.isnan(x_e), 0.0, max(params.estimators[e] for e in estimators))
+        rho_e = np.where(np.isnan(x_e), 0.0, credit)
         if params.agreement:
-            rho_s = rho_s * agreement(self.x_s, x_e)
+            rho_s = np.minimum(rho_s, agreement_bound(self.x_s, x_e, credit))
         scores, _ = posterior(self.x_s, rho_s, np.nan_to_num(x_e), rho_e)
         final = np.concatenate([self.top[final_order(scores, self.scenario.stage_one[self.top])], self.rest])
         positions = np.empty(len(final))
@@ -411,7 +465,7 @@ def _method_taus(
     out = {
         "fusion": mean(lambda s: fused_order_scores(s, estimators, params, k)),
         "stage_one": mean(lambda s: s.stage_one),
-        "estimator": mean(lambda s: fused_order_scores(s, estimators, None, k)),
+        "estimator": mean(lambda s: fused_order_scores(s, estimators, params, k, alone=True)),
     }
     if with_logme:
         out["logme"] = mean(lambda s: fused_order_scores(s, ("logme",), None, k))
