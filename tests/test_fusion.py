@@ -123,6 +123,25 @@ def test_query_time_agreement_bounds_stage_one_by_what_the_samples_support() -> 
     np.testing.assert_allclose(few.stage_one_reliability, 0.9)  # 3 candidates: no agreement is measured
 
 
+def test_floating_point_noise_is_no_order() -> None:
+    """H-score is exactly C - 1 when features outnumber samples; its last digits differ with the batch a process ran.
+    Such values are ties and leave the order to the other estimators, whatever their noise."""
+    logme = [-0.602, -0.616, -0.615, -0.629]
+    orders = set()
+    for noise in ([0.0, 1.8e-15, -1.8e-15, 1e-15], [-4e-16, 1e-15, 0.0, -1e-15]):
+        out = fuse([0.0] * 4, {"logme": logme, "hscore": list(3.0 + np.array(noise))})
+        orders.add(tuple(out.order.tolist()))
+        assert out.estimator_weights == {"logme": 1.0, "hscore": 0.0}
+    assert orders == {(0, 2, 1, 3)}  # LogME's order, both times
+    np.testing.assert_array_equal(normal_scores([3.0, 3.0 + 2e-15, 3.0 - 2e-15]), 0.0)
+
+
+def test_an_estimator_only_one_candidate_has_does_not_pull_it_to_the_middle() -> None:
+    alone = fuse([0.0] * 3, {"logme": [3.0, 2.0, 1.0]})
+    with_nce = fuse([0.0] * 3, {"logme": [3.0, 2.0, 1.0], "nce": [-1.4, np.nan, np.nan]})
+    np.testing.assert_allclose(with_nce.scores, alone.scores)
+
+
 def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
     out = fuse([3.0, 2.0, 1.0], {"logme": [np.nan, 0.1, 0.9]}, confidence=[0.3, 0.3, 0.3])
     assert out.scores[0] == pytest.approx(0.3 / (1 - 0.09) * normal_scores([3.0, 2.0, 1.0])[0] / (1 + 0.09 / 0.91))

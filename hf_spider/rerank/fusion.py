@@ -69,6 +69,8 @@ import numpy as np
 MAX_RELIABILITY = 0.95
 #: Reliability of a stage-one score that states neither evidence nor confidence (an assumption, see above).
 UNSTATED_RELIABILITY = 0.0
+#: Values of one view closer than this share of its largest magnitude are ties (:func:`normal_scores`).
+TIE_TOLERANCE = 1e-9
 #: Fewest candidates with both views on which their agreement is measured (a correlation of 2 points is +-1).
 MIN_AGREEMENT = 4
 
@@ -105,7 +107,8 @@ FUSION_PARAMETERS = FusionParameters(
 )
 #: The estimators re-ranking runs when none are named: the set the validation picked without the zoo (LogME + NCE +
 #: H-score over LogME alone, LogME + Reg-H-Score and LogME + NCE: ``benchmarks/fusion_bench.py``). NCE reads the
-#: model's classification head; a candidate without one is scored by the others.
+#: model's classification head; a candidate without one is scored by the others. H-score orders nothing when features
+#: outnumber samples (it is then ``C - 1`` for every candidate) and is left out of the view there.
 DEFAULT_ESTIMATORS: tuple[str, ...] = ("logme", "nce", "hscore")
 
 
@@ -194,24 +197,28 @@ def estimator_view(
     values: Mapping[str, np.ndarray], credit: Mapping[str, float]
 ) -> tuple[np.ndarray, dict[str, float]]:
     """One view from several estimators: ``[K]`` the credit-weighted mean of their normal scores (``nan`` where a
-    candidate has no value at all) and each estimator's weight in it (summing to one).
+    candidate has no value at all) and each estimator's weight in it (summing to one over the estimators that order
+    the candidates; 0 for the others).
 
     ``values`` are oriented higher-is-better with ``nan`` for missing values; normal scores are taken among the
-    candidates that have a value.
+    candidates that have a value. An estimator whose values are all ties (one candidate has it, or it is saturated,
+    as H-score is when features outnumber samples) says nothing about the order and is left out, rather than pulling
+    the candidates it scored towards the middle.
     """
-    weights = {name: float(_precision(r)) for name, r in credit.items()}
+    ordering = {name: v for name, v in values.items() if tie_groups(v[np.isfinite(v)]).max(initial=0) > 0}
+    weights = {name: float(_precision(credit[name])) for name in ordering}
     total = sum(weights.values())
-    if total == 0:  # every estimator is credited with nothing: weigh them alike (the view then counts for nothing)
+    if ordering and total == 0:  # every estimator is credited with nothing: weigh them alike (the view counts nothing)
         weights, total = dict.fromkeys(weights, 1.0), float(len(weights))
     k = len(next(iter(values.values())))
     x = np.zeros(k)
     w = np.zeros(k)
-    for name, v in values.items():
+    for name, v in ordering.items():
         known = np.isfinite(v)
         x[known] += weights[name] * normal_scores(v[known])
         w[known] += weights[name]
     view = np.divide(x, w, out=np.full(k, np.nan), where=w > 0)
-    return view, {name: weights[name] / total for name in values}
+    return view, {name: weights[name] / total if name in weights else 0.0 for name in values}
 
 
 def agreement_bound(x_s: np.ndarray, x_e: np.ndarray, rho_e: float) -> float:
@@ -279,14 +286,30 @@ def stage_one_reliability(
 
 
 def normal_scores(values: Sequence[float] | np.ndarray) -> np.ndarray:
-    """``[K]`` rank-based normal scores ``Phi^-1((rank - 1/2) / K)`` (ties share their mean rank); 0 for ``K = 1``."""
+    """``[K]`` rank-based normal scores ``Phi^-1((rank - 1/2) / K)`` (ties share their mean rank); 0 for ``K = 1``.
+
+    Values closer than :data:`TIE_TOLERANCE` times the largest magnitude (to their neighbour in sorted order) are
+    ties: floating-point noise is not an order. H-score, for one, is exactly ``C - 1`` for every candidate whose
+    features have more dimensions than there are samples, and its last digits differ with the batch a process ran.
+    """
     from scipy.special import ndtri
     from scipy.stats import rankdata
 
     v = np.asarray(values, dtype=np.float64)
     if len(v) == 0:
         return v
-    return np.asarray(ndtri((rankdata(v) - 0.5) / len(v)), dtype=np.float64)
+    return np.asarray(ndtri((rankdata(tie_groups(v)) - 0.5) / len(v)), dtype=np.float64)
+
+
+def tie_groups(values: np.ndarray) -> np.ndarray:
+    """``[K]`` the rank of each value's tie group (:data:`TIE_TOLERANCE`), in the values' order."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    tolerance = TIE_TOLERANCE * float(np.max(np.abs(values)))
+    groups = np.empty(len(values), dtype=np.int64)
+    groups[order] = np.concatenate([[0], np.cumsum(np.diff(values[order]) > tolerance)])
+    return groups
 
 
 def _oriented(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
