@@ -251,7 +251,7 @@ def parameters_from_grid(
             "content": point["content"],
             "size": point["size"],
         },
-        estimators={**estimator_credits(relative, credit, relative), **estimator_credits(estimators, credit, relative)},
+        estimators=estimator_credits([*relative, *estimators], credit, relative),
         unknown_estimator=round(credit / 2, 4),
         agreement=bool(point.get("agreement", 0.0)),
     )
