@@ -18,6 +18,7 @@ from hf_spider.rerank.fusion import (
     stage_one_reliability,
 )
 from hf_spider.rerank.validation import (
+    OTHER_TASKS,
     _Prepared,
     build_scenarios,
     estimator_credits,
@@ -222,6 +223,22 @@ def test_the_fast_path_of_the_fit_is_fuse() -> None:
                     fast = _Prepared.of(scenario, views, k).tau(params, (estimators, 0.5))
                     slow = weighted_tau(scenario.accuracy, fused_order_scores(scenario, estimators, params, k))
                     assert fast == slow
+
+
+def test_the_other_task_stand_in_is_another_targets_measured_accuracy() -> None:
+    table = _synthetic_table("prior", targets=6, models=10)
+    truth = {t: rows.sort_values("model").accuracy.to_numpy() for t, rows in table.groupby("target")}
+    scenarios = build_scenarios(table)
+    for target, accuracy in truth.items():
+        others = [s for s in scenarios if s.target == target and s.kind == "other"]
+        assert len(others) == min(OTHER_TASKS, len(truth) - 1)
+        used = set()
+        for s in others:  # each stand-in is exactly one other target's accuracies, every candidate recorded there
+            match = [t for t, a in truth.items() if t != target and np.array_equal(a, s.stage_one)]
+            assert len(match) == 1 and set(s.evidence) == {"records"}
+            used.add(match[0])
+            np.testing.assert_array_equal(s.accuracy, accuracy)
+        assert len(used) == len(others)  # drawn without repetition
 
 
 @pytest.mark.slow
