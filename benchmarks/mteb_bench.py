@@ -23,7 +23,9 @@ cold start knows an encoder by its size: the size prior's figure), description o
 that have both (each without declared training: what ``--labels`` or ``--task`` alone give). Task sensitivity: the mean
 Kendall tau between the predicted rankings of two held-out tasks (over the models both have), beside the same figure for
 their true rankings and for the description nearest-neighbour prior's, and both by kind of pair (two ChemTEB tasks, two
-others, one of each).
+others, one of each). Exploratory, never shipped: ``task_sensitivity.tradeoff`` scales the task-specific part of
+hf-spider's lists (its list minus the same model's static list) by 1, 2, 4 and 8 and reports the weighted tau and the
+task sensitivity of each, to show what matching the truth's sensitivity would cost.
 
     python benchmarks/mteb_bench.py --json benchmarks/results/mteb_bench.json
 """
@@ -67,6 +69,8 @@ from hf_spider.scorer.task_aware import (
 )
 
 NN_TEMPERATURE = 0.1
+#: Factors the task-specific part of hf-spider's lists is scaled by in the (exploratory) sensitivity trade-off.
+SHARPEN = (1.0, 2.0, 4.0, 8.0)
 PROTOCOLS: dict[str, Callable[[str], str]] = {"loto": lambda t: t, "leave_group_out": mteb_task_group}
 
 
@@ -117,7 +121,7 @@ def run_protocol(
     group_of = PROTOCOLS[name]
     sizes = size_prior()
     per_task: dict[str, dict[str, float]] = {}
-    predictions: dict[str, dict[str, pd.Series]] = {"hf_spider": {}, "description_nn_prior": {}}
+    predictions: dict[str, dict[str, pd.Series]] = {"hf_spider": {}, "description_nn_prior": {}, "static_list": {}}
     configs: dict[str, dict[str, float]] = {}
     for group in dict.fromkeys(group_of(t) for t in evaluated):
         held = [t for t in z.columns if group_of(t) == group]
@@ -133,13 +137,14 @@ def run_protocol(
             feats = features[task]
             marked = model.declared_on([task], declared)
             predictions["hf_spider"][task] = pd.Series(model.predict(feats, marked), index=index)
+            predictions["static_list"][task] = pd.Series(model.predict(None), index=index)
             predictions["description_nn_prior"][task] = nn_prior(z, mteb_only, task, similarity)
             row = {
                 "hf_spider": weighted_tau(truth, predictions["hf_spider"][task]),
                 "static_prior": weighted_tau(truth, static_prior(z, mteb_only)),
                 "description_nn_prior": weighted_tau(truth, predictions["description_nn_prior"][task]),
                 "size_prior": weighted_tau(truth, sizes),
-                "no_task_features": weighted_tau(truth, pd.Series(model.predict(None), index=index)),
+                "no_task_features": weighted_tau(truth, predictions["static_list"][task]),
                 "without_transfergraph_records": weighted_tau(
                     truth,
                     pd.Series(without_tg.predict(feats, without_tg.declared_on([task], declared)), index=index_mteb),
@@ -194,6 +199,25 @@ def sensitivity(z: pd.DataFrame, predictions: Mapping[str, pd.Series], evaluated
     return out
 
 
+def sensitivity_tradeoff(
+    z: pd.DataFrame, predictions: Mapping[str, Mapping[str, pd.Series]], evaluated: list[str]
+) -> dict[str, dict[str, float]]:
+    """What matching the truth's task sensitivity would cost (exploratory, never shipped): hf-spider's task-specific
+    part (its list minus the same model's static list) scaled by each factor of :data:`SHARPEN`, with the mean
+    weighted tau and the task sensitivity of the sharpened lists."""
+    out = {}
+    for factor in SHARPEN:
+        lists = {
+            t: predictions["static_list"][t] + factor * (predictions["hf_spider"][t] - predictions["static_list"][t])
+            for t in evaluated
+        }
+        out[f"{factor:g}"] = {
+            "weighted_tau": float(np.mean([weighted_tau(z[t].dropna(), lists[t]) for t in evaluated])),
+            "predicted": sensitivity(z, lists, evaluated)["predicted"],
+        }
+    return out
+
+
 def description_vs_labels(results: Mapping[str, Any]) -> dict[str, Any]:
     """Description only vs label names only on the tasks that have both, per protocol."""
     out: dict[str, Any] = {}
@@ -243,6 +267,7 @@ def run(output: Path | None) -> None:
             "description_nn_prior": {
                 p: sensitivity(z, predictions[p]["description_nn_prior"], evaluated)["predicted"] for p in PROTOCOLS
             },
+            "tradeoff": {p: sensitivity_tradeoff(z, predictions[p], evaluated) for p in PROTOCOLS},
         },
         "ablations": {
             "no_task_features": {p: results[p]["no_task_features"] for p in PROTOCOLS},
