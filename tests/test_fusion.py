@@ -135,6 +135,7 @@ def test_floating_point_noise_is_no_order() -> None:
         assert out.estimator_weights == {"logme": 1.0, "hscore": 0.0}
     assert orders == {(0, 2, 1, 3)}  # LogME's order, both times
     np.testing.assert_array_equal(normal_scores([3.0, 3.0 + 2e-15, 3.0 - 2e-15]), 0.0)
+    assert normal_scores([1.0, np.inf, 2.0]).argsort().tolist() == [0, 2, 1]  # an infinite value does not tie the rest
 
 
 def test_an_estimator_only_one_candidate_has_does_not_pull_it_to_the_middle() -> None:

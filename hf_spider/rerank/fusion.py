@@ -306,7 +306,7 @@ def tie_groups(values: np.ndarray) -> np.ndarray:
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
     order = np.argsort(values, kind="stable")
-    tolerance = TIE_TOLERANCE * float(np.max(np.abs(values)))
+    tolerance = TIE_TOLERANCE * float(np.max(np.abs(values), where=np.isfinite(values), initial=0.0))
     groups = np.empty(len(values), dtype=np.int64)
     groups[order] = np.concatenate([[0], np.cumsum(np.diff(values[order]) > tolerance)])
     return groups
