@@ -703,3 +703,12 @@ def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(t
     failures = next(i for i, line in enumerate(below) if line.startswith("1 of 4 candidates could not be re-ranked"))
     assert below[failures + 1].startswith("  tiny/broken-vit: transformers could not load it")
     assert done.stdout.count("could not load") == 1  # the reason is listed once
+
+
+def test_rerank_help_names_the_default_estimators(capsys) -> None:
+    from hf_spider.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["rerank", "--help"])
+    assert info.value.code == 0
+    assert f"default: {','.join(DEFAULT_ESTIMATORS)}" in " ".join(capsys.readouterr().out.split())
