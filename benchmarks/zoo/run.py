@@ -68,6 +68,9 @@ from hf_spider.tokens.task import TaskTokens
 logger = logging.getLogger("hf_spider.benchmarks.zoo")
 
 RERANK_KS = (2, 4, "all")
+#: Replays of each re-ranked list with one part of the shipped fusion taken away (no model runs again): the agreement
+#: bound switched off, and the estimator view without H-score.
+FUSION_ABLATIONS = ("no_agreement", "without_hscore")
 RANDOM_DRAWS = 20  # random rankings averaged per target, so the random row is not one lucky draw
 #: Methods of the contract, in table order; ``scorer*`` rows are left out when :mod:`hf_spider.scorer` is missing,
 #: ``meta_scorer*`` rows when the meta-training records were not built (``meta_records.py``).
@@ -75,7 +78,11 @@ METHODS = (
     *(
         f"{ranker}{suffix}"
         for ranker in ("scorer", "default_ranker", "meta_scorer")
-        for suffix in ("", *(f"_{kind}_k{k}" for k in RERANK_KS for kind in ("rerank", "logme")), "_rank_default")
+        for suffix in (
+            "",
+            *(f"_{kind}_k{k}" for k in RERANK_KS for kind in ("rerank", "logme", *FUSION_ABLATIONS)),
+            "_rank_default",
+        )
     ),
     "meta_scorer_no_prototypes",
     "logme_all",
@@ -445,22 +452,36 @@ def _shortlist_methods(
         )
         seconds = stage_one + time.perf_counter() - start
         out[f"{name}_rerank_k{k}"] = (_order_scores(reranked, pool), seconds)
-        out[f"{name}_logme_k{k}"] = (_estimator_alone(reranked, pool), seconds)
+        out[f"{name}_logme_k{k}"] = (_replayed(reranked, pool, alone=True), seconds)
+        out[f"{name}_no_agreement_k{k}"] = (_replayed(reranked, pool, agreement=False), seconds)
+        out[f"{name}_without_hscore_k{k}"] = (_replayed(reranked, pool, without=("hscore",)), seconds)
     start = time.perf_counter()
     default = rerank_within_budget(shortlist, samples, pool, options=first_run)
     out[f"{name}_rank_default"] = (_order_scores(default, pool), stage_one + time.perf_counter() - start)
     return out
 
 
-def _estimator_alone(reranked: Any, pool: Sequence[ModelRecord]) -> np.ndarray:
-    """The same top k ordered by the estimators alone (stage one credited with nothing, so it only breaks ties), the
-    rest in stage-one order: the "estimator alone" each re-ranked row is compared with, replayed through
-    :func:`hf_spider.rerank.fuse` from the shortlist's recorded values (no model runs again)."""
+def _replayed(
+    reranked: Any,
+    pool: Sequence[ModelRecord],
+    *,
+    alone: bool = False,
+    agreement: bool = True,
+    without: tuple[str, ...] = (),
+) -> np.ndarray:
+    """The same top k re-fused by :func:`hf_spider.rerank.fuse` from the shortlist's recorded values (no model runs
+    again), the rest in stage-one order. ``alone``: stage one credited with nothing, so it only breaks ties (the
+    "estimator alone" each re-ranked row is compared with); ``agreement=False``: the agreement bound off; ``without``:
+    estimators left out of the view."""
     from hf_spider.rerank import fuse, fusion_inputs
+    from hf_spider.rerank.fusion import FUSION_PARAMETERS
 
     ids, inputs = fusion_inputs(reranked)
-    unstated = {"confidence": [None] * len(ids), "evidence": [None] * len(ids)}  # stage one credited with nothing
-    order = [ids[i] for i in fuse(**{**inputs, **unstated}).order]
+    if alone:
+        inputs = {**inputs, "confidence": [None] * len(ids), "evidence": [None] * len(ids)}
+    inputs["estimator_scores"] = {e: v for e, v in inputs["estimator_scores"].items() if e not in without}
+    parameters = replace(FUSION_PARAMETERS, agreement=FUSION_PARAMETERS.agreement and agreement)
+    order = [ids[i] for i in fuse(**inputs, parameters=parameters).order]
     rest = [e.model_id for e in reranked if e.model_id not in set(ids)]
     position = {m: i for i, m in enumerate([*order, *rest])}
     return np.array([-float(position.get(c.repo_id, len(position))) for c in pool])
