@@ -7,8 +7,8 @@ task-aware model of :mod:`hf_spider.scorer.task_aware`, fitted on the MTEB linea
 records together (its setting chosen on leave-a-group-out inner folds). ``--task-aware-only`` rebuilds the latter alone.
 
 ``--metrics`` states the benchmark figures in the model card (run ``benchmarks/transfergraph_bench.py`` first).
-The same training as ``hf-spider train-scorer`` with its defaults, plus the card figures; that command writes to
-``./hf-spider-scorer`` and never into the package.
+The same training as ``hf-spider train-scorer`` with its defaults (both parts), plus the card figures; that command
+writes to ``./hf-spider-scorer`` and never into the package.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 from hf_spider.cli.train_scorer import train_default
 from hf_spider.scorer.protocols import default_protocol_records
 from hf_spider.scorer.ranker import default_scorer_path
-from hf_spider.scorer.task_aware import FILE_NAME, train_task_aware
+from hf_spider.scorer.task_aware import FILE_NAME, TaskAwareModel, train_task_aware
 from hf_spider.scorer.train import TrainConfig
 
 
@@ -41,12 +41,13 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     metrics = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics else None
     started = time.perf_counter()
-    if not args.task_aware_only:
+    if args.task_aware_only:
+        with threadpool_limits(limits=1):  # thousands of small solves: BLAS threads would only contend
+            train_task_aware(default_protocol_records()).save(args.output / FILE_NAME)
+    else:  # the scorer, and the task-aware model beside it
         scorer = train_default(args.output, config=TrainConfig(seed=args.seed), metrics=metrics)
         logging.info("wrote %s: %d tasks, %d models", args.output, len(scorer.train_tasks), len(scorer.model_ids))
-    with threadpool_limits(limits=1):  # thousands of small solves: BLAS threads would only contend
-        task_aware = train_task_aware(default_protocol_records())
-    task_aware.save(args.output / FILE_NAME)
+    task_aware = TaskAwareModel.load(args.output / FILE_NAME)
     logging.info(
         "wrote %s: %d models, protocols %s, setting %s (inner weighted tau %.3f), %.0f s",
         args.output / FILE_NAME,

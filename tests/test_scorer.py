@@ -15,6 +15,7 @@ from hf_spider.hub.records import ModelRecord
 from hf_spider.outputs.shortlist import EVIDENCE_KINDS
 from hf_spider.scorer.model import TransferScorer
 from hf_spider.scorer.pair import PAIR_FEATURES, SIMILARITY_TEMPERATURES, prior_readout
+from hf_spider.scorer.protocols import mteb_dir
 from hf_spider.scorer.ranker import SpiderRanker, default_scorer_path
 from hf_spider.scorer.train import TrainConfig, fit_transfer_spaces, list_mle, train_scorer
 from hf_spider.tokens.build import task_tokens_from_labels
@@ -196,10 +197,11 @@ def test_shipped_default_scorer_loads_and_ranks() -> None:
     assert scores.shape == (8,) and np.isfinite(scores).all() and np.ptp(scores) > 0
 
 
-def test_cli_train_scorer_writes_a_loadable_scorer(zoo: tuple, tmp_path, capsys) -> None:
+def test_cli_train_scorer_writes_a_loadable_scorer(zoo: tuple, tmp_path, capsys, loopback_hub, monkeypatch) -> None:
     from hf_spider.cli import main
     from hf_spider.finetune_records import write_records_csv
     from hf_spider.hub.index import write_index
+    from hf_spider.testing.loopback_hub import DEFAULT_USER
 
     models, records, _ = zoo
     records = FinetuneRecords(  # targets whose label names the package knows
@@ -211,10 +213,69 @@ def test_cli_train_scorer_writes_a_loadable_scorer(zoo: tuple, tmp_path, capsys)
     write_records_csv(records, tmp_path / "records.csv")
     write_index(models, tmp_path / "index.jsonl")
     argv = ["train-scorer", "--records", str(tmp_path / "records.csv"), "--candidates", str(tmp_path / "index.jsonl")]
-    assert main([*argv, "--output", str(tmp_path / "out"), "--epochs", "5", "--members", "1"]) == 0
+    monkeypatch.setenv("HF_TOKEN", loopback_hub.token)
+    repo_id = f"{DEFAULT_USER}/team-scorer"
+    options = ["--epochs", "5", "--members", "1", "--push-to-hub", repo_id]
+    assert main([*argv, "--output", str(tmp_path / "out"), *options]) == 0
+    from huggingface_hub import HfApi
+
+    assert set(HfApi().list_repo_files(repo_id)) >= {"config.json", "model.safetensors", "README.md", "task_aware.npz"}
     scorer = TransferScorer.from_pretrained(tmp_path / "out")
     assert scorer.train_tasks == ["cifar10", "glue/sst2"] and len(scorer.model_ids) == len(models)
     assert "records file records.csv" in (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    # beside it, the task-aware model of MTEB's records and these, which the ranker of the folder reads
+    for source in (tmp_path / "out", repo_id):
+        task_aware = SpiderRanker.from_pretrained(source).task_aware
+        assert task_aware is not None and task_aware.protocols == ("finetune", "linear_probe")
+        mteb_models = set(pd.read_csv(mteb_dir() / "classification_scores.csv").model)
+        assert set(task_aware.model_ids) == {m.repo_id for m in models} | mteb_models
+
+
+def test_a_scorer_pushed_to_the_hub_ranks_with_its_task_aware_model(loopback_hub, tmp_path) -> None:
+    """Loaded from its Hub repo, the shipped scorer ranks MTEB's encoders for the task as it does from its folder."""
+    from hf_spider.cli.train_scorer import push_scorer_folder
+    from hf_spider.ranking import load_candidates
+    from hf_spider.scorer.task_aware import FILE_NAME, TaskAwareModel
+    from hf_spider.testing.loopback_hub import DEFAULT_USER
+
+    repo_id = f"{DEFAULT_USER}/spider-scorer"
+    push_scorer_folder(default_scorer_path(), repo_id, token=loopback_hub.token)
+    remote = SpiderRanker.from_pretrained(repo_id)
+    shipped = TaskAwareModel.load(default_scorer_path() / FILE_NAME)
+    assert remote.task_aware is not None and remote.task_aware.model_ids == shipped.model_ids
+    np.testing.assert_array_equal(remote.task_aware.coef, shipped.coef)
+    encoders = [c for c in load_candidates("bundled") if c.repo_id in set(shipped.model_ids[:40])]
+    for words in ("sentiment of movie reviews", "which chemistry field a Wikipedia article is about"):
+        task = task_tokens_from_labels(TaskDescription("task", "text", ("a", "b"), description=words))
+        local = SpiderRanker.from_pretrained().score(task, encoders)
+        np.testing.assert_allclose(remote.score(task, encoders), local, atol=1e-12)
+
+    without = tmp_path / "without"  # a scorer pushed before it had one ranks with the scorer alone
+    without.mkdir()
+    for name in ("config.json", "model.safetensors", "README.md"):
+        (without / name).write_bytes((default_scorer_path() / name).read_bytes())
+    push_scorer_folder(without, f"{DEFAULT_USER}/scorer-only", token=loopback_hub.token)
+    assert SpiderRanker.from_pretrained(f"{DEFAULT_USER}/scorer-only").task_aware is None
+
+
+@pytest.mark.parametrize("content", ["garbage", "wrong shapes"])
+def test_a_broken_task_aware_model_beside_a_scorer_is_refused_in_one_line(tmp_path, content) -> None:
+    from hf_spider.scorer.inference import load_spider_ranker
+    from hf_spider.scorer.task_aware import FILE_NAME, TaskAwareModel
+
+    folder = tmp_path / "scorer"
+    folder.mkdir()
+    for path in default_scorer_path().iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    if content == "garbage":
+        (folder / FILE_NAME).write_bytes(b"PK\x03\x04 not a zip")
+    else:
+        shipped = TaskAwareModel.load(folder / FILE_NAME)
+        replace(shipped, bias=shipped.bias[:-1]).save(folder / FILE_NAME)
+    for load in (load_spider_ranker, SpiderRanker.from_pretrained):
+        with pytest.raises(ScorerConfigError, match="cannot load the task-aware model beside") as info:
+            load(folder)
+        assert "\n" not in str(info.value) and "hf-spider train-scorer" in str(info.value)
 
 
 def test_ranker_registry() -> None:

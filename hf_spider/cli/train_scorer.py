@@ -1,8 +1,10 @@
 """``hf-spider train-scorer``: train the Model Spider scorer from fine-tuning records.
 
 It trains on the bundled TransferGraph records unless ``--records`` names a TransferGraph folder or a
-``model,target,accuracy`` CSV, and writes to ``--output`` (default ``./hf-spider-scorer``). A user's training never
-writes into the installed package: the shipped default scorer is rebuilt with ``scripts/train_default_scorer.py``.
+``model,target,accuracy`` CSV, and writes to ``--output`` (default ``./hf-spider-scorer``) the scorer and, beside it,
+the task-aware model fitted on MTEB's records and these together (``task_aware.npz``): a scorer of a team's own
+records still ranks MTEB's encoders for the task. A user's training never writes into the installed package: the
+shipped default scorer is rebuilt with ``scripts/train_default_scorer.py``.
 """
 
 from __future__ import annotations
@@ -47,8 +49,9 @@ def register(subparsers: Any) -> None:
         "--output",
         type=output_path,
         default=Path(DEFAULT_OUTPUT),
-        help=f"folder to write config.json + model.safetensors + README.md (default: ./{DEFAULT_OUTPUT}, in the "
-        "current directory; never the installed package, whose default scorer this does not replace)",
+        help="folder to write config.json + model.safetensors + README.md + task_aware.npz (default: "
+        f"./{DEFAULT_OUTPUT}, in the current directory; never the installed package, whose default scorer this does "
+        "not replace)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--members", type=int, help="ensemble size (default: TrainConfig)")
@@ -65,7 +68,9 @@ def register(subparsers: Any) -> None:
         help="also train the attention over the task tokens (class prototypes): the task's own samples then move the "
         "scores (use with build-records records, whose tasks have prototypes)",
     )
-    parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also push the scorer to this Hub model repo")
+    parser.add_argument(
+        "--push-to-hub", metavar="REPO_ID", help="also push the scorer and its task-aware model to this Hub model repo"
+    )
     parser.add_argument("--private", action="store_true", help="create the Hub repo private")
     parser.set_defaults(func=run)
 
@@ -86,9 +91,33 @@ def run(args: argparse.Namespace) -> int:
     print(f"scorer written to {output} ({len(scorer.train_tasks)} tasks, {len(scorer.model_ids)} models)")
     print(f"use it with: hf_spider.pipeline('model-selection', model='{output}')")
     if args.push_to_hub:
-        url = scorer.push_to_hub(args.push_to_hub, private=args.private)
-        print(f"pushed to {url}")
+        print(f"pushed to {push_scorer_folder(output, args.push_to_hub, private=args.private)}")
     return 0
+
+
+def push_scorer_folder(folder: Path, repo_id: str, *, private: bool = False, token: str | None = None) -> str:
+    """Push what :func:`train_default` wrote (scorer, card and the task-aware model beside them) to the Hub model repo
+    ``repo_id`` in one commit (:func:`~hf_spider.hub.push.push_folder`: retried, never a second empty commit), so a
+    ranker loaded from the repo has both parts; the commit's URL. Other files of ``folder`` stay local. ``token``:
+    default, the one ``hf auth login`` stored (or ``HF_TOKEN``).
+
+    Raises:
+        HubPushError: no write access, or a failure that outlasted the retries.
+    """
+    import shutil
+
+    from huggingface_hub.utils import SoftTemporaryDirectory
+
+    from ..hub.push import push_folder
+    from ..scorer.task_aware import FILE_NAME as TASK_AWARE_FILE
+
+    with SoftTemporaryDirectory() as tmp:
+        for name in ("config.json", "model.safetensors", "README.md", TASK_AWARE_FILE):
+            if (folder / name).is_file():
+                shutil.copyfile(folder / name, Path(tmp) / name)
+        return push_folder(
+            tmp, repo_id, token=token, private=private, commit_message="Upload hf-spider scorer and task-aware model"
+        )
 
 
 def _checked_output(output: Path) -> Path:
@@ -117,10 +146,13 @@ def train_default(
     config: TrainConfig | None = None,
     metrics: Mapping[str, Any] | None = None,
 ) -> TransferScorer:
-    """Train on every record (both modalities) and save the scorer with its model card to ``output``.
+    """Train on every record (both modalities) and save the scorer with its model card to ``output``, and beside it
+    the task-aware model (``task_aware.npz``, :func:`~hf_spider.scorer.task_aware.train_task_aware`) fitted on MTEB's
+    linear-probe records and these records together: the scorer ranks the models it has records of, the task-aware
+    model the MTEB encoders it has not, read for the task. With the bundled records both are the shipped ones.
 
     Args:
-        output: folder for ``config.json``, ``model.safetensors`` and ``README.md``.
+        output: folder for ``config.json``, ``model.safetensors``, ``README.md`` and ``task_aware.npz``.
         records: a TransferGraph records folder, a ``model,target,accuracy`` CSV, or the records of
             ``hf-spider build-records`` (a folder with its ``manifest.json``, or a Hub dataset repo id): sampled
             tasks whose tokens carry class prototypes (default: the bundled TransferGraph records).
@@ -132,6 +164,9 @@ def train_default(
     from ..hub.output_paths import atomic_write
     from ..ranking import load_candidates
     from ..scorer.card import card_summary
+    from ..scorer.protocols import finetune_protocol_records, load_mteb_records
+    from ..scorer.task_aware import FILE_NAME as TASK_AWARE_FILE
+    from ..scorer.task_aware import train_task_aware
     from ..scorer.train import TrainConfig, sample_encoders, train_scorer
 
     config = config or TrainConfig()
@@ -158,4 +193,7 @@ def train_default(
     scorer.save_pretrained(Path(output))
     with atomic_write(Path(output) / "README.md") as f:  # the mixin keeps an existing card; this one is ours
         f.write(str(scorer.generate_model_card()))
+    label_names = {name: task.description.label_names for name, task in tasks.items()}
+    records_of_every_protocol = load_mteb_records() + finetune_protocol_records(data, label_names)
+    train_task_aware(records_of_every_protocol).save(Path(output) / TASK_AWARE_FILE)
     return scorer

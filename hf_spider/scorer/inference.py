@@ -28,8 +28,7 @@ from ..rankers.base import Explained, Ranker, evidence_detail
 from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, PTMTokens, family_slice, metadata_slice, text_slice
 from .paths import default_scorer_path
-from .task_aware import FILE_NAME as TASK_AWARE_FILE
-from .task_aware import TaskAwareModel, read_for_task
+from .task_aware import TaskAwareModel, read_for_task, task_aware_beside
 
 #: The read-out and forest layout this module evaluates (``hf_spider.scorer.pair``'s ``PAIR_FEATURES`` and
 #: ``SIMILARITY_TEMPERATURES``): a scorer saved with other pair features is run by torch instead.
@@ -79,10 +78,8 @@ class NumpyScorer:
                 return None
         if config.get("feature_schema_version") != PTM_SCHEMA_VERSION:
             return None
-        task_aware = folder / TASK_AWARE_FILE  # the task-aware model shipped beside the scorer, if any
-        return cls(
-            config=config, weights=weights, task_aware=TaskAwareModel.load(task_aware) if task_aware.is_file() else None
-        )
+        # the task-aware model saved beside the scorer, if any
+        return cls(config=config, weights=weights, task_aware=task_aware_beside(folder))
 
     @property
     def text_encoder(self) -> str | None:

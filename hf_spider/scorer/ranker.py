@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -23,8 +22,7 @@ from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
 from .model import TransferScorer
 from .paths import default_scorer_path
-from .task_aware import FILE_NAME as TASK_AWARE_FILE
-from .task_aware import TaskAwareModel, read_for_task
+from .task_aware import TaskAwareModel, read_for_task, task_aware_beside
 from .train import TrainConfig, train_scorer
 
 
@@ -36,9 +34,10 @@ class SpiderRanker:
         scorer: a trained scorer; ``None`` until :meth:`fit` (or use :meth:`from_pretrained`).
         config: training hyper-parameters used by :meth:`fit`.
         text_encoder: the text encoder of the PTM tokens (must be the one the scorer was trained with).
-        task_aware: the task-aware model (:mod:`hf_spider.scorer.task_aware`), shipped beside the default scorer as
-            ``task_aware.npz``: it scores the models it has records of and the scorer has not (MTEB's encoders) from
-            the task's description, label names, samples and name.
+        task_aware: the task-aware model (:mod:`hf_spider.scorer.task_aware`), saved beside a scorer as
+            ``task_aware.npz`` in its folder or Hub repo (``hf-spider train-scorer`` writes both): it scores the
+            models it has records of and the scorer has not (MTEB's encoders) from the task's description, label
+            names, samples and name.
     """
 
     scorer: TransferScorer | None = None
@@ -61,8 +60,8 @@ class SpiderRanker:
                 f"cannot load a scorer from '{source}' ({reason}); pass the folder `hf-spider train-scorer` wrote or "
                 "the Hub repo it was pushed to"
             ) from exc
-        task_aware_file = Path(source) / TASK_AWARE_FILE
-        task_aware = TaskAwareModel.load(task_aware_file) if task_aware_file.is_file() else None
+        hub = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+        task_aware = task_aware_beside(source, **hub)  # type: ignore[arg-type]
         return cls(scorer=scorer, task_aware=task_aware)
 
     @classmethod

@@ -39,7 +39,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
+import zipfile
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -76,6 +78,8 @@ INNER_FOLDS = 8
 #: Folds of the training tasks with declaring models that :func:`declared_effect` holds out in turn.
 DECLARED_FOLDS = 4
 FILE_NAME = "task_aware.npz"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -302,17 +306,95 @@ class TaskAwareModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TaskAwareModel:
-        with np.load(Path(path), allow_pickle=False) as data:
-            header = json.loads(str(data["header"]))
-            arrays = {k: data[k] for k in _ARRAYS}
-        return cls(
-            model_ids=tuple(header["model_ids"]),
-            protocols=tuple(header["protocols"]),
-            config=TaskAwareConfig(**header["config"]),
-            confidence=float(header.get("confidence", 0.0)),
-            declared_effect=float(header.get("declared_effect", 0.0)),
-            **arrays,
+        """Read a model :meth:`save` wrote (no pickle is ever read: the file may come from the Hub).
+
+        Raises:
+            ValueError: the file is not a task-aware model, or its arrays do not fit together.
+        """
+        try:
+            with np.load(Path(path), allow_pickle=False) as data:
+                header = json.loads(str(data["header"]))
+                arrays = {k: np.asarray(data[k]) for k in _ARRAYS}
+            model = cls(
+                model_ids=tuple(str(m) for m in header["model_ids"]),
+                protocols=tuple(str(p) for p in header["protocols"]),
+                config=TaskAwareConfig(**header["config"]),
+                confidence=float(header.get("confidence", 0.0)),
+                declared_effect=float(header.get("declared_effect", 0.0)),
+                **arrays,
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"'{path}' is not a task-aware model ({type(exc).__name__}: {exc})") from exc
+        model._check_shapes(path)
+        return model
+
+    def _check_shapes(self, path: str | os.PathLike[str]) -> None:
+        m, p = len(self.model_ids), len(self.protocols)
+        k = self.factors.shape[-1] if self.factors.ndim == 2 else -1
+        expected = {
+            "bias": (m,),
+            "factors": (m, k),
+            "protocol_index": (m,),
+            "coef": (p, k, self.coef.shape[-1] if self.coef.ndim == 3 else -1),
+            "intercept": (p, k),
+            "mean_factor": (p, k),
+        }
+        wrong = [name for name, shape in expected.items() if getattr(self, name).shape != shape]
+        index = self.protocol_index
+        if not wrong and m and not (np.issubdtype(index.dtype, np.integer) and index.min() >= 0 and index.max() < p):
+            wrong.append("protocol_index")
+        if wrong or k < 0:
+            raise ValueError(f"'{path}' is not a task-aware model: its {', '.join(wrong) or 'factors'} do not fit")
+
+
+def task_aware_beside(
+    source: str | os.PathLike[str],
+    *,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool = False,
+) -> TaskAwareModel | None:
+    """The task-aware model saved beside a scorer (``task_aware.npz``): in its folder, or in its Hub repo
+    (``hf_hub_download``); ``None`` when the scorer has none, or it is not in the local cache offline (logged).
+
+    Raises:
+        ScorerConfigError: the file is there but is not a task-aware model.
+    """
+    folder = Path(source)
+    if folder.is_dir():
+        path = folder / FILE_NAME
+        return _load_beside(path, source) if path.is_file() else None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        downloaded = hf_hub_download(
+            str(source),
+            FILE_NAME,
+            revision=revision,
+            token=token,
+            cache_dir=None if cache_dir is None else Path(cache_dir),
+            local_files_only=local_files_only,
         )
+    except LocalEntryNotFoundError:
+        logger.warning("%s of %s is not in the local cache: only its scorer ranks", FILE_NAME, source)
+        return None
+    except EntryNotFoundError:  # a scorer pushed without one
+        return None
+    return _load_beside(downloaded, source)
+
+
+def _load_beside(path: str | os.PathLike[str], scorer: str | os.PathLike[str]) -> TaskAwareModel:
+    from ..errors import ScorerConfigError
+
+    try:
+        return TaskAwareModel.load(path)
+    except ValueError as exc:
+        raise ScorerConfigError(
+            f"cannot load the task-aware model beside the scorer '{scorer}' ({exc}); retrain both with "
+            "`hf-spider train-scorer`"
+        ) from exc
 
 
 _ARRAYS = ("bias", "factors", "protocol_index", "coef", "intercept", "mean_factor")
