@@ -18,7 +18,8 @@ from hf_spider.hub.records import ModelRecord
 from hf_spider.ranking import rank, read_task, task_reading
 from hf_spider.scorer.pair import hidden_tasks, task_group
 from hf_spider.scorer.ranker import SpiderRanker
-from hf_spider.scorer.train import TrainConfig, train_scorer, training_labels
+from hf_spider.scorer.task_aware import TaskAwareConfig, fit_task_aware
+from hf_spider.scorer.train import TrainConfig, protocol_records, train_scorer, training_labels
 from hf_spider.tokens.build import task_tokens_from_labels
 from hf_spider.tokens.task import TaskDescription, TaskTokens, task_statistics
 
@@ -34,15 +35,16 @@ def _estimator_rows(rows: list[tuple[str, str, float]], estimator: str) -> list[
     return [{"model": m, "target": t, "modality": "image", "estimator": estimator, "score": s} for m, t, s in rows]
 
 
-def test_estimator_only_tasks_get_lists_trusted_as_the_estimators_agree() -> None:
-    """Measured tasks keep their accuracy (trust 1); an estimator that follows accuracy ranks the unmeasured tasks and
-    lends them its agreement as trust; one that contradicts accuracy weighs nothing."""
+def _measured_and_estimated() -> tuple[FinetuneRecords, dict[str, pd.Series]]:
+    """Six sampled tasks of six models: the first three fine-tuned, all six scored by LogME (which follows the
+    accuracy) and NCE (which says the opposite); and each task's true accuracies."""
     models = [f"m{i}" for i in range(6)]
-    accuracy, good, bad = [], [], []
+    accuracy, good, bad, truth = [], [], [], {}
     for t in range(6):
         task = f"src:{t:04d}"
-        for i, m in enumerate(models):
-            value = 0.5 + 0.05 * i + 0.01 * ((i * 7 + t) % 3)
+        values = [0.5 + 0.05 * i + 0.01 * ((i * 7 + t) % 3) for i in range(len(models))]
+        truth[task] = pd.Series(values, index=models)
+        for m, value in zip(models, values, strict=True):
             if t < 3:  # fine-tuned tasks
                 accuracy.append({"model": m, "target": task, "modality": "image", "accuracy": value})
             good.append((m, task, value))  # agrees with accuracy
@@ -51,6 +53,13 @@ def test_estimator_only_tasks_get_lists_trusted_as_the_estimators_agree() -> Non
         pd.DataFrame(accuracy),
         pd.DataFrame(_estimator_rows(good, "logme") + _estimator_rows(bad, "nce")),
     )
+    return records, truth
+
+
+def test_estimator_only_tasks_get_lists_trusted_as_the_estimators_agree() -> None:
+    """Measured tasks keep their accuracy (trust 1); an estimator that follows accuracy ranks the unmeasured tasks and
+    lends them its agreement as trust; one that contradicts accuracy weighs nothing."""
+    records, _ = _measured_and_estimated()
     labels, trust = training_labels(records)
     assert {t: trust[t] for t in ("src:0000", "src:0001", "src:0002")} == dict.fromkeys(
         ("src:0000", "src:0001", "src:0002"), 1.0
@@ -58,6 +67,20 @@ def test_estimator_only_tasks_get_lists_trusted_as_the_estimators_agree() -> Non
     assert 0.8 < trust["src:0005"] <= 1.0
     approximated = labels[labels.target == "src:0005"].set_index("model").accuracy
     assert approximated.idxmax() == "m5" and approximated.idxmin() == "m0"  # LogME's order, NCE ignored
+
+
+def test_the_task_aware_model_reads_each_sampled_task_under_its_protocol() -> None:
+    """Fine-tuned sampled tasks are protocol ``finetune`` with their accuracies; estimator-only ones are protocol
+    ``estimator`` with the list the scorer trains on (LogME's order here); one model fits both."""
+    records, truth = _measured_and_estimated()
+    read = protocol_records(records)
+    assert read.protocol_of() == {f"src:{t:04d}": "finetune" if t < 3 else "estimator" for t in range(6)}
+    scores = read.scores.set_index(["task", "model"]).score
+    for t in range(6):
+        order = scores[f"src:{t:04d}"].sort_values().index.tolist()
+        assert order == truth[f"src:{t:04d}"].sort_values().index.tolist()
+    model = fit_task_aware(read.z_matrix(), {}, TaskAwareConfig(rank=2), protocol_of=read.protocol_of())
+    assert model.protocols == ("estimator", "finetune")
 
 
 def test_training_hides_the_sampled_siblings_of_a_task() -> None:

@@ -164,10 +164,10 @@ def train_default(
     from ..hub.output_paths import atomic_write
     from ..ranking import load_candidates
     from ..scorer.card import card_summary
-    from ..scorer.protocols import finetune_protocol_records, load_mteb_records
+    from ..scorer.protocols import load_mteb_records
     from ..scorer.task_aware import FILE_NAME as TASK_AWARE_FILE
     from ..scorer.task_aware import train_task_aware
-    from ..scorer.train import TrainConfig, sample_encoders, train_scorer
+    from ..scorer.train import TrainConfig, protocol_records, sample_encoders, train_scorer
 
     config = config or TrainConfig()
     tasks: Mapping[str, TaskTokens] | None = None
@@ -194,6 +194,5 @@ def train_default(
     with atomic_write(Path(output) / "README.md") as f:  # the mixin keeps an existing card; this one is ours
         f.write(str(scorer.generate_model_card()))
     label_names = {name: task.description.label_names for name, task in tasks.items()}
-    records_of_every_protocol = load_mteb_records() + finetune_protocol_records(data, label_names)
-    train_task_aware(records_of_every_protocol).save(Path(output) / TASK_AWARE_FILE)
+    train_task_aware(load_mteb_records() + protocol_records(data, label_names)).save(Path(output) / TASK_AWARE_FILE)
     return scorer

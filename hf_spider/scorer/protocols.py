@@ -5,7 +5,10 @@ The task-aware model (:mod:`hf_spider.scorer.task_aware`) learns from every publ
 * ``finetune``: TransferGraph's best full fine-tuning accuracy (``data/finetune_records.csv``), and a team's own records
   (``hf-spider evaluate --records``) or the sampled tasks of ``hf-spider build-records``, which are the same kind;
 * ``linear_probe``: MTEB's classification accuracy, a logistic regression on frozen embeddings (``data/mteb/``, copied
-  byte-identically from the MTEB results; its README gives the sources and the commit).
+  byte-identically from the MTEB results; its README gives the sources and the commit);
+* ``estimator``: sampled tasks of ``hf-spider build-records`` that were labelled by forward-pass estimators only,
+  ranked by the estimators' ensemble (:func:`hf_spider.scorer.train.training_labels`; what ``hf-spider train-scorer``
+  reads, :func:`hf_spider.scorer.train.protocol_records`).
 
 Beside the scores, what a model says about its own training: MTEB's model metadata lists the tasks whose data each
 model was trained on (``data/mteb/training_tasks.csv``). A model trained on a task's own training data ranks higher
@@ -34,7 +37,7 @@ from ..finetune_records import FinetuneRecords, load_target_tasks
 from ..hub.dataset_ids import dataset_keys
 from ..tokens.ptm import known_dataset_labels
 
-PROTOCOLS = ("finetune", "linear_probe")
+PROTOCOLS = ("finetune", "linear_probe", "estimator")
 MTEB_FOLDER = "mteb"
 #: A task where at least this share of the models has one accuracy is a collapsed run (the probe predicted the
 #: majority class): no ranking to learn from (``modal_score_share`` in ``data/mteb/tasks.csv``).
@@ -163,10 +166,11 @@ def _mteb_task_datasets(folder: str | None) -> dict[str, str]:
 
 
 def finetune_protocol_records(
-    records: FinetuneRecords, label_names: Mapping[str, Sequence[str]] | None = None
+    records: FinetuneRecords, label_names: Mapping[str, Sequence[str]] | None = None, *, protocol: str = "finetune"
 ) -> ProtocolRecords:
-    """Fine-tuning records (TransferGraph, a team's) as protocol ``finetune``; label names from ``label_names``, else
-    the shipped TransferGraph targets, else the known dataset label lists."""
+    """Fine-tuning records (TransferGraph, a team's) as protocol ``finetune`` (or ``protocol``: the estimator-ranked
+    lists of sampled tasks are read the same way); label names from ``label_names``, else the shipped TransferGraph
+    targets, else the known dataset label lists."""
     shipped = load_target_tasks()
     known = known_dataset_labels()
     frame = records.accuracy.rename(columns={"target": "task", "accuracy": "score"})
@@ -180,7 +184,7 @@ def finetune_protocol_records(
         else:
             labels = known.get(str(task).lower(), ())
         texts[str(task)] = TaskText(str(task), str(modality), "", tuple(labels))
-    frame = frame.assign(protocol="finetune")[["model", "task", "protocol", "score"]]
+    frame = frame.assign(protocol=protocol)[["model", "task", "protocol", "score"]]
     return ProtocolRecords(frame, texts)
 
 

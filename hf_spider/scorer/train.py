@@ -37,6 +37,7 @@ from .forest import ForestArrays, fit_forest, predict_forest
 from .inputs import COLD_START_EXTRA, cold_start_features, evidence_of_head
 from .model import TransferScorer, _Member
 from .pair import LatentTables, prior_readout, task_group
+from .protocols import ProtocolRecords, finetune_protocol_records
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +155,21 @@ def training_labels(records: FinetuneRecords) -> tuple[pd.DataFrame, dict[str, f
         logger.info("%s: estimator weights %s, trust of approximated tasks %.2f", modality, weights, task_trust)
     labels = pd.concat([accuracy, pd.DataFrame(rows, columns=accuracy.columns)], ignore_index=True)
     return labels, trust
+
+
+def protocol_records(
+    records: FinetuneRecords, label_names: Mapping[str, Sequence[str]] | None = None
+) -> ProtocolRecords:
+    """``records`` as the task-aware model reads them (:mod:`hf_spider.scorer.protocols`): measured accuracies as
+    protocol ``finetune``, and the tasks with forward-pass estimator values only (sampled tasks of ``hf-spider
+    build-records`` that were not fine-tuned) as protocol ``estimator``, each ranked by the estimator ensemble the
+    scorer trains on (:func:`training_labels`; a modality with no measured task to trust it against has none)."""
+    labels, _ = training_labels(records)
+    measured = set(records.accuracy.target)
+    no_scores = records.estimator_scores.iloc[:0]
+    estimated = FinetuneRecords(labels[~labels.target.isin(measured)].reset_index(drop=True), no_scores)
+    finetuned = finetune_protocol_records(records, label_names)
+    return finetuned + finetune_protocol_records(estimated, label_names, protocol="estimator")
 
 
 def train_scorer(
