@@ -396,11 +396,13 @@ class _LoadScorer:
 def load_scorer(
     pretrained: str | os.PathLike[str], *, revision: str | None = None, token: str | bool | None = None
 ) -> Ranker:
-    """A trained Model Spider scorer from a Hub repo id or a local folder (safetensors only, no remote code)."""
-    from .scorer.model import TransferScorer  # type: ignore[import-not-found,unused-ignore]
+    """A trained Model Spider scorer from a Hub repo id or a local folder (safetensors only, no remote code), with the
+    task-aware model saved beside it, if any (:class:`~hf_spider.scorer.ranker.SpiderRanker`: as ``--scorer`` loads
+    it)."""
+    from .scorer.ranker import SpiderRanker  # type: ignore[import-not-found,unused-ignore]
 
-    scorer: Ranker = TransferScorer.from_pretrained(str(pretrained), revision=revision, token=token)
-    return scorer
+    ranker: Ranker = SpiderRanker.from_pretrained(str(pretrained), revision=revision, token=token)
+    return ranker
 
 
 def register() -> None:

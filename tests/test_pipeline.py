@@ -199,6 +199,18 @@ def test_transformers_pipeline_opens_a_saved_scorer_folder(tmp_path) -> None:
     assert from_transformers == from_hf_spider and len(from_transformers) == 5
 
 
+def test_a_scorer_named_by_its_folder_ranks_with_the_task_aware_model_beside_it() -> None:
+    """``model=`` a scorer folder gives the list the default ranker gives from the same folder: MTEB's encoders read
+    for the task by the task-aware model saved there, not by the scorer's cold start."""
+    from hf_spider.scorer.ranker import default_scorer_path
+
+    task = {"description": "sentiment of movie reviews", "modality": "text"}
+    default = hf_spider.pipeline("model-selection")(task, top_k=10)
+    named = hf_spider.pipeline("model-selection", model=str(default_scorer_path()))(task, top_k=10)
+    assert [e.model_id for e in named] == [e.model_id for e in default]
+    assert any("linear-probe records, read for the task from its description" in r for e in named for r in e.reasons)
+
+
 def test_an_image_folder_ranks_offline_alike_in_the_pipeline_and_the_cli(
     selector, tmp_path, monkeypatch, capsys
 ) -> None:
