@@ -258,7 +258,7 @@ def test_a_scorer_pushed_to_the_hub_ranks_with_its_task_aware_model(loopback_hub
     assert SpiderRanker.from_pretrained(f"{DEFAULT_USER}/scorer-only").task_aware is None
 
 
-@pytest.mark.parametrize("content", ["garbage", "wrong shapes"])
+@pytest.mark.parametrize("content", ["garbage", "wrong shapes", "not finite"])
 def test_a_broken_task_aware_model_beside_a_scorer_is_refused_in_one_line(tmp_path, content) -> None:
     from hf_spider.scorer.inference import load_spider_ranker
     from hf_spider.scorer.task_aware import FILE_NAME, TaskAwareModel
@@ -271,7 +271,8 @@ def test_a_broken_task_aware_model_beside_a_scorer_is_refused_in_one_line(tmp_pa
         (folder / FILE_NAME).write_bytes(b"PK\x03\x04 not a zip")
     else:
         shipped = TaskAwareModel.load(folder / FILE_NAME)
-        replace(shipped, bias=shipped.bias[:-1]).save(folder / FILE_NAME)
+        bias = shipped.bias[:-1] if content == "wrong shapes" else np.where(shipped.bias > 0, np.nan, shipped.bias)
+        replace(shipped, bias=bias).save(folder / FILE_NAME)
     for load in (load_spider_ranker, SpiderRanker.from_pretrained):
         with pytest.raises(ScorerConfigError, match="cannot load the task-aware model beside") as info:
             load(folder)

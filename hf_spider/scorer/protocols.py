@@ -3,7 +3,8 @@
 The task-aware model (:mod:`hf_spider.scorer.task_aware`) learns from every public transfer record the package ships:
 
 * ``finetune``: TransferGraph's best full fine-tuning accuracy (``data/finetune_records.csv``), and a team's own records
-  (``hf-spider evaluate --records``) or the sampled tasks of ``hf-spider build-records``, which are the same kind;
+  (``hf-spider evaluate --records``) or the fine-tuned sampled tasks of ``hf-spider build-records``, which are the
+  same kind;
 * ``linear_probe``: MTEB's classification accuracy, a logistic regression on frozen embeddings (``data/mteb/``, copied
   byte-identically from the MTEB results; its README gives the sources and the commit);
 * ``estimator``: sampled tasks of ``hf-spider build-records`` that were labelled by forward-pass estimators only,

@@ -329,6 +329,8 @@ class TaskAwareModel:
         return model
 
     def _check_shapes(self, path: str | os.PathLike[str]) -> None:
+        """Raise ``ValueError`` unless the arrays fit the header and each other and hold finite numbers only (a file
+        from the Hub is untrusted: a NaN would rank every encoder on nothing)."""
         m, p = len(self.model_ids), len(self.protocols)
         k = self.factors.shape[-1] if self.factors.ndim == 2 else -1
         expected = {
@@ -343,6 +345,7 @@ class TaskAwareModel:
         index = self.protocol_index
         if not wrong and m and not (np.issubdtype(index.dtype, np.integer) and index.min() >= 0 and index.max() < p):
             wrong.append("protocol_index")
+        wrong += [name for name in _ARRAYS if name not in wrong and not np.isfinite(getattr(self, name)).all()]
         if wrong or k < 0:
             raise ValueError(f"'{path}' is not a task-aware model: its {', '.join(wrong) or 'factors'} do not fit")
 
