@@ -258,6 +258,24 @@ def test_a_scorer_pushed_to_the_hub_ranks_with_its_task_aware_model(loopback_hub
     assert SpiderRanker.from_pretrained(f"{DEFAULT_USER}/scorer-only").task_aware is None
 
 
+def test_offline_with_only_the_scorer_cached_the_log_says_the_task_aware_model_is_missing(
+    loopback_hub, monkeypatch, caplog
+) -> None:
+    from huggingface_hub import constants
+
+    from hf_spider.cli.train_scorer import push_scorer_folder
+    from hf_spider.testing.loopback_hub import DEFAULT_USER
+
+    repo_id = f"{DEFAULT_USER}/spider-scorer"
+    push_scorer_folder(default_scorer_path(), repo_id, token=loopback_hub.token)
+    TransferScorer.from_pretrained(repo_id)  # caches the scorer's files, not task_aware.npz
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with caplog.at_level("WARNING", logger="hf_spider.scorer.task_aware"):
+        ranker = SpiderRanker.from_pretrained(repo_id)
+    assert ranker.scorer is not None and ranker.task_aware is None
+    assert f"task_aware.npz of {repo_id} is not in the local cache" in caplog.text
+
+
 @pytest.mark.parametrize("content", ["garbage", "wrong shapes", "not finite"])
 def test_a_broken_task_aware_model_beside_a_scorer_is_refused_in_one_line(tmp_path, content) -> None:
     from hf_spider.scorer.inference import load_spider_ranker
