@@ -3,13 +3,15 @@
     python benchmarks/fusion_bench.py --json benchmarks/results/fusion.json
 
 Reads the bundled ``hf_spider/data/fusion_validation.csv`` (TransferGraph records: recorded LogME / Reg-H-Score on
-16 targets; the zoo's meta-training tasks: LogME / NCE / H-score; the benchmark zoo: every estimator on its 7
-targets) and runs :func:`hf_spider.rerank.validation.fit_fusion`. Prints, per benchmark and stage-one stand-in
+16 targets; the zoo's meta-training tasks and the benchmark zoo's 7 targets: every estimator, and the members of the
+compared sets on the probe sets of successive halving's early rounds) and runs
+:func:`hf_spider.rerank.validation.fit_fusion`. Prints, per benchmark and stage-one stand-in
 (``seen``: collaborative prior, evidence records; ``mixed``: a quarter of the models unseen; ``size``: size prior;
 ``other``: another task's measured accuracies),
 the weighted tau of the fusion, of stage one alone, of the chosen estimators alone and of LogME alone, each benchmark
 scored with the option chosen on the other benchmarks (leave one benchmark out), then each target with the option
-chosen without it; then the same with only the top k re-ranked; then each estimator alone; then the fitted parameters
+chosen without it; then the same with only the top k re-ranked, and with ``rank --dataset``'s successive halving
+over the top 8 (``halving``); then each estimator alone; then the fitted parameters
 and whether they are the ones shipped in :data:`hf_spider.rerank.fusion.FUSION_PARAMETERS`.
 """
 
@@ -44,7 +46,7 @@ def main() -> None:
                     f"{group:<22}{kind:<11}{m['fusion']:>8.3f}{m['stage_one']:>9.3f}{m['estimator']:>8.3f}"
                     f"{m['logme']:>8.3f}"
                 )
-        print(f"only the stage-one top k re-ranked ({protocol}; stand-in: collaborative prior, evidence records)")
+        print(f"only the stage-one top k re-ranked, or halving ({protocol}; stand-in: collaborative prior, records)")
         for group, ks in top_by_group.items():
             for k, m in ks.items():
                 print(f"{group:<22}{k:<11}{m['fusion']:>8.3f}{m['stage_one']:>9.3f}{m['estimator']:>8.3f}")

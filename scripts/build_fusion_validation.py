@@ -16,7 +16,11 @@ forward-pass estimator:
 * ``source = zoo-meta``: the zoo's meta-training records (``benchmarks/zoo/meta_records.csv.gz``: LogME, NCE and
   H-score of the zoo's candidates on tasks drawn from its *source* domains, never a zoo target, with the fine-tuned
   accuracy under the zoo's protocol): the first :data:`META_TASKS_PER_SOURCE` tasks of each source whose accuracy
-  spread (max - mean) is at least :data:`META_MIN_SPREAD` (a task every model solves ranks nothing).
+  spread (max - mean) is at least :data:`META_MIN_SPREAD` (a task every model solves ranks nothing). The other
+  estimators of :data:`ZOO_ESTIMATORS` are computed here on the same tasks (``benchmarks/zoo/meta_records.py``'s
+  labelling without fine-tuning, about 2 minutes), so that every estimator set the validation compares is scored on
+  every benchmark that can score it; the recomputed LogME, NCE and H-score must equal the recorded ones (same samples,
+  same features), or the build stops.
 
 Deterministic for a given zoo build (the samples are seeded and the estimators run on one thread).
 """
@@ -27,14 +31,18 @@ import argparse
 import logging
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from hf_spider.estimators import ESTIMATORS, EstimatorSpec
 from hf_spider.finetune_records import load_transfergraph
 from hf_spider.hub.index import atomic_write
 from hf_spider.ranking import load_candidates
+from hf_spider.rerank.validation import ESTIMATOR_SETS, HALVING_HELD, halving_column
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "hf_spider" / "data" / "fusion_validation.csv"
@@ -43,7 +51,17 @@ ZOO_ESTIMATORS = ("logme", "reg_hscore", "hscore", "leep", "nce", "nleep", "gbc"
 META_RECORDS = ROOT / "benchmarks" / "zoo" / "meta_records.csv.gz"
 META_TASKS_PER_SOURCE = 2
 META_MIN_SPREAD = 0.05
-COLUMNS = ["source", "modality", "target", "model", "model_type", "num_parameters", "accuracy", *ZOO_ESTIMATORS]
+#: H-score's pseudo-inverse makes values near ``C - 1`` differ in floating-point noise from one run to another.
+META_ATOL = {"hscore": 1e-3}
+#: The successive-halving rounds of ``rank --dataset`` before the last run on the first 2 and 4 of the 8 samples per
+#: class; the members of every estimator set the validation compares are recorded there too (``logme@2``, ...).
+HALVING_PER_CLASS = (HALVING_HELD >> 2, HALVING_HELD >> 1)
+HALVING_ESTIMATORS = tuple(dict.fromkeys(e for s in ESTIMATOR_SETS for e in s))
+HALVING_COLUMNS = [halving_column(e, n) for n in HALVING_PER_CLASS for e in HALVING_ESTIMATORS]
+COLUMNS = [
+    "source", "modality", "target", "model", "model_type", "num_parameters", "accuracy", *ZOO_ESTIMATORS,
+    *HALVING_COLUMNS,
+]  # fmt: skip
 
 
 def transfergraph_rows(shared: Path) -> pd.DataFrame:
@@ -66,6 +84,7 @@ def zoo_rows() -> pd.DataFrame:
     from hf_spider.errors import EstimatorInputError
     from hf_spider.rerank.distributed import estimate
     from hf_spider.rerank.forward import extract_features
+    from hf_spider.rerank.samples import first_per_class
     from hf_spider.testing import LoopbackHub
 
     config = ZooConfig()
@@ -96,12 +115,21 @@ def zoo_rows() -> pd.DataFrame:
                     "num_parameters": record.num_parameters,
                     "accuracy": float(accuracy[record.repo_id]),
                 }
-                for name in ZOO_ESTIMATORS:
+                probes = {name: (features, samples.labels) for name in ZOO_ESTIMATORS}
+                for per_class in HALVING_PER_CLASS:  # the first per_class samples of each class: an early round
+                    keep = first_per_class(samples.labels, per_class)
+                    head = replace(
+                        features,
+                        features=features.features[keep],
+                        probabilities=None if features.probabilities is None else features.probabilities[keep],
+                    )
+                    probes |= {halving_column(e, per_class): (head, samples.labels[keep]) for e in HALVING_ESTIMATORS}
+                for column, (probe, labels) in probes.items():
                     try:
-                        row[name] = estimate(name, features, samples.labels)
+                        row[column] = estimate(column.partition("@")[0], probe, labels)
                     except EstimatorInputError as exc:
-                        logging.warning("%s on %s: %s", name, record.repo_id, exc)
-                        row[name] = np.nan
+                        logging.warning("%s on %s: %s", column, record.repo_id, exc)
+                        row[column] = np.nan
                 rows.append(row)
             logging.info("zoo target %s done", target)
     return pd.DataFrame(rows)
@@ -114,9 +142,55 @@ def meta_rows(models: pd.DataFrame) -> pd.DataFrame:
     tasks = pd.Series(sorted(spread.index[spread >= META_MIN_SPREAD]))
     chosen = tasks.groupby(tasks.str.split(":").str[0]).head(META_TASKS_PER_SOURCE)
     rows = meta[meta.task.isin(set(chosen))].rename(columns={"task": "target"})
+    computed = meta_estimator_values().reindex(pd.MultiIndex.from_frame(rows[["target", "model"]]))
+    for name in (*ZOO_ESTIMATORS, *HALVING_COLUMNS):
+        values = computed[name].to_numpy()
+        if name in rows:  # recorded: the recomputation must agree, or the samples or features differ
+            recorded = rows[name].to_numpy(dtype=np.float64)
+            if not np.allclose(values, recorded, rtol=1e-6, atol=META_ATOL.get(name, 1e-6), equal_nan=True):
+                raise SystemExit(f"zoo-meta: recomputed {name} differs from the meta records; rebuild them first")
+        else:
+            rows[name] = values
     rows = rows.merge(models.drop_duplicates("model"), on="model", how="left")
     rows["source"] = "zoo-meta"
     return rows
+
+
+def meta_estimator_values() -> pd.DataFrame:
+    """``[(target, model), estimator]``: every estimator of :data:`ZOO_ESTIMATORS`, and of :data:`HALVING_COLUMNS`
+    on the first samples of each class, on the zoo's meta-training tasks, labelled as ``benchmarks/zoo/meta_records.py``
+    labels them (same tasks, samples and batches), without fine-tuning, into ``<zoo cache>/v1/meta_estimators``
+    (resumable). The halving columns are registered for the run as estimators of their own."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "zoo"))
+    import meta_records
+    import torch
+    from build import ZOO_VERSION, ZooConfig, build, default_cache, ensure_image_encoder
+
+    from hf_spider.metarecords import read_meta_records
+
+    torch.set_num_threads(1)  # as meta_records.py labels: the same batches on one thread give the same features
+    for name in HALVING_ESTIMATORS:
+        for per_class in HALVING_PER_CLASS:
+            ESTIMATORS[halving_column(name, per_class)] = _on_first_per_class(ESTIMATORS[name], per_class)
+    config = ZooConfig()
+    output = default_cache() / f"v{ZOO_VERSION}" / "meta_estimators"
+    repos, encoder = build(config).repos, ensure_image_encoder(config.protocol)
+    estimators = (*ZOO_ESTIMATORS, *HALVING_COLUMNS)
+    meta_records.label(repos, encoder, output, config.protocol, meta_records.TASKS_PER_SOURCE, 0, estimators)
+    scores = read_meta_records(output).records.estimator_scores
+    return scores.pivot_table(index=["target", "model"], columns="estimator", values="score")
+
+
+def _on_first_per_class(spec: EstimatorSpec, per_class: int) -> EstimatorSpec:
+    """``spec`` computed on the first ``per_class`` samples of each class of what it is given (a task's training
+    samples in their drawn order, as ``TaskSamples.head`` keeps them)."""
+    from hf_spider.rerank.samples import first_per_class
+
+    def on_head(first: Any, labels: Any, **keywords: Any) -> float:
+        keep = first_per_class(np.asarray(labels), per_class)
+        return spec.fn(np.asarray(first)[keep], np.asarray(labels)[keep], **keywords)
+
+    return replace(spec, name=halving_column(spec.name, per_class), fn=on_head)
 
 
 def main() -> None:

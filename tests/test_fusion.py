@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
+from hf_spider.outputs.shortlist import EVIDENCE_KINDS
 from hf_spider.rerank import FusionParameters, fuse
 from hf_spider.rerank.fusion import (
     DEFAULT_ESTIMATORS,
@@ -18,12 +19,18 @@ from hf_spider.rerank.fusion import (
     stage_one_reliability,
 )
 from hf_spider.rerank.validation import (
+    ESTIMATOR_SETS,
     OTHER_TASKS,
+    Scenario,
     _Prepared,
+    _PreparedHalving,
     build_scenarios,
+    estimator_columns,
     estimator_credits,
     fit_fusion,
     fused_order_scores,
+    halving_column,
+    halving_order_scores,
     load_validation_table,
     parameters_from_grid,
     weighted_tau,
@@ -42,10 +49,10 @@ def test_estimators_reorder_what_stage_one_knows_only_by_size(k) -> None:
     strong = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k, parameters=without_agreement)
     assert strong.order.tolist() == list(range(k))
     assert (weak.stage_one_share < 0.5).all() and (strong.stage_one_share > 0.5).all()
-    # with the shipped agreement bound, samples that reverse a confident stage one overrule it once it can be measured
-    shipped = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k)
-    assert FUSION_PARAMETERS.agreement
-    assert shipped.order.tolist() == (list(range(k - 1, -1, -1)) if k >= MIN_AGREEMENT else list(range(k)))
+    # with the agreement bound, samples that reverse a confident stage one overrule it once it can be measured
+    with_agreement = replace(FUSION_PARAMETERS, agreement=True)
+    bounded = fuse(stage_one, {"logme": logme}, confidence=[0.9] * k, parameters=with_agreement)
+    assert bounded.order.tolist() == (list(range(k - 1, -1, -1)) if k >= MIN_AGREEMENT else list(range(k)))
 
 
 def test_with_two_candidates_the_evidence_decides_whether_they_swap() -> None:
@@ -212,7 +219,13 @@ def test_the_fit_credits_whichever_signal_predicts_accuracy(noise_on) -> None:
 
 
 def test_the_fast_path_of_the_fit_is_fuse() -> None:
-    scenarios = build_scenarios(_synthetic_table("prior", targets=3, models=10))
+    table = _synthetic_table("prior", targets=3, models=10)
+    rng = np.random.default_rng(0)
+    for per_class in (2, 4):  # the successive-halving rounds' values: noisier than the full draw's
+        for name in ("logme", "reg_hscore"):
+            table[halving_column(name, per_class)] = table[name] + rng.normal(scale=2.0 / per_class, size=len(table))
+    scenarios = build_scenarios(table)
+    assert all(set(s.rounds) == {2, 4} for s in scenarios)
     relative = {"logme": 1.0, "reg_hscore": 0.5}
     for agreement in (0.0, 1.0):
         point = {"estimator": 0.5, "records": 0.3, "content": 0.1, "size": 0.0, "agreement": agreement}
@@ -224,6 +237,36 @@ def test_the_fast_path_of_the_fit_is_fuse() -> None:
                     fast = _Prepared.of(scenario, views, k).tau(params, (estimators, 0.5))
                     slow = weighted_tau(scenario.accuracy, fused_order_scores(scenario, estimators, params, k))
                     assert fast == slow
+                fast = _PreparedHalving.of(scenario, views).tau(params, (estimators, 0.5))
+                slow = weighted_tau(scenario.accuracy, halving_order_scores(scenario, estimators, params))
+                assert fast == slow
+
+
+def test_successive_halving_drops_a_candidate_its_first_round_ranks_low() -> None:
+    """``rank --dataset``'s schedule as the validation replays it: 8 candidates on 2 samples per class, the best 4 on
+    4, the best 2 on all 8; a candidate the first round ranks last never comes back, whatever the full draw says."""
+    logme = {
+        2: np.array([8, 7, 6, 5, 4, 3, 2, -10.0]),  # round 1: candidate 7 last
+        4: np.array([1, 2, 3, 4, 0, 0, 0, 0.0]),  # round 2 (of 0..3): 3, 2, 1, 0
+        8: np.array([5, 6, 1, 2, 0, 0, 0, 100.0]),  # the full draw: 7 first, then (of 3, 2) 3 before 2
+    }
+    scenario = Scenario(
+        group="g",
+        target="t",
+        kind="size",
+        stage_one=np.arange(8, 0, -1, dtype=np.float64),  # stage one: 0 best
+        evidence=("size",) * 8,
+        estimators={"logme": logme[8]},
+        accuracy=np.arange(8, dtype=np.float64),
+        rounds={2: {"logme": logme[2]}, 4: {"logme": logme[4]}},
+    )
+    params = FusionParameters(
+        evidence=dict.fromkeys(EVIDENCE_KINDS, 0.0), estimators={"logme": 0.5}, unknown_estimator=0.5
+    )
+    halving = halving_order_scores(scenario, ("logme",), params)
+    assert np.argsort(-halving).tolist() == [3, 2, 1, 0, 4, 5, 6, 7]  # the last round, then each dropped half
+    everything = fused_order_scores(scenario, ("logme",), params)  # all 8 on the full draw
+    assert np.argsort(-everything)[0] == 7
 
 
 def test_the_other_task_stand_in_is_another_targets_measured_accuracy() -> None:
@@ -260,3 +303,9 @@ def test_the_bundled_table_holds_every_benchmark_and_no_zoo_target_among_the_met
     meta_sources = {t.split(":")[0] for t in table[table.source == "zoo-meta"].target}
     assert not meta_sources & set(table[table.source == "zoo"].target)  # drawn from the zoo's sources only
     assert table.logme.notna().all() and table.accuracy.notna().all()
+    # the zoo and its meta tasks record every estimator, so each set the validation compares is scored on both, and
+    # every member of a set on the first 2 and 4 samples per class too (successive halving's early rounds)
+    estimators = estimator_columns(table)
+    rounds = [halving_column(e, n) for e in {e for s in ESTIMATOR_SETS for e in s} for n in (2, 4)]
+    assert len(estimators) == 11 and set(rounds) <= set(table.columns)
+    assert table[table.source != "transfergraph"][[*estimators, *rounds]].notna().all().all()

@@ -310,7 +310,8 @@ def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task)
     meta = out.metadata["rerank"]
     assert meta["k"] == 4 and meta["reranked"] == 3 and meta["failed"] == 1 and meta["num_samples"] == 9
     assert out.ranker == f"test+{'+'.join(DEFAULT_ESTIMATORS)}" and meta["estimators"] == list(DEFAULT_ESTIMATORS)
-    assert meta["fusion"]["agreement"] is True and meta["fusion"]["fitted"] is True  # how to replay it is recorded
+    assert meta["fusion"]["agreement"] is FUSION_PARAMETERS.agreement  # how to replay it is recorded
+    assert meta["fusion"]["fitted"] is True
 
 
 def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:

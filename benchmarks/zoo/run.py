@@ -68,9 +68,10 @@ from hf_spider.tokens.task import TaskTokens
 logger = logging.getLogger("hf_spider.benchmarks.zoo")
 
 RERANK_KS = (2, 4, "all")
-#: Replays of each re-ranked list with one part of the shipped fusion taken away (no model runs again): the agreement
-#: bound switched off, and the estimator view without H-score.
-FUSION_ABLATIONS = ("no_agreement", "without_hscore")
+#: Replays of each re-ranked list with one part of the shipped fusion changed (no model runs again): the agreement
+#: bound switched on (the validation left it off by a margin it cannot tell from noise), and the estimator view
+#: without Reg-H-Score (LogME + NCE).
+FUSION_ABLATIONS = ("with_agreement", "without_reg_hscore")
 RANDOM_DRAWS = 20  # random rankings averaged per target, so the random row is not one lucky draw
 #: Methods of the contract, in table order; ``scorer*`` rows are left out when :mod:`hf_spider.scorer` is missing,
 #: ``meta_scorer*`` rows when the meta-training records were not built (``meta_records.py``).
@@ -453,8 +454,8 @@ def _shortlist_methods(
         seconds = stage_one + time.perf_counter() - start
         out[f"{name}_rerank_k{k}"] = (_order_scores(reranked, pool), seconds)
         out[f"{name}_logme_k{k}"] = (_replayed(reranked, pool, alone=True), seconds)
-        out[f"{name}_no_agreement_k{k}"] = (_replayed(reranked, pool, agreement=False), seconds)
-        out[f"{name}_without_hscore_k{k}"] = (_replayed(reranked, pool, without=("hscore",)), seconds)
+        out[f"{name}_with_agreement_k{k}"] = (_replayed(reranked, pool, agreement=True), seconds)
+        out[f"{name}_without_reg_hscore_k{k}"] = (_replayed(reranked, pool, without=("reg_hscore",)), seconds)
     start = time.perf_counter()
     default = rerank_within_budget(shortlist, samples, pool, options=first_run)
     out[f"{name}_rank_default"] = (_order_scores(default, pool), stage_one + time.perf_counter() - start)
@@ -466,13 +467,13 @@ def _replayed(
     pool: Sequence[ModelRecord],
     *,
     alone: bool = False,
-    agreement: bool = True,
+    agreement: bool | None = None,
     without: tuple[str, ...] = (),
 ) -> np.ndarray:
     """The same top k re-fused by :func:`hf_spider.rerank.fuse` from the shortlist's recorded values (no model runs
     again), the rest in stage-one order. ``alone``: stage one credited with nothing, so it only breaks ties (the
-    "estimator alone" each re-ranked row is compared with); ``agreement=False``: the agreement bound off; ``without``:
-    estimators left out of the view."""
+    "estimator alone" each re-ranked row is compared with); ``agreement``: the agreement bound on or off (``None``: as
+    shipped); ``without``: estimators left out of the view."""
     from hf_spider.rerank import fuse, fusion_inputs
     from hf_spider.rerank.fusion import FUSION_PARAMETERS
 
@@ -480,7 +481,7 @@ def _replayed(
     if alone:
         inputs = {**inputs, "confidence": [None] * len(ids), "evidence": [None] * len(ids)}
     inputs["estimator_scores"] = {e: v for e, v in inputs["estimator_scores"].items() if e not in without}
-    parameters = replace(FUSION_PARAMETERS, agreement=FUSION_PARAMETERS.agreement and agreement)
+    parameters = replace(FUSION_PARAMETERS, agreement=FUSION_PARAMETERS.agreement if agreement is None else agreement)
     order = [ids[i] for i in fuse(**inputs, parameters=parameters).order]
     rest = [e.model_id for e in reranked if e.model_id not in set(ids)]
     position = {m: i for i, m in enumerate([*order, *rest])}

@@ -30,8 +30,8 @@ def register(subparsers: Any) -> None:
         "rerank",
         help="re-rank the best candidates with real forward passes",
         description="Run the k best stage-one candidates on a few samples per class, score them with forward-pass "
-        "estimators (LogME, NCE and H-score by default) and fuse that with what stage one knows, trusting stage one "
-        "only as far as the samples confirm it. Works under "
+        "estimators (LogME, NCE and Reg-H-Score by default) and fuse that with what stage one knows, each credited by "
+        "how reliable a validation that never saw the reported benchmark found it. Works under "
         "`accelerate launch -m hf_spider.rerank` to spread candidates over processes.",
     )
     task = parser.add_argument_group("task")
@@ -58,7 +58,7 @@ def register(subparsers: Any) -> None:
     run_group.add_argument(
         "--estimator",
         default=None,
-        help="registered estimator(s), comma-separated, fused as one view (default: logme,nce,hscore, the set the "
+        help="registered estimator(s), comma-separated, fused as one view (default: logme,nce,reg_hscore, the set the "
         "fusion's validation chose)",
     )
     add_forward_arguments(run_group)

@@ -37,14 +37,23 @@ class TaskSamples:
 
     def head(self, per_class: int) -> TaskSamples:
         """The first ``per_class`` samples of each class: the cheap probe set of an early successive-halving round."""
-        keep = np.concatenate([np.flatnonzero(self.labels == c)[:per_class] for c in np.unique(self.labels)])
-        keep.sort()
+        keep = first_per_class(self.labels, per_class)
         return TaskSamples(
             self.description,
             [self.inputs[i] for i in keep],
             self.labels[keep],
             {**self.sampling, "per_class": per_class},
         )
+
+
+def first_per_class(labels: np.ndarray, per_class: int) -> np.ndarray:
+    """Sorted indices of the first ``per_class`` entries of each class of ``labels`` (a successive-halving round's
+    probe set among the samples; ``scripts/build_fusion_validation.py`` records estimator values on them for
+    :func:`hf_spider.rerank.validation.halving_order_scores`)."""
+    labels = np.asarray(labels)
+    keep = np.concatenate([np.flatnonzero(labels == c)[:per_class] for c in np.unique(labels)])
+    keep.sort()
+    return keep
 
 
 def load_samples(

@@ -2,9 +2,11 @@
 
 The table (``hf_spider/data/fusion_validation.csv``, rebuilt by ``scripts/build_fusion_validation.py``) holds, per
 (source, target, model), the fine-tuned accuracy and forward-pass estimator values of four benchmarks: the
-TransferGraph records' recorded LogME / Reg-H-Score (image and text, 8 targets each), LogME / NCE / H-score on tasks
-drawn from the zoo's *source* domains (``zoo-meta``, the zoo's meta-training records) and every registered estimator on
-the 7 targets of the benchmark zoo.
+TransferGraph records' recorded LogME / Reg-H-Score (image and text, 8 targets each), and every registered estimator
+on tasks drawn from the zoo's *source* domains (``zoo-meta``, the zoo's meta-training records) and on the 7 targets
+of the benchmark zoo. The zoo and zoo-meta also record the members of every compared estimator set on the first 2
+and 4 of their 8 samples per class (``logme@2``, ...): the probe sets of ``rank --dataset``'s early
+successive-halving rounds.
 No trained stage one is replayed (it would change with every retrain); stage one is stood in for by rankers that read
 nothing of the target, each with the evidence it would report:
 
@@ -23,8 +25,10 @@ Every scenario of a target is scored by ``scipy.stats.weightedtau`` against the 
 estimator set, credits on a small grid, the agreement switch) is scored by the mean over benchmarks (groups) of the
 benchmark's mean over targets (TransferGraph targets weighted by accuracy spread, max - mean, as the paper's tables
 are) of the mean over scenarios, each scenario re-ranked at every depth of :data:`FIT_KS` (the stage-one top 2, top
-4, all; the rest kept in stage-one order). An estimator set is used with the members a benchmark records (LogME alone on
-TransferGraph for LogME + NCE + H-score).
+4, all; the rest kept in stage-one order) and by ``rank --dataset``'s successive halving over the top 8
+(:func:`halving_order_scores`: its early rounds read the values of their smaller probe sets, the full draw's where a
+benchmark recorded only that, as TransferGraph did). An estimator set is used with the members a benchmark records
+(LogME alone on TransferGraph for LogME + NCE + H-score).
 
 Nothing reported is chosen on its own targets. **Leave one benchmark out**: each benchmark is reported with the
 option chosen on the other benchmarks; the shipped option is the one chosen without the zoo's targets
@@ -50,6 +54,7 @@ from ..hub.records import ModelRecord
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.baselines import CollaborativePrior
 from ..tokens.task import Modality, TaskDescription, TaskTokens
+from .budget import DEFAULT_K
 from .fusion import FusionParameters, agreement_bound, estimator_view, final_order, fuse, normal_scores, posterior
 
 VALIDATION_TABLE = "fusion_validation.csv"
@@ -62,6 +67,7 @@ ESTIMATOR_SETS: tuple[tuple[str, ...], ...] = (
     ("logme", "reg_hscore"),
     ("logme", "nce"),
     ("logme", "nce", "hscore"),
+    ("logme", "nce", "reg_hscore"),  # H-score's shrinkage twin (Ibrahim et al. 2022)
 )
 #: The grid: credits of the estimator view, of stage one with records, with its family only, with size only; and
 #: whether stage one's credit is scaled by its query-time agreement with the estimators (0 off, 1 on).
@@ -73,8 +79,12 @@ GRID: dict[str, tuple[float, ...]] = {
     "agreement": (0.0, 1.0),
 }
 #: The re-ranking depths an option is scored at (``None``: every candidate), averaged: a fusion must serve the top 2
-#: of a shortlist as well as a full list.
+#: of a shortlist as well as a full list. Beside them, the option is scored on ``rank --dataset``'s path, successive
+#: halving over the stage-one top :data:`~hf_spider.rerank.budget.DEFAULT_K` (:func:`halving_order_scores`).
 FIT_KS: tuple[int | None, ...] = (2, 4, None)
+#: Samples per class of the zoo's and zoo-meta's recorded values (the zoo's fine-tuning protocol trains on 8); their
+#: successive-halving rounds run on the first 2 and 4 of them, recorded as ``<estimator>@<per class>`` columns.
+HALVING_HELD = 8
 UNSEEN_FOLDS = 4
 #: An estimator view of the grid: (estimator set, the set's credit before each member's relative reliability).
 ViewKey = tuple[tuple[str, ...], float]
@@ -94,6 +104,8 @@ class Scenario:
         evidence: ``[K]`` what each rests on.
         estimators: name -> ``[K]`` recorded values.
         accuracy: ``[K]`` measured fine-tuned accuracy.
+        rounds: samples per class -> name -> ``[K]`` values recorded on the first that many samples of each class
+            (:func:`halving_column`); empty where only the full draw was recorded (TransferGraph).
     """
 
     group: str
@@ -103,6 +115,7 @@ class Scenario:
     evidence: tuple[str, ...]
     estimators: dict[str, np.ndarray]
     accuracy: np.ndarray
+    rounds: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -190,11 +203,12 @@ def _target_scenarios(
     fold: Mapping[str, int],
     others: Sequence[tuple[np.ndarray, list[str]]],
 ) -> list[Scenario]:
-    estimators = {
-        name: rows[name].to_numpy(np.float64)
-        for name in rows.columns[rows.columns.get_loc("accuracy") + 1 :]
-        if rows[name].notna().any()
-    }
+    estimators = {name: rows[name].to_numpy(np.float64) for name in estimator_columns(rows) if rows[name].notna().any()}
+    rounds: dict[int, dict[str, np.ndarray]] = {}
+    for column in rows.columns[rows.columns.get_loc("accuracy") + 1 :]:
+        name, _, per_class = column.partition("@")
+        if per_class and rows[column].notna().any():
+            rounds.setdefault(int(per_class), {})[name] = rows[column].to_numpy(np.float64)
     candidates = [
         ModelRecord(
             repo_id=m,
@@ -209,7 +223,7 @@ def _target_scenarios(
     without = records.without_target(target)
 
     def scenario(kind: str, stage_one: np.ndarray, evidence: Sequence[str]) -> Scenario:
-        return Scenario(group, target, kind, stage_one, tuple(evidence), estimators, accuracy)
+        return Scenario(group, target, kind, stage_one, tuple(evidence), estimators, accuracy, rounds)
 
     out = [scenario("seen", CollaborativePrior(without).score(task, candidates), ["records"] * len(candidates))]
     for f in range(UNSEEN_FOLDS):
@@ -289,27 +303,76 @@ def fused_order_scores(
     stage-one order (``k=None``: every candidate is re-ranked)."""
     n = len(scenario.stage_one)
     top = np.lexsort((np.arange(n), -scenario.stage_one))[: n if k is None else k]
-    values = {e: scenario.estimators[e][top] for e in available(scenario, estimators)}
+    order = _fused_order(scenario, top, {e: scenario.estimators[e] for e in available(scenario, estimators)},
+                         parameters, alone)  # fmt: skip
+    chosen = set(top.tolist())
+    rest = [i for i in np.lexsort((np.arange(n), -scenario.stage_one)) if i not in chosen]
+    final = [*top[order], *rest]
+    scores = np.empty(n)
+    scores[final] = -np.arange(n, dtype=np.float64)
+    return scores
+
+
+def halving_order_scores(
+    scenario: Scenario,
+    estimators: Sequence[str],
+    parameters: FusionParameters | None,
+    *,
+    alone: bool = False,
+    k: int = DEFAULT_K,
+) -> np.ndarray:
+    """Scores reproducing ``rank --dataset``'s order: successive halving over the stage-one top ``k``, as
+    :func:`~hf_spider.rerank.combine.rerank_shortlist` runs it with ``ceil(log2 k)`` rounds. Round ``r`` of ``R``
+    fuses the survivors' values on the first ``HALVING_HELD >> (R - 1 - r)`` samples of each class (the recorded
+    ``rounds``; the full draw where a benchmark recorded only that) with stage one, and keeps the better half; the
+    final list is the last round's order, then each dropped half, latest first, then the rest in stage-one order.
+    ``alone`` and ``parameters=None`` as in :func:`fused_order_scores`."""
+    n = len(scenario.stage_one)
+    by_stage_one = np.lexsort((np.arange(n), -scenario.stage_one))
+    alive, rest = by_stage_one[:k], by_stage_one[k:]
+    total = max(1, int(np.ceil(np.log2(len(alive)))))
+    sections = []
+    for r in range(total):
+        values = scenario.rounds.get(HALVING_HELD >> (total - 1 - r), scenario.estimators)
+        ranked = alive[_fused_order(scenario, alive, {e: values[e] for e in available(scenario, estimators)},
+                                    parameters, alone)]  # fmt: skip
+        keep = len(ranked) if r == total - 1 else (len(ranked) + 1) // 2
+        sections.append(ranked[keep:])
+        alive = ranked[:keep]
+    final = np.concatenate([alive, *reversed(sections), rest])
+    scores = np.empty(n)
+    scores[final] = -np.arange(n, dtype=np.float64)
+    return scores
+
+
+def _fused_order(
+    scenario: Scenario,
+    top: np.ndarray,
+    values: Mapping[str, np.ndarray],
+    parameters: FusionParameters | None,
+    alone: bool,
+) -> np.ndarray:
+    """The order :func:`~hf_spider.rerank.fusion.fuse` gives the candidates ``top`` with these estimator values."""
+    values = {e: v[top] for e, v in values.items()}
     if parameters is None:
         parameters, alone = (
             FusionParameters(evidence={}, estimators=dict.fromkeys(values, 0.5), unknown_estimator=0.5),
             True,
         )
+    stage_one = scenario.stage_one[top]
     if alone:
-        result = fuse(scenario.stage_one[top], values, confidence=[0.0] * len(top), parameters=parameters)
-    else:
-        result = fuse(
-            scenario.stage_one[top],
-            values,
-            evidence=[scenario.evidence[i] for i in top],
-            parameters=parameters,
-        )
-    chosen = set(top.tolist())
-    rest = [i for i in np.lexsort((np.arange(n), -scenario.stage_one)) if i not in chosen]
-    final = [*top[result.order], *rest]
-    scores = np.empty(n)
-    scores[final] = -np.arange(n, dtype=np.float64)
-    return scores
+        return fuse(stage_one, values, confidence=[0.0] * len(top), parameters=parameters).order
+    return fuse(stage_one, values, evidence=[scenario.evidence[i] for i in top], parameters=parameters).order
+
+
+def halving_column(estimator: str, per_class: int) -> str:
+    """The table column of ``estimator``'s value on the first ``per_class`` samples of each class."""
+    return f"{estimator}@{per_class}"
+
+
+def estimator_columns(table: pd.DataFrame) -> list[str]:
+    """The table's estimator columns on the full draw (those of successive-halving rounds left out)."""
+    return [c for c in table.columns[table.columns.get_loc("accuracy") + 1 :] if "@" not in c]
 
 
 def available(scenario: Scenario, estimators: Sequence[str]) -> tuple[str, ...]:
@@ -334,7 +397,7 @@ def fit_fusion(
     weight = _target_weights(scenarios)
     points = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     options = [(tuple(e), p) for e in estimator_sets for p in points]
-    columns = table.columns[table.columns.get_loc("accuracy") + 1 :]
+    columns = estimator_columns(table)
     alone = _alone(scenarios, targets, weight, {e: (e,) for e in columns})
     # each estimator's credit relative to LogME's: measured without the zoo, as every shipped number is
     relative = relative_reliability({g: taus for g, taus in alone.items() if g != HELD_OUT})
@@ -342,13 +405,16 @@ def fit_fusion(
     # what re-ranking does: only the stage-one top k is run, so an option is scored at every k of FIT_KS
     views = {(tuple(e), c): estimator_credits(e, c, relative) for e in estimator_sets for c in grid["estimator"]}
     prepared = [[_Prepared.of(s, views, k) for s in scenarios] for k in FIT_KS]
+    halving = [_PreparedHalving.of(s, views) for s in scenarios]
     runs = {t: {kind: [i for i, s in enumerate(scenarios) if (s.group, s.target) == t and s.kind == kind]
                 for kind in SCENARIOS} for t in targets}  # fmt: skip
     tau = np.zeros((len(options), len(targets)))
     for o, (estimators, point) in enumerate(options):
         params = parameters_from_grid(point, estimators, relative)
         view = (estimators, point["estimator"])
-        taus = np.mean([[p.tau(params, view) for p in at_k] for at_k in prepared], axis=0)
+        at_depths = [[p.tau(params, view) for p in at_k] for at_k in prepared]
+        at_depths.append([h.tau(params, view) for h in halving])
+        taus = np.mean(at_depths, axis=0)
         tau[o] = [np.mean([taus[runs[t][kind]].mean() for kind in SCENARIOS if runs[t][kind]]) for t in targets]
         if progress is not None and o % 40 == 0:
             progress(f"option {o + 1}/{len(options)}")
@@ -379,10 +445,10 @@ def fit_fusion(
                 for kind in SCENARIOS
             }
             top[group] = {
-                str(k): _weighted_methods(
+                k: _weighted_methods(
                     [_method_taus(of_kind(t, "seen"), *choice(t), k=k, with_logme=False) for t in in_group], weights
                 )
-                for k in top_ks
+                for k in [*map(str, top_ks), "halving"]
             }
         return {"kinds": by_kind, "top": top}
 
@@ -421,6 +487,7 @@ class _Prepared:
     x_s: np.ndarray
     evidence: np.ndarray  # [k] index into EVIDENCE_KINDS
     views: dict[ViewKey, tuple[np.ndarray, float]]  # the view's [k] normal scores and its credit
+    taus: dict[bytes, float] = field(default_factory=dict)  # weighted tau of each final order met
 
     @classmethod
     def of(cls, scenario: Scenario, views: Mapping[ViewKey, Mapping[str, float]], k: int | None = None) -> _Prepared:
@@ -438,15 +505,80 @@ class _Prepared:
 
     def tau(self, params: FusionParameters, view: ViewKey) -> float:
         x_e, credit = self.views[view]
-        rho_s = np.array([params.evidence[e] for e in EVIDENCE_KINDS])[self.evidence]
-        rho_e = np.where(np.isnan(x_e), 0.0, credit)
-        if params.agreement:
-            rho_s = np.minimum(rho_s, agreement_bound(self.x_s, x_e, credit))
-        scores, _ = posterior(self.x_s, rho_s, np.nan_to_num(x_e), rho_e)
-        final = np.concatenate([self.top[final_order(scores, self.scenario.stage_one[self.top])], self.rest])
+        order = _posterior_order(self.scenario.stage_one[self.top], self.x_s, x_e, credit, self.evidence, params)
+        return _positions_tau(self.scenario, np.concatenate([self.top[order], self.rest]), self.taus)
+
+
+@dataclass(frozen=True, eq=False)
+class _PreparedHalving:
+    """A scenario's successive halving (what :func:`halving_order_scores` does through
+    :func:`~hf_spider.rerank.fusion.fuse`; a test checks they agree), each round's views computed once per set of
+    survivors: grid points that keep the same candidates share them."""
+
+    scenario: Scenario
+    credits: Mapping[ViewKey, Mapping[str, float]]  # (estimator set, grid credit) -> the credit of each member
+    evidence: np.ndarray  # [K] index into EVIDENCE_KINDS
+    cache: dict[tuple[ViewKey, int, bytes], tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
+    taus: dict[bytes, float] = field(default_factory=dict)  # weighted tau of each final order met
+
+    @classmethod
+    def of(cls, scenario: Scenario, credits: Mapping[ViewKey, Mapping[str, float]]) -> _PreparedHalving:
+        return cls(scenario, credits, np.array([EVIDENCE_KINDS.index(e) for e in scenario.evidence]))
+
+    def tau(self, params: FusionParameters, view: ViewKey, k: int = DEFAULT_K) -> float:
+        s = self.scenario
+        n = len(s.stage_one)
+        by_stage_one = np.lexsort((np.arange(n), -s.stage_one))
+        alive, rest = by_stage_one[:k], by_stage_one[k:]
+        total = max(1, int(np.ceil(np.log2(len(alive)))))
+        sections = []
+        for r in range(total):
+            x_s, x_e, credit = self._views(view, HALVING_HELD >> (total - 1 - r), alive)
+            ranked = alive[_posterior_order(s.stage_one[alive], x_s, x_e, credit, self.evidence[alive], params)]
+            keep = len(ranked) if r == total - 1 else (len(ranked) + 1) // 2
+            sections.append(ranked[keep:])
+            alive = ranked[:keep]
+        return _positions_tau(s, np.concatenate([alive, *reversed(sections), rest]), self.taus)
+
+    def _views(self, view: ViewKey, per_class: int, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+        """Stage one's and the estimator view's normal scores among ``alive`` and the view's credit."""
+        key = (view, per_class, alive.tobytes())
+        if key not in self.cache:
+            values = self.scenario.rounds.get(per_class, self.scenario.estimators)
+            members = {e: values[e][alive] for e in available(self.scenario, view[0])}
+            credits = self.credits[view]
+            x_e = estimator_view(members, credits)[0]
+            self.cache[key] = (normal_scores(self.scenario.stage_one[alive]), x_e, max(credits[e] for e in members))
+        return self.cache[key]
+
+
+def _posterior_order(
+    stage_one: np.ndarray,
+    x_s: np.ndarray,
+    x_e: np.ndarray,
+    credit: float,
+    evidence: np.ndarray,
+    params: FusionParameters,
+) -> np.ndarray:
+    """The order :func:`~hf_spider.rerank.fusion.fuse` gives candidates whose stage one (``[k]`` scores, their normal
+    scores ``x_s`` and the index of their evidence) and estimator view (``x_e``, ``credit``) are already computed."""
+    rho_s = np.array([params.evidence[e] for e in EVIDENCE_KINDS])[evidence]
+    rho_e = np.where(np.isnan(x_e), 0.0, credit)
+    if params.agreement:
+        rho_s = np.minimum(rho_s, agreement_bound(x_s, x_e, credit))
+    scores, _ = posterior(x_s, rho_s, np.nan_to_num(x_e), rho_e)
+    return final_order(scores, stage_one)
+
+
+def _positions_tau(scenario: Scenario, final: np.ndarray, taus: dict[bytes, float]) -> float:
+    """Weighted tau of the list ``final`` (candidate indices, best first) against the scenario's accuracy; ``taus``
+    remembers each order's (most grid points lead a scenario to an order another point already led it to)."""
+    key = final.tobytes()
+    if key not in taus:
         positions = np.empty(len(final))
         positions[final] = -np.arange(len(final), dtype=np.float64)
-        return weighted_tau(self.scenario.accuracy, positions)
+        taus[key] = weighted_tau(scenario.accuracy, positions)
+    return taus[key]
 
 
 def _method_taus(
@@ -454,21 +586,27 @@ def _method_taus(
     estimators: tuple[str, ...],
     params: FusionParameters,
     *,
-    k: int | None = None,
+    k: int | str | None = None,
     with_logme: bool = True,
 ) -> dict[str, float]:
-    """Mean weighted tau over ``runs`` of the fusion, stage one alone, the estimators alone (and LogME alone)."""
+    """Mean weighted tau over ``runs`` of the fusion, stage one alone, the estimators alone (and LogME alone); ``k``
+    is the re-ranking depth, or ``"halving"`` for ``rank --dataset``'s successive halving."""
 
     def mean(order: Callable[[Scenario], np.ndarray]) -> float:
         return float(np.mean([weighted_tau(s.accuracy, order(s)) for s in runs]))
 
+    def reranked(s: Scenario, names: Sequence[str], p: FusionParameters | None, alone: bool = False) -> np.ndarray:
+        if k == "halving":
+            return halving_order_scores(s, names, p, alone=alone)
+        return fused_order_scores(s, names, p, None if k is None else int(k), alone=alone)
+
     out = {
-        "fusion": mean(lambda s: fused_order_scores(s, estimators, params, k)),
+        "fusion": mean(lambda s: reranked(s, estimators, params)),
         "stage_one": mean(lambda s: s.stage_one),
-        "estimator": mean(lambda s: fused_order_scores(s, estimators, params, k, alone=True)),
+        "estimator": mean(lambda s: reranked(s, estimators, params, alone=True)),
     }
     if with_logme:
-        out["logme"] = mean(lambda s: fused_order_scores(s, ("logme",), None, k))
+        out["logme"] = mean(lambda s: reranked(s, ("logme",), None))
     return out
 
 
