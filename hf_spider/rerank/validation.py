@@ -327,22 +327,31 @@ def halving_order_scores(
     ``rounds``; the full draw where a benchmark recorded only that) with stage one, and keeps the better half; the
     final list is the last round's order, then each dropped half, latest first, then the rest in stage-one order.
     ``alone`` and ``parameters=None`` as in :func:`fused_order_scores`."""
-    n = len(scenario.stage_one)
-    by_stage_one = np.lexsort((np.arange(n), -scenario.stage_one))
+
+    def order(per_class: int, alive: np.ndarray) -> np.ndarray:
+        values = scenario.rounds.get(per_class, scenario.estimators)
+        return _fused_order(scenario, alive, {e: values[e] for e in available(scenario, estimators)}, parameters, alone)
+
+    final = _successive_halving(scenario.stage_one, k, order)
+    scores = np.empty(len(final))
+    scores[final] = -np.arange(len(final), dtype=np.float64)
+    return scores
+
+
+def _successive_halving(stage_one: np.ndarray, k: int, order: Callable[[int, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The final list (candidate indices, best first) of successive halving over the stage-one top ``k``: ``order``
+    gives the order of the candidates ``alive`` on a round's ``per_class`` samples of each class."""
+    n = len(stage_one)
+    by_stage_one = np.lexsort((np.arange(n), -stage_one))
     alive, rest = by_stage_one[:k], by_stage_one[k:]
     total = max(1, int(np.ceil(np.log2(len(alive)))))
     sections = []
     for r in range(total):
-        values = scenario.rounds.get(HALVING_HELD >> (total - 1 - r), scenario.estimators)
-        ranked = alive[_fused_order(scenario, alive, {e: values[e] for e in available(scenario, estimators)},
-                                    parameters, alone)]  # fmt: skip
+        ranked = alive[order(HALVING_HELD >> (total - 1 - r), alive)]
         keep = len(ranked) if r == total - 1 else (len(ranked) + 1) // 2
         sections.append(ranked[keep:])
         alive = ranked[:keep]
-    final = np.concatenate([alive, *reversed(sections), rest])
-    scores = np.empty(n)
-    scores[final] = -np.arange(n, dtype=np.float64)
-    return scores
+    return np.concatenate([alive, *reversed(sections), rest])
 
 
 def _fused_order(
@@ -526,19 +535,13 @@ class _PreparedHalving:
         return cls(scenario, credits, np.array([EVIDENCE_KINDS.index(e) for e in scenario.evidence]))
 
     def tau(self, params: FusionParameters, view: ViewKey, k: int = DEFAULT_K) -> float:
-        s = self.scenario
-        n = len(s.stage_one)
-        by_stage_one = np.lexsort((np.arange(n), -s.stage_one))
-        alive, rest = by_stage_one[:k], by_stage_one[k:]
-        total = max(1, int(np.ceil(np.log2(len(alive)))))
-        sections = []
-        for r in range(total):
-            x_s, x_e, credit = self._views(view, HALVING_HELD >> (total - 1 - r), alive)
-            ranked = alive[_posterior_order(s.stage_one[alive], x_s, x_e, credit, self.evidence[alive], params)]
-            keep = len(ranked) if r == total - 1 else (len(ranked) + 1) // 2
-            sections.append(ranked[keep:])
-            alive = ranked[:keep]
-        return _positions_tau(s, np.concatenate([alive, *reversed(sections), rest]), self.taus)
+        stage_one = self.scenario.stage_one
+
+        def order(per_class: int, alive: np.ndarray) -> np.ndarray:
+            x_s, x_e, credit = self._views(view, per_class, alive)
+            return _posterior_order(stage_one[alive], x_s, x_e, credit, self.evidence[alive], params)
+
+        return _positions_tau(self.scenario, _successive_halving(stage_one, k, order), self.taus)
 
     def _views(self, view: ViewKey, per_class: int, alive: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         """Stage one's and the estimator view's normal scores among ``alive`` and the view's credit."""
