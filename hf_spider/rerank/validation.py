@@ -19,7 +19,7 @@ nothing of the target, each with the evidence it would report:
 * ``other``: the measured accuracies of another task of the same benchmark (up to :data:`OTHER_TASKS` seeded
   draws; evidence ``records``, and a candidate not recorded there gets the mean, evidence ``size``): a stage one
   that is right about *some* task but not necessarily this one, what a learned scorer risks on a task unlike those
-  it learned from. The fusion must not follow such a stage one where the samples contradict it.
+  it learned from. It measures how far the fusion follows such a stage one where the samples contradict it.
 
 Every scenario of a target is scored by ``scipy.stats.weightedtau`` against the measured accuracy. An option (an
 estimator set, credits on a small grid, the agreement switch) is scored by the mean over benchmarks (groups) of the
