@@ -69,8 +69,7 @@ logger = logging.getLogger("hf_spider.benchmarks.zoo")
 
 RERANK_KS = (2, 4, "all")
 #: Replays of each re-ranked list with one part of the shipped fusion changed (no model runs again): the agreement
-#: bound switched on (the validation left it off by a margin it cannot tell from noise), and the estimator view
-#: without Reg-H-Score (LogME + NCE).
+#: bound switched on (the validation chose it off), and the estimator view without Reg-H-Score (LogME + NCE).
 FUSION_ABLATIONS = ("with_agreement", "without_reg_hscore")
 RANDOM_DRAWS = 20  # random rankings averaged per target, so the random row is not one lucky draw
 #: Methods of the contract, in table order; ``scorer*`` rows are left out when :mod:`hf_spider.scorer` is missing,
