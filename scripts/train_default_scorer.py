@@ -22,7 +22,6 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from threadpoolctl import threadpool_limits
 
 from hf_spider.cli.train_scorer import train_default
 from hf_spider.scorer.protocols import default_protocol_records
@@ -42,8 +41,7 @@ def main() -> None:
     metrics = json.loads(args.metrics.read_text(encoding="utf-8")) if args.metrics else None
     started = time.perf_counter()
     if args.task_aware_only:
-        with threadpool_limits(limits=1):  # thousands of small solves: BLAS threads would only contend
-            train_task_aware(default_protocol_records()).save(args.output / FILE_NAME)
+        train_task_aware(default_protocol_records()).save(args.output / FILE_NAME)
     else:  # the scorer, and the task-aware model beside it
         scorer = train_default(args.output, config=TrainConfig(seed=args.seed), metrics=metrics)
         logging.info("wrote %s: %d tasks, %d models", args.output, len(scorer.train_tasks), len(scorer.model_ids))

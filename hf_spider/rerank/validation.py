@@ -307,10 +307,7 @@ def fused_order_scores(
                          parameters, alone)  # fmt: skip
     chosen = set(top.tolist())
     rest = [i for i in np.lexsort((np.arange(n), -scenario.stage_one)) if i not in chosen]
-    final = [*top[order], *rest]
-    scores = np.empty(n)
-    scores[final] = -np.arange(n, dtype=np.float64)
-    return scores
+    return _order_scores(np.array([*top[order], *rest]))
 
 
 def halving_order_scores(
@@ -332,7 +329,11 @@ def halving_order_scores(
         values = scenario.rounds.get(per_class, scenario.estimators)
         return _fused_order(scenario, alive, {e: values[e] for e in available(scenario, estimators)}, parameters, alone)
 
-    final = _successive_halving(scenario.stage_one, k, order)
+    return _order_scores(_successive_halving(scenario.stage_one, k, order))
+
+
+def _order_scores(final: np.ndarray) -> np.ndarray:
+    """Scores (higher is better) that reproduce the list ``final`` (candidate indices, best first)."""
     scores = np.empty(len(final))
     scores[final] = -np.arange(len(final), dtype=np.float64)
     return scores
@@ -578,9 +579,7 @@ def _positions_tau(scenario: Scenario, final: np.ndarray, taus: dict[bytes, floa
     remembers each order's (most grid points lead a scenario to an order another point already led it to)."""
     key = final.tobytes()
     if key not in taus:
-        positions = np.empty(len(final))
-        positions[final] = -np.arange(len(final), dtype=np.float64)
-        taus[key] = weighted_tau(scenario.accuracy, positions)
+        taus[key] = weighted_tau(scenario.accuracy, _order_scores(final))
     return taus[key]
 
 

@@ -621,12 +621,16 @@ def train_task_aware(
     task is its own group) that hold out tasks of the ``scored`` protocols, then fitted on every record; its confidence
     is that setting's inner weighted tau. By default the inner folds score MTEB's tasks: the shipped model ranks the
     encoders known by MTEB records, while the Model Spider scorer ranks the TransferGraph models itself
-    (:func:`read_for_task`)."""
+    (:func:`read_for_task`). BLAS runs on one thread: thousands of small solves would only contend, and every caller
+    (``train-scorer``, the rebuild script) then fits the same numbers."""
+    from threadpoolctl import threadpool_limits
+
     z = records.z_matrix()
     features = record_features(records, embedder)
     protocol_of = records.protocol_of()
-    config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of, scored=scored)
-    model = fit_task_aware(z, features, config, protocol_of=protocol_of, declared=records.declared)
+    with threadpool_limits(limits=1):
+        config, scores = select_config(z, features, mteb_task_group, protocol_of=protocol_of, scored=scored)
+        model = fit_task_aware(z, features, config, protocol_of=protocol_of, declared=records.declared)
     return replace(model, confidence=float(np.clip(max(scores.values()), 0.0, 1.0)))
 
 
