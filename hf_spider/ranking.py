@@ -333,7 +333,7 @@ def rank(
     by_id = {c.repo_id: c for c in candidates}
     notes = candidate_filter.notes if candidate_filter is not None else (lambda record: ())
     aliases: dict[str, Sequence[str]] = {m: aliases_of(c) for m, c in by_id.items()}
-    keys = dataset_keys([task.description.source]) if task.description.source else set()
+    keys = dataset_keys([task.description.hub_dataset])
     reasons: dict[str, Sequence[str]] = {
         m: (
             *notes(c),

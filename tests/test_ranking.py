@@ -152,8 +152,8 @@ def test_rank_says_which_cards_list_the_tasks_dataset_as_training_data() -> None
         model("e/none"),
     ]
 
-    def said(source: str) -> dict[str, list[str]]:
-        task = TaskDescription(name="t", modality="text", label_names=("x", "y"), source=source)
+    def said(source: str, local: bool = False) -> dict[str, list[str]]:
+        task = TaskDescription(name="t", modality="text", label_names=("x", "y"), source=source, local=local)
         shortlist = rank(TaskTokens(task), pool, ranker=SizePrior())
         return {e.model_id: [r for r in e.reasons if "card lists" in r] for e in shortlist if e.reasons}
 
@@ -163,6 +163,7 @@ def test_rank_says_which_cards_list_the_tasks_dataset_as_training_data() -> None
     }
     assert said("nyu-mll/glue:cola") == {"d/glue": ["its card lists glue/cola as training data"]}
     assert said("nyu-mll/glue:sst2") == {}
+    assert said("emotion", local=True) == {}  # a local folder of that name is the user's own data
 
 
 def test_size_prior_ranks_by_size() -> None:

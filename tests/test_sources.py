@@ -49,6 +49,7 @@ def test_imagefolder_is_an_image_task_with_class_counts(tmp_path: Path) -> None:
     assert d.label_names == ("cat", "dog")
     assert d.class_counts == (3, 5)
     assert d.num_examples == {"train": 8}
+    assert (d.source, d.local, d.hub_dataset) == ("pets", True, None)  # the folder's name is no Hub dataset's
 
 
 def test_csv_with_string_labels_is_a_text_task(tmp_path: Path) -> None:
@@ -71,6 +72,7 @@ def test_all_split_sizes_are_recorded_and_split_is_chosen() -> None:
     d = load_task_source(dd, split="test").description
     assert d.num_examples == {"train": 3, "test": 2}
     assert d.class_counts == (1, 1)
+    assert not d.local
     with pytest.raises(InvalidDatasetError, match=r"no split 'dev'.*train, test"):
         load_task_source(dd, split="dev")
 
@@ -183,5 +185,6 @@ def card_hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def test_hub_card_is_read_through_the_real_client(card_hub: str) -> None:
     d = describe_hub_dataset("org/beans", endpoint=card_hub)
     assert d.name == "org/beans" and d.label_names[-1] == "healthy"
+    assert d.hub_dataset == "org/beans"  # what cards listing it as training data are matched against
     with pytest.raises(InvalidDatasetError, match="could not read the card of Hub dataset 'org/missing'"):
         describe_hub_dataset("org/missing", endpoint=card_hub)

@@ -287,10 +287,11 @@ def test_a_task_is_matched_to_the_mteb_task_it_is() -> None:
     with open(mteb_dir() / "tasks.csv") as f:
         dataset = {row["task"]: row["hf_dataset"] for row in csv.DictReader(f)}
     assert dataset["Banking77Classification"] == "mteb/banking77"
-    assert mteb_tasks_named(["PolyAI/banking77"]) == {"Banking77Classification"}  # MTEB's re-upload of it
-    assert mteb_tasks_named(["labels", "mteb/banking77:default"]) == {"Banking77Classification"}
+    assert mteb_tasks_named([], ["PolyAI/banking77"]) == {"Banking77Classification"}  # MTEB's re-upload of it
+    assert mteb_tasks_named(["labels"], ["mteb/banking77:default"]) == {"Banking77Classification"}
     assert mteb_tasks_named(["banking77classification"]) == {"Banking77Classification"}
-    assert mteb_tasks_named(["labels", None, "my-org/support-tickets"]) == set()
+    assert mteb_tasks_named(["labels", None], [None, "my-org/support-tickets"]) == set()
+    assert mteb_tasks_named(["banking77", "PolyAI/banking77"]) == set()  # a name is matched to task names only
 
 
 def test_rank_lifts_the_encoders_that_declare_training_on_the_dataset(encoders) -> None:
@@ -303,15 +304,17 @@ def test_rank_lifts_the_encoders_that_declare_training_on_the_dataset(encoders) 
     assert ranker.task_aware is not None and ranker.task_aware.declared_effect > 0
     labels = ("activate my card", "card arrival", "exchange rate")
     scores = {}
-    for source in (None, "PolyAI/banking77"):  # the task's samples come from the Hub dataset MTEB re-uploaded
-        description = TaskDescription(name="labels", modality="text", label_names=labels, source=source)
+    # the task's samples come from the Hub dataset MTEB re-uploaded, or from a local folder that only shares its name
+    for source, local in ((None, False), ("PolyAI/banking77", False), ("banking77", True)):
+        description = TaskDescription(name="labels", modality="text", label_names=labels, source=source, local=local)
         task = task_tokens_from_labels(description)
         name = str(source)
         explained = ranker.explain(task, candidates)
         scores[name] = dict(zip((c.repo_id for c in candidates), explained.scores, strict=True))
         details = dict(zip((c.repo_id for c in candidates), explained.details, strict=True))
         said = {m for m, d in details.items() if "declares training on Banking77Classification (MTEB metadata)" in d}
-        assert said == ({c.repo_id for c in candidates} & trained if source else set())
+        assert said == ({c.repo_id for c in candidates} & trained if source and not local else set())
     for m in scores["None"]:
         moved = scores["PolyAI/banking77"][m] - scores["None"][m]
         assert moved > 0 if m in trained else moved == pytest.approx(0.0)
+        assert scores["banking77"][m] == pytest.approx(scores["None"][m])

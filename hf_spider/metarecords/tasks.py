@@ -134,6 +134,7 @@ class TrainingTask:
             num_examples={"train": len(self.train)},
             source=pool.description.source or pool.name,
             class_counts=counts,
+            local=pool.description.local,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -145,17 +145,19 @@ def declared_training(folder: str | Path | None = None) -> frozenset[tuple[str, 
     return frozenset(zip(table.model.astype(str), table.task.astype(str), strict=True))
 
 
-def mteb_tasks_named(names: Collection[str | None], folder: str | Path | None = None) -> set[str]:
-    """The MTEB tasks a task to rank is, from what names it: an MTEB task name (any task a model declares, too), or a
-    Hub dataset id (a config after ``:`` is ignored) whose last part is that of an MTEB task's dataset
-    (``PolyAI/banking77`` is ``mteb/banking77``: MTEB re-uploads the datasets it evaluates on). Case is ignored; an
-    unknown name matches nothing."""
-    keys = dataset_keys(names)
-    if not keys:
-        return set()
+def mteb_tasks_named(
+    task_names: Collection[str | None], hub_datasets: Collection[str | None] = (), folder: str | Path | None = None
+) -> set[str]:
+    """The MTEB tasks a task to rank is: those ``task_names`` names (an MTEB task name, or any task a model declares),
+    and those whose Hub dataset has the last part of one of ``hub_datasets`` (ids; a config after ``:`` is ignored):
+    ``PolyAI/banking77`` is ``mteb/banking77``, since MTEB re-uploads the datasets it evaluates on. Case is ignored;
+    an unknown name matches nothing. A local folder's name is no Hub dataset
+    (:attr:`~hf_spider.tokens.task.TaskDescription.hub_dataset`)."""
+    names = {name.strip().lower() for name in task_names if name}
+    keys = dataset_keys(hub_datasets)
     where = str(folder) if folder is not None else None
     tasks = _mteb_task_datasets(where)
-    named = {t for t in {*tasks, *(task for _, task in declared_training(where))} if t.lower() in keys}
+    named = {t for t in {*tasks, *(task for _, task in declared_training(where))} if t.lower() in names}
     return named | {t for t, dataset in tasks.items() if dataset.rsplit("/", 1)[-1].lower() in keys}
 
 

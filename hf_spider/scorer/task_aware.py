@@ -662,7 +662,7 @@ def read_for_task(
     if not ours.any():
         return explained
     features = token_features(task, TextEmbedder(text_encoder))
-    named = sorted(mteb_tasks_named([task.description.name, task.description.source]))
+    named = sorted(mteb_tasks_named([task.description.name], [task.description.hub_dataset]))
     declared = model.declared_on(named)
     scores = explained.scores.copy()
     scores[ours] = norm.cdf(model.predict(features, declared)[rows[ours]])

@@ -10,7 +10,8 @@ classes, and :mod:`.row_checks` leaves out or refuses the rows that cannot be us
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +112,7 @@ def load_task_source(
         input_column=input_column,
         source=name if config is None else f"{name}:{config}",
         class_counts=class_counts,
+        local=isinstance(source, (str, os.PathLike)) and Path(source).exists(),
     )
     for note in notes:
         logger.warning("%s", note)
@@ -144,7 +146,8 @@ def describe_hub_dataset(
             "HF_HUB_OFFLINE"
         ) from exc
     card = info.card_data.to_dict() if info.card_data is not None else {}
-    return description_from_card(repo_id, card, config=config, label_column=label_column, input_column=input_column)
+    task = description_from_card(repo_id, card, config=config, label_column=label_column, input_column=input_column)
+    return replace(task, source=task.name)  # where its samples will come from
 
 
 def description_from_card(

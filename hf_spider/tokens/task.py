@@ -32,6 +32,8 @@ class TaskDescription:
         class_counts: examples per class in the split used, ordered like ``label_names``; ``None`` when unknown.
         description: what the task is, in the user's words (``hf-spider rank --task``), ``None`` when not given; the
             task-aware model reads it beside the label names and samples (:mod:`hf_spider.scorer.task_aware`).
+        local: the samples come from a local file or folder, so ``source`` is a name the user chose, never a Hub
+            dataset's: a folder called ``emotion`` must not be read as ``dair-ai/emotion`` (:attr:`hub_dataset`).
     """
 
     name: str
@@ -43,10 +45,17 @@ class TaskDescription:
     source: str | None = None
     class_counts: tuple[int, ...] | None = None
     description: str | None = None
+    local: bool = False
 
     @property
     def num_classes(self) -> int:
         return len(self.label_names)
+
+    @property
+    def hub_dataset(self) -> str | None:
+        """The Hub dataset (``id`` or ``id:config``) the samples come from; ``None`` for local data or none. What a
+        model's card lists as training data, or MTEB's metadata, is matched against this alone."""
+        return None if self.local else self.source
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
