@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import datasets
@@ -91,25 +90,21 @@ def test_text_prototypes_match_their_label_names(text_csv: Path) -> None:
     assert stats["log_num_train_examples"] == pytest.approx(np.log1p(2000))
 
 
-def test_cache_hit_skips_encoding_and_is_20x_faster(
+def test_cache_hit_skips_encoding(
     imagefolder: Path, tiny_vit: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    start = time.perf_counter()
     built = build_task_tokens(imagefolder, image_encoder=tiny_vit, cache_dir=tmp_path)
-    cold = time.perf_counter() - start
     assert len(list(tmp_path.glob("*.npz"))) == 1 and len(list(tmp_path.glob("*.json"))) == 1
 
     def no_encoding(*args: object, **kwargs: object) -> None:
         raise AssertionError("a cache hit must not encode")
 
     monkeypatch.setattr(Encoder, "encode", no_encoding)
-    start = time.perf_counter()
     cached = build_task_tokens(imagefolder, image_encoder=tiny_vit, cache_dir=tmp_path)
-    warm = time.perf_counter() - start
-    assert cold / warm >= 20
     np.testing.assert_array_equal(built.prototypes, cached.prototypes)
     np.testing.assert_array_equal(built.label_embeddings, cached.label_embeddings)
     assert cached.description == built.description and cached.sampling == built.sampling
+    assert cached.description.local  # a local folder stays local through the cache
     with pytest.raises(AssertionError, match="must not encode"):  # another seed is another key
         build_task_tokens(imagefolder, image_encoder=tiny_vit, cache_dir=tmp_path, seed=3)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,9 @@ def build_task_tokens(
             "seed": seed,
             "image_encoder": image_id,
             "streaming": streaming,
+            # tokens cached before the description gained a field would be read without it (``local``: a folder's
+            # name taken for a Hub dataset's)
+            "description_fields": [f.name for f in fields(TaskDescription)],
         }
     )
     fingerprint = _source_fingerprint(source, config) if use_cache else None
