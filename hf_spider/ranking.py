@@ -404,8 +404,8 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
         notes.append(
             f"{unrecorded} of the {total} candidates have no transfer record, nor an ancestor with one: their "
             "scores come from what the Hub says about them (ImageNet facts, architecture, size) and are the same for "
-            "every task; give samples (`hf-spider rank --dataset`, which re-ranks the top candidates with forward "
-            "passes on them) to make the list task-specific"
+            "every task; forward passes on the task's samples make the top of the list task-specific (`hf-spider "
+            "rank --dataset` runs them on the top candidates unless --no-rerank)"
         )
     unread = [(c.repo_id, reason) for c in candidates if (reason := unread_reason(c.error))]
     if unread:
@@ -423,8 +423,8 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
     if unpinned:
         whole = "none of the" if unpinned == len(candidates) else f"{unpinned} of the {len(candidates)}"
         notes.append(
-            f"{whole} candidates record a revision (the bundled pool is not pinned): a model is downloaded at its "
-            "current main revision, which may differ from the one ranked; crawl an index (`hf-spider crawl`) to pin"
+            f"{whole} candidates record a revision: a model fetched from the Hub comes at its current main revision, "
+            "which may differ from the one ranked; crawl an index (`hf-spider crawl`) to pin"
         )
     if task.sampling.get("samples_not_read"):
         notes.append(

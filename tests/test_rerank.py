@@ -428,6 +428,18 @@ def test_cli_ranks_the_pool_first_when_no_shortlist_is_given(pool, text_task, tm
     assert all(m in out for m in ("tiny/bert-0", "tiny/bert-1", "tiny/bert-2")) and "re-ranked: LogME" in out
 
 
+def test_cli_reads_a_candidates_folder_in_place(pool, text_task, tmp_path) -> None:
+    from hf_spider.cli import main
+
+    root, _ = pool
+    out = tmp_path / "shortlist.json"
+    argv = ["rerank", "--dataset", str(text_task), "--candidates", str(root), "-k", "3", "--per-class", "3"]
+    assert main([*argv, "--format", "json", "--output", str(out)]) == 0  # no --local-dir: the folder is the source
+    shortlist = json.loads(out.read_text())
+    assert shortlist["metadata"]["rerank"]["reranked"] == 2  # the third of the stage-one top 3 has pickle weights only
+    assert [e["model_id"] for e in shortlist["entries"] if e["estimator_scores"]] == ["tiny/bert-0", "tiny/bert-2"]
+
+
 def test_cli_refuses_an_estimator_that_needs_the_source_task(pool, text_task, capsys) -> None:
     from hf_spider.cli import main
 

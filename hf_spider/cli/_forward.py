@@ -23,7 +23,8 @@ def add_forward_arguments(group: Any) -> None:
 
 
 def forward_options(args: argparse.Namespace) -> Any:
-    """The :class:`~hf_spider.rerank.options.ForwardOptions` those arguments (and ``--local-dir``) ask for."""
+    """The :class:`~hf_spider.rerank.options.ForwardOptions` those arguments ask for; candidates are read from
+    ``--local-dir``, else from a ``--candidates`` folder."""
     from ..rerank.options import ForwardOptions
 
     return ForwardOptions(
@@ -31,8 +32,14 @@ def forward_options(args: argparse.Namespace) -> Any:
         allow_pickle=args.allow_pickle,
         batch_size=args.batch_size,
         device_map=args.device_map,
-        local_dir=args.local_dir,
+        local_dir=args.local_dir or candidates_folder(args),
     )
+
+
+def candidates_folder(args: argparse.Namespace) -> str | None:
+    """``--candidates`` when it is a folder of Hub-style repos: their weights are read from it in place."""
+    pool = getattr(args, "candidates", None)
+    return str(pool) if pool not in (None, "bundled") and Path(str(pool)).is_dir() else None
 
 
 def add_rerank_arguments(parser: Any) -> None:
@@ -58,12 +65,9 @@ def rerank_from_args(shortlist: Any, source: Any, candidates: Sequence[Any], arg
     from ..rerank.budget import rerank_within_budget
     from ..rerank.options import ForwardOptions
 
-    pool = getattr(args, "candidates", None)
-    local = str(pool) if pool not in (None, "bundled") and Path(str(pool)).is_dir() else None
+    options = ForwardOptions(local_dir=candidates_folder(args))
     with library_noise_to_log(getattr(args, "verbose", False)):
-        return rerank_within_budget(
-            shortlist, source, candidates, budget_seconds=args.rerank_budget, options=ForwardOptions(local_dir=local)
-        )
+        return rerank_within_budget(shortlist, source, candidates, budget_seconds=args.rerank_budget, options=options)
 
 
 @contextlib.contextmanager

@@ -57,7 +57,10 @@ def register(subparsers: Any) -> None:
     pool.add_argument("--hub-pipeline-tag", help="Hub query: e.g. image-classification")
     pool.add_argument("--hub-library", help="Hub query: e.g. transformers")
     pool.add_argument("--hub-limit", type=int, help="Hub query: at most this many models (most downloaded first)")
-    pool.add_argument("--local-dir", help="read candidates from <local-dir>/<repo id> instead of the Hub")
+    pool.add_argument(
+        "--local-dir",
+        help="read candidates from <local-dir>/<repo id> instead of the Hub (default: the --candidates folder, if one)",
+    )
 
     tasks = parser.add_argument_group("training tasks")
     tasks.add_argument("--tasks-per-dataset", type=int, default=50, help="tasks sampled per dataset (default: 50)")

@@ -57,8 +57,8 @@ def register(subparsers: Any) -> None:
     pool.add_argument(
         "--license",
         action="append",
-        help="keep only this license, case-insensitive (repeatable); one whose license is not recorded (every "
-        "model of the bundled pool) is kept and noted 'license unknown' unless --drop-unknown",
+        help="keep only this license, case-insensitive (repeatable); one whose license is not recorded (the bundled "
+        "pool's TransferGraph models and a few others) is kept and noted 'license unknown' unless --drop-unknown",
     )
     pool.add_argument(
         "--library",

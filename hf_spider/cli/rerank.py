@@ -45,7 +45,10 @@ def register(subparsers: Any) -> None:
     pool = parser.add_argument_group("candidates")
     pool.add_argument("--shortlist", type=Path, help="stage-one shortlist JSON (`hf-spider rank --format json`)")
     pool.add_argument("--candidates", default="bundled", help="'bundled' (default), an index file or a folder of repos")
-    pool.add_argument("--local-dir", help="read candidates from <local-dir>/<repo id> instead of the Hub")
+    pool.add_argument(
+        "--local-dir",
+        help="read candidates from <local-dir>/<repo id> instead of the Hub (default: the --candidates folder, if one)",
+    )
     pool.add_argument("-k", dest="k", type=int, default=5, help="how many of the best candidates to run (default: 5)")
     pool.add_argument(
         "--max-forward-passes", type=positive_int, help="budget of samples x candidates; shrinks -k to fit"
