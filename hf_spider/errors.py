@@ -88,6 +88,10 @@ class InvalidShortlistError(HfSpiderError, ValueError):
     """A shortlist given as input (``rerank --shortlist``) is not one that ``hf-spider rank --format json`` wrote."""
 
 
+class RerankBudgetError(HfSpiderError, ValueError):
+    """A re-ranking budget of forward passes (``--max-forward-passes``) too small for even one candidate."""
+
+
 class NothingRerankedError(HfSpiderError, RuntimeError):
     """Not one candidate of a re-ranking could be run; ``failures`` maps each model id to why.
 

@@ -184,6 +184,8 @@ def test_dash_is_stdout(capsys) -> None:
         (["train-scorer", "--output", "{file}"], "exists and is not a folder"),
         (["build-records", "--output", "{file}", "--dataset", "x"], "exists and is not a folder"),
         (["rerank", "--dataset", "x", "--output", "{dir}"], "is a folder; pass a file path"),
+        (["rank", "--dataset", "{file}", "--output", "{file}"], "is the --dataset input; write the shortlist to"),
+        (["rerank", "--dataset", "x", "--shortlist", "{file}", "--output", "{file}"], "is the --shortlist input"),
     ],
 )
 def test_every_command_that_writes_checks_its_output_before_the_work(capsys, tmp_path, argv, message) -> None:
@@ -455,6 +457,8 @@ def _write(name: str, data: bytes | str):
 
 BAD_DATASETS = {
     "dev null": (lambda tmp: Path("/dev/null"), "neither a regular file nor a folder"),
+    "empty path": (lambda tmp: "", "the dataset path is empty"),
+    "missing file in the working folder": (lambda tmp: "no-such-table.csv", "'no-such-table.csv' does not exist"),
     "process substitution": (process_substitution, "neither a regular file nor a folder"),
     "fifo": (lambda tmp: _fifo(tmp), "neither a regular file nor a folder"),
     "non-UTF-8 file name": (non_utf8_names, "is not UTF-8; rename it"),
@@ -552,6 +556,15 @@ BAD_ARGUMENTS = {
     "no halving rounds": (["rerank", "--dataset", "x", "--halving-rounds", "0"], "must be >= 1, got 0"),
     "no forward passes": (["rerank", "--dataset", "x", "--max-forward-passes", "0"], "must be >= 1, got 0"),
     "infinite rate": (["crawl", "--index", "i.jsonl", "--rate", "inf"], "--rate: must be a finite number"),
+    "negative seed": (["rerank", "--dataset", "x", "--seed", "-1"], "--seed: must be >= 0, got -1"),
+    "no samples per class": (["rerank", "--dataset", "x", "--per-class", "0"], "--per-class: must be >= 1, got 0"),
+    "negative epochs": (["train-scorer", "--epochs", "-5"], "--epochs: must be >= 1, got -5"),
+    "no members": (["train-scorer", "--members", "0"], "--members: must be >= 1, got 0"),
+    "prior strength nan": (["train-scorer", "--prior-strength", "nan"], "--prior-strength: must be a finite number"),
+    "learning rate nan": (["build-records", "--finetune-lr", "nan"], "--finetune-lr: must be a finite number"),
+    "no tokens": (["build-records", "--max-length", "0"], "--max-length: must be >= 1, got 0"),
+    "no training samples": (["build-records", "--per-class", "0"], "--per-class: must be >= 1, got 0"),
+    "evaluate negative seed": (["evaluate", "--records", "example", "--seed", "-2"], "--seed: must be >= 0, got -2"),
     "label names not UTF-8": (
         ["rank", "--labels", "caf\udce9,b", "--modality", "text"],
         "label name 'caf\\udce9' of 'labels' is not valid UTF-8 text",
@@ -573,6 +586,10 @@ SHORTLISTS = {
     "empty list": (b"[]", "holds a list, so it is not a shortlist"),
     "no entries": (b'{"task": "t"}', "has no 'entries' list"),
     "entry without id": (b'{"task": "t", "ranker": "r", "entries": [{"score": 1}]}', "has a malformed entry"),
+    "score not a number": (
+        b'{"task": "t", "ranker": "r", "entries": [{"model_id": "a/b", "score": "high", "rank": 1}]}',
+        "has a malformed entry",
+    ),
     "not UTF-8": (b"\xff\xfe{}", "is not UTF-8 text"),
 }
 
@@ -824,3 +841,25 @@ def test_random_command_lines_succeed_or_fail_in_one_line(capsys, monkeypatch, t
     except _WouldRunError:
         return
     _one_line_or_success(code, err)
+
+
+def test_a_scorer_folder_with_corrupt_weights_is_one_line(capsys, tmp_path) -> None:
+    folder = tmp_path / "scorer"
+    folder.mkdir()
+    (folder / "config.json").write_text((ROOT / "hf_spider" / "data" / "scorer" / "config.json").read_text())
+    (folder / "model.safetensors").write_bytes(b"junk")
+    code, _, err = run_cli(capsys, *RANK_LABELS, "--scorer", str(folder))
+    assert_one_line_error(code, err, f"cannot load a scorer from '{folder}'")
+
+
+def test_an_index_that_is_not_utf8_or_has_mistyped_rows_is_one_line(capsys, tmp_path) -> None:
+    rows = {
+        "latin.jsonl": ('{"repo_id": "caf\xe9/x"}\n'.encode("latin-1"), "is not UTF-8 text"),
+        "number_id.jsonl": (b'{"repo_id": 5}\n', "row 1 is not a valid model record ('repo_id' is a int"),
+        "tag.jsonl": (b'{"repo_id": "a/b", "pipeline_tag": 5}\n', "'pipeline_tag' is a int, not a string"),
+        "size.jsonl": (b'{"repo_id": "a/b", "num_parameters": -5}\n', "'num_parameters' is -5"),
+    }
+    for name, (data, message) in rows.items():
+        (tmp_path / name).write_bytes(data)
+        code, _, err = run_cli(capsys, *RANK_LABELS, "--candidates", str(tmp_path / name))
+        assert_one_line_error(code, err, message)

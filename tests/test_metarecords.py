@@ -413,7 +413,6 @@ def test_help_documents_the_command(capsys) -> None:
         (["--dataset", "no/such/folder"], "does not exist"),
         (["--estimators", "logme,nope"], "unknown estimator 'nope'"),
         (["--estimators", "otce"], "needs source_features"),
-        (["--per-class", "0"], "--per-class must be >= 1"),
         (["--finetune-tasks", "1", "--test-per-class", "0"], "--test-per-class >= 1"),
         (["--max-classes", "1"], "2 <= min_classes <= max_classes"),
         (["--models", "tiny/unknown"], "not in the candidate pool"),

@@ -657,6 +657,16 @@ def test_cli_k_below_one_is_a_one_line_usage_error(pool, text_task, capsys, k) -
     assert code == 2 and len(err) == 1 and err[0].startswith("hf-spider rerank: error: -k must be >= 1")
 
 
+def test_cli_a_forward_pass_budget_below_one_candidate_is_a_one_line_error(pool, text_task, capsys) -> None:
+    from hf_spider.cli import main
+
+    root, _ = pool
+    code = main(["rerank", "--dataset", str(text_task), "--local-dir", str(root), "--max-forward-passes", "1"])
+    err = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert code == 2 and len(err) == 1 and "Traceback" not in err[0]
+    assert err[0].startswith("hf-spider rerank: error: a budget of 1 forward passes (--max-forward-passes) does not")
+
+
 def test_cli_refuses_a_format_its_output_suffix_contradicts_before_running(pool, text_task, tmp_path, capsys) -> None:
     from hf_spider.cli import main
 

@@ -9,6 +9,7 @@ file or a new path (:func:`~hf_spider.hub.output_paths.check_output_file`), chec
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,16 +63,36 @@ def output_format(fmt: str | None, output: Path | None) -> str:
     return fmt
 
 
-def checked_output(fmt: str | None, output: Path | None, *, follow_symlinks: bool = False) -> str:
-    """:func:`output_format`, once ``output`` is known to be writable: called before any work, so a bad ``--output``
-    fails in a second rather than after the ranking.
+def checked_output(
+    fmt: str | None,
+    output: Path | None,
+    *,
+    follow_symlinks: bool = False,
+    inputs: Mapping[str, object] | None = None,
+) -> str:
+    """:func:`output_format`, once ``output`` is known to be writable and to be none of the command's ``inputs``
+    (flag -> the path it was given): called before any work, so a bad ``--output`` fails in a second rather than
+    after the ranking, and ``rank --dataset data.csv --output data.csv`` never replaces the data with its shortlist.
 
     Raises:
-        InvalidOutputError: see :func:`output_format` and :func:`~hf_spider.hub.output_paths.check_output_file`.
+        InvalidOutputError: see :func:`output_format` and :func:`~hf_spider.hub.output_paths.check_output_file`;
+            ``output`` is one of ``inputs``.
     """
     if output is not None and not _is_stdout(output):
         check_output_file(output, what="--output", follow_symlinks=follow_symlinks)
+        for flag, given in (inputs or {}).items():
+            if isinstance(given, (str, Path)) and _same_file(output, Path(given)):
+                raise InvalidOutputError(
+                    f"--output '{output}' is the {flag} input; write the shortlist to another file"
+                )
     return output_format(fmt, output)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.is_file() and b.is_file() and a.samefile(b)
+    except OSError:
+        return False
 
 
 def emit_shortlist(

@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import InvalidDatasetError, InvalidIndexError
 from ..hub.output_paths import check_output_dir
 from ._forward import add_forward_arguments, forward_options
-from ._types import output_path
+from ._types import nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
 
 _DESCRIPTION = """\
 Sample training tasks (2..C classes, --per-class examples each) from each dataset, run every candidate on every
@@ -56,39 +56,60 @@ def register(subparsers: Any) -> None:
     pool.add_argument("--hub-author", help="Hub query: user or organisation")
     pool.add_argument("--hub-pipeline-tag", help="Hub query: e.g. image-classification")
     pool.add_argument("--hub-library", help="Hub query: e.g. transformers")
-    pool.add_argument("--hub-limit", type=int, help="Hub query: at most this many models (most downloaded first)")
+    pool.add_argument(
+        "--hub-limit", type=positive_int, help="Hub query: at most this many models (most downloaded first)"
+    )
     pool.add_argument(
         "--local-dir",
         help="read candidates from <local-dir>/<repo id> instead of the Hub (default: the --candidates folder, if one)",
     )
 
     tasks = parser.add_argument_group("training tasks")
-    tasks.add_argument("--tasks-per-dataset", type=int, default=50, help="tasks sampled per dataset (default: 50)")
-    tasks.add_argument("--per-class", type=int, default=10, help="training examples per class (default: 10)")
-    tasks.add_argument("--min-classes", type=int, default=2, help="fewest classes in a task (default: 2)")
-    tasks.add_argument("--max-classes", type=int, help="most classes in a task (default: all of the dataset's)")
     tasks.add_argument(
-        "--pool-per-class", type=int, help="examples per class read from each dataset (default: 4 x per-class + test)"
+        "--tasks-per-dataset", type=positive_int, default=50, help="tasks sampled per dataset (default: 50)"
     )
-    tasks.add_argument("--seed", type=int, default=0, help="seed of the pools and tasks (default: 0)")
+    tasks.add_argument("--per-class", type=positive_int, default=10, help="training examples per class (default: 10)")
+    tasks.add_argument("--min-classes", type=positive_int, default=2, help="fewest classes in a task (default: 2)")
+    tasks.add_argument(
+        "--max-classes", type=positive_int, help="most classes in a task (default: all of the dataset's)"
+    )
+    tasks.add_argument(
+        "--pool-per-class",
+        type=positive_int,
+        help="examples per class read from each dataset (default: 4 x per-class + test)",
+    )
+    tasks.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the pools and tasks (default: 0)")
 
     labels = parser.add_argument_group("labels")
     labels.add_argument(
         "--estimators", default="logme,nce,hscore", help="comma-separated estimators (default: logme,nce,hscore)"
     )
     labels.add_argument(
-        "--finetune-tasks", type=int, default=0, help="fine-tune every candidate on the first N tasks of each dataset"
+        "--finetune-tasks",
+        type=nonnegative_int,
+        default=0,
+        help="fine-tune every candidate on the first N tasks of each dataset",
     )
-    labels.add_argument("--test-per-class", type=int, default=20, help="held-out examples per class (default: 20)")
-    labels.add_argument("--finetune-steps", type=int, default=30, help="AdamW steps per fine-tune (default: 30)")
-    labels.add_argument("--finetune-lr", type=float, default=1e-4, help="fine-tuning learning rate (default: 1e-4)")
-    labels.add_argument("--finetune-batch-size", type=int, default=32, help="examples per step (default: 32)")
+    labels.add_argument(
+        "--test-per-class", type=nonnegative_int, default=20, help="held-out examples per class (default: 20)"
+    )
+    labels.add_argument(
+        "--finetune-steps", type=positive_int, default=30, help="AdamW steps per fine-tune (default: 30)"
+    )
+    labels.add_argument(
+        "--finetune-lr", type=positive_number, default=1e-4, help="fine-tuning learning rate (default: 1e-4)"
+    )
+    labels.add_argument("--finetune-batch-size", type=positive_int, default=32, help="examples per step (default: 32)")
     labels.add_argument("--finetune-seeds", default="0", help="comma-separated seeds, accuracy averaged (default: 0)")
-    labels.add_argument("--max-length", type=int, default=128, help="text: tokens per example when fine-tuning")
+    labels.add_argument(
+        "--max-length", type=positive_int, default=128, help="text: tokens per example when fine-tuning"
+    )
 
     budget = parser.add_argument_group("budget (a later run continues)")
-    budget.add_argument("--max-pairs", type=int, help="label at most this many (model, task) pairs in this run")
-    budget.add_argument("--max-seconds", type=float, help="start no new pair after this many seconds")
+    budget.add_argument(
+        "--max-pairs", type=nonnegative_int, help="label at most this many (model, task) pairs in this run"
+    )
+    budget.add_argument("--max-seconds", type=nonnegative_number, help="start no new pair after this many seconds")
     budget.add_argument("--retry-failed", action="store_true", help="label again pairs whose model failed before")
 
     run_group = parser.add_argument_group("running candidates")
@@ -109,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     from ..metarecords.tasks import TaskSampling
     from ..rerank.distributed import partial_state
 
-    _check_positive(args)
+    _check_held_out(args)
     check_output_dir(args.output, what="--output")
     fine_tuning = args.finetune_tasks > 0
     test_per_class = args.test_per_class if fine_tuning else 0
@@ -167,15 +188,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_positive(args: argparse.Namespace) -> None:
-    for flag in ("tasks_per_dataset", "per_class", "finetune_steps", "finetune_batch_size"):
-        if getattr(args, flag) < 1:
-            name = "--" + flag.replace("_", "-")
-            raise InvalidDatasetError(f"{name} must be >= 1, got {getattr(args, flag)}; pass a positive number")
-    for flag in ("finetune_tasks", "max_pairs", "max_seconds", "hub_limit", "test_per_class"):
-        value = getattr(args, flag)
-        if value is not None and value < 0:
-            raise InvalidDatasetError(f"--{flag.replace('_', '-')} must be >= 0, got {value}")
+def _check_held_out(args: argparse.Namespace) -> None:
     if args.finetune_tasks > 0 and args.test_per_class < 1:
         raise InvalidDatasetError("fine-tuning measures accuracy on held-out examples; pass --test-per-class >= 1")
 

@@ -116,7 +116,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
-    checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks)  # a bad --output fails first
+    inputs = {"--dataset": args.dataset, "--candidates": args.candidates}
+    checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks, inputs=inputs)  # fails first
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
         progress.set_postfix_str("reading the task")
         ranker = load_spider_ranker(args.scorer) if args.scorer else get_ranker(args.ranker)

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import HfSpiderError
 from ._forward import add_forward_arguments, forward_options, library_noise_to_log
 from ._output import add_output_arguments, checked_output, emit_shortlist, output_format
-from ._types import positive_int
+from ._types import nonnegative_int, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -39,8 +39,8 @@ def register(subparsers: Any) -> None:
     task.add_argument("--split", help="split to sample (default: train, else the first)")
     task.add_argument("--label-column", help="column holding the labels (default: detected)")
     task.add_argument("--input-column", help="column holding the images or texts (default: detected)")
-    task.add_argument("--per-class", type=int, default=10, help="samples per class to run (default: 10)")
-    task.add_argument("--seed", type=int, default=0, help="seed of the sample draw (default: 0)")
+    task.add_argument("--per-class", type=positive_int, default=10, help="samples per class to run (default: 10)")
+    task.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the sample draw (default: 0)")
 
     pool = parser.add_argument_group("candidates")
     pool.add_argument("--shortlist", type=Path, help="stage-one shortlist JSON (`hf-spider rank --format json`)")
@@ -77,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise HfSpiderError(f"-k must be >= 1 (how many candidates to run), got {args.k}; pass -k 5 for example")
     if args.top_k < 0:
         raise HfSpiderError(f"--top-k must be >= 0, got {args.top_k}; pass 0 to list every candidate")
-    checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks)  # before any model runs
+    inputs = {"--dataset": args.dataset, "--shortlist": args.shortlist, "--candidates": args.candidates}
+    checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks, inputs=inputs)  # before any run
     with library_noise_to_log(args.verbose):
         return _run(args)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..scorer.train import TrainConfig
     from ..tokens.task import TaskTokens
 
-from ._types import output_path
+from ._types import nonnegative_int, nonnegative_number, output_path, positive_int
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +53,12 @@ def register(subparsers: Any) -> None:
         f"./{DEFAULT_OUTPUT}, in the current directory; never the installed package, whose default scorer this does "
         "not replace)",
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--members", type=int, help="ensemble size (default: TrainConfig)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default: TrainConfig)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--members", type=positive_int, help="ensemble size (default: TrainConfig)")
+    parser.add_argument("--epochs", type=positive_int, help="training epochs (default: TrainConfig)")
     parser.add_argument(
         "--prior-strength",
-        type=float,
+        type=nonnegative_number,
         help="pull of the read-out back to its prior (default: TrainConfig; 0 learns it freely, right for records of "
         "hundreds of sampled tasks)",
     )
@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
     defaults = TrainConfig()
     config = TrainConfig(
         seed=args.seed,
-        members=args.members or defaults.members,
-        epochs=args.epochs or defaults.epochs,
+        members=defaults.members if args.members is None else args.members,
+        epochs=defaults.epochs if args.epochs is None else args.epochs,
         prior_strength=defaults.prior_strength if args.prior_strength is None else args.prior_strength,
         content_path=args.content_path,
     )

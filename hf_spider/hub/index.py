@@ -42,18 +42,24 @@ def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
     if path.suffix == ".parquet":
         rows = _read_parquet_rows(path)
         return [_record_or_raise(path, i, row, ModelRecord.from_row) for i, row in enumerate(rows, start=1)]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidIndexError(
+            f"index '{path}' is not UTF-8 text (byte {exc.start}); convert it (e.g. iconv -f latin1 -t utf-8) or pass "
+            "a .parquet index"
+        ) from exc
     records = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidIndexError(
-                    f"index '{path}' line {lineno} is not valid JSON ({exc.msg}); fix or delete that line"
-                ) from exc
-            records.append(_record_or_raise(path, lineno, row, ModelRecord.from_dict))
+    for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(): a card may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InvalidIndexError(
+                f"index '{path}' line {lineno} is not valid JSON ({exc.msg}); fix or delete that line"
+            ) from exc
+        records.append(_record_or_raise(path, lineno, row, ModelRecord.from_dict))
     return records
 
 

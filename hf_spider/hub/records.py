@@ -139,6 +139,11 @@ class ModelRecord:
         for name in ("num_parameters", "input_size", "downloads", "likes", "num_labels"):
             if data.get(name) is not None:
                 data[name] = int(data[name])
+                if data[name] < 0:
+                    raise ValueError(f"'{name}' is {data[name]}; a count is never negative")
+        for name in _string_fields():
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValueError(f"'{name}' is a {type(data[name]).__name__}, not a string")
         record = cls(**data, extra=extra)
         if version is not None and int(version) < SCHEMA_VERSION:  # fill what older writers did not derive
             from .layouts import upgrade_record
@@ -161,6 +166,12 @@ class ModelRecord:
             if isinstance(data.get(name), str):
                 data[name] = json.loads(data[name])
         return cls.from_dict(data)
+
+
+@lru_cache(maxsize=1)
+def _string_fields() -> tuple[str, ...]:
+    """The fields of :class:`ModelRecord` that hold one string (or ``None``)."""
+    return tuple(f.name for f in fields(ModelRecord) if f.type in ("str", "str | None"))
 
 
 @lru_cache(maxsize=1)

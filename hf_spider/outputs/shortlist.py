@@ -167,14 +167,22 @@ class Shortlist(Sequence[ShortlistEntry]):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Shortlist:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            KeyError / TypeError / ValueError: a missing part, or an entry whose id, score, rank or estimator values
+                are not what ``to_dict`` writes (a hand-edited ``"score": "high"`` would otherwise fail mid-fusion).
+        """
         known = set(ShortlistEntry.__dataclass_fields__)  # a newer writer's extra keys are dropped, not fatal
         entries = tuple(
-            ShortlistEntry(
-                **{
-                    **{k: v for k, v in e.items() if k in known},
-                    "reasons": tuple(e.get("reasons", ())),
-                    "aliases": tuple(e.get("aliases", ())),
-                }
+            _checked(
+                ShortlistEntry(
+                    **{
+                        **{k: v for k, v in e.items() if k in known},
+                        "reasons": tuple(e.get("reasons", ())),
+                        "aliases": tuple(e.get("aliases", ())),
+                    }
+                )
             )
             for e in data["entries"]
         )
@@ -399,3 +407,16 @@ def entry_notes(entry: ShortlistEntry) -> str:
         return f"failed: {entry.error}"
     parts = [EVIDENCE_NOTES.get(entry.evidence, entry.evidence)] if entry.evidence else []
     return "; ".join([*parts, *entry.reasons])
+
+
+def _checked(entry: ShortlistEntry) -> ShortlistEntry:
+    """``entry`` if its id is a string and its score, rank and estimator values are numbers, else ``TypeError``."""
+
+    def number(value: object) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+    if not isinstance(entry.model_id, str) or not number(entry.score) or not isinstance(entry.rank, int):
+        raise TypeError(f"entry {entry.model_id!r}: model_id must be a string, score a number and rank an integer")
+    if not isinstance(entry.estimator_scores, dict) or not all(map(number, entry.estimator_scores.values())):
+        raise TypeError(f"entry {entry.model_id!r}: estimator_scores must map estimator names to numbers")
+    return entry

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import NothingRerankedError
+from ..errors import NothingRerankedError, RerankBudgetError
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import Shortlist, ShortlistEntry
 from ..tokens.sampling import DEFAULT_PER_CLASS
@@ -73,7 +73,8 @@ def rerank_shortlist(
         parameters: the fusion's credited reliabilities (default: the fitted ``FUSION_PARAMETERS``).
 
     Raises:
-        ValueError: ``k`` or ``halving_rounds`` below 1, no estimator, or a budget too small for one candidate.
+        ValueError: ``k`` or ``halving_rounds`` below 1, or no estimator.
+        RerankBudgetError: a budget too small for one candidate.
         EstimatorInputError: an estimator is not registered.
         InvalidDatasetError: the task's samples cannot be read.
         NothingRerankedError: not one candidate could be run (each one's reason is in ``failures``).
@@ -229,7 +230,7 @@ def _affordable(k: int, samples_per_round: Sequence[int], budget: int) -> int:
     """The largest candidate count whose successive-halving rounds fit ``budget`` forward passes (samples).
 
     Raises:
-        ValueError: not even one candidate fits.
+        RerankBudgetError: not even one candidate fits.
     """
     for n in range(k, 0, -1):
         cost, alive = 0, n
@@ -237,6 +238,8 @@ def _affordable(k: int, samples_per_round: Sequence[int], budget: int) -> int:
             cost, alive = cost + alive * size, (alive + 1) // 2
         if cost <= budget:
             return n
-    raise ValueError(
-        f"max_forward_passes={budget} does not cover one candidate on {samples_per_round[-1]} samples; raise it"
+    least = sum(samples_per_round)
+    raise RerankBudgetError(
+        f"a budget of {budget} forward passes (--max-forward-passes) does not cover one candidate on "
+        f"{samples_per_round[-1]} samples; raise it to {least} or more"
     )

@@ -63,12 +63,13 @@ class NumpyScorer:
     def from_folder(cls, folder: Path) -> NumpyScorer | None:
         """The scorer saved in ``folder``, ``None`` if numpy cannot run it (a trained content path, another read-out
         layout, unreadable files): the caller then loads it with torch."""
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
 
         try:
             config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
             weights = load_file(folder / "model.safetensors")
-        except (OSError, ValueError):
+        except (OSError, ValueError, SafetensorError):
             return None
         members = int(config.get("members", 1))
         for m in range(members):

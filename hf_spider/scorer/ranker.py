@@ -50,11 +50,14 @@ class SpiderRanker:
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str] | None = None, **kwargs: object) -> SpiderRanker:
         """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin."""
         source = str(path_or_repo_id) if path_or_repo_id is not None else str(default_scorer_path())
+        from safetensors import SafetensorError
+
         try:
             scorer = TransferScorer.from_pretrained(source, **kwargs)  # type: ignore[arg-type]
         except ScorerConfigError:
             raise
-        except (OSError, ValueError) as exc:  # no such folder, repo or file; an invalid id; offline without a copy
+        # no such folder, repo or file; an invalid id; offline without a copy; weights that are not safetensors
+        except (OSError, ValueError, SafetensorError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ScorerConfigError(
                 f"cannot load a scorer from '{source}' ({reason}); pass the folder `hf-spider train-scorer` wrote or "

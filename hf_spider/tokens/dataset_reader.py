@@ -43,10 +43,13 @@ def load_source(source: Any, *, config: str | None, streaming: bool) -> tuple[st
             f"cannot read a task from a {type(source).__name__}; "
             "pass a datasets object, a local path or a Hub dataset id"
         )
+    if not str(source).strip():  # Path("") is the current folder: it would rank whatever tables lie there
+        raise InvalidDatasetError("the dataset path is empty; pass a folder, a file or a Hub dataset id")
     path = Path(source)
     if path.exists():
         return path.name or str(path), _load_local(path)
-    if os.sep in str(source) and not _looks_like_repo_id(str(source)):
+    named_file = "/" not in str(source) and path.suffix.lower() in TABLE_BUILDERS  # no Hub id is a bare "x.csv"
+    if named_file or (os.sep in str(source) and not _looks_like_repo_id(str(source))):
         raise InvalidDatasetError(
             f"dataset path '{source}' does not exist; pass an existing folder or file, or a Hub dataset id"
         )
