@@ -863,3 +863,20 @@ def test_an_index_that_is_not_utf8_or_has_mistyped_rows_is_one_line(capsys, tmp_
         (tmp_path / name).write_bytes(data)
         code, _, err = run_cli(capsys, *RANK_LABELS, "--candidates", str(tmp_path / name))
         assert_one_line_error(code, err, message)
+
+
+def test_train_scorer_checks_every_file_it_would_write_before_training(capsys, tmp_path) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "config.json").write_text('{"my": 1}')
+    code, _, err = run_cli(capsys, "train-scorer", "--output", str(project), "--epochs", "1")
+    assert_one_line_error(code, err, "holds a config.json that is not a hf-spider scorer's")
+    assert (project / "config.json").read_text() == '{"my": 1}' and sorted(p.name for p in project.iterdir()) == [
+        "config.json"
+    ]
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "README.md").symlink_to(tmp_path / "elsewhere.md")
+    code, _, err = run_cli(capsys, "train-scorer", "--output", str(linked), "--epochs", "1")
+    assert_one_line_error(code, err, "is a symbolic link")
+    assert "--follow-symlinks" not in err and sorted(p.name for p in linked.iterdir()) == ["README.md"]

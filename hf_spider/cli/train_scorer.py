@@ -121,12 +121,23 @@ def push_scorer_folder(folder: Path, repo_id: str, *, private: bool = False, tok
 
 
 def _checked_output(output: Path) -> Path:
-    """``output`` resolved, refused when it is no writable folder (a file, a read-only place) or lies inside the
-    installed package (an upgrade would also lose it)."""
+    """``output`` resolved, refused before any training when it is no writable folder (a file, a read-only place),
+    when a file it would write is not a regular file (a symbolic link, a folder), when it holds a ``config.json``
+    that is not a scorer's (a project's own files would be replaced), or when it lies inside the installed package
+    (an upgrade would also lose it)."""
     from ..errors import InvalidOutputError
-    from ..hub.output_paths import check_output_dir
+    from ..hub.output_paths import check_output_dir, check_output_file
+    from ..scorer.task_aware import FILE_NAME as TASK_AWARE_FILE
 
     check_output_dir(output, what="--output")
+    for name in ("config.json", "model.safetensors", "README.md", TASK_AWARE_FILE):
+        check_output_file(output / name, what="--output")
+    config = output / "config.json"
+    if config.is_file() and not _is_scorer_config(config):
+        raise InvalidOutputError(
+            f"--output '{output}' holds a config.json that is not a hf-spider scorer's, which training would "
+            "replace; pass an empty or new folder, or one `hf-spider train-scorer` wrote"
+        )
 
     package = Path(__file__).resolve().parents[1]  # hf_spider/, this file being hf_spider/cli/train_scorer.py
     resolved = output.resolve()
@@ -136,6 +147,17 @@ def _checked_output(output: Path) -> Path:
             "(the shipped default scorer is rebuilt with scripts/train_default_scorer.py)"
         )
     return resolved
+
+
+def _is_scorer_config(path: Path) -> bool:
+    """Whether ``path`` is the ``config.json`` of a saved scorer (its input width and token schema are recorded)."""
+    import json
+
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(config, dict) and {"in_dim", "feature_schema_version"} <= config.keys()
 
 
 def train_default(

@@ -31,13 +31,17 @@ _KINDS = (
 )
 
 
-def check_output_file(path: str | os.PathLike[str], *, what: str = "output", follow_symlinks: bool = False) -> None:
+def check_output_file(
+    path: str | os.PathLike[str], *, what: str = "output", follow_symlinks: bool = False, shortlist: bool = False
+) -> None:
     """Refuse ``path`` unless an atomic write can safely create or replace it.
 
     Args:
         path: the file to write.
         what: how messages name the path (``"--output"``).
         follow_symlinks: accept a symbolic link, written through to what it points at (not a folder).
+        shortlist: the path is a shortlist's ``--output``, which also takes ``-`` (stdout) and ``--follow-symlinks``:
+            the message about a symbolic link offers them.
 
     Raises:
         InvalidOutputError: ``path`` is empty or ``-``, a folder, a device, FIFO or socket, a symbolic link (unless
@@ -61,9 +65,10 @@ def check_output_file(path: str | os.PathLike[str], *, what: str = "output", fol
     if stat.S_ISLNK(info.st_mode):
         target = Path(os.path.realpath(path))
         if not follow_symlinks:
+            fixes = "the real path, or - for stdout, or --follow-symlinks to write through the link"
             raise InvalidOutputError(
-                f"{what} '{path}' is a symbolic link (to '{target}'), which an atomic write would replace; pass the "
-                "real path, or - for stdout, or --follow-symlinks to write through the link"
+                f"{what} '{path}' is a symbolic link (to '{target}'), which an atomic write would replace; pass "
+                + (fixes if shortlist else "another path, or remove the link")
             )
         if target.is_dir():
             raise InvalidOutputError(f"{what} '{path}' links to the folder '{target}'; pass a file path inside it")
