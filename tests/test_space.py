@@ -85,7 +85,7 @@ def test_gradio_client_ranks_an_uploaded_csv(app, space_url, reviews_csv) -> Non
     status = answer["status"]
     assert f"{TOP_K} of " in status and f"text models** in the bundled pool of {app.bundled_pool_size():,}" in status
     assert "ranked for **reviews.csv**" in status and "not its samples" in status
-    assert "not pinned" in answer["notes"]
+    assert "candidates record a revision" in answer["notes"]
     assert "100 = best" in answer["value_line"]
     assert Path(answer["json"]).suffix == ".json" and json.loads(Path(answer["json"]).read_text())["entries"]
 
