@@ -564,6 +564,10 @@ BAD_ARGUMENTS = {
     "learning rate nan": (["build-records", "--finetune-lr", "nan"], "--finetune-lr: must be a finite number"),
     "no tokens": (["build-records", "--max-length", "0"], "--max-length: must be >= 1, got 0"),
     "no training samples": (["build-records", "--per-class", "0"], "--per-class: must be >= 1, got 0"),
+    "no estimator": (["rerank", "--dataset", "x", "--estimator", ","], "argument --estimator: ',' names nothing"),
+    "no ranker": (["evaluate", "--records", "example", "--ranker", " , "], "argument --ranker: ' , ' names nothing"),
+    "no estimators": (["build-records", "--estimators", ","], "argument --estimators: ',' names nothing"),
+    "no models": (["rank", "--labels", "a,b", "--models", ","], "argument --models: ',' names nothing"),
     "evaluate negative seed": (["evaluate", "--records", "example", "--seed", "-2"], "--seed: must be >= 0, got -2"),
     "label names not UTF-8": (
         ["rank", "--labels", "caf\udce9,b", "--modality", "text"],
@@ -843,6 +847,15 @@ def test_random_command_lines_succeed_or_fail_in_one_line(capsys, monkeypatch, t
     _one_line_or_success(code, err)
 
 
+def test_a_modality_the_dataset_contradicts_is_one_line(capsys, tmp_path) -> None:
+    data = tmp_path / "rows.csv"
+    data.write_text("text,label\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(6)))
+    code, _, err = run_cli(capsys, "rank", "--dataset", str(data), "--modality", "image", "--no-rerank")
+    assert_one_line_error(code, err, "--modality image contradicts the dataset, whose column 'text' holds text")
+    code, _, _ = run_cli(capsys, "rank", "--dataset", str(data), "--modality", "text", "--no-rerank", "--top-k", "1")
+    assert code == 0
+
+
 def test_a_scorer_folder_with_corrupt_weights_is_one_line(capsys, tmp_path) -> None:
     folder = tmp_path / "scorer"
     folder.mkdir()
@@ -880,3 +893,33 @@ def test_train_scorer_checks_every_file_it_would_write_before_training(capsys, t
     code, _, err = run_cli(capsys, "train-scorer", "--output", str(linked), "--epochs", "1")
     assert_one_line_error(code, err, "is a symbolic link")
     assert "--follow-symlinks" not in err and sorted(p.name for p in linked.iterdir()) == ["README.md"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([*RANK_LABELS, "--push-collection", "T", "--output", "{out}"], "--push-collection cannot push while HF_HUB"),
+        (["train-scorer", "--output", "{out}", "--push-to-hub", "me/x"], "--push-to-hub cannot push while HF_HUB_OFF"),
+        (["crawl", "--index", "{out}", "--models", "a/b", "--push-to-hub", "me/x"], "--push-to-hub cannot push"),
+        (
+            [*RANK_LABELS, "--collection-public", "--output", "{out}"],
+            "--collection-public only work with --push-collection",
+        ),
+    ],
+)
+def test_a_push_that_cannot_happen_is_refused_before_the_work(capsys, tmp_path, argv, message) -> None:
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, *(a.replace("{out}", str(out)) for a in argv))
+    assert_one_line_error(code, err, message)
+    assert not out.exists()  # nothing ranked, trained or crawled
+
+
+def test_a_push_without_a_token_is_refused_before_the_ranking(capsys, tmp_path, monkeypatch) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    code, _, err = run_cli(capsys, *RANK_LABELS, "--push-collection", "T", "--output", str(tmp_path / "out.json"))
+    assert_one_line_error(code, err, "--push-collection needs a Hub write token and none is found; run `hf auth login`")
+    assert not (tmp_path / "out.json").exists()

@@ -36,6 +36,15 @@ def nonnegative_number(text: str) -> float:
     return value
 
 
+def names(text: str) -> tuple[str, ...]:
+    """Comma-separated names (estimators, rankers, repo ids), at least one: ``","`` would otherwise silently mean the
+    default list."""
+    items = tuple(item.strip() for item in text.split(",") if item.strip())
+    if not items:
+        raise argparse.ArgumentTypeError(f"'{text}' names nothing; pass comma-separated names")
+    return items
+
+
 def iso_date(text: str) -> date:
     """A day as ``YYYY-MM-DD``."""
     try:

@@ -14,8 +14,9 @@ from typing import Any
 
 from ..errors import InvalidDatasetError, InvalidIndexError
 from ..hub.output_paths import check_output_dir
+from ..hub.push import check_can_push
 from ._forward import add_forward_arguments, forward_options
-from ._types import nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
+from ._types import names, nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
 
 _DESCRIPTION = """\
 Sample training tasks (2..C classes, --per-class examples each) from each dataset, run every candidate on every
@@ -51,7 +52,7 @@ def register(subparsers: Any) -> None:
     pool.add_argument(
         "--candidates", default="bundled", help="'bundled' (default), an index file or a folder of Hub-style repos"
     )
-    pool.add_argument("--models", help="comma-separated repo ids: keep only these candidates")
+    pool.add_argument("--models", type=names, help="comma-separated repo ids: keep only these candidates")
     pool.add_argument("--hub-search", help="Hub query instead of --candidates: substring of the repo id")
     pool.add_argument("--hub-author", help="Hub query: user or organisation")
     pool.add_argument("--hub-pipeline-tag", help="Hub query: e.g. image-classification")
@@ -82,7 +83,10 @@ def register(subparsers: Any) -> None:
 
     labels = parser.add_argument_group("labels")
     labels.add_argument(
-        "--estimators", default="logme,nce,hscore", help="comma-separated estimators (default: logme,nce,hscore)"
+        "--estimators",
+        type=names,
+        default="logme,nce,hscore",
+        help="comma-separated estimators (default: logme,nce,hscore)",
     )
     labels.add_argument(
         "--finetune-tasks",
@@ -132,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
     _check_held_out(args)
     check_output_dir(args.output, what="--output")
+    if args.push_to_hub:
+        check_can_push("--push-to-hub")
     fine_tuning = args.finetune_tasks > 0
     test_per_class = args.test_per_class if fine_tuning else 0
     sampling = TaskSampling(
@@ -162,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                 args.dataset,
                 args.output,
                 sampling=sampling,
-                estimators=[e.strip() for e in args.estimators.split(",") if e.strip()],
+                estimators=list(args.estimators),
                 finetune=protocol,
                 finetune_tasks_per_dataset=args.finetune_tasks,
                 budget=Budget(max_pairs=args.max_pairs, max_seconds=args.max_seconds),
@@ -223,7 +229,7 @@ def _candidates(args: argparse.Namespace) -> list[Any]:
     else:
         pool = load_candidates(args.candidates)
     if args.models:
-        wanted = [m.strip() for m in args.models.split(",") if m.strip()]
+        wanted = list(args.models)
         by_id = {r.repo_id: r for r in pool}
         unknown = [m for m in wanted if m not in by_id]
         if unknown:

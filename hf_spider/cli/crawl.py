@@ -8,6 +8,7 @@ from typing import Any
 
 from ..hub.crawl import Selection, crawl, crawl_dir
 from ..hub.output_paths import check_output_file
+from ..hub.push import check_can_push
 from ._types import nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
 
 
@@ -65,6 +66,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_output_file(args.index, what="--index")  # a folder, a device or a symlink is refused before any request
+    if args.push_to_hub:
+        check_can_push("--push-to-hub")
     if args.from_dir is not None:
         report = crawl_dir(args.from_dir, args.index)
     else:

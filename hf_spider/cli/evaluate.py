@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rankers import TRAINABLE_RANKERS
-from ._types import nonnegative_int, output_path
+from ._types import names, nonnegative_int, output_path
 
 DEFAULT_OUTPUT_DIR = Path("hf-spider-evaluate")
 
@@ -40,16 +40,20 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--ranker",
+        type=names,
         default=",".join(TRAINABLE_RANKERS),
         help=f"comma-separated rankers (default: all: {','.join(TRAINABLE_RANKERS)}); the priors always run",
     )
     parser.add_argument(
         "--protocol",
+        type=names,
         default="loto,cold-start,mixed-pool",
         help="comma-separated protocols: loto (leave one target out), cold-start, mixed-pool (default: all three)",
     )
     parser.add_argument("--labels-file", type=Path, help='JSON {"target": ["class 0", "class 1", ...]} of label names')
-    parser.add_argument("--targets", help="comma-separated targets to rank (default: all; the others still train)")
+    parser.add_argument(
+        "--targets", type=names, help="comma-separated targets to rank (default: all; the others still train)"
+    )
     parser.add_argument(
         "--keep-best-run", action="store_true", help="keep the best of several rows of a (model, target) pair"
     )
@@ -79,11 +83,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(path, what="--output-dir")
     evaluation = evaluate_records(
         args.records,
-        rankers=_split(args.ranker),
-        protocols=_split(args.protocol),
+        rankers=list(args.ranker),
+        protocols=list(args.protocol),
         candidates=args.candidates,
         label_names=read_label_names(args.labels_file) if args.labels_file else None,
-        targets=_split(args.targets) if args.targets else None,
+        targets=list(args.targets) if args.targets else None,
         keep_best_run=args.keep_best_run,
         allow_unknown_models=args.allow_unknown_models,
         seed=args.seed,
@@ -97,7 +101,3 @@ def run(args: argparse.Namespace) -> int:
         evaluation.plot().savefig(f, format="png", dpi=80)
     print(f"wrote {json_path} and {plot_path}", file=sys.stderr)
     return 0
-
-
-def _split(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]

@@ -7,11 +7,11 @@ import sys
 from typing import Any
 
 from ..errors import InvalidDatasetError
-from ..outputs.collections import add_push_arguments, push_from_args
+from ..outputs.collections import add_push_arguments, check_push_args, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
 from ._forward import add_rerank_arguments, rerank_from_args
 from ._output import add_output_arguments, checked_output, emit_shortlist
-from ._types import iso_date, nonnegative_number
+from ._types import iso_date, names, nonnegative_number
 
 
 def register(subparsers: Any) -> None:
@@ -47,7 +47,9 @@ def register(subparsers: Any) -> None:
         "hf://datasets/ORG/NAME[@REVISION] (an index `hf-spider crawl --push-to-hub` wrote), an index file "
         "(.parquet/.jsonl) or a folder of Hub-style model repos",
     )
-    pool.add_argument("--models", help="comma-separated repo ids to rank (default: every candidate of the modality)")
+    pool.add_argument(
+        "--models", type=names, help="comma-separated repo ids to rank (default: every candidate of the modality)"
+    )
     pool.add_argument(
         "--max-params",
         type=nonnegative_number,
@@ -116,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.top_k < 0:
         raise InvalidDatasetError(f"--top-k must be >= 0, got {args.top_k}; pass 0 for all candidates")
+    check_push_args(args)
     inputs = {"--dataset": args.dataset, "--candidates": args.candidates}
     checked_output(args.format, args.output, follow_symlinks=args.follow_symlinks, inputs=inputs)  # fails first
     with tqdm(total=3, desc="hf-spider rank", unit="step", name="hf_spider.rank", file=sys.stderr) as progress:
@@ -123,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
         ranker = load_spider_ranker(args.scorer) if args.scorer else get_ranker(args.ranker)
         task = _read_task(args, **task_reading(ranker))
         tokens = task.tokens
+        read = tokens.description
+        if args.dataset is not None and args.modality is not None and read.modality != args.modality:
+            raise InvalidDatasetError(
+                f"--modality {args.modality} contradicts the dataset, whose column '{read.input_column}' holds "
+                f"{read.modality}; leave out --modality, or name the input column with --input-column"
+            )
         progress.update()
         progress.set_postfix_str("loading candidates")
         candidate_filter = CandidateFilter(
@@ -137,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         candidates = select_candidates(
             load_candidates(args.candidates, modality=tokens.description.modality),
             modality=tokens.description.modality,
-            model_ids=_split_list(args.models),
+            model_ids=list(args.models) if args.models else None,
             candidate_filter=candidate_filter,
         )
         progress.update()

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import HfSpiderError
 from ._forward import add_forward_arguments, forward_options, library_noise_to_log
 from ._output import add_output_arguments, checked_output, emit_shortlist, output_format
-from ._types import nonnegative_int, positive_int
+from ._types import names, nonnegative_int, positive_int
 
 
 def register(subparsers: Any) -> None:
@@ -60,6 +60,7 @@ def register(subparsers: Any) -> None:
     run_group = parser.add_argument_group("running candidates")
     run_group.add_argument(
         "--estimator",
+        type=names,
         default=None,
         help="registered estimator(s), comma-separated, fused as one view (default: logme,nce,reg_hscore, the set the "
         "fusion's validation chose)",
@@ -92,7 +93,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..rerank.samples import load_samples
     from ..tokens.sources import load_task_source
 
-    estimators = tuple(e.strip() for e in args.estimator.split(",") if e.strip()) if args.estimator else None
+    estimators: tuple[str, ...] | None = args.estimator
     for name in estimators or DEFAULT_ESTIMATORS:
         estimator_spec(name)  # fail on a bad name before reading anything
     state = partial_state()

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ..scorer.train import TrainConfig
     from ..tokens.task import TaskTokens
 
+from ..hub.push import check_can_push
 from ._types import nonnegative_int, nonnegative_number, output_path, positive_int
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from ..scorer.train import TrainConfig
 
     output = _checked_output(args.output)
+    if args.push_to_hub:
+        check_can_push("--push-to-hub")
     defaults = TrainConfig()
     config = TrainConfig(
         seed=args.seed,

@@ -27,6 +27,25 @@ logger = logging.getLogger(__name__)
 _HEAD_MOVED = 412
 
 
+def check_can_push(flag: str) -> None:
+    """Refuse a push a command would make after its work (``flag``: ``--push-to-hub``, ``--push-collection``) before
+    that work: offline (``HF_HUB_OFFLINE``), or with no token (``HF_TOKEN`` or ``hf auth login``) a write needs. What
+    the Hub then says (no write access, a missing namespace) can only be known by pushing.
+
+    Raises:
+        HubPushError: offline, or no token.
+    """
+    from huggingface_hub import constants, get_token
+
+    if constants.HF_HUB_OFFLINE:
+        raise HubPushError(f"{flag} cannot push while HF_HUB_OFFLINE is set; unset it, or leave out {flag}")
+    if get_token() is None:
+        raise HubPushError(
+            f"{flag} needs a Hub write token and none is found; run `hf auth login` or set HF_TOKEN, or leave out "
+            f"{flag}"
+        )
+
+
 def push_folder(
     folder: str | Path,
     repo_id: str,

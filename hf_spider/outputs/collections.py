@@ -219,6 +219,26 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--collection-public", action="store_true", help="make a new collection public")
 
 
+def check_push_args(args: argparse.Namespace) -> None:
+    """Before the ranking: refuse collection options without ``--push-collection``, and a push that cannot happen
+    (offline, no token: :func:`~hf_spider.hub.push.check_can_push`).
+
+    Raises:
+        CollectionPushError: an option without ``--push-collection``.
+        HubPushError: offline, or no token.
+    """
+    from ..hub.push import check_can_push
+
+    if not args.push_collection:
+        given = [flag for flag, on in (("--collection-namespace", args.collection_namespace),
+                                       ("--collection-public", args.collection_public)) if on]  # fmt: skip
+        if given:
+            flags = " and ".join(given)
+            raise CollectionPushError(f"{flags} only work with --push-collection; add it, or leave out {flags}")
+        return
+    check_can_push("--push-collection")
+
+
 def push_from_args(shortlist: Shortlist, args: argparse.Namespace) -> str | None:
     """Push ``shortlist`` as :func:`add_push_arguments` asked; the URL, or ``None`` without ``--push-collection``.
 
@@ -364,7 +384,7 @@ def _token_user(hub: _Hub) -> str:
     except CollectionPushError as exc:
         if isinstance(exc.__cause__, LocalTokenNotFoundError):
             raise CollectionPushError(
-                "no Hub token found; pass token= (a write token) or run `hf auth login`"
+                "no Hub token found; pass token= (a write token), or run `hf auth login` or set HF_TOKEN"
             ) from exc.__cause__
         raise
     role = ((info.get("auth") or {}).get("accessToken") or {}).get("role")

@@ -84,7 +84,8 @@ def detect_input(name: str, features: Any, label_column: str, input_column: str 
         texts = []
     if images and texts:
         raise InvalidDatasetError(
-            f"dataset '{name}' mixes image column '{images[0]}' and text column '{texts[0]}'; pass input_column="
+            f"dataset '{name}' mixes image column '{images[0]}' and text column '{texts[0]}'; pass input_column= "
+            "(--input-column)"
         )
     if images:
         return "image", images[0]
@@ -92,7 +93,8 @@ def detect_input(name: str, features: Any, label_column: str, input_column: str 
         preferred = [t for t in TEXT_COLUMN_NAMES if t in texts]
         return "text", preferred[0] if preferred else texts[0]
     raise InvalidDatasetError(
-        f"dataset '{name}' has no image or text column (columns: {', '.join(features)}); pass input_column="
+        f"dataset '{name}' has no image or text column (columns: {', '.join(features)}); pass input_column= "
+        "(--input-column)"
     )
 
 

@@ -75,7 +75,7 @@ def stratified_sample(
     import datasets
 
     if per_class < 1:
-        raise InvalidDatasetError(f"per_class={per_class} draws no sample; pass per_class >= 1")
+        raise InvalidDatasetError(f"per_class={per_class} draws no sample; pass per_class >= 1 (--per-class)")
     num_classes = len(label_names)
     if isinstance(dataset, datasets.IterableDataset):
         chosen, skipped, rows = _sample_stream(

@@ -87,7 +87,8 @@ def load_task_source(
     label_column = label_column or detect_label_column(name, features)
     if label_column not in features:
         raise InvalidDatasetError(
-            f"dataset '{name}' has no column '{label_column}' (columns: {', '.join(features)}); pass label_column="
+            f"dataset '{name}' has no column '{label_column}' (columns: {', '.join(features)}); pass label_column= "
+            "(--label-column)"
         )
     modality, input_column = detect_input(name, features, label_column, input_column)
     dataset, notes = labelled_rows(name, dataset, label_column)
@@ -172,7 +173,8 @@ def description_from_card(
     if not infos or not infos[0].get("features"):
         which = f" for config '{config}'" if config else ""
         raise InvalidDatasetError(
-            f"the card of dataset '{name}' has no dataset_info features{which}; load its data instead, or pass config="
+            f"the card of dataset '{name}' has no dataset_info features{which}; load its data instead, or pass "
+            "config= (--config)"
         )
     info = infos[0]
     features = datasets.Features._from_yaml_list(info["features"])
@@ -181,7 +183,7 @@ def description_from_card(
     if not isinstance(feature, datasets.ClassLabel):
         raise InvalidDatasetError(
             f"column '{label_column}' of dataset '{name}' is not a class label in its card, so the classes are unknown "
-            "before download; load its data instead, or pass label_column="
+            "before download; load its data instead, or pass label_column= (--label-column)"
         )
     if feature.num_classes < 2:
         raise InvalidDatasetError(
