@@ -568,6 +568,7 @@ BAD_ARGUMENTS = {
     "no ranker": (["evaluate", "--records", "example", "--ranker", " , "], "argument --ranker: ' , ' names nothing"),
     "no estimators": (["build-records", "--estimators", ","], "argument --estimators: ',' names nothing"),
     "no models": (["rank", "--labels", "a,b", "--models", ","], "argument --models: ',' names nothing"),
+    "output file named as a folder": (["rank", "--labels", "a,b", "--output", "out/"], "'out/' ends with '/', so it"),
     "evaluate negative seed": (["evaluate", "--records", "example", "--seed", "-2"], "--seed: must be >= 0, got -2"),
     "label names not UTF-8": (
         ["rank", "--labels", "caf\udce9,b", "--modality", "text"],
@@ -847,6 +848,14 @@ def test_random_command_lines_succeed_or_fail_in_one_line(capsys, monkeypatch, t
     _one_line_or_success(code, err)
 
 
+def test_a_scorer_path_that_is_no_scorer_folder_is_one_line(capsys, tmp_path) -> None:
+    code, _, err = run_cli(capsys, *RANK_LABELS, "--scorer", str(tmp_path))
+    assert_one_line_error(code, err, f"'{tmp_path}' holds no config.json, so it is not a scorer folder")
+    assert "WARNING" not in err
+    code, _, err = run_cli(capsys, *RANK_LABELS, "--scorer", "./no-such-scorer")
+    assert_one_line_error(code, err, "scorer folder './no-such-scorer' does not exist")
+
+
 def test_a_modality_the_dataset_contradicts_is_one_line(capsys, tmp_path) -> None:
     data = tmp_path / "rows.csv"
     data.write_text("text,label\n" + "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(6)))
@@ -866,6 +875,12 @@ def test_a_scorer_folder_with_corrupt_weights_is_one_line(capsys, tmp_path) -> N
 
 
 def test_an_index_that_is_not_utf8_or_has_mistyped_rows_is_one_line(capsys, tmp_path) -> None:
+    code, _, err = run_cli(capsys, "index", "stats", str(tmp_path))
+    assert_one_line_error(code, err, f"index file '{tmp_path}' is a folder")
+    code, _, err = run_cli(capsys, "index", "stats", "/dev/null")
+    assert_one_line_error(code, err, "index file '/dev/null' is not a regular file")
+    code, _, err = run_cli(capsys, "crawl", "--index", str(tmp_path / "index.csv"), "--models", "a/b")
+    assert_one_line_error(code, err, "is neither .jsonl nor .parquet")
     rows = {
         "latin.jsonl": ('{"repo_id": "caf\xe9/x"}\n'.encode("latin-1"), "is not UTF-8 text"),
         "number_id.jsonl": (b'{"repo_id": 5}\n', "row 1 is not a valid model record ('repo_id' is a int"),

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InvalidOutputError
 from ..hub.output_paths import atomic_write, check_output_file
 from ..outputs.shortlist import Shortlist
-from ._types import output_path
+from ._types import output_file
 
 FORMATS = ("table", "json", "markdown")
 #: File suffixes that name a format; any other suffix (``.txt``, none) writes the text table unless ``--format`` says.
@@ -34,7 +34,7 @@ def add_output_arguments(group: Any) -> None:
     )
     group.add_argument(
         "--output",
-        type=output_path,
+        type=output_file,
         help="write the shortlist to this file (- for stdout, the default); a symbolic link, device, FIFO or folder is "
         "refused",
     )

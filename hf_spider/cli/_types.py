@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from datetime import date
 from pathlib import Path
 
@@ -58,6 +59,15 @@ def output_path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("an empty path; pass a file or folder path (or - for stdout where allowed)")
     return Path(text)
+
+
+def output_file(text: str) -> Path:
+    """An output *file* path: a trailing ``/`` names a folder, which ``Path`` would drop (``out/`` would be written as a
+    file called ``out``)."""
+    path = output_path(text)
+    if text.endswith(("/", os.sep)) and text != "-":
+        raise argparse.ArgumentTypeError(f"'{text}' ends with '/', so it names a folder; pass a file path")
+    return path
 
 
 def _int_at_least(text: str, low: int) -> int:

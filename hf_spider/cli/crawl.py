@@ -6,10 +6,12 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from ..errors import InvalidIndexError
 from ..hub.crawl import Selection, crawl, crawl_dir
+from ..hub.index import INDEX_SUFFIXES
 from ..hub.output_paths import check_output_file
 from ..hub.push import check_can_push
-from ._types import nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
+from ._types import nonnegative_int, nonnegative_number, output_file, positive_int, positive_number
 
 
 def register(subparsers: Any) -> None:
@@ -21,7 +23,7 @@ def register(subparsers: Any) -> None:
         "HF_HUB_OFFLINE=1 nothing is requested: the last index and the local HF cache are used.",
     )
     parser.add_argument(
-        "--index", type=output_path, required=True, help="index file to create or update (.parquet/.jsonl)"
+        "--index", type=output_file, required=True, help="index file to create or update (.parquet/.jsonl)"
     )
     source = parser.add_argument_group("what to crawl")
     source.add_argument("--pipeline-tag", help="e.g. image-classification")
@@ -68,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     check_output_file(args.index, what="--index")  # a folder, a device or a symlink is refused before any request
     if args.push_to_hub:
         check_can_push("--push-to-hub")
+    if args.index.suffix.lower() not in INDEX_SUFFIXES:  # anything else would be written as JSON Lines, silently
+        raise InvalidIndexError(
+            f"--index '{args.index}' is neither .jsonl nor .parquet, the two formats an index is written in; rename it"
+        )
     if args.from_dir is not None:
         report = crawl_dir(args.from_dir, args.index)
     else:

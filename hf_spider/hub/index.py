@@ -18,6 +18,8 @@ from .output_paths import atomic_write
 from .records import ModelRecord
 
 BUNDLED_INDEX = "bundled_index.jsonl"
+#: The suffixes an index is written with: Parquet, and JSON Lines (:func:`write_index`).
+INDEX_SUFFIXES = (".jsonl", ".parquet")
 
 
 def bundled_index_path() -> Path:
@@ -38,7 +40,8 @@ def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
     """
     path = Path(path)
     if not path.is_file():
-        raise InvalidIndexError(f"index file '{path}' does not exist; pass the path of a .parquet or .jsonl index")
+        what = "is a folder" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
+        raise InvalidIndexError(f"index file '{path}' {what}; pass the path of a .parquet or .jsonl index")
     if path.suffix == ".parquet":
         rows = _read_parquet_rows(path)
         return [_record_or_raise(path, i, row, ModelRecord.from_row) for i, row in enumerate(rows, start=1)]
