@@ -549,7 +549,10 @@ BAD_ARGUMENTS = {
     "rerank top-k": (["rerank", "--dataset", "x", "--top-k", "-3"], "--top-k must be >= 0"),
     "batch size 0": (["rerank", "--dataset", "x", "--batch-size", "0"], "--batch-size: must be >= 1, got 0"),
     "batch size text": (["rerank", "--dataset", "x", "--batch-size", "many"], "'many' is not a whole number"),
-    "unknown flag": (["rank", "--labels", "a,b", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+    "unknown flag": (
+        ["rank", "--labels", "a,b", "--frobnicate"],
+        "arguments: --frobnicate; see 'hf-spider rank --help'",
+    ),
     "max params nan": (["rank", "--labels", "a,b", "--max-params", "nan"], "must be a finite number, got nan"),
     "max params negative": (["rank", "--labels", "a,b", "--max-params", "-5"], "must be >= 0, got -5"),
     "no workers": (["crawl", "--index", "i.jsonl", "--workers", "0"], "--workers: must be >= 1, got 0"),

@@ -35,13 +35,19 @@ VERBOSE_HELP = "log progress and show tracebacks on errors"
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse with its usage errors on one line (the usage block is what ``--help`` is for), exit code 2."""
+    """argparse with its usage errors on one line (the usage block is what ``--help`` is for), exit code 2.
+
+    ``commands`` holds the sub-command parsers, so an argument the sub-command does not know is reported by it
+    (``see 'hf-spider rank --help'``), not by the top level.
+    """
+
+    commands: dict[str, argparse.ArgumentParser]
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see '{self.prog} --help'\n")
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> OneLineParser:
     """The parser of every sub-command, or of ``command`` alone: a sub-command's module imports what it needs (the
     scorer, pandas, the Hub client), so ``hf-spider rank`` never pays for the others' imports."""
     parser = OneLineParser(
@@ -52,6 +58,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in [command] if command in COMMANDS else COMMANDS:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    parser.commands = dict(subparsers.choices)
     for subparser in subparsers.choices.values():
         # Global flags work after the sub-command too (`hf-spider rank ... -v`). SUPPRESS: a sub-command that is
         # not given the flag leaves the top-level value alone instead of resetting it to False.
@@ -67,7 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv = list(sys.argv[1:] if argv is None else argv)
         named = next((a.replace("-", "_") for a in argv if not a.startswith("-")), None)
         parser = build_parser(named)  # imports the command's module: Ctrl-C can land here
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        if unknown:
+            parser.commands[args.command].error(f"unrecognized arguments: {' '.join(unknown)}")
         command, verbose = f"hf-spider {args.command}", args.verbose
         code = _run(args)
         sys.stdout.flush()  # a full disk under stdout shows here, while the error can still be reported
