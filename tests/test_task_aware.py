@@ -169,6 +169,24 @@ def test_mteb_records_keep_their_protocol_and_a_priori_groups() -> None:
     assert readable_name("TweetSentimentClassification") == "Tweet Sentiment"
 
 
+def test_a_file_name_is_read_without_its_suffix_and_a_generic_one_not_at_all() -> None:
+    from hf_spider.scorer.protocols import TaskText
+    from hf_spider.scorer.task_aware import text_features
+
+    embedded: list[str] = []
+
+    def embed(strings):
+        embedded.extend(strings)
+        return np.ones(3) / np.sqrt(3)
+
+    def views(name: str) -> set[str]:
+        return set(text_features(TaskText(name, "text", "", ("spam", "ham")), embed).views)
+
+    assert views("support_tickets.csv") == {"labels", "name"} and embedded[-1] == "support tickets"
+    for generic in ("train.csv", "data.jsonl", "my_data", "labels", "Test"):  # a user's file names, the CLI's default
+        assert views(generic) == {"labels"}, generic
+
+
 @pytest.fixture(scope="module")
 def encoders() -> list[ModelRecord]:
     """Twelve MTEB encoders, each with records on at least 20 tasks."""

@@ -200,7 +200,9 @@ def default_protocol_records() -> ProtocolRecords:
 
 def readable_name(name: str) -> str:
     """A task name as words (``"TweetSentimentClassification"`` -> ``"Tweet Sentiment"``,
-    ``"tweet_eval/irony"`` -> ``"tweet eval irony"``): what the name view embeds."""
+    ``"tweet_eval/irony"`` -> ``"tweet eval irony"``, ``"support_tickets.csv"`` -> ``"support tickets"``): what the
+    name view embeds. A data file's suffix is no word of the task."""
+    name = re.sub(r"\.(csv|tsv|jsonl|json|parquet)$", "", name, flags=re.IGNORECASE)
     name = re.sub(r"Classification(\.v\d+)?$", "", name)
     name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
     return re.sub(r"[_/\-:.]+", " ", name).strip()

@@ -67,8 +67,11 @@ if TYPE_CHECKING:
 
 #: What a task's feature is made of; each view is one unit vector in the text encoder's space.
 VIEWS = ("description", "labels", "samples", "name")
-#: Names that say nothing about a task (the CLI's default name for a ``--labels`` task).
-UNINFORMATIVE_NAMES = frozenset({"", "labels", "task", "dataset"})
+#: Words that say nothing about a task: the CLI's default names for a ``--labels`` or ``--task`` task, and the usual
+#: names of a user's file or folder (``train.csv``, ``my_data/``). A name made of them alone has no name view.
+UNINFORMATIVE_WORDS = frozenset(
+    {"labels", "task", "dataset", "data", "train", "training", "test", "validation", "val", "dev", "samples", "my"}
+)
 #: Inner-fold search space of :func:`select_config` (every value is tried; ties keep the first).
 SEARCH_SPACE: dict[str, tuple[float, ...]] = {"rank": (4, 8), "ridge_alpha": (0.3, 1.0, 3.0)}
 #: A task enters an inner validation fold only with at least this many models (the benchmark's own floor).
@@ -156,7 +159,7 @@ def text_features(
     if samples is not None and float(np.linalg.norm(samples)) > 0:
         views["samples"] = _unit(samples)
     name = readable_name(text.name)
-    if name.lower() not in UNINFORMATIVE_NAMES:
+    if not set(name.lower().split()) <= UNINFORMATIVE_WORDS:
         views["name"] = embed([name])
     return TaskFeatures(views)
 
