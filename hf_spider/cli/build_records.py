@@ -25,7 +25,8 @@ for the first --finetune-tasks tasks of each dataset, fine-tune every candidate 
 Writes a records folder (manifest, task tokens with class prototypes, one JSON line per (model, task) pair;
 docs/records.md) that train-scorer learns from. Each model is loaded once per process and run on all its tasks.
 Killed or stopped by a budget, the same command resumes; nothing is labelled twice. Candidates are safe like
-re-ranking: safetensors only, no remote code, revisions pinned at the first run.
+re-ranking: safetensors only and no remote code unless --allow-pickle / --trust-remote-code, revisions pinned at
+the first run.
 Several processes: accelerate launch --multi_gpu --num_processes N -m hf_spider.metarecords ARGS."""
 
 

@@ -39,7 +39,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--records",
         help="TransferGraph records folder, a CSV with columns model,target,accuracy[,modality], or the records of "
-        "`hf-spider build-records` (its folder or Hub dataset repo id) (default: the bundled TransferGraph records)",
+        "`hf-spider build-records` (its folder or Hub dataset repo id); 'bundled' (the default: the shipped "
+        "TransferGraph records) or 'example' (the small shipped example history)",
     )
     parser.add_argument(
         "--candidates",
