@@ -231,6 +231,19 @@ def test_cli_train_scorer_writes_a_loadable_scorer(zoo: tuple, tmp_path, capsys,
         assert set(task_aware.model_ids) == {m.repo_id for m in models} | mteb_models
 
 
+def test_cli_train_scorer_reads_the_label_names_of_a_teams_own_targets(zoo: tuple, tmp_path) -> None:
+    from hf_spider.cli import main
+    from hf_spider.hub.index import write_index
+
+    models, records, _ = zoo
+    own = records.accuracy.query("target == 'animals'").assign(target="team-target", labels="cat|dog|horse")
+    own.to_csv(tmp_path / "records.csv", index=False)  # a target no shipped list knows: only its labels column names it
+    write_index(models, tmp_path / "index.jsonl")
+    argv = ["train-scorer", "--records", str(tmp_path / "records.csv"), "--candidates", str(tmp_path / "index.jsonl")]
+    assert main([*argv, "--output", str(tmp_path / "out"), "--epochs", "2", "--members", "1"]) == 0
+    assert TransferScorer.from_pretrained(tmp_path / "out").train_tasks == ["team-target"]
+
+
 def test_a_scorer_pushed_to_the_hub_ranks_with_its_task_aware_model(loopback_hub, tmp_path) -> None:
     """Loaded from its Hub repo, the shipped scorer ranks MTEB's encoders for the task as it does from its folder."""
     from hf_spider.cli.train_scorer import push_scorer_folder

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -186,7 +186,7 @@ def train_default(
         config: hyper-parameters.
         metrics: benchmark results (``benchmarks/transfergraph_bench.py --json``) to state in the card.
     """
-    from ..finetune_records import load_bundled_records, load_transfergraph, read_records_csv, record_tasks
+    from ..finetune_records import load_bundled_records, load_transfergraph, read_user_records, record_tasks
     from ..hub.output_paths import atomic_write
     from ..ranking import load_candidates
     from ..scorer.card import card_summary
@@ -197,6 +197,7 @@ def train_default(
 
     config = config or TrainConfig()
     tasks: Mapping[str, TaskTokens] | None = None
+    labels: Mapping[str, Sequence[str]] = {}  # a records file's labels column: its own targets' class names
     if records is None:
         data = load_bundled_records()
         source = "the bundled TransferGraph records (hf_spider/data/finetune_records.csv)"
@@ -211,9 +212,10 @@ def train_default(
     elif Path(records).is_dir():
         data, source = load_transfergraph(records), f"TransferGraph records at {records}"
     else:
-        data, source = read_records_csv(records), f"records file {Path(records).name}"
+        user = read_user_records(records, keep_best_run=True)
+        data, labels, source = user.records, user.label_names, f"records file {Path(records).name}"
     models = load_candidates(candidates)
-    tasks = tasks if tasks is not None else record_tasks(data)
+    tasks = tasks if tasks is not None else record_tasks(data, label_names=labels)
     summary = card_summary(data, source, config, metrics, sample_encoders=sample_encoders(tasks))
     scorer = train_scorer(data, models, tasks, config=config, summary=summary)
     scorer.save_pretrained(Path(output))

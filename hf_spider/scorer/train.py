@@ -210,7 +210,8 @@ def train_scorer(
         logger.info("no task tokens (or fewer than 2 models) for %d target(s), skipped: %s", len(skipped), skipped)
     if not usable:
         raise InvalidIndexError(
-            "no training target has task tokens and at least two recorded models; pass tokens for the records' targets"
+            "no training target has task tokens and at least two recorded models; give each target the accuracies of "
+            "two or more models and its label names (a labels column of the records, e.g. cat|dog)"
         )
     seen = sorted(set(norm.model))
     table = percentile_matrix(recorded).reindex(index=seen, columns=usable)
