@@ -41,6 +41,11 @@ class CandidateLoadError(HfSpiderError, OSError):
         self.reason = reason
 
 
+class FusionInputError(HfSpiderError, ValueError):
+    """Stage-one scores, estimator values, evidence or confidences given to :func:`hf_spider.rerank.fuse` are
+    malformed (lengths that differ, a non-number, a stage-one score that is not finite)."""
+
+
 class EstimatorInputError(HfSpiderError, ValueError):
     """Features, labels or probabilities given to a transferability estimator are malformed."""
 

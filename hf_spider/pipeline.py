@@ -22,6 +22,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import types
@@ -187,16 +188,33 @@ class ModelSelectionPipeline(Pipeline):
             preprocess["candidate_filter"] = CandidateFilter(**filters)
         postprocess: dict[str, Any] = {}
         if top_k is not None:
-            if top_k < 0:
-                raise ScorerConfigError(f"top_k must be >= 0, got {top_k}; pass 0 or None for every candidate")
+            if not _is_int(top_k) or top_k < 0:
+                raise ScorerConfigError(f"top_k must be a whole number >= 0, got {top_k!r}; 0 or None lists every one")
             postprocess["top_k"] = top_k
         if rerank is not None:
+            if not _is_int(rerank) or rerank < 1:
+                raise ScorerConfigError(f"rerank must be a whole number >= 1 (models to re-rank), got {rerank!r}")
             postprocess["rerank"] = rerank
         if rerank_budget is not None:
+            if not _is_number(rerank_budget) or not 0 <= rerank_budget < math.inf:
+                raise ScorerConfigError(
+                    f"rerank_budget must be a number of seconds >= 0, got {rerank_budget!r}; 0 keeps stage one alone"
+                )
             postprocess["rerank_budget"] = rerank_budget
         if pareto is not None:
+            if not isinstance(pareto, bool):
+                raise ScorerConfigError(f"pareto must be True or False, got {pareto!r}")
             postprocess["pareto"] = pareto
         return preprocess, {}, postprocess
+
+    def __call__(self, inputs: Any, *args: Any, **kwargs: Any) -> Any:
+        """Rank ``inputs`` (see the class docstring). A ``datasets`` object is one task: transformers would read a
+        streamed one as a stream of tasks, row by row."""
+        if _is_datasets_object(inputs):
+            inputs = {"dataset": inputs}
+        elif isinstance(inputs, list | tuple) and not inputs:
+            raise InvalidDatasetError("an empty list of tasks; pass one task, or a list of them")
+        return super().__call__(inputs, *args, **kwargs)
 
     @property
     def ranker(self) -> Ranker:
@@ -342,8 +360,22 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
         return inputs, {}
     if not isinstance(inputs, Mapping) or _is_dataset_dict(inputs):
         return inputs, options
+    unknown = set(map(str, inputs)) - TASK_KEYS
+    if unknown and {"dataset", "labels", "description"} & set(inputs):  # else: the message below names all three
+        raise InvalidDatasetError(
+            f"unknown task key(s) {', '.join(sorted(unknown))}; a task dict takes {', '.join(sorted(TASK_KEYS))}"
+        )
     if "labels" in inputs:
-        labels = [str(name) for name in inputs["labels"]]
+        given = inputs["labels"]
+        if (
+            isinstance(given, str | bytes)
+            or not isinstance(given, Sequence)
+            or not all(isinstance(n, str) for n in given)
+        ):
+            raise InvalidDatasetError(
+                f"'labels' must be a list of class names (strings), got {type(given).__name__}; pass ['cat', 'dog']"
+            )
+        labels = list(given)
         modality = inputs.get("modality")
         if modality not in MODALITIES:
             raise InvalidDatasetError(
@@ -371,8 +403,29 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
     )
 
 
+#: The keys a task dict may hold.
+TASK_KEYS = frozenset({"dataset", "split", "config", "labels", "modality", "name", "description"})
+
+
 def _is_dataset_dict(value: Any) -> bool:
     return type(value).__name__ in ("DatasetDict", "IterableDatasetDict")
+
+
+def _is_datasets_object(value: Any) -> bool:
+    return type(value).__module__.startswith("datasets.") and type(value).__name__ in (
+        "Dataset",
+        "DatasetDict",
+        "IterableDataset",
+        "IterableDatasetDict",
+    )
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and not math.isnan(value)
 
 
 class ScorerConfig(PretrainedConfig):

@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidIndexError, UnknownCandidateError
+from .errors import InvalidDatasetError, InvalidIndexError, UnknownCandidateError
 from .hub.cards import unread_reason
 from .hub.dataset_ids import card_lists, dataset_keys
 from .hub.dedup import aliases_of, collapse_copies
@@ -183,6 +183,11 @@ def read_task(
     if isinstance(task, TaskTokens):
         return RankingTask(tokens=task)
     if isinstance(task, TaskDescription):
+        repeated = sorted({n for n in task.label_names if task.label_names.count(n) > 1})
+        if repeated:
+            raise InvalidDatasetError(
+                f"label name(s) {', '.join(map(repr, repeated))} given more than once; name each class once"
+            )
         description = replace(task, name=name) if name else task
         return RankingTask(tokens=task_tokens_from_labels(description, text_encoder=text_encoder))
     source = load_task_source(task, split=split, config=config, label_column=label_column, input_column=input_column)
@@ -327,7 +332,16 @@ def rank(
     :func:`~hf_spider.hub.cards.unread_reason`) is ranked below every candidate that was read, with its reason in
     ``error`` and in ``metadata["unread"]`` (kept there when ``top_k`` cuts it): scored by size alone, it would
     otherwise pass for an average model. This rule is here, so the CLI, the pipeline and the Space apply it alike.
+
+    Raises:
+        InvalidIndexError: no candidate (an empty list is no ranking).
+        ValueError: ``top_k`` below 0 (``None`` or 0 keeps every candidate).
     """
+    if top_k is not None and top_k < 0:
+        raise ValueError(f"top_k must be >= 0, got {top_k}; pass None or 0 for every candidate")
+    if not candidates:
+        raise InvalidIndexError("no candidate to rank; pass at least one model record")
+    top_k = top_k or None  # 0, as in the CLI and the pipeline: every candidate
     unread = {c.repo_id: reason for c in candidates if (reason := unread_reason(c.error))}
     ids = [c.repo_id for c in candidates]
     by_id = {c.repo_id: c for c in candidates}

@@ -157,13 +157,26 @@ def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
     assert out.order.tolist() == [0, 2, 1]
 
 
-def test_bad_inputs_name_the_fix() -> None:
-    with pytest.raises(ValueError, match="needs at least one estimator"):
-        fuse([1.0], {})
-    with pytest.raises(ValueError, match="has 1 values for 2 candidates"):
-        fuse([1.0, 2.0], {"logme": [1.0]})
-    with pytest.raises(ValueError, match="unknown evidence 'gut'"):
-        fuse([1.0, 2.0], {"logme": [1.0, 2.0]}, evidence=["gut", None])
+@pytest.mark.parametrize(
+    ("stage_one", "estimators", "options", "message"),
+    [
+        ([1.0], {}, {}, "needs at least one estimator"),
+        ([1.0, 2.0], [0.1, 0.9], {}, "needs at least one estimator"),  # a list, not a mapping
+        ([1.0, 2.0], {"logme": [1.0]}, {}, "has 1 values for 2 candidates"),
+        ([1.0, 2.0], {"logme": [1.0, 2.0]}, {"evidence": ["gut", None]}, "unknown evidence 'gut'"),
+        ([np.nan, 1.0, 2.0], {"logme": [0.3, 0.1, 0.2]}, {}, "stage_one is not finite at position(s) 0"),
+        (1.0, {"logme": [0.1]}, {}, "stage_one must be a list of K numbers"),
+        (["a", "b"], {"logme": [0.1, 0.2]}, {}, "stage_one must be numbers"),
+        ([1.0, 2.0], {"logme": ["x", 0.2]}, {}, "estimator 'logme' values must be a list of numbers"),
+        ([1.0, 2.0], {"logme": [0.1, 0.2]}, {"confidence": ["a", "b"]}, "confidence 'a' of candidate 0 is no number"),
+    ],
+)
+def test_bad_inputs_name_the_fix(stage_one, estimators, options, message) -> None:
+    from hf_spider.errors import FusionInputError
+
+    with pytest.raises(FusionInputError) as info:
+        fuse(stage_one, estimators, **options)
+    assert message in str(info.value)
 
 
 def test_normal_scores_are_rank_based() -> None:

@@ -594,6 +594,16 @@ SHORTLISTS = {
     "empty list": (b"[]", "holds a list, so it is not a shortlist"),
     "no entries": (b'{"task": "t"}', "has no 'entries' list"),
     "entry without id": (b'{"task": "t", "ranker": "r", "entries": [{"score": 1}]}', "has a malformed entry"),
+    "reasons not a list": (
+        b'{"task": "t", "ranker": "r", "entries": [{"model_id": "a/b", "score": 1, "rank": 1, "reasons": "abc"}]}',
+        "has a malformed entry",
+    ),
+    "metadata not an object": (b'{"task": "t", "ranker": "r", "metadata": [1], "entries": []}', "has a malformed"),
+    "size not a number": (
+        b'{"task": "t", "ranker": "r", "entries": [{"model_id": "a/b", "score": 1, "rank": 1, "num_parameters": "x"}]}',
+        "has a malformed entry",
+    ),
+    "nested too deep": (b"[" * 100_000, "nests too deep"),
     "score not a number": (
         b'{"task": "t", "ranker": "r", "entries": [{"model_id": "a/b", "score": "high", "rank": 1}]}',
         "has a malformed entry",
@@ -886,9 +896,14 @@ def test_an_index_that_is_not_utf8_or_has_mistyped_rows_is_one_line(capsys, tmp_
     assert_one_line_error(code, err, "is neither .jsonl nor .parquet")
     rows = {
         "latin.jsonl": ('{"repo_id": "caf\xe9/x"}\n'.encode("latin-1"), "is not UTF-8 text"),
-        "number_id.jsonl": (b'{"repo_id": 5}\n', "row 1 is not a valid model record ('repo_id' is a int"),
-        "tag.jsonl": (b'{"repo_id": "a/b", "pipeline_tag": 5}\n', "'pipeline_tag' is a int, not a string"),
+        "number_id.jsonl": (
+            b'{"repo_id": 5}\n',
+            "row 1 is not a valid model record ('repo_id' must be a string, got int",
+        ),
+        "tag.jsonl": (b'{"repo_id": "a/b", "pipeline_tag": 5}\n', "'pipeline_tag' must be a string, got int"),
         "size.jsonl": (b'{"repo_id": "a/b", "num_parameters": -5}\n', "'num_parameters' is -5"),
+        "top1.jsonl": (b'{"repo_id": "a/b", "imagenet_top1": "81.2"}\n', "'imagenet_top1' must be a number, got str"),
+        "gated.jsonl": (b'{"repo_id": "a/b", "gated": "no"}\n', "'gated' must be true or false, got str"),
     }
     for name, (data, message) in rows.items():
         (tmp_path / name).write_bytes(data)

@@ -250,3 +250,46 @@ def test_created_after_reads_a_day_and_notes_an_undated_pool(selector, tmp_path)
     assert all("creation date unknown" in e.reasons for e in shortlist if e.model_id != "acme/new-encoder")
     with pytest.raises(ScorerConfigError, match="YYYY-MM-DD"):
         selector(LABELS, created_after="last year")
+
+
+@pytest.mark.parametrize(
+    ("task", "message"),
+    [
+        ({"labels": "cat,dog", "modality": "text"}, "'labels' must be a list of class names (strings), got str"),
+        ({"labels": [1, 2], "modality": "text"}, "'labels' must be a list of class names"),
+        ({"labels": ["cat", "cat", "dog"], "modality": "text"}, "label name(s) 'cat' given more than once"),
+        ({"labels": ["a", "b"], "modality": "text", "bogus": 1}, "unknown task key(s) bogus"),
+        ([], "an empty list of tasks"),
+    ],
+)
+def test_mistyped_tasks_are_refused_not_misread(selector, task, message) -> None:
+    with pytest.raises(InvalidDatasetError) as info:
+        selector(task)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"top_k": "3"}, "top_k must be a whole number >= 0, got '3'"),
+        ({"top_k": True}, "top_k must be a whole number"),
+        ({"rerank": 0}, "rerank must be a whole number >= 1"),
+        ({"rerank_budget": -5}, "rerank_budget must be a number of seconds >= 0, got -5"),
+        ({"rerank_budget": float("nan")}, "rerank_budget must be a number of seconds"),
+        ({"pareto": "no"}, "pareto must be True or False, got 'no'"),
+    ],
+)
+def test_mistyped_options_are_refused(selector, options, message) -> None:
+    with pytest.raises(ScorerConfigError) as info:
+        selector(LABELS, **options)
+    assert message in str(info.value)
+
+
+def test_a_streamed_dataset_is_one_task(selector) -> None:
+    import datasets
+
+    rows = {"text": [f"good {i}" if i % 2 else f"bad {i}" for i in range(12)], "label": [0, 1] * 6}
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["neg", "pos"])})
+    stream = datasets.Dataset.from_dict(rows, features=features).to_iterable_dataset()
+    shortlist = selector(stream, rerank_budget=0, top_k=3)
+    assert isinstance(shortlist, Shortlist) and len(shortlist) == 3

@@ -212,3 +212,12 @@ def test_collab_prior_size_fallback_puts_seen_and_unseen_models_on_one_scale() -
     assert scores["seen/a"] == pytest.approx(5 / 6) and scores["seen/c"] == pytest.approx(1 / 6)
     assert scores["new/huge"] == 1.0 and scores["new/mid"] == pytest.approx(scores["seen/b"]) == pytest.approx(0.5)
     assert scores["new/unsized"] < min(v for k, v in scores.items() if k != "new/unsized")
+
+
+def test_rank_refuses_an_empty_pool_and_a_negative_top_k_and_reads_0_as_all() -> None:
+    tokens = TaskTokens(TaskDescription(name="t", modality="image", label_names=("x", "y")))
+    with pytest.raises(InvalidIndexError, match="no candidate to rank"):
+        rank(tokens, [], ranker=SizePrior())
+    with pytest.raises(ValueError, match="top_k must be >= 0, got -1"):
+        rank(tokens, POOL[:2], ranker=SizePrior(), top_k=-1)
+    assert len(rank(tokens, POOL[:2], ranker=SizePrior(), top_k=0)) == 2

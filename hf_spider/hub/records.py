@@ -141,9 +141,17 @@ class ModelRecord:
                 data[name] = int(data[name])
                 if data[name] < 0:
                     raise ValueError(f"'{name}' is {data[name]}; a count is never negative")
-        for name in _string_fields():
-            if data.get(name) is not None and not isinstance(data[name], str):
-                raise ValueError(f"'{name}' is a {type(data[name]).__name__}, not a string")
+        for name, kind in _scalar_fields().items():
+            value = data.get(name)
+            if value is None:
+                continue
+            if kind == "float" and type(value).__name__ not in ("bool", "bool_") and isinstance(value, int | float):
+                data[name] = float(value)
+            elif kind == "bool" and type(value).__name__ in ("bool", "bool_"):  # numpy's from a Parquet index
+                data[name] = bool(value)
+            elif kind != "str" or not isinstance(value, str):
+                word = {"str": "a string", "float": "a number", "bool": "true or false"}[kind]
+                raise ValueError(f"'{name}' must be {word}, got {type(value).__name__}")
         record = cls(**data, extra=extra)
         if version is not None and int(version) < SCHEMA_VERSION:  # fill what older writers did not derive
             from .layouts import upgrade_record
@@ -169,9 +177,11 @@ class ModelRecord:
 
 
 @lru_cache(maxsize=1)
-def _string_fields() -> tuple[str, ...]:
-    """The fields of :class:`ModelRecord` that hold one string (or ``None``)."""
-    return tuple(f.name for f in fields(ModelRecord) if f.type in ("str", "str | None"))
+def _scalar_fields() -> dict[str, str]:
+    """The fields of :class:`ModelRecord` that hold one string, number or flag (or ``None``) -> ``"str"``, ``"float"``
+    or ``"bool"`` (the counts are converted with ``int()`` before)."""
+    kinds = {"str": "str", "str | None": "str", "float | None": "float", "bool | None": "bool"}
+    return {f.name: kinds[str(f.type)] for f in fields(ModelRecord) if str(f.type) in kinds}
 
 
 @lru_cache(maxsize=1)

@@ -179,14 +179,17 @@ class Shortlist(Sequence[ShortlistEntry]):
                 ShortlistEntry(
                     **{
                         **{k: v for k, v in e.items() if k in known},
-                        "reasons": tuple(e.get("reasons", ())),
-                        "aliases": tuple(e.get("aliases", ())),
+                        "reasons": _listed(e.get("reasons", ())),
+                        "aliases": _listed(e.get("aliases", ())),
                     }
                 )
             )
             for e in data["entries"]
         )
-        return cls(entries=entries, task=data["task"], ranker=data["ranker"], metadata=data.get("metadata", {}))
+        metadata = data.get("metadata", {})
+        if not isinstance(metadata, dict) or not isinstance(data["task"], str) or not isinstance(data["ranker"], str):
+            raise TypeError("'task' and 'ranker' must be strings and 'metadata' an object")
+        return cls(entries=entries, task=data["task"], ranker=data["ranker"], metadata=metadata)
 
     @classmethod
     def from_json(cls, text: str) -> Shortlist:
@@ -203,10 +206,14 @@ class Shortlist(Sequence[ShortlistEntry]):
         from ..errors import InvalidShortlistError
 
         fix = "pass the file `hf-spider rank --format json --output FILE` wrote"
+        if Path(path).is_dir():
+            raise InvalidShortlistError(f"shortlist '{path}' is a folder; {fix}")
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except UnicodeDecodeError:
             raise InvalidShortlistError(f"shortlist '{path}' is not UTF-8 text; {fix}") from None
+        except RecursionError:  # "[[[[..." nested deeper than the parser goes
+            raise InvalidShortlistError(f"shortlist '{path}' nests too deep to be a shortlist; {fix}") from None
         except json.JSONDecodeError as exc:
             raise InvalidShortlistError(
                 f"shortlist '{path}' is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); {fix}"
@@ -419,4 +426,15 @@ def _checked(entry: ShortlistEntry) -> ShortlistEntry:
         raise TypeError(f"entry {entry.model_id!r}: model_id must be a string, score a number and rank an integer")
     if not isinstance(entry.estimator_scores, dict) or not all(map(number, entry.estimator_scores.values())):
         raise TypeError(f"entry {entry.model_id!r}: estimator_scores must map estimator names to numbers")
+    if entry.num_parameters is not None and not isinstance(entry.num_parameters, int):
+        raise TypeError(f"entry {entry.model_id!r}: num_parameters must be an integer or null")
+    if not all(isinstance(text, str) for text in (*entry.reasons, *entry.aliases)):
+        raise TypeError(f"entry {entry.model_id!r}: reasons and aliases must be lists of strings")
     return entry
+
+
+def _listed(value: object) -> tuple[Any, ...]:
+    """A JSON list as a tuple; a string is no list (``tuple("abc")`` would be three reasons)."""
+    if not isinstance(value, list | tuple):
+        raise TypeError(f"expected a list, got {type(value).__name__}")
+    return tuple(value)

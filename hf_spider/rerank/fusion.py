@@ -67,6 +67,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import FusionInputError
+
 #: A reliability is never credited as certain: ``rho = 1`` would give one view infinite weight.
 MAX_RELIABILITY = 0.95
 #: Reliability of a stage-one score that states neither evidence nor confidence (an assumption, see above).
@@ -175,7 +177,8 @@ def fuse(
         The order (ties broken by stage one, then by input position) and the per-candidate fused scores.
 
     Raises:
-        ValueError: inputs of different lengths, no estimator, or an unknown evidence kind.
+        FusionInputError: inputs of different lengths, a value that is no number, a stage-one score that is not
+            finite, no estimator, or an unknown evidence kind.
 
     Example:
         >>> from hf_spider.rerank import fuse
@@ -185,14 +188,14 @@ def fuse(
         [0, 1]
     """
     params = parameters or FUSION_PARAMETERS
-    s = np.asarray(stage_one, dtype=np.float64)
+    s = _stage_one_scores(stage_one)
     k = len(s)
-    if not estimator_scores:
-        raise ValueError("fuse() needs at least one estimator's values; pass estimator_scores={'logme': [...]}")
+    if not isinstance(estimator_scores, Mapping) or not estimator_scores:
+        raise FusionInputError("fuse() needs at least one estimator's values; pass estimator_scores={'logme': [...]}")
     values = {name: _oriented(name, v) for name, v in estimator_scores.items()}
     for name, v in values.items():
         if len(v) != k:
-            raise ValueError(f"estimator '{name}' has {len(v)} values for {k} candidates; pass one per candidate")
+            raise FusionInputError(f"estimator '{name}' has {len(v)} values for {k} candidates; pass one per candidate")
     rho_s = stage_one_reliability(k, evidence=evidence, confidence=confidence, parameters=params)
     credit = {name: float(_clip(params.estimators.get(name, params.unknown_estimator))) for name in values}
     x_e, weights = estimator_view(values, credit)
@@ -282,21 +285,26 @@ def stage_one_reliability(
     own top k, so it is read only for a stage one that gives no evidence (another tool's scores).
 
     Raises:
-        ValueError: a list of the wrong length, or an evidence kind the parameters do not know.
+        FusionInputError: a list of the wrong length, an evidence kind the parameters do not know, or a confidence
+            that is no number.
     """
     params = parameters or FUSION_PARAMETERS
     evidence = list(evidence) if evidence is not None else [None] * k
     confidence = list(confidence) if confidence is not None else [None] * k
     if len(evidence) != k or len(confidence) != k:
-        raise ValueError(f"evidence and confidence need one entry per candidate ({k}); pass None for unknown ones")
+        raise FusionInputError(
+            f"evidence and confidence need one entry per candidate ({k}); pass None for unknown ones"
+        )
     out = np.empty(k)
     for i, (kind, conf) in enumerate(zip(evidence, confidence, strict=True)):
         if kind is not None:
             if kind not in params.evidence:
-                raise ValueError(f"unknown evidence '{kind}'; use one of {', '.join(params.evidence)} or None")
+                raise FusionInputError(f"unknown evidence '{kind}'; use one of {', '.join(params.evidence)} or None")
             out[i] = _clip(params.evidence[kind])
-        elif conf is not None and math.isfinite(conf):
-            out[i] = _clip(conf)
+        elif conf is not None:
+            if not isinstance(conf, int | float | np.floating):
+                raise FusionInputError(f"confidence {conf!r} of candidate {i} is no number; pass one in [0, 1] or None")
+            out[i] = _clip(conf) if math.isfinite(conf) else UNSTATED_RELIABILITY
         else:
             out[i] = UNSTATED_RELIABILITY
     return out
@@ -329,11 +337,30 @@ def tie_groups(values: np.ndarray) -> np.ndarray:
     return groups
 
 
+def _stage_one_scores(stage_one: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``stage_one`` as ``[K]`` finite floats: a missing stage-one score has no place to keep."""
+    try:
+        s = np.asarray(stage_one, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise FusionInputError("stage_one must be numbers, one per candidate") from None
+    if s.ndim != 1:
+        raise FusionInputError(f"stage_one must be a list of K numbers, got shape {s.shape}")
+    if not np.isfinite(s).all():
+        where = ", ".join(map(str, np.flatnonzero(~np.isfinite(s))[:5]))
+        raise FusionInputError(f"stage_one is not finite at position(s) {where}; every candidate needs a score")
+    return s
+
+
 def _oriented(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
     """Values of estimator ``name`` as floats where higher is better (``nan`` for missing ones)."""
     from ..estimators import ESTIMATORS
 
-    v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+    try:
+        v = np.array([np.nan if x is None else x for x in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise FusionInputError(
+            f"estimator '{name}' values must be a list of numbers (None or nan where missing)"
+        ) from None
     spec = ESTIMATORS.get(name)
     return -v if spec is not None and not spec.higher_is_better else v
 
