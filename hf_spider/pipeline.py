@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 
 TASK = "model-selection"
 DEFAULT_TOP_K = 10
-#: Keys of a ``candidates`` dict that make it a Hub query (passed to ``HfApi.list_models``).
-HUB_QUERY_KEYS = frozenset({"pipeline_tag", "library", "search", "sort", "limit", "author"})
 _PREPROCESS_KEYS = (
     "split",
     "config",
@@ -172,12 +170,23 @@ class ModelSelectionPipeline(Pipeline):
             )
         preprocess = {k: v for k, v in kwargs.items() if k in _PREPROCESS_KEYS}
         filters = {k: v for k, v in kwargs.items() if k in _FILTER_KEYS}
+        models = preprocess.get("models")
+        if models is not None and (isinstance(models, str) or not _are_strings(models)):
+            raise ScorerConfigError(f"models must be a list of repo ids (strings), got {models!r}")
         if filters:
+            size = filters.get("max_parameters")
+            if size is not None and (not _is_number(size) or size < 0):
+                raise ScorerConfigError(f"max_parameters must be a number >= 0, got {size!r}; e.g. 1e8")
             for name in ("licenses", "libraries"):
                 if isinstance(filters.get(name), str):
                     filters[name] = [filters[name]]
                 if filters.get(name) is not None:
+                    if not _are_strings(filters[name]):
+                        raise ScorerConfigError(f"{name} must be a string or a list of strings, got {filters[name]!r}")
                     filters[name] = frozenset(filters[name])
+            after = filters.get("created_after")
+            if after is not None and not isinstance(after, str | date):
+                raise ScorerConfigError(f"created_after must be a day, 'YYYY-MM-DD' or a date, got {after!r}")
             if isinstance(filters.get("created_after"), str):
                 try:
                     filters["created_after"] = date.fromisoformat(filters["created_after"])
@@ -365,6 +374,10 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
         raise InvalidDatasetError(
             f"unknown task key(s) {', '.join(sorted(unknown))}; a task dict takes {', '.join(sorted(TASK_KEYS))}"
         )
+    if "labels" in inputs and "dataset" in inputs:
+        raise InvalidDatasetError(
+            "a task dict takes 'dataset' or 'labels', not both: a dataset's classes are read from it"
+        )
     if "labels" in inputs:
         given = inputs["labels"]
         if (
@@ -418,6 +431,10 @@ def _is_datasets_object(value: Any) -> bool:
         "IterableDataset",
         "IterableDatasetDict",
     )
+
+
+def _are_strings(values: Any) -> bool:
+    return isinstance(values, Sequence | set | frozenset) and all(isinstance(v, str) for v in values)
 
 
 def _is_int(value: Any) -> bool:

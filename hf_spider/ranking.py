@@ -5,6 +5,7 @@ The CLI, the pipeline and the Space all call :func:`rank`, so filters and orderi
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -12,7 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidDatasetError, InvalidIndexError, UnknownCandidateError
+from .errors import InvalidDatasetError, InvalidIndexError, ScorerConfigError, UnknownCandidateError
 from .hub.cards import unread_reason
 from .hub.dataset_ids import card_lists, dataset_keys
 from .hub.dedup import aliases_of, collapse_copies
@@ -230,6 +231,10 @@ def task_reading(ranker: Ranker) -> dict[str, Any]:
     }
 
 
+#: The keys of a Hub query as candidates (:func:`~hf_spider.hub.live.query_hub_candidates`' arguments).
+HUB_QUERY_KEYS = frozenset({"pipeline_tag", "library", "search", "author", "sort", "limit", "token"})
+
+
 def load_candidates(
     pool: str | os.PathLike[str] | Sequence[ModelRecord | str] | Mapping[str, Any] | None = None,
     *,
@@ -242,10 +247,16 @@ def load_candidates(
     ``README.md``), repo ids (the default pool's records where it knows them, else the Hub's) or records.
 
     Raises:
-        InvalidIndexError: a missing or malformed index file, or ``"hub"`` without a modality.
+        InvalidIndexError: a missing or malformed index file, ``"hub"`` without a modality, a Hub query with an
+            unknown key, or a list mixing records with other things.
         UnknownCandidateError: a repo id the Hub does not know.
     """
     if isinstance(pool, Mapping):
+        unknown = sorted(set(map(str, pool)) - HUB_QUERY_KEYS)
+        if unknown:
+            raise InvalidIndexError(
+                f"unknown Hub query key(s) {', '.join(unknown)}; a query takes {', '.join(sorted(HUB_QUERY_KEYS))}"
+            )
         return query_hub_candidates(**pool)
     if pool is None or pool == "bundled":
         return load_default_pool()
@@ -258,7 +269,13 @@ def load_candidates(
     if not isinstance(pool, (str, os.PathLike)):
         given = list(pool)
         records = [c for c in given if isinstance(c, ModelRecord)]
-        return records if len(records) == len(given) else records_for_ids([str(c) for c in given])
+        if len(records) == len(given):
+            return records
+        if records or not all(isinstance(c, str) for c in given):
+            raise InvalidIndexError(
+                "candidates must be all repo ids (strings) or all ModelRecords; got a mix or other types"
+            )
+        return records_for_ids([str(c) for c in given])
     path = Path(pool)
     if path.is_dir():
         from .hub.local import records_from_dir
@@ -374,6 +391,12 @@ def rank(
         metadata["evidence"] = {k: explained.evidence.count(k) for k in EVIDENCE_KINDS if k in explained.evidence}
     else:
         scores = ranker.score(task, candidates)
+    unscored = [m for m, s in zip(ids, scores, strict=True) if math.isnan(float(s))]  # -inf: known to be last
+    if unscored:
+        raise ScorerConfigError(
+            f"ranker '{ranker.name}' gave {len(unscored)} candidate(s) a score that is not a number (first: "
+            f"{unscored[0]}); the task's tokens or the scorer's weights hold nan: rebuild them"
+        )
     if unread:
         metadata["unread"] = unread
         if "expected_percentile" in extra:  # no calibrated view of a score that rests on nothing read

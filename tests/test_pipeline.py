@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -10,6 +11,7 @@ from hf_spider.errors import InvalidDatasetError, InvalidIndexError, ScorerConfi
 from hf_spider.hub.dedup import collapse_copies
 from hf_spider.hub.index import write_index
 from hf_spider.hub.pool import load_default_pool
+from hf_spider.hub.records import ModelRecord
 from hf_spider.outputs.pareto import pareto_entries
 from hf_spider.outputs.shortlist import Shortlist
 from hf_spider.rankers.baselines import SizePrior
@@ -237,7 +239,6 @@ def test_an_image_folder_ranks_offline_alike_in_the_pipeline_and_the_cli(
 
 
 def test_created_after_reads_a_day_and_notes_an_undated_pool(selector, tmp_path) -> None:
-    from hf_spider.hub.records import ModelRecord
 
     dated = [
         ModelRecord("acme/new-encoder", pipeline_tag="text-classification", created_at="2025-02-01T00:00:00.000Z"),
@@ -260,6 +261,7 @@ def test_created_after_reads_a_day_and_notes_an_undated_pool(selector, tmp_path)
         ({"labels": ["cat", "cat", "dog"], "modality": "text"}, "label name(s) 'cat' given more than once"),
         ({"labels": ["a", "b"], "modality": "text", "bogus": 1}, "unknown task key(s) bogus"),
         ([], "an empty list of tasks"),
+        ({"labels": ["a", "b"], "modality": "text", "dataset": "x.csv"}, "takes 'dataset' or 'labels', not both"),
     ],
 )
 def test_mistyped_tasks_are_refused_not_misread(selector, task, message) -> None:
@@ -277,6 +279,10 @@ def test_mistyped_tasks_are_refused_not_misread(selector, task, message) -> None
         ({"rerank_budget": -5}, "rerank_budget must be a number of seconds >= 0, got -5"),
         ({"rerank_budget": float("nan")}, "rerank_budget must be a number of seconds"),
         ({"pareto": "no"}, "pareto must be True or False, got 'no'"),
+        ({"max_parameters": "1e8"}, "max_parameters must be a number >= 0, got '1e8'"),
+        ({"licenses": [None]}, "licenses must be a string or a list of strings"),
+        ({"created_after": 2024}, "created_after must be a day, 'YYYY-MM-DD' or a date, got 2024"),
+        ({"models": "a/b"}, "models must be a list of repo ids (strings)"),
     ],
 )
 def test_mistyped_options_are_refused(selector, options, message) -> None:
@@ -293,3 +299,29 @@ def test_a_streamed_dataset_is_one_task(selector) -> None:
     stream = datasets.Dataset.from_dict(rows, features=features).to_iterable_dataset()
     shortlist = selector(stream, rerank_budget=0, top_k=3)
     assert isinstance(shortlist, Shortlist) and len(shortlist) == 3
+
+
+@pytest.mark.parametrize(
+    ("candidates", "message"),
+    [
+        ({"pipelinetag": "image-classification"}, "unknown Hub query key(s) pipelinetag"),
+        ([ModelRecord(repo_id="a/b", pipeline_tag="text-classification"), "c/d"], "all repo ids (strings) or all"),
+        ([1, 2], "all repo ids (strings) or all ModelRecords"),
+    ],
+)
+def test_mistyped_candidates_are_refused(selector, candidates, message) -> None:
+    with pytest.raises(InvalidIndexError) as info:
+        selector(LABELS, candidates=candidates)
+    assert message in str(info.value)
+
+
+def test_a_ranking_on_nan_tokens_is_refused(selector) -> None:
+    from dataclasses import replace
+
+    from hf_spider.ranking import read_task
+    from hf_spider.tokens.task import TaskDescription
+
+    tokens = read_task(TaskDescription(name="t", modality="text", label_names=("spam", "ham"))).tokens
+    broken = replace(tokens, label_embeddings=np.full_like(tokens.label_embeddings, np.nan))
+    with pytest.raises(ScorerConfigError, match="a score that is not a number"):
+        selector(broken)
