@@ -277,7 +277,11 @@ def error_sentence(exc: BaseException, *, dataset_id: str = "") -> str:
             return f"The Hub is rate-limiting this Space, so {subject} could not be loaded; wait a minute, or {fix}."
         return f"The Hub answered {status}, so {subject} could not be loaded; try again later, or {fix}."
     if isinstance(exc, HfSpiderError | gr.Error):
-        return _plain_sentence(exc.message if isinstance(exc, gr.Error) else str(exc))
+        text = exc.message if isinstance(exc, gr.Error) else str(exc)
+        # the Space has no column fields: the fix a visitor can make is to the file
+        text = text.replace("pass label_column= (--label-column)", "name the column of classes 'label'")
+        text = text.replace("pass input_column= (--input-column)", "keep one column of texts or images")
+        return _plain_sentence(text)
     logger.exception("ranking failed")
     return f"Something went wrong while ranking ({type(exc).__name__}); try again, or report it with what you entered."
 
@@ -366,6 +370,8 @@ def unpacked(path: Path) -> str:
         raise gr.Error(f"'{path.name}' is not a readable zip; upload a zip of an image folder") from exc
     with archive:
         members = archive.infolist()
+        if not any(not m.is_dir() for m in members):
+            raise gr.Error(f"'{path.name}' is empty; upload a zip of an image folder (one sub-folder per class)")
         if sum(m.file_size for m in members) > MAX_UNZIPPED_BYTES:
             raise gr.Error(f"'{path.name}' unpacks to more than {MAX_UNZIPPED_BYTES >> 20} MiB; upload fewer images")
         target = Path(tempfile.mkdtemp(prefix="hf_spider_upload_")) / path.stem
@@ -374,7 +380,9 @@ def unpacked(path: Path) -> str:
                 raise gr.Error(f"'{path.name}' holds an unsafe path ({member.filename}); upload a plain image folder")
         archive.extractall(target)
     roots = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
-    return str(roots[0] if len(roots) == 1 and roots[0].is_dir() else target)
+    # one folder that holds the class folders is a wrapper; one that holds the images is the only class
+    wrapper = len(roots) == 1 and roots[0].is_dir() and any(p.is_dir() for p in roots[0].iterdir())
+    return str(roots[0] if wrapper else target)
 
 
 def _downloads(shortlist: Any) -> tuple[str, str]:

@@ -157,6 +157,24 @@ def test_zip_of_an_image_folder_is_unpacked_to_its_root(app, tmp_path) -> None:
         z.writestr("cat/0.png", b"x")
         z.writestr("dog/0.png", b"x")
     assert Path(app.unpacked(flat)).name == "flat"
+    one_class = tmp_path / "cats.zip"  # one folder of images is one class, not a wrapper to strip
+    with zipfile.ZipFile(one_class, "w") as z:
+        z.writestr("cats/0.png", b"x")
+    assert Path(app.unpacked(one_class)).name == "cats" and (Path(app.unpacked(one_class)) / "cats").is_dir()
+    empty = tmp_path / "empty.zip"
+    zipfile.ZipFile(empty, "w").close()
+    with pytest.raises(app.gr.Error, match=r"'empty\.zip' is empty; upload a zip of an image folder"):
+        app.unpacked(empty)
+
+
+def test_a_missing_label_column_names_a_fix_the_visitor_can_make(app) -> None:
+    from hf_spider.errors import InvalidDatasetError
+
+    error = InvalidDatasetError(
+        "dataset 'x.csv' has no label column (columns: a, b); pass label_column= (--label-column)"
+    )
+    sentence = app.error_sentence(error)
+    assert sentence.endswith("; name the column of classes 'label'.") and "label_column" not in sentence
 
 
 def test_rerank_that_runs_nothing_says_why_for_a_visitor(app, space_url, reviews_csv) -> None:
