@@ -16,7 +16,6 @@ stage one's, and its note names the command that fills the cache. Features compu
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -24,6 +23,7 @@ from typing import Any
 from ..errors import NothingRerankedError
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import Shortlist, ShortlistEntry
+from .halving import rounds_for
 from .options import ForwardOptions
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def rerank_within_budget(
             candidates,
             k=len(pool),
             budget_seconds=budget_seconds,
-            halving_rounds=max(1, math.ceil(math.log2(len(pool)))),
+            halving_rounds=rounds_for(len(pool)),
             options=options,
         )
     except NothingRerankedError as exc:

@@ -24,6 +24,7 @@ from ..outputs.shortlist import Shortlist, ShortlistEntry
 from ..tokens.sampling import DEFAULT_PER_CLASS
 from .distributed import Deadline, RerankResult, estimator_spec, partial_state, rerank_candidates
 from .fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, FusionParameters, fuse
+from .halving import kept, per_class_of_rounds
 from .options import ForwardOptions
 from .samples import load_samples
 
@@ -93,7 +94,7 @@ def rerank_shortlist(
     with state.main_process_first():  # the first process fills the datasets cache, the others read it
         samples = load_samples(task, per_class=per_class, seed=seed)
     held = int(np.bincount(samples.labels).max())  # samples given ready-made may hold another count per class
-    rounds = [samples.head(max(1, held >> (halving_rounds - 1 - r))) for r in range(halving_rounds)]
+    rounds = [samples.head(per_class) for per_class in per_class_of_rounds(held, halving_rounds)]
     pool = [e for e in shortlist if e.error is None][:k]
     if max_forward_passes is not None:
         pool = pool[: _affordable(len(pool), [len(s.labels) for s in rounds], max_forward_passes)]
@@ -131,7 +132,7 @@ def rerank_shortlist(
         )
         ranked = [(ok[i], float(fused.scores[i])) for i in fused.order]
         last = r == len(rounds) - 1
-        keep = len(ranked) if last else (len(ranked) + 1) // 2
+        keep = kept(len(ranked), last=last)
         sections.append(ranked if last else ranked[keep:])  # survivors of the last round, else the dropped half
         survivors = ranked[:keep]
         keep_ids = {x.model_id for x, _ in survivors}
@@ -235,7 +236,7 @@ def _affordable(k: int, samples_per_round: Sequence[int], budget: int) -> int:
     for n in range(k, 0, -1):
         cost, alive = 0, n
         for size in samples_per_round:
-            cost, alive = cost + alive * size, (alive + 1) // 2
+            cost, alive = cost + alive * size, kept(alive, last=False)
         if cost <= budget:
             return n
     least = sum(samples_per_round)

@@ -56,6 +56,7 @@ from ..rankers.baselines import CollaborativePrior
 from ..tokens.task import Modality, TaskDescription, TaskTokens
 from .budget import DEFAULT_K
 from .fusion import FusionParameters, agreement_bound, estimator_view, final_order, fuse, normal_scores, posterior
+from .halving import kept, per_class_of_rounds, rounds_for
 
 VALIDATION_TABLE = "fusion_validation.csv"
 SCENARIOS = ("seen", "mixed", "size", "other")
@@ -319,10 +320,11 @@ def halving_order_scores(
     k: int = DEFAULT_K,
 ) -> np.ndarray:
     """Scores reproducing ``rank --dataset``'s order: successive halving over the stage-one top ``k``, as
-    :func:`~hf_spider.rerank.combine.rerank_shortlist` runs it with ``ceil(log2 k)`` rounds. Round ``r`` of ``R``
-    fuses the survivors' values on the first ``HALVING_HELD >> (R - 1 - r)`` samples of each class (the recorded
-    ``rounds``; the full draw where a benchmark recorded only that) with stage one, and keeps the better half; the
-    final list is the last round's order, then each dropped half, latest first, then the rest in stage-one order.
+    :func:`~hf_spider.rerank.combine.rerank_shortlist` runs it (the one schedule of :mod:`hf_spider.rerank.halving`).
+    Round ``r`` of ``R`` fuses the survivors' values on the first ``HALVING_HELD >> (R - 1 - r)`` samples of each
+    class (the recorded ``rounds``; the full draw where a benchmark recorded only that) with stage one, and keeps the
+    better half; the final list is the last round's order, then each dropped half, latest first, then the rest in
+    stage-one order.
     ``alone`` and ``parameters=None`` as in :func:`fused_order_scores`."""
 
     def order(per_class: int, alive: np.ndarray) -> np.ndarray:
@@ -345,11 +347,11 @@ def _successive_halving(stage_one: np.ndarray, k: int, order: Callable[[int, np.
     n = len(stage_one)
     by_stage_one = np.lexsort((np.arange(n), -stage_one))
     alive, rest = by_stage_one[:k], by_stage_one[k:]
-    total = max(1, int(np.ceil(np.log2(len(alive)))))
+    total = rounds_for(len(alive))
     sections = []
-    for r in range(total):
-        ranked = alive[order(HALVING_HELD >> (total - 1 - r), alive)]
-        keep = len(ranked) if r == total - 1 else (len(ranked) + 1) // 2
+    for r, per_class in enumerate(per_class_of_rounds(HALVING_HELD, total)):
+        ranked = alive[order(per_class, alive)]
+        keep = kept(len(ranked), last=r == total - 1)
         sections.append(ranked[keep:])
         alive = ranked[:keep]
     return np.concatenate([alive, *reversed(sections), rest])
