@@ -244,8 +244,12 @@ class ModelSelectionPipeline(Pipeline):
         description: str | None = None,
     ) -> _Prepared:
         source, options = _task_source(inputs, split=split, config=config)
-        if isinstance(inputs, Mapping) and not _is_dataset_dict(inputs) and inputs.get("description"):
-            description = description or str(inputs["description"])
+        if isinstance(inputs, Mapping) and not _is_dataset_dict(inputs) and "description" in inputs:
+            description = description or inputs["description"]
+        if description is not None and (not isinstance(description, str) or not description.strip()):
+            raise InvalidDatasetError(
+                f"the task's description is {description!r}; describe the task in words, or leave it out"
+            )
         reading = task_reading(self.ranker)
         task = read_task(
             source, label_column=label_column, input_column=input_column, task_text=description, **options, **reading
@@ -402,7 +406,7 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
     if "dataset" in inputs:
         options.update({k: inputs[k] for k in ("split", "config") if k in inputs})
         return inputs["dataset"], options
-    if inputs.get("description"):
+    if "description" in inputs:
         modality = inputs.get("modality")
         if modality not in MODALITIES:
             raise InvalidDatasetError(

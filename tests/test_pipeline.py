@@ -262,6 +262,8 @@ def test_created_after_reads_a_day_and_notes_an_undated_pool(selector, tmp_path)
         ({"labels": ["a", "b"], "modality": "text", "bogus": 1}, "unknown task key(s) bogus"),
         ([], "an empty list of tasks"),
         ({"labels": ["a", "b"], "modality": "text", "dataset": "x.csv"}, "takes 'dataset' or 'labels', not both"),
+        ({"description": "   ", "modality": "text"}, "the task's description is '   '; describe the task in words"),
+        ({"labels": ["a", "b"], "modality": "text", "description": 5}, "the task's description is 5"),
     ],
 )
 def test_mistyped_tasks_are_refused_not_misread(selector, task, message) -> None:
