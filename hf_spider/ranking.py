@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -184,7 +185,7 @@ def read_task(
     if isinstance(task, TaskTokens):
         return RankingTask(tokens=task)
     if isinstance(task, TaskDescription):
-        repeated = sorted({n for n in task.label_names if task.label_names.count(n) > 1})
+        repeated = sorted(name for name, count in Counter(task.label_names).items() if count > 1)
         if repeated:
             raise InvalidDatasetError(
                 f"label name(s) {', '.join(map(repr, repeated))} given more than once; name each class once"

@@ -79,7 +79,7 @@ def checked_output(
             ``output`` is one of ``inputs``.
     """
     if output is not None and not _is_stdout(output):
-        check_output_file(output, what="--output", follow_symlinks=follow_symlinks, shortlist=True)
+        check_output_file(output, what="--output", follow_symlinks=follow_symlinks, offers_follow=True)
         for flag, given in (inputs or {}).items():
             if isinstance(given, (str, Path)) and _same_file(output, Path(given)):
                 raise InvalidOutputError(

@@ -32,7 +32,7 @@ _KINDS = (
 
 
 def check_output_file(
-    path: str | os.PathLike[str], *, what: str = "output", follow_symlinks: bool = False, shortlist: bool = False
+    path: str | os.PathLike[str], *, what: str = "output", follow_symlinks: bool = False, offers_follow: bool = False
 ) -> None:
     """Refuse ``path`` unless an atomic write can safely create or replace it.
 
@@ -40,7 +40,7 @@ def check_output_file(
         path: the file to write.
         what: how messages name the path (``"--output"``).
         follow_symlinks: accept a symbolic link, written through to what it points at (not a folder).
-        shortlist: the path is a shortlist's ``--output``, which also takes ``-`` (stdout) and ``--follow-symlinks``:
+        offers_follow: the command also takes ``-`` (stdout) and ``--follow-symlinks`` (a shortlist's ``--output``):
             the message about a symbolic link offers them.
 
     Raises:
@@ -68,7 +68,7 @@ def check_output_file(
             fixes = "the real path, or - for stdout, or --follow-symlinks to write through the link"
             raise InvalidOutputError(
                 f"{what} '{path}' is a symbolic link (to '{target}'), which an atomic write would replace; pass "
-                + (fixes if shortlist else "another path, or remove the link")
+                + (fixes if offers_follow else "another path, or remove the link")
             )
         if target.is_dir():
             raise InvalidOutputError(f"{what} '{path}' links to the folder '{target}'; pass a file path inside it")
