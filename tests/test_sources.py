@@ -77,6 +77,16 @@ def test_all_split_sizes_are_recorded_and_split_is_chosen() -> None:
         load_task_source(dd, split="dev")
 
 
+def test_a_config_with_local_data_is_refused_not_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\ngood,pos\nbad,neg\n")
+    with pytest.raises(InvalidDatasetError, match="config 'en' \\(--config\\) names a configuration of a Hub dataset"):
+        load_task_source(path, config="en")
+    ds = datasets.Dataset.from_dict({"text": ["a", "b"], "label": [0, 1]})
+    with pytest.raises(InvalidDatasetError, match="a datasets object has none"):
+        load_task_source(ds, config="en")
+
+
 def test_save_to_disk_folder_loads(tmp_path: Path) -> None:
     ds = datasets.Dataset.from_dict({"sentence": ["a", "b", "c"], "label": [0, 1, 0]})
     ds.save_to_disk(tmp_path / "saved")

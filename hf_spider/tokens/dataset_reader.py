@@ -31,13 +31,15 @@ TABLE_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json
 
 
 def load_source(source: Any, *, config: str | None, streaming: bool) -> tuple[str, Any]:
-    """``(name, datasets object)`` for ``source``; a ``DatasetDict`` keeps its splits (the caller picks one)."""
+    """``(name, datasets object)`` for ``source``; a ``DatasetDict`` keeps its splits (the caller picks one).
+    ``config`` names a configuration of a Hub dataset; given with anything else, it would be ignored, so it is refused.
+    """
     import datasets
 
     if isinstance(source, (datasets.Dataset, datasets.DatasetDict)):
-        return _dataset_name(source), source
+        return _dataset_name(_without_config(source, config, "a datasets object")), source
     if isinstance(source, (datasets.IterableDataset, datasets.IterableDatasetDict)):
-        return _dataset_name(source), source
+        return _dataset_name(_without_config(source, config, "a datasets object")), source
     if not isinstance(source, (str, os.PathLike)):
         raise InvalidDatasetError(
             f"cannot read a task from a {type(source).__name__}; "
@@ -47,7 +49,7 @@ def load_source(source: Any, *, config: str | None, streaming: bool) -> tuple[st
         raise InvalidDatasetError("the dataset path is empty; pass a folder, a file or a Hub dataset id")
     path = Path(source)
     if path.exists():
-        return path.name or str(path), _load_local(path)
+        return path.name or str(path), _load_local(_without_config(path, config, f"'{path}', a local file or folder,"))
     named_file = "/" not in str(source) and path.suffix.lower() in TABLE_BUILDERS  # no Hub id is a bare "x.csv"
     if named_file or (os.sep in str(source) and not _looks_like_repo_id(str(source))):
         raise InvalidDatasetError(
@@ -249,6 +251,15 @@ def _dataset_name(dataset: Any) -> str:
     return (
         (getattr(info, "dataset_name", None) or getattr(info, "builder_name", None) or "dataset") if info else "dataset"
     )
+
+
+def _without_config(source: Any, config: str | None, what: str) -> Any:
+    """``source``, unless a ``config`` came with it: only a Hub dataset has configurations to choose from."""
+    if config is not None:
+        raise InvalidDatasetError(
+            f"config '{config}' (--config) names a configuration of a Hub dataset, and {what} has none; leave it out"
+        )
+    return source
 
 
 def _looks_like_repo_id(value: str) -> bool:
