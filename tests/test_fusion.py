@@ -164,7 +164,7 @@ def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
         ([1.0, 2.0], [0.1, 0.9], {}, "needs at least one estimator"),  # a list, not a mapping
         ([1.0, 2.0], {"logme": [1.0]}, {}, "has 1 values for 2 candidates"),
         ([1.0, 2.0], {"logme": [1.0, 2.0]}, {"evidence": ["gut", None]}, "unknown evidence 'gut'"),
-        ([np.nan, 1.0, 2.0], {"logme": [0.3, 0.1, 0.2]}, {}, "stage_one is not finite at position(s) 0"),
+        ([np.nan, 1.0, 2.0], {"logme": [0.3, 0.1, 0.2]}, {}, "stage_one is NaN at position(s) 0"),
         (1.0, {"logme": [0.1]}, {}, "stage_one must be a list of K numbers"),
         (["a", "b"], {"logme": [0.1, 0.2]}, {}, "stage_one must be numbers"),
         ([1.0, 2.0], {"logme": ["x", 0.2]}, {}, "estimator 'logme' values must be a list of numbers"),
@@ -177,6 +177,12 @@ def test_bad_inputs_name_the_fix(stage_one, estimators, options, message) -> Non
     with pytest.raises(FusionInputError) as info:
         fuse(stage_one, estimators, **options)
     assert message in str(info.value)
+
+
+def test_a_stage_one_of_minus_infinity_is_last_not_refused() -> None:
+    """The size prior scores a model of unknown size ``-inf``: a place in the order, unlike NaN."""
+    out = fuse([2.0, -np.inf, 1.0], {"logme": [0.5, 0.5, 0.5]}, evidence=["size"] * 3)
+    assert out.order.tolist() == [0, 2, 1]
 
 
 def test_normal_scores_are_rank_based() -> None:

@@ -177,8 +177,8 @@ def fuse(
         The order (ties broken by stage one, then by input position) and the per-candidate fused scores.
 
     Raises:
-        FusionInputError: inputs of different lengths, a value that is no number, a stage-one score that is not
-            finite, no estimator, or an unknown evidence kind.
+        FusionInputError: inputs of different lengths, a value that is no number, a stage-one score that is NaN,
+            no estimator, or an unknown evidence kind.
 
     Example:
         >>> from hf_spider.rerank import fuse
@@ -338,16 +338,17 @@ def tie_groups(values: np.ndarray) -> np.ndarray:
 
 
 def _stage_one_scores(stage_one: Sequence[float] | np.ndarray) -> np.ndarray:
-    """``stage_one`` as ``[K]`` finite floats: a missing stage-one score has no place to keep."""
+    """``stage_one`` as ``[K]`` floats, none NaN: a missing stage-one score has no place to keep (``-inf`` has one, the
+    last: the size prior's score of a model of unknown size)."""
     try:
         s = np.asarray(stage_one, dtype=np.float64)
     except (TypeError, ValueError):
         raise FusionInputError("stage_one must be numbers, one per candidate") from None
     if s.ndim != 1:
         raise FusionInputError(f"stage_one must be a list of K numbers, got shape {s.shape}")
-    if not np.isfinite(s).all():
-        where = ", ".join(map(str, np.flatnonzero(~np.isfinite(s))[:5]))
-        raise FusionInputError(f"stage_one is not finite at position(s) {where}; every candidate needs a score")
+    if np.isnan(s).any():
+        where = ", ".join(map(str, np.flatnonzero(np.isnan(s))[:5]))
+        raise FusionInputError(f"stage_one is NaN at position(s) {where}; every candidate needs a score")
     return s
 
 
