@@ -42,6 +42,8 @@ from hf_spider.estimators import ESTIMATORS, EstimatorSpec
 from hf_spider.finetune_records import load_transfergraph
 from hf_spider.hub.index import atomic_write
 from hf_spider.ranking import load_candidates
+from hf_spider.rerank.budget import DEFAULT_K
+from hf_spider.rerank.halving import per_class_of_rounds, rounds_for
 from hf_spider.rerank.validation import ESTIMATOR_SETS, HALVING_HELD, halving_column
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +57,7 @@ META_MIN_SPREAD = 0.05
 META_ATOL = {"hscore": 1e-3}
 #: The successive-halving rounds of ``rank --dataset`` before the last run on the first 2 and 4 of the 8 samples per
 #: class; the members of every estimator set the validation compares are recorded there too (``logme@2``, ...).
-HALVING_PER_CLASS = (HALVING_HELD >> 2, HALVING_HELD >> 1)
+HALVING_PER_CLASS = tuple(per_class_of_rounds(HALVING_HELD, rounds_for(DEFAULT_K))[:-1])
 HALVING_ESTIMATORS = tuple(dict.fromkeys(e for s in ESTIMATOR_SETS for e in s))
 HALVING_COLUMNS = [halving_column(e, n) for n in HALVING_PER_CLASS for e in HALVING_ESTIMATORS]
 COLUMNS = [

@@ -303,12 +303,11 @@ def fused_order_scores(
     alone, stage one only breaking exact ties; ``parameters=None``: the estimators credited alike), the rest in
     stage-one order (``k=None``: every candidate is re-ranked)."""
     n = len(scenario.stage_one)
-    top = np.lexsort((np.arange(n), -scenario.stage_one))[: n if k is None else k]
-    order = _fused_order(scenario, top, {e: scenario.estimators[e] for e in available(scenario, estimators)},
-                         parameters, alone)  # fmt: skip
-    chosen = set(top.tolist())
-    rest = [i for i in np.lexsort((np.arange(n), -scenario.stage_one)) if i not in chosen]
-    return _order_scores(np.array([*top[order], *rest]))
+    by_stage_one = np.lexsort((np.arange(n), -scenario.stage_one))
+    depth = n if k is None else k
+    top, rest = by_stage_one[:depth], by_stage_one[depth:]
+    values = {e: scenario.estimators[e] for e in available(scenario, estimators)}
+    return _order_scores(np.concatenate([top[_fused_order(scenario, top, values, parameters, alone)], rest]))
 
 
 def halving_order_scores(

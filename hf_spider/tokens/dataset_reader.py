@@ -36,10 +36,11 @@ def load_source(source: Any, *, config: str | None, streaming: bool) -> tuple[st
     """
     import datasets
 
-    if isinstance(source, (datasets.Dataset, datasets.DatasetDict)):
-        return _dataset_name(_without_config(source, config, "a datasets object")), source
-    if isinstance(source, (datasets.IterableDataset, datasets.IterableDatasetDict)):
-        return _dataset_name(_without_config(source, config, "a datasets object")), source
+    if isinstance(
+        source, (datasets.Dataset, datasets.DatasetDict, datasets.IterableDataset, datasets.IterableDatasetDict)
+    ):
+        _refuse_config(config, "a datasets object")
+        return _dataset_name(source), source
     if not isinstance(source, (str, os.PathLike)):
         raise InvalidDatasetError(
             f"cannot read a task from a {type(source).__name__}; "
@@ -49,7 +50,8 @@ def load_source(source: Any, *, config: str | None, streaming: bool) -> tuple[st
         raise InvalidDatasetError("the dataset path is empty; pass a folder, a file or a Hub dataset id")
     path = Path(source)
     if path.exists():
-        return path.name or str(path), _load_local(_without_config(path, config, f"'{path}', a local file or folder,"))
+        _refuse_config(config, f"'{path}', a local file or folder,")
+        return path.name or str(path), _load_local(path)
     named_file = "/" not in str(source) and path.suffix.lower() in TABLE_BUILDERS  # no Hub id is a bare "x.csv"
     if named_file or (os.sep in str(source) and not _looks_like_repo_id(str(source))):
         raise InvalidDatasetError(
@@ -253,13 +255,13 @@ def _dataset_name(dataset: Any) -> str:
     )
 
 
-def _without_config(source: Any, config: str | None, what: str) -> Any:
-    """``source``, unless a ``config`` came with it: only a Hub dataset has configurations to choose from."""
+def _refuse_config(config: str | None, what: str) -> None:
+    """A ``config`` given with data that is no Hub dataset (``what``) would be ignored: only a Hub dataset has
+    configurations to choose from."""
     if config is not None:
         raise InvalidDatasetError(
             f"config '{config}' (--config) names a configuration of a Hub dataset, and {what} has none; leave it out"
         )
-    return source
 
 
 def _looks_like_repo_id(value: str) -> bool:
