@@ -12,7 +12,7 @@ from scipy.stats import kendalltau
 from hf_spider.cli import main
 from hf_spider.hub.index import write_index
 from hf_spider.hub.records import ModelRecord
-from hf_spider.scorer.protocols import load_mteb_records, mteb_task_group, readable_name
+from hf_spider.scorer.protocols import load_mteb_records, mteb_dir, mteb_task_group, readable_name
 from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.task_aware import (
     TaskAwareConfig,
@@ -167,6 +167,16 @@ def test_mteb_records_keep_their_protocol_and_a_priori_groups() -> None:
     assert mteb_task_group("WikipediaChemFieldsClassification") == "ChemTEB"
     assert mteb_task_group("ImdbClassification") == "ImdbClassification"
     assert readable_name("TweetSentimentClassification") == "Tweet Sentiment"
+
+
+def test_every_label_name_list_has_as_many_names_as_mteb_counts_classes() -> None:
+    # MTEB's own task metadata (tasks.csv, n_classes) is the reference for the label names sourced from dataset cards
+    tasks = pd.read_csv(mteb_dir() / "tasks.csv").set_index("task")
+    named = {name: text.label_names for name, text in load_mteb_records().tasks.items() if text.label_names}
+    assert len(named) >= 41
+    assert {name: len(set(labels)) for name, labels in named.items()} == {
+        name: int(tasks.n_classes[name]) for name in named
+    }
 
 
 def test_a_file_name_is_read_without_its_suffix_and_a_generic_one_not_at_all() -> None:
