@@ -250,6 +250,8 @@ class ModelSelectionPipeline(Pipeline):
             raise InvalidDatasetError(
                 f"the task's description is {description!r}; describe the task in words, or leave it out"
             )
+        if isinstance(source, TaskDescription | TaskTokens):
+            _note_unread_options(split=split, config=config, label_column=label_column, input_column=input_column)
         reading = task_reading(self.ranker)
         task = read_task(
             source, label_column=label_column, input_column=input_column, task_text=description, **options, **reading
@@ -365,6 +367,17 @@ def _has_no_samples(source: Any) -> bool:
     return isinstance(source, TaskDescription) or (isinstance(source, TaskTokens) and source.prototypes is None)
 
 
+def _note_unread_options(**options: str | None) -> None:
+    """Say which data options a task without data leaves unread: they may be set on the pipeline for the calls that
+    carry a dataset, so a warning, not a refusal."""
+    given = [name for name, value in options.items() if value is not None]
+    if given:
+        logger.warning(
+            "%s not used: the task is known by its label names or description, and has no data to read",
+            ", ".join(f"{name}=" for name in given),
+        )
+
+
 def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple[Any, dict[str, Any]]:
     """The task's source for :func:`~hf_spider.ranking.read_task` and its loading options; label names become a
     description."""
@@ -381,6 +394,12 @@ def _task_source(inputs: Any, *, split: str | None, config: str | None) -> tuple
     if "labels" in inputs and "dataset" in inputs:
         raise InvalidDatasetError(
             "a task dict takes 'dataset' or 'labels', not both: a dataset's classes are read from it"
+        )
+    misplaced = sorted({"split", "config"} & set(inputs))
+    if misplaced and "dataset" not in inputs and {"labels", "description"} & set(inputs):
+        raise InvalidDatasetError(
+            f"{' and '.join(map(repr, misplaced))} {'choose' if len(misplaced) > 1 else 'chooses'} part of a dataset, "
+            "and this task has none; drop them, or pass {'dataset': ..., 'split': ...}"
         )
     if "labels" in inputs:
         given = inputs["labels"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -264,12 +266,20 @@ def test_created_after_reads_a_day_and_notes_an_undated_pool(selector, tmp_path)
         ({"labels": ["a", "b"], "modality": "text", "dataset": "x.csv"}, "takes 'dataset' or 'labels', not both"),
         ({"description": "   ", "modality": "text"}, "the task's description is '   '; describe the task in words"),
         ({"labels": ["a", "b"], "modality": "text", "description": 5}, "the task's description is 5"),
+        ({"labels": ["a", "b"], "modality": "text", "split": "test"}, "'split' chooses part of a dataset"),
+        ({"description": "spam", "modality": "text", "config": "en"}, "'config' chooses part of a dataset"),
     ],
 )
 def test_mistyped_tasks_are_refused_not_misread(selector, task, message) -> None:
     with pytest.raises(InvalidDatasetError) as info:
         selector(task)
     assert message in str(info.value)
+
+
+def test_data_options_of_a_task_without_data_are_named_as_unused(selector, caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="hf_spider.pipeline"):
+        selector(LABELS, label_column="intent", split="test")
+    assert "split=, label_column= not used: the task is known by its label names" in caplog.text
 
 
 @pytest.mark.parametrize(
