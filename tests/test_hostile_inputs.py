@@ -573,6 +573,15 @@ BAD_ARGUMENTS = {
     "no models": (["rank", "--labels", "a,b", "--models", ","], "argument --models: ',' names nothing"),
     "output file named as a folder": (["rank", "--labels", "a,b", "--output", "out/"], "'out/' ends with '/', so it"),
     "evaluate negative seed": (["evaluate", "--records", "example", "--seed", "-2"], "--seed: must be >= 0, got -2"),
+    "seed past 2**32 - 1": (  # scikit-learn refused it after the work started
+        ["evaluate", "--records", "example", "--seed", "4294967296"],
+        "--seed: must be <= 4294967295 (2**32 - 1), got 4294967296",
+    ),
+    "fine-tuning seed past 2**32 - 1": (  # torch refused it once the records folder was started
+        ["build-records", "--finetune-seeds", "0,99999999999999999999999"],
+        "--finetune-seeds: must be <= 4294967295",
+    ),
+    "negative fine-tuning seed": (["build-records", "--finetune-seeds", "1,-1"], "--finetune-seeds: must be >= 0"),
     "label names not UTF-8": (
         ["rank", "--labels", "caf\udce9,b", "--modality", "text"],
         "label name 'caf\\udce9' of 'labels' is not valid UTF-8 text",

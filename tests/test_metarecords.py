@@ -416,7 +416,6 @@ def test_help_documents_the_command(capsys) -> None:
         (["--finetune-tasks", "1", "--test-per-class", "0"], "--test-per-class >= 1"),
         (["--max-classes", "1"], "2 <= min_classes <= max_classes"),
         (["--models", "tiny/unknown"], "not in the candidate pool"),
-        (["--finetune-tasks", "1", "--finetune-seeds", "a,b"], "comma-separated integers"),
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(zoo, tmp_path, capsys, extra, message) -> None:
@@ -429,6 +428,28 @@ def test_bad_input_gets_one_line_and_exit_code_2(zoo, tmp_path, capsys, extra, m
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("hf-spider build-records: error:") and message in err
     assert not (tmp_path / "out" / "pairs").exists()  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ("99999999999999999999999", "must be <= 4294967295 (2**32 - 1), got 99999999999999999999999"),
+        ("-1", "must be >= 0, got -1"),
+        ("0,a", "'a' is not a whole number"),
+        (",", "',' names no seed"),
+    ],
+)
+def test_bad_finetune_seeds_are_refused_as_the_command_line_is_read(tmp_path, capsys, seeds, message) -> None:
+    """A seed torch cannot take used to fail after the records folder was started, and the corrected rerun was then
+    refused as "built with other settings"; a negative one was taken although ``--seed -1`` is refused."""
+    args = ["build-records", "--output", str(tmp_path / "out"), "--dataset", str(tmp_path / "data.csv")]
+    with pytest.raises(SystemExit) as info:
+        main([*args, "--finetune-tasks", "1", f"--finetune-seeds={seeds}"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("hf-spider build-records: error: argument --finetune-seeds: ") and message in err
+    assert not (tmp_path / "out").exists()  # nothing started
 
 
 def test_resuming_with_other_settings_is_one_line_and_exit_code_2(zoo, full, tmp_path, capsys) -> None:

@@ -21,6 +21,28 @@ def nonnegative_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
+#: The largest seed every generator we seed accepts: scikit-learn's ``random_state`` and numpy's ``RandomState`` stop at
+#: 2**32 - 1 (``torch.manual_seed`` at 2**64 - 1), so a larger one would fail after the work started.
+MAX_SEED = 2**32 - 1
+
+
+def seed(text: str) -> int:
+    """A random seed, 0 to :data:`MAX_SEED`."""
+    value = _int_at_least(text, 0)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"must be <= {MAX_SEED} (2**32 - 1), got {value}")
+    return value
+
+
+def seeds(text: str) -> tuple[int, ...]:
+    """Comma-separated seeds (``0,1,2``), each checked as :func:`seed`, at least one: an empty list would fail later,
+    after the records folder was started."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError(f"'{text}' names no seed; pass comma-separated seeds, e.g. 0,1,2")
+    return tuple(seed(item) for item in items)
+
+
 def positive_number(text: str) -> float:
     """A finite number > 0 (a rate, a timeout)."""
     value = _finite(text)

@@ -16,7 +16,16 @@ from ..errors import InvalidDatasetError, InvalidIndexError
 from ..hub.output_paths import check_output_dir
 from ..hub.push import check_can_push
 from ._forward import add_forward_arguments, forward_options
-from ._types import names, nonnegative_int, nonnegative_number, output_path, positive_int, positive_number
+from ._types import (
+    names,
+    nonnegative_int,
+    nonnegative_number,
+    output_path,
+    positive_int,
+    positive_number,
+    seed,
+    seeds,
+)
 
 _DESCRIPTION = """\
 Sample training tasks (2..C classes, --per-class examples each) from each dataset, run every candidate on every
@@ -80,7 +89,7 @@ def register(subparsers: Any) -> None:
         type=positive_int,
         help="examples per class read from each dataset (default: 4 x per-class + test)",
     )
-    tasks.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the pools and tasks (default: 0)")
+    tasks.add_argument("--seed", type=seed, default=0, help="seed of the pools and tasks (default: 0)")
 
     labels = parser.add_argument_group("labels")
     labels.add_argument(
@@ -105,7 +114,9 @@ def register(subparsers: Any) -> None:
         "--finetune-lr", type=positive_number, default=1e-4, help="fine-tuning learning rate (default: 1e-4)"
     )
     labels.add_argument("--finetune-batch-size", type=positive_int, default=32, help="examples per step (default: 32)")
-    labels.add_argument("--finetune-seeds", default="0", help="comma-separated seeds, accuracy averaged (default: 0)")
+    labels.add_argument(
+        "--finetune-seeds", type=seeds, default=(0,), help="comma-separated seeds, accuracy averaged (default: 0)"
+    )
     labels.add_argument(
         "--max-length", type=positive_int, default=128, help="text: tokens per example when fine-tuning"
     )
@@ -156,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             steps=args.finetune_steps,
             lr=args.finetune_lr,
             batch_size=args.finetune_batch_size,
-            seeds=_ints(args.finetune_seeds, "--finetune-seeds"),
+            seeds=args.finetune_seeds,
             max_length=args.max_length,
         )
     state = partial_state()
@@ -198,16 +209,6 @@ def run(args: argparse.Namespace) -> int:
 def _check_held_out(args: argparse.Namespace) -> None:
     if args.finetune_tasks > 0 and args.test_per_class < 1:
         raise InvalidDatasetError("fine-tuning measures accuracy on held-out examples; pass --test-per-class >= 1")
-
-
-def _ints(text: str, flag: str) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise InvalidDatasetError(f"{flag} takes comma-separated integers, got '{text}'") from None
-    if not values:
-        raise InvalidDatasetError(f"{flag} is empty; pass at least one seed, e.g. 0")
-    return values
 
 
 def _candidates(args: argparse.Namespace) -> list[Any]:

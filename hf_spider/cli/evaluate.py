@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..rankers import TRAINABLE_RANKERS
-from ._types import names, nonnegative_int, output_path
+from ._types import names, output_path, seed
 
 DEFAULT_OUTPUT_DIR = Path("hf-spider-evaluate")
 
@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="rank models that no candidate record describes from their repo id alone",
     )
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the folds and of the learned rankers")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the folds and of the learned rankers")
     parser.add_argument(
         "--output-dir",
         type=output_path,

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import HfSpiderError
 from ._forward import add_forward_arguments, forward_options, library_noise_to_log
 from ._output import add_output_arguments, checked_output, emit_shortlist, output_format
-from ._types import names, nonnegative_int, positive_int
+from ._types import names, positive_int, seed
 
 
 def register(subparsers: Any) -> None:
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     task.add_argument("--label-column", help="column holding the labels (default: detected)")
     task.add_argument("--input-column", help="column holding the images or texts (default: detected)")
     task.add_argument("--per-class", type=positive_int, default=10, help="samples per class to run (default: 10)")
-    task.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the sample draw (default: 0)")
+    task.add_argument("--seed", type=seed, default=0, help="seed of the sample draw (default: 0)")
 
     pool = parser.add_argument_group("candidates")
     pool.add_argument("--shortlist", type=Path, help="stage-one shortlist JSON (`hf-spider rank --format json`)")

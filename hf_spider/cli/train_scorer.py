@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..tokens.task import TaskTokens
 
 from ..hub.push import check_can_push
-from ._types import nonnegative_int, nonnegative_number, output_path, positive_int
+from ._types import nonnegative_number, output_path, positive_int, seed
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
         f"./{DEFAULT_OUTPUT}, in the current directory; never the installed package, whose default scorer this does "
         "not replace)",
     )
-    parser.add_argument("--seed", type=nonnegative_int, default=0)
+    parser.add_argument("--seed", type=seed, default=0)
     parser.add_argument("--members", type=positive_int, help="ensemble size (default: TrainConfig)")
     parser.add_argument("--epochs", type=positive_int, help="training epochs (default: TrainConfig)")
     parser.add_argument(
