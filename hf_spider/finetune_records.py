@@ -288,15 +288,37 @@ def read_user_records(
 def read_label_names(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]:
     """A JSON side file of label names: ``{"target": ["class 0", "class 1", ...], ...}``.
 
+    Read as a candidate's ``config.json`` is (:func:`~hf_spider.hub.cards.read_head`): at most
+    ``HubLimits.file_bytes``, so ``/dev/zero`` or a runaway file cannot exhaust the memory.
+
     Raises:
-        InvalidRecordsError: the file is missing, is not JSON, or is not an object of lists of names.
+        InvalidRecordsError: the file is missing or not a regular file, larger than the cap, not JSON (nested too
+            deep included), or not an object of lists of names.
     """
     import json
 
+    from .hub.cards import read_head
+    from .hub.sanitize import LIMITS
+
     path = Path(path)
+    if not path.is_file():
+        raise InvalidRecordsError(f"labels file '{path}' {_not_a_file(path)}; pass a JSON file of label names")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        head, longer = read_head(path)
+    except OSError as exc:
+        raise InvalidRecordsError(
+            f"labels file '{path}' cannot be read ({exc.strerror or exc}); fix or drop it"
+        ) from exc
+    if longer:
+        raise InvalidRecordsError(
+            f"labels file '{path}' is larger than {LIMITS.file_bytes // 2**20} MiB, too large for label names; pass "
+            "a smaller file"
+        )
+    try:
+        data = json.loads(head.decode("utf-8"))
+    except RecursionError:  # "[[[[..." nested deeper than the parser goes
+        raise InvalidRecordsError(f"labels file '{path}' nests too deep to be label names; fix or drop it") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRecordsError(f"labels file '{path}' is not readable JSON ({exc}); fix or drop it") from exc
     if not isinstance(data, dict) or not all(
         isinstance(names, list) and all(isinstance(n, str) for n in names) for names in data.values()
@@ -383,6 +405,14 @@ def _checked(
     if scores is None:
         scores = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
     return UserRecords(FinetuneRecords(accuracy, scores), labels, tuple(notes), name)
+
+
+def _not_a_file(path: Path) -> str:
+    """Why ``path`` cannot be read as a file, worded as :func:`~hf_spider.hub.index.read_index` words it: ``/dev/null``
+    or a pipe is not a missing file."""
+    if path.is_dir():
+        return "is a folder"
+    return "is not a regular file (a device or a pipe)" if path.exists() else "does not exist"
 
 
 def _modality_column(frame: pd.DataFrame, name: str, where: Any) -> pd.Series:

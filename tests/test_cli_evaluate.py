@@ -191,6 +191,41 @@ def test_missing_label_names_and_columns_are_one_line_each(capsys, tmp_path) -> 
     assert code == 2 and "unknown protocol(s) leave_two_out" in error_line(err)
 
 
+NOT_FILES = {  # each used to read something else (the current folder), hang, or end in a traceback
+    "a labels file that is a device": (
+        ["--records", "example", "--labels-file", "/dev/null"],
+        "labels file '/dev/null' is not a regular file",
+    ),
+    "a labels file nested too deep": (
+        ["--records", "example", "--labels-file", "{deep}"],
+        "labels.json' nests too deep to be label names",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_FILES))
+def test_records_labels_and_candidates_that_are_no_usable_file_are_one_line(capsys, tmp_path, case: str) -> None:
+    argv, message = NOT_FILES[case]
+    deep = tmp_path / "labels.json"
+    deep.write_text('{"x":' + "[" * 100_000 + "]" * 100_000 + "}")
+    code, out, err = run(capsys, tmp_path, *(a.replace("{deep}", str(deep)) for a in argv), "--ranker", "size_prior")
+    assert code == 2 and out == ""
+    assert message in error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_labels_file_is_read_up_to_the_cap_of_a_config(tmp_path) -> None:
+    """Past ``HubLimits.file_bytes`` the file is refused, not read whole (``--labels-file /dev/zero`` was killed)."""
+    from hf_spider.errors import InvalidRecordsError
+    from hf_spider.finetune_records import read_label_names
+    from hf_spider.hub.sanitize import LIMITS
+
+    path = tmp_path / "labels.json"
+    path.write_text('{"t": ["a", "b"]}' + " " * LIMITS.file_bytes)  # valid JSON, one cap of blanks too long
+    with pytest.raises(InvalidRecordsError, match="is larger than 8 MiB, too large for label names"):
+        read_label_names(path)
+
+
 def test_the_recoveries_keep_the_best_run_and_rank_unknown_models_from_their_id(capsys, tmp_path) -> None:
     """The two repairs the refusals name: each says what it did, in one note line."""
     best = shipped_rows()
