@@ -272,8 +272,8 @@ def read_user_records(
         )
     if not path.is_file():
         raise InvalidRecordsError(
-            f"records '{path}' does not exist; pass a CSV with model,target,accuracy, a TransferGraph records folder, "
-            "'bundled' or 'example'"
+            f"records '{path}' {_not_a_file(path)}; pass a CSV with model,target,accuracy, a TransferGraph records "
+            "folder, 'bundled' or 'example'"
         )
     try:
         frame = pd.read_csv(path, dtype={"model": str, "target": str, LABELS_COLUMN: str, "modality": str})
@@ -353,6 +353,8 @@ def _checked(
         raise InvalidRecordsError(
             f"{name} lacks column(s) {', '.join(sorted(missing))}; expected model,target,accuracy[,modality][,labels]"
         )
+    if frame.empty:  # a header alone: every later step would work on nothing
+        raise InvalidRecordsError(f"{name} has no rows; add one row per fine-tuning run (model,target,accuracy)")
     for column in ("model", "target"):
         empty = frame[column].isna() | (frame[column].astype(str).str.strip() == "")
         if empty.any():

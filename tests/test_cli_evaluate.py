@@ -147,6 +147,7 @@ BAD_RECORDS = {
         "1 row(s) repeat a (model, target) pair (line 5 repeats",
     ),
     "a non-numeric accuracy": ([*shipped_rows(), "a/b,rotten_tomatoes,high"], "line 5 has no numeric accuracy"),
+    "a header and no rows": ([], "records.csv has no rows; add one row per fine-tuning run"),  # was an IndexError
     "every target's runs failed": (
         [line.rsplit(",", 1)[0] + ",0.01" for line in shipped_rows(models=4)],
         "on every target most models share one accuracy ('rotten_tomatoes': 4 of its 4 models share accuracy 0.01)",
@@ -192,6 +193,7 @@ def test_missing_label_names_and_columns_are_one_line_each(capsys, tmp_path) -> 
 
 
 NOT_FILES = {  # each used to read something else (the current folder), hang, or end in a traceback
+    "records that are a device": (["--records", "/dev/null"], "records '/dev/null' is not a regular file"),
     "a labels file that is a device": (
         ["--records", "example", "--labels-file", "/dev/null"],
         "labels file '/dev/null' is not a regular file",
