@@ -254,6 +254,11 @@ def read_user_records(
         return _checked(source.accuracy, "records", label_names, keep_best_run, scores=source.estimator_scores)
     if isinstance(source, pd.DataFrame):
         return _checked(source, "records", label_names, keep_best_run)
+    if not os.fspath(source).strip():  # Path("") is the current folder, read as a TransferGraph folder
+        raise InvalidRecordsError(
+            "the records path is empty; pass a CSV with model,target,accuracy, a TransferGraph records folder, "
+            "'bundled' or 'example'"
+        )
     if isinstance(source, str) and source in SHIPPED_RECORDS:
         path = Path(str(resources.files("hf_spider") / "data" / SHIPPED_RECORDS[source]))
     else:

@@ -248,8 +248,8 @@ def load_candidates(
     ``README.md``), repo ids (the default pool's records where it knows them, else the Hub's) or records.
 
     Raises:
-        InvalidIndexError: a missing or malformed index file, ``"hub"`` without a modality, a Hub query with an
-            unknown key, or a list mixing records with other things.
+        InvalidIndexError: an empty path, a missing or malformed index file, ``"hub"`` without a modality, a Hub query
+            with an unknown key, or a list mixing records with other things.
         UnknownCandidateError: a repo id the Hub does not know.
     """
     if isinstance(pool, Mapping):
@@ -277,6 +277,10 @@ def load_candidates(
                 "candidates must be all repo ids (strings) or all ModelRecords; got a mix or other types"
             )
         return records_for_ids([str(c) for c in given])
+    if not os.fspath(pool).strip():  # Path("") is the current folder: it would read whatever repos lie there
+        raise InvalidIndexError(
+            "the candidate pool path is empty; pass an index file, a folder of model repos or 'bundled'"
+        )
     path = Path(pool)
     if path.is_dir():
         from .hub.local import records_from_dir

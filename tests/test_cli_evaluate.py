@@ -194,6 +194,8 @@ def test_missing_label_names_and_columns_are_one_line_each(capsys, tmp_path) -> 
 
 NOT_FILES = {  # each used to read something else (the current folder), hang, or end in a traceback
     "records that are a device": (["--records", "/dev/null"], "records '/dev/null' is not a regular file"),
+    "an empty records path": (["--records", ""], "the records path is empty; pass a CSV"),
+    "an empty candidates path": (["--records", "example", "--candidates", ""], "the candidate pool path is empty"),
     "a labels file that is a device": (
         ["--records", "example", "--labels-file", "/dev/null"],
         "labels file '/dev/null' is not a regular file",

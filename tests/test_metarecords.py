@@ -416,6 +416,7 @@ def test_help_documents_the_command(capsys) -> None:
         (["--finetune-tasks", "1", "--test-per-class", "0"], "--test-per-class >= 1"),
         (["--max-classes", "1"], "2 <= min_classes <= max_classes"),
         (["--models", "tiny/unknown"], "not in the candidate pool"),
+        (["--candidates", ""], "the candidate pool path is empty"),  # was the current folder
     ],
 )
 def test_bad_input_gets_one_line_and_exit_code_2(zoo, tmp_path, capsys, extra, message) -> None:
