@@ -139,6 +139,15 @@ def test_an_empty_shortlist_is_refused(hub) -> None:
         shortlist_of({}).push_to_hub_collection("Beans models", token=DEFAULT_TOKEN)
 
 
+def test_an_empty_title_or_namespace_is_refused_before_any_request(hub) -> None:
+    """``namespace=""`` used to fall back to the token's user; ``title=" "`` reached the Hub."""
+    with pytest.raises(CollectionPushError, match="the collection title is empty"):
+        first_ranking().push_to_hub_collection(" ", token=DEFAULT_TOKEN)
+    with pytest.raises(CollectionPushError, match="the collection namespace is empty"):
+        first_ranking().push_to_hub_collection("Beans models", namespace="", token=DEFAULT_TOKEN)
+    assert hub.collections == {} and hub.count("/api/") == 0
+
+
 # Every request a push makes, by what it does, as "METHOD /path?query" patterns of the loopback Hub's fault plan.
 ENDPOINTS = {
     "whoami": r"^GET /api/whoami-v2",

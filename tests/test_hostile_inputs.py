@@ -586,6 +586,14 @@ BAD_ARGUMENTS = {
         ["rank", "--labels", "caf\udce9,b", "--modality", "text"],
         "label name 'caf\\udce9' of 'labels' is not valid UTF-8 text",
     ),
+    "empty collection title": (  # exited 0 with no push and no word
+        [*RANK_LABELS, "--push-collection", ""],
+        "argument --push-collection: an empty name; pass one, or leave the option out",
+    ),
+    "empty collection namespace": (  # silently meant the token's user
+        [*RANK_LABELS, "--push-collection", "T", "--collection-namespace", " "],
+        "argument --collection-namespace: an empty name",
+    ),
     "missing command": ([], "the following arguments are required: COMMAND"),
 }
 

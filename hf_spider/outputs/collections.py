@@ -137,9 +137,9 @@ def push_to_hub_collection(
         The collection URL, or with ``dry_run=True`` the list of :class:`PlannedCall`.
 
     Raises:
-        CollectionPushError: empty shortlist, no or read-only token, a namespace the token cannot write to, a title
-            owned by someone else, a Hub failure that outlasted the retries (with the server's reason), or a failure
-            half way (its ``url`` is set; run the same push again to resume).
+        CollectionPushError: empty shortlist, an empty title or namespace, no or read-only token, a namespace the
+            token cannot write to, a title owned by someone else, a Hub failure that outlasted the retries (with the
+            server's reason), or a failure half way (its ``url`` is set; run the same push again to resume).
     """
     from huggingface_hub import HfApi
 
@@ -147,6 +147,10 @@ def push_to_hub_collection(
 
     if not shortlist.entries:
         raise CollectionPushError("the shortlist is empty, so there is nothing to push; rank with a wider pool first")
+    if not title.strip():
+        raise CollectionPushError("the collection title is empty; pass a title")
+    if namespace is not None and not namespace.strip():  # `namespace or the token's user` would take the user
+        raise CollectionPushError("the collection namespace is empty; pass a user or organisation, or None for yours")
     hub = _Hub(HfApi(token=token), policy or retry.WRITE_POLICY)
     with retry.session_timeout(hub.policy.timeout):
         return _push(hub, shortlist, title, namespace, private, description, prune, date, dry_run)
@@ -214,9 +218,21 @@ def _push(
 def add_push_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``--push-collection TITLE`` options of a CLI command that produces a shortlist (``hf-spider rank``)."""
     group = parser.add_argument_group("Hub collection")
-    group.add_argument("--push-collection", metavar="TITLE", help="push the shortlist to this Hub collection")
-    group.add_argument("--collection-namespace", help="user or organisation owning it (default: the token's user)")
+    group.add_argument(
+        "--push-collection", metavar="TITLE", type=_given, help="push the shortlist to this Hub collection"
+    )
+    group.add_argument(
+        "--collection-namespace", type=_given, help="user or organisation owning it (default: the token's user)"
+    )
     group.add_argument("--collection-public", action="store_true", help="make a new collection public")
+
+
+def _given(text: str) -> str:
+    """An argparse ``type=`` for a title or namespace: an empty one is refused as the command line is read, since
+    ``--push-collection ""`` would silently push nothing and ``--collection-namespace ""`` mean the token's user."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty name; pass one, or leave the option out")
+    return text
 
 
 def check_push_args(args: argparse.Namespace) -> None:
