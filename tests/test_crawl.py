@@ -309,3 +309,14 @@ def test_weights_digest_collapses_copies_under_unrelated_names(loopback_hub: Loo
         ("org/other-net", ()),
         ("org/vision-net", ("someone/my-model",)),  # created first: the original
     ]
+
+
+def test_help_says_which_retries_max_retries_and_backoff_govern(capsys) -> None:
+    """huggingface_hub retries each listing page itself (``list_models`` takes no setting for it): ``--max-retries 0
+    --backoff 0`` still made 6 listing requests over 23 s, so the help must not claim the flags cover them."""
+    with pytest.raises(SystemExit) as info:
+        main(["crawl", "--help"])
+    assert info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "retries of each model's requests" in text
+    assert "huggingface_hub's own retries of a page (5, over about 23 s; not configurable)" in text

@@ -50,11 +50,20 @@ def register(subparsers: Any) -> None:
     fetch.add_argument(
         "--timeout", type=positive_number, default=10.0, help="seconds before a silent request is retried"
     )
+    # huggingface_hub retries each listing page itself (http_backoff: 5 retries, 1 to 8 s waits) and list_models
+    # takes no setting for it, so these two govern the per-model requests and the restarts of the listing only.
     fetch.add_argument(
-        "--max-retries", type=nonnegative_int, default=5, help="retries on 429 / 5xx / timeouts (default 5)"
+        "--max-retries",
+        type=nonnegative_int,
+        default=5,
+        help="retries of each model's requests on 429 / 5xx / timeouts, and restarts of the listing after "
+        "huggingface_hub's own retries of a page (5, over about 23 s; not configurable) ran out (default 5)",
     )
     fetch.add_argument(
-        "--backoff", type=nonnegative_number, default=1.0, help="first retry wait in seconds (doubled each time)"
+        "--backoff",
+        type=nonnegative_number,
+        default=1.0,
+        help="first retry wait in seconds, doubled each time (a listing page's own retries wait 1 to 8 s)",
     )
     fetch.add_argument("--endpoint", help="Hub URL (default: HF_ENDPOINT or huggingface.co)")
     parser.add_argument(
