@@ -928,6 +928,12 @@ def test_an_index_that_is_not_utf8_or_has_mistyped_rows_is_one_line(capsys, tmp_
         assert_one_line_error(code, err, message)
 
 
+def test_index_stats_of_another_suffix_names_the_accepted_ones(capsys, tmp_path) -> None:
+    (tmp_path / "real.csv").write_text("repo_id,downloads\norg/a,5\n")
+    code, _, err = run_cli(capsys, "index", "stats", str(tmp_path / "real.csv"))
+    assert_one_line_error(code, err, "real.csv' is neither .jsonl nor .parquet")  # was: line 1 is not valid JSON
+
+
 def test_train_scorer_checks_every_file_it_would_write_before_training(capsys, tmp_path) -> None:
     project = tmp_path / "project"
     project.mkdir()

@@ -51,6 +51,16 @@ def test_bad_files_are_named_in_error_and_the_rest_is_kept(tmp_path: Path) -> No
     assert [part.split(":")[0] for part in record.error.split(" | ")] == ["malformed_card", "bad_config", "bad_weights"]
 
 
+def test_crawl_from_dir_writes_the_format_an_upper_case_suffix_names(tmp_path: Path, capsys) -> None:
+    _write_repo(tmp_path / "repos" / "acme" / "a", {"config.json": json.dumps({"model_type": "vit"})})
+    index = tmp_path / "OUT.PARQUET"
+    assert main(["crawl", "--index", str(index), "--from-dir", str(tmp_path / "repos")]) == 0
+    assert index.read_bytes()[:4] == b"PAR1"  # was JSON Lines under a Parquet name
+    capsys.readouterr()
+    assert main(["index", "stats", str(index), "--json"]) == 0  # and a real Parquet X.PARQUET was refused
+    assert json.loads(capsys.readouterr().out)["total"] == 1
+
+
 def test_folder_without_repos_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidIndexError, match="holds no model repo"):

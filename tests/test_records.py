@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -90,3 +91,58 @@ def test_bundled_index_holds_the_transfergraph_models() -> None:
     assert len({r.repo_id for r in records}) == len(records)
     vit = next(r for r in records if r.repo_id == "google/vit-base-patch16-224")
     assert vit.model_type == "vit" and vit.num_parameters and len(vit.label_names or ()) == 1000
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"repo_id": "org/a", "downloads": Infinity}', "row 1 is not a valid model record ('downloads' is inf"),
+        ('{"repo_id": "org/a", "num_parameters": 1e400}', "'num_parameters' is inf, not a whole number"),
+        ('{"repo_id": "org/a", "schema_version": Infinity}', "'schema_version' is inf, not a whole number"),
+        ('{"repo_id": "org/a", "tags": "vision"}', "'tags' must be a list, got str"),
+        ('{"repo_id": "org/a", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}", "line 1 nests too deeply"),
+    ],
+)
+def test_a_row_no_record_can_hold_is_refused_naming_the_row(tmp_path, line, message) -> None:
+    path = tmp_path / "index.jsonl"
+    path.write_text(line + "\n")
+    with pytest.raises(InvalidIndexError, match=re.escape(message)):
+        read_index(path)
+
+
+@pytest.mark.parametrize(
+    ("row", "message"),
+    [
+        ({"repo_id": "org/a", "num_parameters": float("inf")}, "row 1 is not a valid model record ('num_parameters'"),
+        ({"repo_id": "org/a", "tags": "notalist"}, "'tags' must be a list, got str"),  # not ('n', 'o', 't', ...)
+        ({"repo_id": "org/a", "extra": "[" * 100_000 + "]" * 100_000}, "row 1 nests too deeply"),
+    ],
+)
+def test_a_parquet_row_no_record_can_hold_is_refused_naming_the_row(tmp_path, row, message) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "index.parquet"
+    pq.write_table(pa.Table.from_pylist([row]), path)
+    with pytest.raises(InvalidIndexError, match=re.escape(message)):
+        read_index(path)
+
+
+@pytest.mark.parametrize(("name", "magic"), [("INDEX.PARQUET", b"PAR1"), ("Index.Parquet", b"PAR1"), ("I.JSONL", b"{")])
+def test_the_suffix_names_the_format_in_any_case(tmp_path, name, magic) -> None:
+    records = [full_record()]
+    path = write_index(records, tmp_path / name)
+    assert path.read_bytes().startswith(magic)  # OUT.PARQUET used to be written as JSON Lines
+    assert read_index(path) == records  # and a real Parquet X.PARQUET was read as JSON Lines and refused
+
+
+def test_an_index_of_another_suffix_names_the_accepted_ones(tmp_path) -> None:
+    path = tmp_path / "real.csv"
+    path.write_text("repo_id,downloads\norg/a,5\n")
+    with pytest.raises(InvalidIndexError, match=r"'.*real\.csv' is neither \.jsonl nor \.parquet"):
+        read_index(path)  # was: "line 1 is not valid JSON"
+    with pytest.raises(InvalidIndexError, match=r"is neither \.jsonl nor \.parquet"):
+        write_index([full_record()], tmp_path / "out.csv")  # was: JSON Lines under a .csv name
+    assert not (tmp_path / "out.csv").exists()
+    (tmp_path / "old.json").write_text(json.dumps({"repo_id": "org/a"}) + "\n")
+    assert [r.repo_id for r in read_index(tmp_path / "old.json")] == ["org/a"]  # JSON Lines named .json: still read

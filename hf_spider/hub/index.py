@@ -20,6 +20,8 @@ from .records import ModelRecord
 BUNDLED_INDEX = "bundled_index.jsonl"
 #: The suffixes an index is written with: Parquet, and JSON Lines (:func:`write_index`).
 INDEX_SUFFIXES = (".jsonl", ".parquet")
+#: The formats by suffix, in lower case (:func:`index_format`); a ``.json`` name is read as JSON Lines, not written.
+_FORMATS = {".parquet": "parquet", ".jsonl": "jsonl", ".json": "jsonl"}
 
 
 def bundled_index_path() -> Path:
@@ -32,17 +34,40 @@ def load_bundled_index() -> list[ModelRecord]:
     return read_index(bundled_index_path())
 
 
-def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
-    """Read an index file (``.parquet`` or ``.jsonl``/``.json``).
+def index_format(path: str | os.PathLike[str], *, what: str = "index", writing: bool = False) -> str:
+    """``"parquet"`` or ``"jsonl"``: the format the suffix of an index file names, in any case (``X.PARQUET`` is
+    Parquet). The one suffix rule of :func:`read_index`, :func:`write_index` and ``crawl --index``: compared
+    case-sensitively in one place and not in another, ``OUT.PARQUET`` was written as JSON Lines and refused as such.
+
+    Args:
+        path: the index file.
+        what: how the message names it (``"--index"``).
+        writing: refuse ``.json`` too (read as JSON Lines, but an index is written as ``.jsonl``).
 
     Raises:
-        InvalidIndexError: the file is missing, unreadable, or a row is not a valid record (the message names the row).
+        InvalidIndexError: any other suffix (a ``.csv`` would be read or written as JSON Lines).
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in INDEX_SUFFIXES or (suffix in _FORMATS and not writing):
+        return _FORMATS[suffix]
+    raise InvalidIndexError(
+        f"{what} '{path}' is neither .jsonl nor .parquet, the two formats an index is kept in; rename it or pass a "
+        ".jsonl or .parquet index"
+    )
+
+
+def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
+    """Read an index file (``.parquet``, or JSON Lines as ``.jsonl``/``.json``; any case).
+
+    Raises:
+        InvalidIndexError: the file is missing, unreadable, has another suffix, or a row is not a valid record (the
+            message names the row).
     """
     path = Path(path)
     if not path.is_file():
         what = "is a folder" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
         raise InvalidIndexError(f"index file '{path}' {what}; pass the path of a .parquet or .jsonl index")
-    if path.suffix == ".parquet":
+    if index_format(path) == "parquet":
         rows = _read_parquet_rows(path)
         return [_record_or_raise(path, i, row, ModelRecord.from_row) for i, row in enumerate(rows, start=1)]
     try:
@@ -62,15 +87,24 @@ def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
             raise InvalidIndexError(
                 f"index '{path}' line {lineno} is not valid JSON ({exc.msg}); fix or delete that line"
             ) from exc
+        except RecursionError:
+            raise InvalidIndexError(
+                f"index '{path}' line {lineno} nests too deeply to be a model record; fix or delete that line"
+            ) from None
         records.append(_record_or_raise(path, lineno, row, ModelRecord.from_dict))
     return records
 
 
 def write_index(records: Iterable[ModelRecord], path: str | os.PathLike[str]) -> Path:
-    """Write records atomically; the format follows the suffix (``.parquet``, else JSON Lines). Returns the path."""
+    """Write records atomically in the format the suffix names (:func:`index_format`). Returns the path.
+
+    Raises:
+        InvalidIndexError: the suffix is neither ``.parquet`` nor ``.jsonl`` (any case).
+    """
     path = Path(path)
+    fmt = index_format(path, writing=True)
     records = list(records)
-    if path.suffix == ".parquet":
+    if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -102,3 +136,7 @@ def _record_or_raise(path: Path, where: int, row: object, parse: object) -> Mode
         raise InvalidIndexError(
             f"index '{path}' row {where} is not a valid model record ({exc}); fix that row"
         ) from exc
+    except RecursionError:  # a Parquet cell of JSON text nested thousands deep
+        raise InvalidIndexError(
+            f"index '{path}' row {where} nests too deeply to be a model record; fix that row"
+        ) from None

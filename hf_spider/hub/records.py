@@ -117,12 +117,15 @@ class ModelRecord:
     def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
         """Inverse of :meth:`to_dict`; unknown keys go into ``extra`` rather than failing.
 
+        Every field passes :func:`field_value`, the rule the crawler's records pass too before they are written.
+
         Raises:
-            ValueError: ``repo_id`` is missing, or ``schema_version`` is newer than this library understands.
+            ValueError: ``repo_id`` is missing, ``schema_version`` is newer than this library understands, or a
+                field holds a value it cannot (see :func:`field_value`).
         """
         data = dict(data)
-        version = data.pop("schema_version", SCHEMA_VERSION)
-        if version is not None and int(version) > SCHEMA_VERSION:
+        version = _schema_version(data.pop("schema_version", SCHEMA_VERSION))
+        if version is not None and version > SCHEMA_VERSION:
             raise ValueError(
                 f"record schema_version {version} is newer than {SCHEMA_VERSION}; upgrade hf-spider to read it"
             )
@@ -131,29 +134,9 @@ class ModelRecord:
         known = _field_names()
         extra = dict(data.pop("extra", None) or {})
         extra.update({k: data.pop(k) for k in list(data) if k not in known})
-        for name in _TUPLE_FIELDS:
-            if data.get(name) is not None:
-                data[name] = tuple(str(v) for v in data[name])
-        if data.get("eval_results") is not None:
-            data["eval_results"] = tuple(EvalResult(**r) for r in data["eval_results"])
-        for name in ("num_parameters", "input_size", "downloads", "likes", "num_labels"):
-            if data.get(name) is not None:
-                data[name] = int(data[name])
-                if data[name] < 0:
-                    raise ValueError(f"'{name}' is {data[name]}; a count is never negative")
-        for name, kind in _scalar_fields().items():
-            value = data.get(name)
-            if value is None:
-                continue
-            if kind == "float" and type(value).__name__ not in ("bool", "bool_") and isinstance(value, int | float):
-                data[name] = float(value)
-            elif kind == "bool" and type(value).__name__ in ("bool", "bool_"):  # numpy's from a Parquet index
-                data[name] = bool(value)
-            elif kind != "str" or not isinstance(value, str):
-                word = {"str": "a string", "float": "a number", "bool": "true or false"}[kind]
-                raise ValueError(f"'{name}' must be {word}, got {type(value).__name__}")
+        data = {name: field_value(name, value) for name, value in data.items()}
         record = cls(**data, extra=extra)
-        if version is not None and int(version) < SCHEMA_VERSION:  # fill what older writers did not derive
+        if version is not None and version < SCHEMA_VERSION:  # fill what older writers did not derive
             from .layouts import upgrade_record
 
             record = upgrade_record(record)
@@ -174,6 +157,71 @@ class ModelRecord:
             if isinstance(data.get(name), str):
                 data[name] = json.loads(data[name])
         return cls.from_dict(data)
+
+
+#: Fields that count something: whole numbers, never negative.
+_COUNT_FIELDS = ("num_parameters", "input_size", "downloads", "likes", "num_labels")
+
+
+def field_value(name: str, value: Any) -> Any:
+    """``value`` as the field ``name`` of a :class:`ModelRecord` holds it: a list as a tuple of strings, a count as an
+    ``int``, a dict of ``eval_results`` as an :class:`EvalResult`.
+
+    The one rule of what a record may hold, applied both ways: :meth:`ModelRecord.from_dict` applies it to every row
+    of an index it reads, and :func:`~hf_spider.hub.sanitize.sanitize_record` to every record the crawler makes
+    (dropping what it refuses, with a note), so a crawl never writes a row that a later read would refuse and that
+    would make the whole index unreadable.
+
+    Raises:
+        ValueError: ``value`` cannot be that field: a string or number where a list belongs, a negative, infinite
+            or non-numeric count, a list where a string, number or flag belongs.
+    """
+    if value is None:
+        return None
+    if name in _TUPLE_FIELDS:
+        if not isinstance(value, list | tuple):  # a string would be read as a list of its characters
+            raise ValueError(f"'{name}' must be a list, got {type(value).__name__}")
+        return tuple(str(v) for v in value)
+    if name == "eval_results":
+        if not isinstance(value, list | tuple) or not all(isinstance(r, dict | EvalResult) for r in value):
+            raise ValueError("'eval_results' must be a list of objects with dataset, metric and value")
+        try:
+            return tuple(r if isinstance(r, EvalResult) else EvalResult(**r) for r in value)
+        except TypeError as exc:
+            raise ValueError(f"'eval_results' holds a result that is not one ({exc})") from exc
+    if name in _COUNT_FIELDS:
+        return _count(name, value)
+    kind = _scalar_fields().get(name)
+    if kind == "float" and type(value).__name__ not in ("bool", "bool_") and isinstance(value, int | float):
+        return float(value)
+    if kind == "bool" and type(value).__name__ in ("bool", "bool_"):  # numpy's from a Parquet index
+        return bool(value)
+    if kind is not None and (kind != "str" or not isinstance(value, str)):
+        word = {"str": "a string", "float": "a number", "bool": "true or false"}[kind]
+        raise ValueError(f"'{name}' must be {word}, got {type(value).__name__}")
+    return value
+
+
+def _count(name: str, value: Any) -> int:
+    """A count field's value as an ``int`` (a Parquet column may hold it as a float), refused when negative or when
+    it is no whole number (``Infinity``, ``1e400``, a list)."""
+    try:
+        count = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"'{name}' is {str(value)[:40]}, not a whole number; a count must be one") from None
+    if count < 0:
+        raise ValueError(f"'{name}' is {count}; a count is never negative")
+    return count
+
+
+def _schema_version(value: Any) -> int | None:
+    """A record's ``schema_version`` as an ``int`` (``None`` when the row has none)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueError(f"'schema_version' is {str(value)[:40]}, not a whole number") from None
 
 
 @lru_cache(maxsize=1)
