@@ -51,6 +51,35 @@ def test_bad_files_are_named_in_error_and_the_rest_is_kept(tmp_path: Path) -> No
     assert [part.split(":")[0] for part in record.error.split(" | ")] == ["malformed_card", "bad_config", "bad_weights"]
 
 
+def _safetensors_header(header: bytes) -> bytes:
+    return len(header).to_bytes(8, "little") + header
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b'{"w": {"dtype": "F32", "shape": 5}}',  # TypeError: 'int' object is not iterable
+        b'{"w": {"dtype": "F32", "shape": null}}',
+        b'{"w": {"dtype": ["F32"], "shape": [2]}}',  # TypeError: unhashable type: 'list'
+        b'{"w": {"dtype": "F32", "shape": [1e999]}}',  # OverflowError: cannot convert float infinity to integer
+        b'{"w": {"dtype": "F32", "shape": [-1000, 3]}}',  # a negative parameter count, refused by every later read
+        b'{"w": {"dtype": "F32", "shape": [2.5]}}',
+        b"[" * 100_000 + b"]" * 100_000,  # RecursionError
+    ],
+    ids=["shape int", "shape null", "dtype list", "shape 1e999", "negative shape", "fractional shape", "deep"],
+)
+def test_a_hostile_safetensors_header_is_bad_weights_not_a_traceback(tmp_path: Path, capsys, header: bytes) -> None:
+    _write_repo(
+        tmp_path / "repos" / "evil" / "m", {"model.safetensors": _safetensors_header(header), "config.json": "{}"}
+    )
+    record = read_model_dir(tmp_path / "repos" / "evil" / "m", "evil/m")
+    assert record.num_parameters is None and record.error is not None
+    assert record.error.startswith("bad_weights: model.safetensors has no readable safetensors header")
+    index = tmp_path / "index.jsonl"
+    assert main(["crawl", "--index", str(index), "--from-dir", str(tmp_path / "repos")]) == 0
+    assert [r.error for r in read_index(index)] == [record.error]
+
+
 def test_crawl_from_dir_writes_the_format_an_upper_case_suffix_names(tmp_path: Path, capsys) -> None:
     _write_repo(tmp_path / "repos" / "acme" / "a", {"config.json": json.dumps({"model_type": "vit"})})
     index = tmp_path / "OUT.PARQUET"

@@ -98,7 +98,8 @@ def parameters_from_safetensors_header(f: BinaryIO) -> dict[str, int]:
     """Parameter count per dtype from a safetensors file's header; reads only the header, never the weights.
 
     Raises:
-        ValueError: the file does not start with a safetensors header.
+        ValueError: the file does not start with a safetensors header, or a tensor's dtype or shape is not one (a
+            shape that is no list of sizes >= 0, a dtype that is no name).
     """
     raw = f.read(8)
     if len(raw) != 8:
@@ -113,6 +114,8 @@ def parameters_from_safetensors_header(f: BinaryIO) -> dict[str, int]:
         header = json.loads(header_bytes)
     except ValueError as exc:
         raise ValueError(f"header is not JSON ({exc})") from exc
+    except RecursionError:
+        raise ValueError("header nests too deeply to be JSON a safetensors writer made") from None
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     counts: dict[str, int] = {}
@@ -121,8 +124,19 @@ def parameters_from_safetensors_header(f: BinaryIO) -> dict[str, int]:
             continue
         if not isinstance(tensor, dict) or "dtype" not in tensor or "shape" not in tensor:
             raise ValueError(f"tensor '{name}' has no dtype/shape")
-        counts[tensor["dtype"]] = counts.get(tensor["dtype"], 0) + prod(int(d) for d in tensor["shape"])
+        dtype, shape = tensor["dtype"], tensor["shape"]
+        if not isinstance(dtype, str):
+            raise ValueError(f"tensor '{name}' has a dtype that is not a name")
+        counts[dtype] = counts.get(dtype, 0) + prod(_dimensions(name, shape))
     return counts
+
+
+def _dimensions(name: str, shape: object) -> list[int]:
+    """A tensor's shape as the format defines it, a list of sizes >= 0; anything else (a number, ``null``, a negative
+    or fractional size, ``1e999``) is refused, as no safetensors writer makes it and it counts no parameters."""
+    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+        raise ValueError(f"tensor '{name}' has a shape that is not a list of sizes >= 0")
+    return shape
 
 
 def parameters_from_safetensors_bytes(data: bytes) -> dict[str, int]:
