@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from hf_spider.cli import main
-from hf_spider.errors import HubCrawlError, OfflineCacheMissError
+from hf_spider.errors import HubCrawlError, InvalidIndexError, OfflineCacheMissError
 from hf_spider.hub.crawl import CrawlReport, Selection, crawl
 from hf_spider.hub.dedup import aliases_of, collapse_copies
 from hf_spider.hub.index import read_index
@@ -320,3 +321,70 @@ def test_help_says_which_retries_max_retries_and_backoff_govern(capsys) -> None:
     text = " ".join(capsys.readouterr().out.split())
     assert "retries of each model's requests" in text
     assert "huggingface_hub's own retries of a page (5, over about 23 s; not configurable)" in text
+
+
+@pytest.mark.parametrize("kind", ["symlink", "fifo", "folder"])
+def test_a_journal_that_is_no_regular_file_is_refused_before_any_request(
+    loopback_hub: LoopbackHub, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """The journal is appended to in place: a symlink's target was cut and appended to, a FIFO hung the crawl."""
+    generate_repos(loopback_hub, 2, bad=False)
+    index = tmp_path / "index.jsonl"
+    journal = CrawlJournal(index).path
+    victim = tmp_path / "victim.jsonl"
+    victim.write_text("keep me\n")
+    reader = None
+    if kind == "symlink":
+        journal.symlink_to(victim)
+    elif kind == "fifo":
+        os.mkfifo(journal)
+        reader = os.open(journal, os.O_RDONLY | os.O_NONBLOCK)  # a crawl that opens it anyway does not block here
+    else:
+        journal.mkdir()
+    loopback_hub.clear_requests()
+    try:
+        code = main(["crawl", "--index", str(index), "--endpoint", loopback_hub.endpoint, "--backoff", "0.01"])
+    finally:
+        if reader is not None:
+            os.close(reader)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.count("error:") == 1 and f"crawl journal '{journal}' is a" in err and "pass another --index" in err
+    assert loopback_hub.requests == [] and not index.exists()
+    assert victim.read_text() == "keep me\n" and (journal.is_symlink() or journal.is_fifo() or journal.is_dir())
+
+
+def test_a_failed_listing_leaves_no_journal_behind(loopback_hub: LoopbackHub, tmp_path: Path) -> None:
+    loopback_hub.faults.add("404", match="^GET /api/models")
+    with pytest.raises(HubCrawlError):
+        _crawl(loopback_hub, tmp_path / "index.jsonl")
+    assert not CrawlJournal(tmp_path / "index.jsonl").path.exists()
+
+
+def test_a_journal_that_is_not_utf8_is_one_error_and_a_tail_torn_inside_a_character_is_dropped(
+    tmp_path: Path,
+) -> None:
+    from hf_spider.hub.records import ModelRecord
+
+    journal = CrawlJournal(tmp_path / "index.jsonl")
+    journal.path.write_bytes(b"\xff\xfe\n")
+    with pytest.raises(InvalidIndexError, match=r"is not UTF-8 text .*delete it"):
+        journal.replay()
+    journal.path.unlink()
+    with journal:
+        journal.append(ModelRecord(repo_id="a/one", sha="1"))
+    with journal.path.open("ab") as f:
+        f.write('{"repo_id": "a/caf\u00e9'.encode()[:-1])  # a kill -9 between the two bytes of a character
+    assert list(journal.replay()) == ["a/one"]
+
+
+def test_a_journal_line_nested_too_deep_is_skipped_as_unreadable(tmp_path: Path) -> None:
+    from hf_spider.hub.records import ModelRecord
+
+    journal = CrawlJournal(tmp_path / "index.jsonl")
+    with journal:
+        journal.append(ModelRecord(repo_id="a/one", sha="1"))
+    with journal.path.open("a") as f:
+        f.write('{"repo_id": "a/two", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}\n")  # RecursionError
+        f.write(json.dumps({"repo_id": "a/three", "downloads": float("inf")}) + "\n")  # OverflowError
+    assert list(journal.replay()) == ["a/one"]

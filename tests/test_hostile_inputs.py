@@ -970,6 +970,14 @@ def test_a_push_that_cannot_happen_is_refused_before_the_work(capsys, tmp_path, 
     assert not out.exists()  # nothing ranked, trained or crawled
 
 
+def test_index_stats_with_a_journal_that_is_not_utf8_is_one_line(capsys, tmp_path) -> None:
+    (tmp_path / "j1").mkdir()
+    (tmp_path / "j1" / "idx.jsonl.journal.jsonl").write_bytes(b"\xff\xfe\n")  # was: UnicodeDecodeError
+    code, _, err = run_cli(capsys, "index", "stats", str(tmp_path / "j1" / "idx.jsonl"))
+    assert_one_line_error(code, err, "crawl journal '")
+    assert "is not UTF-8 text (byte 0)" in err
+
+
 def test_a_push_without_a_token_is_refused_before_the_ranking(capsys, tmp_path, monkeypatch) -> None:
     from huggingface_hub import constants
 

@@ -6,11 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidIndexError
 from ..hub.crawl import Selection, crawl, crawl_dir
-from ..hub.index import INDEX_SUFFIXES
-from ..hub.output_paths import check_output_file
 from ..hub.push import check_can_push
+from ..hub.snapshot import check_crawl_outputs
 from ._types import nonnegative_int, nonnegative_number, output_file, positive_int, positive_number
 
 
@@ -76,13 +74,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    check_output_file(args.index, what="--index")  # a folder, a device or a symlink is refused before any request
     if args.push_to_hub:
         check_can_push("--push-to-hub")
-    if args.index.suffix.lower() not in INDEX_SUFFIXES:  # anything else would be written as JSON Lines, silently
-        raise InvalidIndexError(
-            f"--index '{args.index}' is neither .jsonl nor .parquet, the two formats an index is written in; rename it"
-        )
+    # A folder, a device, a symlink (the index's or its journal's) or a .csv is refused before any request.
+    check_crawl_outputs(args.index, what="--index")
     if args.from_dir is not None:
         report = crawl_dir(args.from_dir, args.index)
     else:

@@ -50,7 +50,7 @@ from .retry import (
     wait_before_retry,
 )
 from .sanitize import LIMITS, HubLimits, escape_for_display, sanitize_record
-from .snapshot import CrawlJournal, index_stats, load_with_journal
+from .snapshot import CrawlJournal, check_crawl_outputs, index_stats, load_with_journal
 
 logger = logging.getLogger(__name__)
 
@@ -204,12 +204,15 @@ class Crawler:
         Raises:
             HubCrawlError: the listing failed for good (bad filter, no access, Hub down past all retries).
             OfflineCacheMissError: offline, and the index or an asked model is not available locally.
+            InvalidOutputError, InvalidIndexError: the index or its journal cannot be written
+                (:func:`~hf_spider.hub.snapshot.check_crawl_outputs`); nothing was requested.
         """
         from huggingface_hub.constants import is_offline_mode
         from huggingface_hub.utils import tqdm
 
         selection = selection or Selection()
         index_path = Path(index_path)
+        check_crawl_outputs(index_path)
         if is_offline_mode():
             return self._crawl_offline(index_path, selection)
         start = time.monotonic()
@@ -511,6 +514,7 @@ def crawl(index_path: str | Path, selection: Selection | None = None, **settings
 def crawl_dir(root: str | Path, index_path: str | Path) -> CrawlReport:
     """Index a folder of model repos laid out as on the Hub (``crawl --from-dir``), merged into ``index_path``."""
     start = time.monotonic()
+    check_crawl_outputs(index_path)
     found = records_from_dir(Path(root))
     records = load_with_journal(index_path)
     records.update((r.repo_id, r) for r in found)

@@ -79,6 +79,42 @@ def check_output_file(
     _check_writable_folder(path, what)
 
 
+def check_append_file(path: str | os.PathLike[str], *, what: str, fix: str) -> None:
+    """Refuse ``path`` as a file written in place (appended to, cut back) unless it is a regular file or a new path
+    under a writable folder: the same gate as :func:`check_output_file`, for a file that is not replaced atomically
+    but opened where it is (a crawl journal), so a symbolic link would have the file it points at cut and appended
+    to, a FIFO would block the writer for good and a device would take the data.
+
+    Args:
+        path: the file to append to.
+        what: how messages name it (``"crawl journal"``).
+        fix: what the messages end with (``"remove it or pass another --index"``).
+
+    Raises:
+        InvalidOutputError: ``path`` is a symbolic link, folder, device, FIFO or socket, read-only, or lies under a
+            file or a folder that cannot be written.
+    """
+    path = Path(path)
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        _check_writable_folder(path, what)
+        return
+    except NotADirectoryError:
+        raise InvalidOutputError(
+            f"{what} '{path}' lies under '{_first_non_folder(path)}', which is a file, not a folder; {fix}"
+        ) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidOutputError(
+            f"{what} '{path}' is a symbolic link (to '{os.path.realpath(path)}'), and writing it would change what "
+            f"it points at; {fix}"
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidOutputError(f"{what} '{path}' is a {_kind(info.st_mode)}, not a regular file; {fix}")
+    if not os.access(path, os.W_OK):
+        raise InvalidOutputError(f"{what} '{path}' is read-only; {fix}")
+
+
 def check_output_dir(path: str | os.PathLike[str], *, what: str = "output folder") -> None:
     """Refuse ``path`` as a folder to write into unless it is a writable folder or can be made in one.
 
@@ -187,6 +223,13 @@ def _check_regular(path: Path, info: os.stat_result, what: str) -> None:
                 f"{what} '{path}' is a {kind}, not a regular file, and an atomic write would replace it; pass a "
                 "file path, or - for stdout"
             )
+
+
+def _kind(mode: int) -> str:
+    """What a file that is not regular is, for a message (``"FIFO (named pipe)"``)."""
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return next((kind for test, kind in _KINDS if test(mode)), "special file")
 
 
 def _check_writable_folder(path: Path, what: str) -> None:

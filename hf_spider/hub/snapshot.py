@@ -21,8 +21,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO, Any
 
+from ..errors import InvalidIndexError
 from .cards import error_kinds
-from .index import read_index
+from .index import index_format, read_index
+from .output_paths import check_append_file, check_output_file
 from .records import ModelRecord
 from .sanitize import UNSAFE_TEXT, escape_for_display
 
@@ -40,26 +42,51 @@ class CrawlJournal:
         self._lock = threading.Lock()
         self._file: IO[bytes] | None = None
 
+    def check(self, *, what: str = "index") -> None:
+        """Refuse a journal path that cannot be appended to in place (see
+        :func:`~hf_spider.hub.output_paths.check_append_file`); ``what`` names the index in the message.
+
+        Raises:
+            InvalidOutputError: the journal is a symbolic link, folder, device, FIFO or socket, or read-only.
+        """
+        fix = f"remove it (the next crawl then fetches its models again) or pass another {what}"
+        check_append_file(self.path, what="crawl journal", fix=fix)
+
     def replay(self) -> dict[str, ModelRecord]:
-        """The records of the journal by repo id (a later line wins); a torn or unreadable line is skipped."""
+        """The records of the journal by repo id (a later line wins); a torn or unreadable line is skipped.
+
+        Raises:
+            InvalidIndexError: the journal is not UTF-8 text, so not one a crawl wrote (each line is encoded before
+                it is written, and a torn last line is left out): it would be crawled over, then deleted.
+        """
         records: dict[str, ModelRecord] = {}
         if not self.path.is_file():
             return records
-        with self.path.open(encoding="utf-8") as f:
-            for lineno, line in enumerate(f, start=1):
-                try:
-                    record = ModelRecord.from_dict(json.loads(line))
-                except (ValueError, TypeError, KeyError):
-                    logger.info(
-                        "skipping unreadable line %d of %s (a crawl was cut off while writing it)", lineno, self.path
-                    )
-                    continue
-                records[record.repo_id] = record
+        data = self.path.read_bytes()
+        try:
+            text = data[: data.rfind(b"\n") + 1].decode("utf-8")  # a torn last line may end inside a character
+        except UnicodeDecodeError as exc:
+            raise InvalidIndexError(
+                f"crawl journal '{self.path}' is not UTF-8 text (byte {exc.start}), so no crawl wrote it; move it "
+                "away or delete it (the next crawl then fetches its models again)"
+            ) from exc
+        for lineno, line in enumerate(text.split("\n"), start=1):  # not splitlines(), as read_index
+            if not line.strip():
+                continue
+            try:
+                record = ModelRecord.from_dict(json.loads(line))
+            except (ValueError, TypeError, KeyError, RecursionError):
+                logger.info(
+                    "skipping unreadable line %d of %s (a crawl was cut off while writing it)", lineno, self.path
+                )
+                continue
+            records[record.repo_id] = record
         if records:
             logger.info("resuming: %d records from the journal %s", len(records), self.path)
         return records
 
     def __enter__(self) -> CrawlJournal:
+        self.check()  # again, right before opening: the crawl checked it before its first request
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._cut_torn_tail()
         self._file = self.path.open("ab")
@@ -69,6 +96,8 @@ class CrawlJournal:
         if self._file is not None:
             self._file.close()
             self._file = None
+            if self.path.is_file() and self.path.stat().st_size == 0:  # nothing finished (the listing failed)
+                self.discard()  # leave no empty journal behind
 
     def append(self, record: ModelRecord) -> ModelRecord:
         """Write one record as one line and flush it to the OS, so a killed process keeps it; returns what was written.
@@ -147,6 +176,21 @@ def index_stats(records: Iterable[ModelRecord]) -> IndexStats:
         errors=dict(Counter(kind for r in records for kind in error_kinds(r.error)).most_common()),
         with_error=sum(1 for r in records if r.error),
     )
+
+
+def check_crawl_outputs(index_path: str | Path, *, what: str = "index") -> None:
+    """Refuse, before any request, an index path a crawl cannot write: the index as any output
+    (:func:`~hf_spider.hub.output_paths.check_output_file`), its suffix (:func:`~hf_spider.hub.index.index_format`),
+    and its journal, which is appended to in place (:meth:`CrawlJournal.check`).
+
+    Raises:
+        InvalidOutputError: the index or its journal is a symbolic link, folder, device, FIFO or socket, read-only,
+            or in a folder that cannot be written.
+        InvalidIndexError: the index is neither ``.jsonl`` nor ``.parquet``.
+    """
+    check_output_file(index_path, what=what)
+    index_format(index_path, what=what, writing=True)
+    CrawlJournal(index_path).check(what=what)
 
 
 def load_with_journal(index_path: str | Path) -> dict[str, ModelRecord]:
