@@ -19,6 +19,7 @@ import pytest
 
 from hf_spider.cli import main
 from hf_spider.errors import HubCrawlError, InvalidIndexError, OfflineCacheMissError
+from hf_spider.hub import crawl as crawl_module
 from hf_spider.hub.crawl import CrawlReport, Selection, crawl
 from hf_spider.hub.dedup import aliases_of, collapse_copies
 from hf_spider.hub.index import read_index
@@ -388,3 +389,62 @@ def test_a_journal_line_nested_too_deep_is_skipped_as_unreadable(tmp_path: Path)
         f.write('{"repo_id": "a/two", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}\n")  # RecursionError
         f.write(json.dumps({"repo_id": "a/three", "downloads": float("inf")}) + "\n")  # OverflowError
     assert list(journal.replay()) == ["a/one"]
+
+
+def test_hostile_listing_and_file_values_cost_their_field_not_the_index(
+    loopback_hub: LoopbackHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Negative counts, a list for a task and a dict for a library were written, then every read refused the index."""
+    repos = generate_repos(loopback_hub, 2, bad=False)
+    vit = json.dumps({"model_type": "vit", "image_size": -224})
+    bert = json.dumps({"model_type": "bert", "max_position_embeddings": -512})
+    loopback_hub.add_repo(
+        "evil/counts", {"config.json": vit}, pipeline_tag="image-classification", downloads=-5, likes=-3
+    )
+    loopback_hub.add_repo("evil/positions", {"config.json": bert}, pipeline_tag="text-classification")
+    loopback_hub.add_repo("evil/task-list", {"README.md": "---\npipeline_tag: [a, b]\n---\n", "config.json": "{}"})
+    loopback_hub.add_repo("evil/library-dict", {"README.md": "---\nlibrary_name: {x: 1}\n---\n", "config.json": "{}"})
+    index = tmp_path / "index.jsonl"
+    report = _crawl(loopback_hub, index)  # _error_counts raised TypeError (unhashable list) after the write
+    assert report.errors == {"bad_value": 4}
+    by_id = {r.repo_id: r for r in read_index(index)}
+    counts = by_id["evil/counts"]
+    assert (counts.downloads, counts.likes, counts.input_size, counts.model_type) == (None, None, None, "vit")
+    assert by_id["evil/positions"].input_size is None and by_id["evil/task-list"].pipeline_tag is None
+    assert by_id["evil/library-dict"].library_name is None
+    assert "bad_value: downloads was dropped" in (counts.error or "")
+    assert all(mismatches(g.expected(with_config=True, with_card=True), by_id[g.repo_id]) == [] for g in repos)
+    assert main(["index", "stats", str(index)]) == 0
+    assert "bad_value" in capsys.readouterr().out
+
+
+def test_a_listed_tag_that_is_not_text_is_left_out_and_the_listing_goes_on(
+    loopback_hub: LoopbackHub, tmp_path: Path
+) -> None:
+    repos = generate_repos(loopback_hub, 3, bad=False)
+    loopback_hub.add_repo("evil/tags", {"config.json": "{}"}, tags=[5, "base_model:acme/base"])  # type: ignore[list-item]
+    index = tmp_path / "index.jsonl"
+    report = _crawl(loopback_hub, index, with_config=False, with_card=False)  # was: HubCrawlError, nothing written
+    assert report.listed == 4 and report.errors == {}
+    by_id = {r.repo_id: r for r in read_index(index)}
+    assert by_id["evil/tags"].tags == ("base_model:acme/base",) and by_id["evil/tags"].base_models == ("acme/base",)
+    assert all(mismatches(g.expected(with_config=False, with_card=False), by_id[g.repo_id]) == [] for g in repos)
+
+
+def test_a_listed_model_nothing_foresaw_is_one_failed_record(
+    loopback_hub: LoopbackHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repos = generate_repos(loopback_hub, 3, bad=False)
+    real = crawl_module.record_from_model_info
+
+    def fails_on_one(info: Any, **kwargs: Any) -> Any:
+        if info.id == repos[1].repo_id:
+            raise KeyError("a value no parser expected")
+        return real(info, **kwargs)
+
+    monkeypatch.setattr(crawl_module, "record_from_model_info", fails_on_one)
+    report = _crawl(loopback_hub, tmp_path / "index.jsonl", with_config=False, with_card=False)
+    assert report.listed == 3 and report.errors == {"transient": 1}
+    by_id = {r.repo_id: r for r in read_index(tmp_path / "index.jsonl")}
+    assert (by_id[repos[1].repo_id].error or "").startswith("transient: unexpected KeyError")
+    assert by_id[repos[0].repo_id].error is None

@@ -88,6 +88,34 @@ def test_a_sanitised_record_round_trips_through_the_journal_and_both_index_forma
     assert CrawlJournal(tmp_path / "j.jsonl").replay() == {record.repo_id: record}
 
 
+def test_a_value_no_index_row_may_hold_is_dropped_and_noted_and_the_index_stays_readable(tmp_path) -> None:
+    """What a hostile repo sends (a negative count, a list for a tag) once made every later read of the index fail;
+    the rule ``read_index`` reads each row with is now the rule each crawled record is written with."""
+    record = ModelRecord(
+        repo_id="evil/model",
+        pipeline_tag=["image-classification", "x"],  # type: ignore[arg-type]
+        library_name={"x": 1},  # type: ignore[arg-type]
+        num_parameters=-3000,
+        input_size=-224,
+        downloads=-5,
+        likes=-3,
+        tags=("vision", 5),  # type: ignore[arg-type]
+    )
+    clean = sanitize_record(record)
+    dropped = ("pipeline_tag", "library_name", "num_parameters", "input_size", "downloads", "likes")
+    assert [getattr(clean, name) for name in dropped] == [None] * 6 and clean.tags == ("vision", "5")
+    assert error_kinds(clean.error) == ["bad_value"]
+    assert (
+        "bad_value: input_size was dropped ('input_size' is -224; a count is never negative)"
+        in clean.extra[SANITISED_KEY]
+    )
+    assert sanitize_record(clean) is clean
+    for name in ("index.jsonl", "index.parquet"):
+        write_index([clean], tmp_path / name)
+        assert read_index(tmp_path / name) == [clean]
+    assert index_stats([clean]).errors == {"bad_value": 1}  # a list pipeline tag made the counts raise TypeError
+
+
 def test_the_journal_never_holds_a_poison_record(tmp_path) -> None:
     """A record nobody sanitised (a lone surrogate in a label) is written as a failed record, so resumes progress."""
     poison = ModelRecord(repo_id="acme/poison", sha="1" * 40, label_names=("ok", LONE))

@@ -36,6 +36,7 @@ ERROR_KINDS = (
     "bad_weights",  # a .safetensors file has no readable header
     "unsafe_text",  # strings held control, bidi-override or unencodable characters; they are stored escaped
     "oversized",  # a file, card metadata, label list or string was over a HubLimits cap; it was cut or not read
+    "bad_value",  # a field held a value no index row may hold (a negative count, a list for a tag); it was dropped
     "transient",  # retries ran out (429, 5xx, timeouts); the next crawl fetches the model again
 )
 #: Error kinds that mean a repo was not read: what the model is (its config, its weights) is unknown, or it is gone.
@@ -334,7 +335,7 @@ def record_from_model_info(info: ModelInfo, *, limits: HubLimits = LIMITS) -> Mo
         likes=info.likes,
         created_at=info.created_at.isoformat() if info.created_at else None,
         last_modified=info.last_modified.isoformat() if info.last_modified else None,
-        tags=tuple(info.tags) if info.tags is not None else None,
+        tags=_tags(info.tags),
         error=card_error,
         **fields,
     )
@@ -360,6 +361,14 @@ def unread_reason(error: str | None) -> str | None:
         if part.split(":", 1)[0].strip() in UNREAD_KINDS or part.startswith(f"{OVERSIZED}: config.json")
     ]
     return ERROR_SEPARATOR.join(parts) or None
+
+
+def _tags(value: Any) -> tuple[str, ...] | None:
+    """The Hub's tags without the items that are not strings: ``"tags": [5]`` names no tag, and every reader of tags
+    (``base_model:`` and ``dataset:`` prefixes) expects text; anything but a list is no list of tags."""
+    if not isinstance(value, list | tuple):
+        return None
+    return tuple(tag for tag in value if isinstance(tag, str))
 
 
 def _strings(value: Any) -> tuple[str, ...] | None:

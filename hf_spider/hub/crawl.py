@@ -291,7 +291,7 @@ class Crawler:
                 ):
                     if info.id not in seen:  # a listing restarted after a failure repeats its first pages
                         seen.add(info.id)
-                        yield record_from_model_info(info, limits=self.limits)
+                        yield self._listed_record(info)
                 return
             except Exception as exc:
                 if isinstance(exc, TypeError) and "cardData" in expand:
@@ -312,6 +312,14 @@ class Crawler:
                 except RetriesStoppedError as gave_up:
                     raise self._listing_failed(gave_up) from exc
                 attempt += 1
+
+    def _listed_record(self, info: Any) -> ModelRecord:
+        """The record of one listed model; a value nothing foresaw costs that model (one failed record, fetched
+        again by the next crawl), never the listing of all the others."""
+        try:
+            return record_from_model_info(info, limits=self.limits)
+        except Exception as exc:
+            return self._unexpected_failure(str(info.id), exc)
 
     def _listing_failed(self, exc: BaseException) -> HubCrawlError:
         return HubCrawlError(
@@ -345,9 +353,7 @@ class Crawler:
                 return replace(previous, downloads=item.downloads, likes=item.likes), was_requested
             return self.fetch(item, deadline=deadline), True
         except Exception as exc:  # a bug or a value nothing foresaw: one failed record, never a failed crawl
-            logger.warning("unexpected failure on %s: %s", escape_for_display(repo_id), self._describe(exc))
-            error = f"transient: unexpected {self._describe(exc)}; crawl again, and report it if it persists"
-            return sanitize_record(ModelRecord(repo_id=repo_id, error=error)), True
+            return self._unexpected_failure(repo_id, exc), True
 
     def fetch(self, listed: ModelRecord, *, deadline: float | None = None) -> ModelRecord:
         """``listed`` completed with the parts this crawler was asked for, at the listed sha; never raises.
@@ -462,6 +468,13 @@ class Crawler:
             return f"transient: {self._describe(exc)} after {self.max_retries} retries; crawl again later"
         logger.warning("unexpected failure on %s: %s", escape_for_display(repo_id), self._describe(exc))
         return f"transient: unexpected {self._describe(exc)}; crawl again, and report it if it persists"
+
+    def _unexpected_failure(self, repo_id: str, exc: Exception) -> ModelRecord:
+        """The record of a model that failed in a way nothing foresaw (a bug, a value no parser expected): kept as
+        ``transient``, so the next crawl tries it again."""
+        logger.warning("unexpected failure on %s: %s", escape_for_display(repo_id), self._describe(exc))
+        error = f"transient: unexpected {self._describe(exc)}; crawl again, and report it if it persists"
+        return sanitize_record(ModelRecord(repo_id=repo_id, error=error), limits=self.limits)
 
     def _describe(self, exc: BaseException) -> str:
         """One line naming a failure and the server's reason, with the token masked."""

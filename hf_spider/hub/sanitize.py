@@ -13,9 +13,12 @@ that keeps it as is:
 ``\\uXXXX`` (lossless, and idempotent: a sanitised value passes unchanged), strings, lists, nesting and the number of
 nested values are capped (:class:`HubLimits`), and types JSON cannot hold become strings. :func:`sanitize_record`
 applies it to every field of a :class:`~hf_spider.hub.records.ModelRecord` (so a field added later is covered without
-a change here) and records what it changed twice: in ``extra["sanitised"]`` (one line per field) and as error kinds
-``unsafe_text`` / ``oversized`` in ``error``, which ``hf-spider index stats`` counts. :func:`escape_for_display` is the
-last line of defence before a terminal, a table or a collection note, for values that never crossed this boundary.
+a change here), drops a value that no index row may hold (a negative count, a list where a string belongs: the rule
+:meth:`~hf_spider.hub.records.ModelRecord.from_dict` reads every row with, so the crawler never writes a row that
+makes its index unreadable), and records what it changed twice: in ``extra["sanitised"]`` (one line per field) and as
+error kinds ``unsafe_text`` / ``oversized`` / ``bad_value`` in ``error``, which ``hf-spider index stats`` counts.
+:func:`escape_for_display` is the last line of defence before a terminal, a table or a collection note, for values
+that never crossed this boundary.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .records import ERROR_SEPARATOR, join_errors
+from .records import ERROR_SEPARATOR, field_value, join_errors
 
 if TYPE_CHECKING:
     from .records import ModelRecord
@@ -36,6 +39,9 @@ if TYPE_CHECKING:
 UNSAFE_TEXT = "unsafe_text"
 #: Error kind of a record some of whose content was over a :class:`HubLimits` cap and was cut or not read.
 OVERSIZED = "oversized"
+#: Error kind of a record one of whose fields held a value no record can hold (a negative count, a list where a
+#: string belongs); the field was dropped to ``None``.
+BAD_VALUE = "bad_value"
 #: ``ModelRecord.extra`` key listing what :func:`sanitize_record` changed, one line per field and kind.
 SANITISED_KEY = "sanitised"
 
@@ -208,12 +214,14 @@ def _items_phrase(limit: int, total: int, walk: _Walk) -> str:
 
 
 def sanitize_record(record: ModelRecord, *, limits: HubLimits = LIMITS) -> ModelRecord:
-    """``record`` with every field passed through :func:`sanitize_value`, and what changed recorded.
+    """``record`` with every field passed through :func:`sanitize_value` and the index rule
+    (:func:`~hf_spider.hub.records.field_value`; a value it refuses is dropped), and what changed recorded.
 
     Each change becomes one line ``"<kind>: <field> <what>"`` in ``extra["sanitised"]`` and one part of ``error``
-    (kinds :data:`UNSAFE_TEXT` and :data:`OVERSIZED`). Lines from an earlier pass are kept and not repeated, so
-    sanitising a record again (a re-crawl, a record completed with its files) changes nothing more. ``error`` itself
-    is escaped and capped but not reported on: it quotes the Hub, and the part that quoted it already says so.
+    (kinds :data:`UNSAFE_TEXT`, :data:`OVERSIZED` and :data:`BAD_VALUE`). Lines from an earlier pass are kept and not
+    repeated, so sanitising a record again (a re-crawl, a record completed with its files) changes nothing more.
+    ``error`` itself is escaped and capped but not reported on: it quotes the Hub, and the part that quoted it
+    already says so.
     """
     old_notes = [str(n) for n in record.extra.get(SANITISED_KEY, ())] if isinstance(record.extra, dict) else []
     notes = list(old_notes)
@@ -223,6 +231,9 @@ def sanitize_record(record: ModelRecord, *, limits: HubLimits = LIMITS) -> Model
             continue
         value = getattr(record, f.name)
         clean, changes = sanitize_value(value, limits=limits, **_field_options(f.name, limits))
+        if f.name != "repo_id":
+            clean, refused = _usable(f.name, clean)
+            changes += refused
         if changes or clean != value:  # a change of type only (a date made a string) is not worth a note
             changed[f.name] = clean
             notes += [_note(f.name, change) for change in changes]
@@ -238,6 +249,17 @@ def sanitize_record(record: ModelRecord, *, limits: HubLimits = LIMITS) -> Model
     if not changed and notes == old_notes and clean_extra == record.extra and error == record.error:
         return record
     return replace(record, **changed, extra=clean_extra, error=error)
+
+
+def _usable(name: str, value: Any) -> tuple[Any, list[str]]:
+    """``value`` as the record field ``name`` holds it, by the rule every index row is read with
+    (:func:`~hf_spider.hub.records.field_value`); ``None`` and a :data:`BAD_VALUE` phrase when the rule refuses it,
+    so that one hostile value costs its field, not the index (a row the rule refuses makes the whole file
+    unreadable)."""
+    try:
+        return field_value(name, value), []
+    except ValueError as exc:
+        return None, [f"{BAD_VALUE}: was dropped ({exc})"]
 
 
 def _field_options(name: str, limits: HubLimits) -> dict[str, Any]:
