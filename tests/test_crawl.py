@@ -20,7 +20,7 @@ import pytest
 from hf_spider.cli import main
 from hf_spider.errors import HubCrawlError, InvalidIndexError, OfflineCacheMissError
 from hf_spider.hub import crawl as crawl_module
-from hf_spider.hub.crawl import CrawlReport, Selection, crawl
+from hf_spider.hub.crawl import Crawler, CrawlReport, Selection, crawl
 from hf_spider.hub.dedup import aliases_of, collapse_copies
 from hf_spider.hub.index import read_index
 from hf_spider.hub.snapshot import CrawlJournal
@@ -448,3 +448,9 @@ def test_a_listed_model_nothing_foresaw_is_one_failed_record(
     by_id = {r.repo_id: r for r in read_index(tmp_path / "index.jsonl")}
     assert (by_id[repos[1].repo_id].error or "").startswith("transient: unexpected KeyError")
     assert by_id[repos[0].repo_id].error is None
+
+
+def test_a_rate_too_low_to_wait_for_is_refused() -> None:
+    with pytest.raises(ValueError, match="more than repo_budget=120s apart"):
+        Crawler(requests_per_second=1e-300)  # every model failed with OverflowError from the wait
+    Crawler(requests_per_second=1 / 120)

@@ -559,6 +559,10 @@ BAD_ARGUMENTS = {
     "no halving rounds": (["rerank", "--dataset", "x", "--halving-rounds", "0"], "must be >= 1, got 0"),
     "no forward passes": (["rerank", "--dataset", "x", "--max-forward-passes", "0"], "must be >= 1, got 0"),
     "infinite rate": (["crawl", "--index", "i.jsonl", "--rate", "inf"], "--rate: must be a finite number"),
+    "rate too low to wait for": (
+        ["crawl", "--index", "i.jsonl", "--rate", "1e-300"],  # every model failed with an OverflowError
+        "--rate: must be at least 1/120",
+    ),
     "negative seed": (["rerank", "--dataset", "x", "--seed", "-1"], "--seed: must be >= 0, got -1"),
     "no samples per class": (["rerank", "--dataset", "x", "--per-class", "0"], "--per-class: must be >= 1, got 0"),
     "negative epochs": (["train-scorer", "--epochs", "-5"], "--epochs: must be >= 1, got -5"),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ..hub.crawl import Selection, crawl, crawl_dir
+from ..hub.crawl import DEFAULT_REPO_BUDGET, Selection, crawl, crawl_dir
 from ..hub.push import check_can_push
 from ..hub.snapshot import check_crawl_outputs
 from ._types import nonnegative_int, nonnegative_number, output_file, positive_int, positive_number
@@ -44,7 +44,11 @@ def register(subparsers: Any) -> None:
         "under unrelated names rank as one",
     )
     fetch.add_argument("--workers", type=positive_int, default=8, help="concurrent fetches (default 8)")
-    fetch.add_argument("--rate", type=positive_number, help="at most this many requests per second (default: no cap)")
+    fetch.add_argument(
+        "--rate",
+        type=request_rate,
+        help=f"at most this many requests per second, at least 1/{DEFAULT_REPO_BUDGET:g} (default: no cap)",
+    )
     fetch.add_argument(
         "--timeout", type=positive_number, default=10.0, help="seconds before a silent request is retried"
     )
@@ -71,6 +75,18 @@ def register(subparsers: Any) -> None:
         "none when unchanged; needs a write token)",
     )
     parser.set_defaults(func=run)
+
+
+def request_rate(text: str) -> float:
+    """A ``--rate`` the crawler can keep: at least one request per model time budget. A lower one makes every model
+    wait past its budget (``1e-300`` used to fail every model with an ``OverflowError`` from the wait itself)."""
+    rate = positive_number(text)
+    if rate < 1 / DEFAULT_REPO_BUDGET:
+        raise argparse.ArgumentTypeError(
+            f"must be at least 1/{DEFAULT_REPO_BUDGET:g} = {1 / DEFAULT_REPO_BUDGET:.4g} (one request per "
+            f"{DEFAULT_REPO_BUDGET:g} s, the time one model may take), got {text}"
+        )
+    return rate
 
 
 def run(args: argparse.Namespace) -> int:

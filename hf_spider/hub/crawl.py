@@ -82,6 +82,8 @@ LIST_EXPAND: list[Any] = [
 ]
 #: ``ModelRecord.extra`` key listing the parts (``"card"``, ``"config"``) a record was crawled with.
 CRAWLED_KEY = "hf_spider_crawled"
+#: Seconds one model may take in all, tries and waits (:class:`Crawler`'s ``repo_budget``).
+DEFAULT_REPO_BUDGET = 120.0
 #: Error kinds that make the next crawl fetch a model again even if its sha did not change.
 _REFETCH_KINDS = frozenset({"transient", "not_found"})
 
@@ -135,7 +137,8 @@ class Crawler:
             files, so that copies of one checkpoint under unrelated names collapse into one
             (:func:`~hf_spider.hub.dedup.collapse_copies`, rule 1).
         workers: concurrent fetches.
-        requests_per_second: cap on our own calls (model info, file fetches); ``None`` for no cap.
+        requests_per_second: cap on our own calls (model info, file fetches); ``None`` for no cap. At least one call
+            per ``repo_budget``: a model waiting longer for its next call would run out of time before it.
         timeout: seconds any request may stay silent (listing pages included) before it is retried.
         max_retries: retries of one call on 429 / 5xx / timeouts / cut connections.
         backoff: first retry wait in seconds, doubled per retry up to ``max_backoff`` and jittered.
@@ -159,7 +162,7 @@ class Crawler:
         max_retries: int = 5,
         backoff: float = 1.0,
         max_backoff: float = 30.0,
-        repo_budget: float = 120.0,
+        repo_budget: float = DEFAULT_REPO_BUDGET,
         cache_dir: str | Path | None = None,
         limits: HubLimits = LIMITS,
     ) -> None:
@@ -169,6 +172,11 @@ class Crawler:
             raise ValueError(f"workers={workers} must be at least 1")
         if timeout <= 0 or repo_budget <= 0:
             raise ValueError(f"timeout={timeout} and repo_budget={repo_budget} must be positive")
+        if requests_per_second is not None and not requests_per_second >= 1 / repo_budget:
+            raise ValueError(
+                f"requests_per_second={requests_per_second} spaces requests more than repo_budget={repo_budget:g}s "
+                "apart, so every model would run out of time waiting; pass a higher rate or None for no cap"
+            )
         self.endpoint = endpoint
         self._token = token
         self._secret = token or get_token()  # only to scrub it from messages; never logged
