@@ -22,7 +22,7 @@ from .hub.index import read_index
 from .hub.live import HubPool, is_dataset_index, query_hub_candidates, read_dataset_index, records_for_ids
 from .hub.placeholders import PLACEHOLDER_NOTE, looks_like_placeholder
 from .hub.pool import load_default_pool
-from .hub.records import ModelRecord
+from .hub.records import ModelRecord, checked_record
 from .outputs.shortlist import EVIDENCE_KINDS, Shortlist, ShortlistEntry
 from .rankers.base import ExplainingRanker, Ranker
 from .tokens.pool_tokens import register_index
@@ -249,7 +249,8 @@ def load_candidates(
 
     Raises:
         InvalidIndexError: an empty path, a missing or malformed index file, ``"hub"`` without a modality, a Hub query
-            with an unknown key, or a list mixing records with other things.
+            with an unknown key, a list mixing records with other things, or a record whose fields hold what no
+            index row may (a count given as a string, tags as one string).
         UnknownCandidateError: a repo id the Hub does not know.
     """
     if isinstance(pool, Mapping):
@@ -271,7 +272,7 @@ def load_candidates(
         given = list(pool)
         records = [c for c in given if isinstance(c, ModelRecord)]
         if len(records) == len(given):
-            return records
+            return [_checked(record) for record in records]
         if records or not all(isinstance(c, str) for c in given):
             raise InvalidIndexError(
                 "candidates must be all repo ids (strings) or all ModelRecords; got a mix or other types"
@@ -293,6 +294,17 @@ def load_candidates(
     records = read_index(path)
     register_index(path, records)  # ranking them reads their PTM tokens from a cache built once
     return records
+
+
+def _checked(record: ModelRecord) -> ModelRecord:
+    """A record handed in by the caller, held to the rule an index row is read with
+    (:func:`~hf_spider.hub.records.checked_record`)."""
+    try:
+        return checked_record(record)
+    except ValueError as exc:
+        raise InvalidIndexError(
+            f"candidate {str(record.repo_id)[:80]!r} is not a valid model record ({exc}); fix the ModelRecord"
+        ) from None
 
 
 def select_candidates(

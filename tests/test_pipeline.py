@@ -327,6 +327,21 @@ def test_mistyped_candidates_are_refused(selector, candidates, message) -> None:
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (ModelRecord(repo_id="a/b", num_parameters="1e8"), "'num_parameters' is 1e8, not a whole number"),  # type: ignore[arg-type]
+        (ModelRecord(repo_id="a/b", tags="abc"), "'tags' must be a list, got str"),  # type: ignore[arg-type]
+        (ModelRecord(repo_id="", num_parameters=5), "'repo_id' must be a non-empty string"),
+    ],
+)
+def test_hand_built_records_are_held_to_the_index_rule(selector, record, message) -> None:
+    good = ModelRecord(repo_id="x/y", num_parameters=5, pipeline_tag="text-classification")
+    with pytest.raises(InvalidIndexError) as info:
+        selector(LABELS, candidates=[record, good])
+    assert message in str(info.value) and "fix the ModelRecord" in str(info.value)
+
+
 def test_a_ranking_on_nan_tokens_is_refused(selector) -> None:
     from dataclasses import replace
 

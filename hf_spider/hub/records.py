@@ -8,7 +8,7 @@ The schema is documented in ``docs/schema.md``; ``SCHEMA_VERSION`` is bumped whe
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
 
@@ -200,6 +200,20 @@ def field_value(name: str, value: Any) -> Any:
         word = {"str": "a string", "float": "a number", "bool": "true or false"}[kind]
         raise ValueError(f"'{name}' must be {word}, got {type(value).__name__}")
     return value
+
+
+def checked_record(record: ModelRecord) -> ModelRecord:
+    """``record`` with every field passed through :func:`field_value`: a record built by hand (the Python API's
+    ``candidates=[ModelRecord(...)]``) is held to the rule every index row is read with, so a count given as
+    ``"1e8"`` or tags given as one string is refused where it enters, not as a ``TypeError`` deep inside ranking.
+
+    Raises:
+        ValueError: ``repo_id`` is no non-empty string, or a field holds a value it cannot (:func:`field_value`).
+    """
+    if not isinstance(record.repo_id, str) or not record.repo_id.strip():
+        raise ValueError(f"'repo_id' must be a non-empty string, got {record.repo_id!r}")
+    names = _field_names() - {"repo_id", "extra"}
+    return replace(record, **{name: field_value(name, getattr(record, name)) for name in names})
 
 
 def _count(name: str, value: Any) -> int:
