@@ -155,6 +155,14 @@ def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
     out = fuse([3.0, 2.0, 1.0], {"logme": [np.nan, 0.1, 0.9]}, confidence=[0.3, 0.3, 0.3])
     assert out.scores[0] == pytest.approx(0.3 / (1 - 0.09) * normal_scores([3.0, 2.0, 1.0])[0] / (1 + 0.09 / 0.91))
     assert out.order.tolist() == [0, 2, 1]
+    assert out.measured.tolist() == [False, True, True]
+
+
+def test_an_unregistered_estimator_is_read_higher_is_better_and_said_so(caplog) -> None:
+    with caplog.at_level("WARNING", logger="hf_spider.rerank.fusion"):
+        out = fuse([0.0, 0.0, 0.0], {"PACTran": [3.0, 2.0, 1.0]}, evidence=["size"] * 3)
+    assert out.order.tolist() == [0, 1, 2]  # as given: the registered 'pactran' is lower-is-better, this name is not
+    assert "estimator 'PACTran' is not registered: its values are read as higher-is-better" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -169,6 +177,9 @@ def test_missing_estimator_values_leave_that_candidate_to_stage_one() -> None:
         (["a", "b"], {"logme": [0.1, 0.2]}, {}, "stage_one must be numbers"),
         ([1.0, 2.0], {"logme": ["x", 0.2]}, {}, "estimator 'logme' values must be a list of numbers"),
         ([1.0, 2.0], {"logme": [0.1, 0.2]}, {"confidence": ["a", "b"]}, "confidence 'a' of candidate 0 is no number"),
+        ([1.0, 2.0], {"logme": [[1.0, 2.0], [3.0, 4.0]]}, {}, "must be a list of K numbers, got shape (2, 2)"),
+        ([1.0, 2.0], {"logme": [0.1, 0.2]}, {"evidence": [["size"], "size"]}, "unknown evidence ['size']"),
+        ([3.0, 2.0, 1.0], {"logme": [-np.inf, 0.2, 0.1]}, {}, "estimator 'logme' is infinite at position(s) 0"),
     ],
 )
 def test_bad_inputs_name_the_fix(stage_one, estimators, options, message) -> None:

@@ -61,6 +61,7 @@ shipped numbers from the bundled table.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import FusionInputError
+
+logger = logging.getLogger(__name__)
 
 #: A reliability is never credited as certain: ``rho = 1`` would give one view infinite weight.
 MAX_RELIABILITY = 0.95
@@ -141,6 +144,8 @@ class FusionResult:
         stage_one_reliability: ``[K]`` the reliability credited to each candidate's stage-one score.
         stage_one_share: ``[K]`` the share of each candidate's score owed to stage one, in [0, 1].
         estimator_weights: estimator name -> its weight within the estimator view (summing to one).
+        measured: ``[K]`` whether the candidate has an estimator value that counted; one without is placed by stage
+            one alone (its posterior mean from stage one: the middle, 0, where stage one is credited nothing).
     """
 
     order: np.ndarray
@@ -148,6 +153,7 @@ class FusionResult:
     stage_one_reliability: np.ndarray
     stage_one_share: np.ndarray
     estimator_weights: dict[str, float] = field(default_factory=dict)
+    measured: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def fuse(
@@ -167,7 +173,9 @@ def fuse(
         stage_one: ``[K]`` stage-one scores, higher is better (any scale: only their order is read).
         estimator_scores: estimator name -> ``[K]`` raw values as the estimator returns them (a registered name's
             direction is read from :data:`hf_spider.estimators.ESTIMATORS`; other names are higher-is-better).
-            ``nan`` marks a value that is missing; a candidate without any value is placed by stage one alone.
+            ``nan`` marks a value that is missing; a candidate without any value is placed by stage one alone (its
+            posterior mean from stage one: with stage one credited nothing, the middle; ``FusionResult.measured``
+            marks it). An infinite value is refused: an estimator's value is finite.
         evidence: ``[K]`` what each stage-one score rests on (``"records"``, ``"lineage"``, ``"facts"``,
             ``"content"``, ``"size"``) or ``None``.
         confidence: ``[K]`` stage-one reliabilities in [0, 1] or ``None``, read where ``evidence`` is not given.
@@ -177,8 +185,8 @@ def fuse(
         The order (ties broken by stage one, then by input position) and the per-candidate fused scores.
 
     Raises:
-        FusionInputError: inputs of different lengths, a value that is no number, a stage-one score that is NaN,
-            no estimator, or an unknown evidence kind.
+        FusionInputError: inputs of different lengths or shapes, a value that is no number, an infinite estimator
+            value, a stage-one score that is NaN, no estimator, or an evidence that is no known kind.
 
     Example:
         >>> from hf_spider.rerank import fuse
@@ -210,6 +218,7 @@ def fuse(
         stage_one_reliability=rho_s,
         stage_one_share=share,
         estimator_weights=weights,
+        measured=np.isfinite(x_e),
     )
 
 
@@ -298,8 +307,8 @@ def stage_one_reliability(
     out = np.empty(k)
     for i, (kind, conf) in enumerate(zip(evidence, confidence, strict=True)):
         if kind is not None:
-            if kind not in params.evidence:
-                raise FusionInputError(f"unknown evidence '{kind}'; use one of {', '.join(params.evidence)} or None")
+            if not isinstance(kind, str) or kind not in params.evidence:
+                raise FusionInputError(f"unknown evidence {kind!r}; use one of {', '.join(params.evidence)} or None")
             out[i] = _clip(params.evidence[kind])
         elif conf is not None:
             if not isinstance(conf, int | float | np.floating):
@@ -362,7 +371,16 @@ def _oriented(name: str, values: Sequence[float] | np.ndarray) -> np.ndarray:
         raise FusionInputError(
             f"estimator '{name}' values must be a list of numbers (None or nan where missing)"
         ) from None
+    if v.ndim != 1:
+        raise FusionInputError(f"estimator '{name}' values must be a list of K numbers, got shape {v.shape}")
+    if np.isinf(v).any():
+        where = ", ".join(map(str, np.flatnonzero(np.isinf(v))[:5]))
+        raise FusionInputError(
+            f"estimator '{name}' is infinite at position(s) {where}; an estimator's value is finite (nan where missing)"
+        )
     spec = ESTIMATORS.get(name)
+    if spec is None:
+        logger.warning("estimator '%s' is not registered: its values are read as higher-is-better", name)
     return -v if spec is not None and not spec.higher_is_better else v
 
 
