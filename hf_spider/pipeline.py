@@ -343,8 +343,10 @@ class ModelSelectionPipeline(Pipeline):
 def _rerank(shortlist: Shortlist, prepared: _Prepared, *, k: int) -> Shortlist:
     """Stage two: forward passes of the top ``k`` on the samples (:func:`hf_spider.rerank.rerank_shortlist`)."""
     from .rerank import rerank_shortlist
+    from .rerank.options import ForwardOptions
 
-    return rerank_shortlist(shortlist, prepared.source, prepared.candidates, k=k)
+    options = ForwardOptions(local_dir=prepared.local_dir)  # a candidate folder's weights, as the budget path reads
+    return rerank_shortlist(shortlist, prepared.source, prepared.candidates, k=k, options=options)
 
 
 def _rerank_within_budget(shortlist: Shortlist, prepared: _Prepared, *, budget_seconds: float) -> Shortlist:

@@ -113,3 +113,11 @@ def test_the_pipeline_reranks_the_same_way_and_rerank_budget_zero_turns_it_off(
     forward_passes.clear()
     plain = selector(str(text_task), candidates=str(candidates), top_k=0, rerank_budget=0)
     assert "rerank" not in plain.metadata and forward_passes == []
+
+
+def test_the_pipeline_reranks_exactly_k_from_a_candidate_folder(candidates, text_task) -> None:  # noqa: F811
+    """``rerank=k`` reads the folder's weights, as the budget path does (it asked to download them from the Hub)."""
+    import hf_spider
+
+    shortlist = hf_spider.pipeline("model-selection")(str(text_task), candidates=str(candidates), top_k=0, rerank=2)
+    assert shortlist.metadata["rerank"]["reranked"] == 2 and shortlist.metadata["rerank"]["failed"] == 0
