@@ -287,7 +287,7 @@ def test_a_failing_candidate_is_reported_and_the_others_are_scored(pool, text_ta
     chosen = [records[0], records[-3], records[1], records[0]]  # broken one in the middle, a duplicate at the end
     results = rerank_candidates(chosen, load_samples(text_task, per_class=3), options=options(root))
     assert [r.model_id for r in results] == ["tiny/bert-0", "tiny/broken", "tiny/bert-1"]
-    assert "could not load" in results[1].error and not results[1].estimator_scores
+    assert "no readable safetensors header" in results[1].error and not results[1].estimator_scores
     assert all(r.error is None and np.isfinite(r.estimator_scores["logme"]) for r in (results[0], results[2]))
 
 
@@ -303,7 +303,7 @@ def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task)
     assert set(out.model_ids[:3]) == set(top4) - {"tiny/broken"}
     assert all(e.reasons[0].startswith("re-ranked: LogME ") and "logme" in e.estimator_scores for e in out[:3])
     # the failed candidate keeps its stage-one place among the k, below every candidate that earned a score
-    assert out[3].model_id == "tiny/broken" and "could not load" in out[3].error and not out[3].estimator_scores
+    assert out[3].model_id == "tiny/broken" and "safetensors header" in out[3].error and not out[3].estimator_scores
     assert out.model_ids[4:] == shortlist.model_ids[4:]  # not run: stage-one order kept
     scores = [e.score for e in out]
     assert scores == sorted(scores, reverse=True) and scores[0] == 1.0 and scores[-1] == 0.0
@@ -724,8 +724,8 @@ def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(t
     below = lines[2 + len(rows) :]
     assert any(line.startswith("note: score: final position") and "re-ranking with logme" in line for line in below)
     failures = next(i for i, line in enumerate(below) if line.startswith("1 of 4 candidates could not be re-ranked"))
-    assert below[failures + 1].startswith("  tiny/broken-vit: transformers could not load it")
-    assert done.stdout.count("could not load") == 1  # the reason is listed once
+    assert below[failures + 1].startswith("  tiny/broken-vit: model.safetensors has no readable safetensors header")
+    assert done.stdout.count("no readable safetensors header") == 1  # the reason is listed once
 
 
 def test_rerank_help_names_the_default_estimators(capsys) -> None:

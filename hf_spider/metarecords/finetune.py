@@ -12,11 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import CandidateLoadError
+from ..rerank.loading import check_repo
 
 #: Attributes transformers' classification models keep their head under, tried in order.
 HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
@@ -95,6 +97,7 @@ def finetune_accuracy(
 
     device = torch.device(device or "cpu")
     start = time.perf_counter()
+    check_repo(model_id, Path(folder), modality)  # timm keys that load files, stacked modules, image sizes
     preprocessor = _preprocessor(model_id, folder, modality, trust_remote_code)
     train_batch = _encode(preprocessor, train[0], modality, protocol)
     test_batch = _encode(preprocessor, test[0], modality, protocol)

@@ -29,6 +29,14 @@ from typing import Any
 
 from ..errors import CandidateLoadError
 from ..hub.records import ModelRecord
+from .checks import (
+    check_config,
+    check_loading_info,
+    check_parameters,
+    described_parameters,
+    memory_reason,
+    weights_parameters,
+)
 from .fetch import fetch_candidate, first_line, read_json
 from .options import ForwardOptions
 from .sentence_modules import SentencePooling, read_sentence_modules
@@ -104,8 +112,7 @@ def load_candidate(
     start = time.perf_counter()
     folder, use_safetensors = fetch_candidate(record, options)
     root = Path(folder)
-    config = read_json(model_id, root / "config.json")
-    layout = _layout(root, config)
+    config, layout = check_repo(model_id, root, modality)
     sentence = (
         read_sentence_modules(model_id, root, options, use_safetensors) if layout == "sentence-transformers" else None
     )
@@ -123,6 +130,21 @@ def load_candidate(
         load_seconds=time.perf_counter() - start,
         trust_remote_code=options.trust_remote_code,
     )
+
+
+def check_repo(model_id: str, folder: Path, modality: str) -> tuple[dict[str, Any], str]:
+    """Read a fetched repo's ``config.json`` and its layout, and run the checks that need only its configs
+    (:func:`.checks.check_config`: timm keys that load files, stacked modules, image sizes); nothing is built.
+
+    Raises:
+        CandidateLoadError: the config is unreadable, no JSON object, or asks for something refused.
+    """
+    config = read_json(model_id, folder / "config.json")
+    if not isinstance(config, dict):
+        raise CandidateLoadError(model_id, "config.json is not a JSON object; drop it")
+    layout = _layout(folder, config)
+    check_config(model_id, folder, config, modality=modality, layout=layout)
+    return config, layout
 
 
 def _layout(folder: Path, config: dict[str, Any]) -> str:
@@ -161,6 +183,8 @@ def warm_up(modality: str) -> None:
 def _load_model(
     model_id: str, folder: str, modality: str, layout: str, use_safetensors: bool, options: ForwardOptions
 ) -> Any:
+    """Build the model, after checking on the meta device that its config describes no more than its weights hold,
+    and check that the weights filled it (:mod:`.checks`)."""
     transformers = transformers_lib()
     head_class = {
         "image": transformers.AutoModelForImageClassification,
@@ -179,20 +203,29 @@ def _load_model(
         else:
             has_head = layout == "transformers" and any(a.endswith(HEAD_SUFFIXES) for a in config.architectures or ())
         model_class = head_class if has_head else transformers.AutoModel
-        model = model_class.from_pretrained(
+        if use_safetensors:  # pickle weights (opted in) have no header to count without unpickling them
+            described = described_parameters(model_class, config, trust_remote_code=trust)
+            check_parameters(model_id, described, weights_parameters(model_id, Path(folder)))
+        model, info = model_class.from_pretrained(
             folder,
             config=config,
             use_safetensors=use_safetensors,
             trust_remote_code=trust,
             device_map=options.device_map,
+            ignore_mismatched_sizes=True,  # reported by check_loading_info, naming the tensor
+            output_loading_info=True,
         )
+        check_loading_info(model_id, model, info, layout=layout, has_head=has_head)
+    except CandidateLoadError:
+        raise
     except ImportError as exc:
         fix = "; pip install 'hf-spider[timm]'" if layout == "timm" else ""
         raise CandidateLoadError(
             model_id, f"its layout needs a package that is missing ({first_line(exc)}){fix}"
         ) from exc
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError, OOM, ... for a broken repo
-        raise CandidateLoadError(model_id, f"transformers could not load it ({first_line(exc)})") from exc
+        reason = memory_reason(exc) or f"transformers could not load it ({first_line(exc)})"
+        raise CandidateLoadError(model_id, reason) from exc
     return model.eval()
 
 

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..errors import CandidateLoadError
+from .checks import memory_reason
 from .fetch import first_line
 from .loading import LoadedCandidate, transformers_lib
 from .options import ForwardOptions
@@ -52,9 +53,8 @@ class PreparedInputs:
         try:
             out = [self._run(processor, candidate, self.inputs[b : b + size]) for b in range(0, len(self.inputs), size)]
         except Exception as exc:  # tokenizers and image processors raise many types on inputs they reject
-            raise CandidateLoadError(
-                candidate.model_id, f"its processor rejected the samples ({first_line(exc)})"
-            ) from exc
+            reason = memory_reason(exc) or f"its processor rejected the samples ({first_line(exc)})"
+            raise CandidateLoadError(candidate.model_id, reason) from exc
         self.seconds += time.perf_counter() - start
         self.configurations += 1
         self._cache[key] = out
