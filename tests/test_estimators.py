@@ -143,8 +143,8 @@ def _toy(n: int = 60, d: int = 6, c: int = 3, seed: int = 0) -> tuple[np.ndarray
     [
         (lambda f, y: (f, y[:-1]), "entries but there are"),
         (lambda f, y: (f, np.zeros_like(y)), "single class"),
-        (lambda f, y: (np.where(np.arange(f.size).reshape(f.shape) == 7, np.nan, f), y), "NaN or inf"),
-        (lambda f, y: (np.where(np.arange(f.size).reshape(f.shape) == 3, np.inf, f), y), "NaN or inf"),
+        (lambda f, y: (np.where(np.arange(f.size).reshape(f.shape) == 7, np.nan, f), y), "NaN or inf.*not the samples"),
+        (lambda f, y: (np.where(np.arange(f.size).reshape(f.shape) == 3, np.inf, f), y), "NaN or inf.*not the samples"),
         (lambda f, y: (f, y * 2), "not contiguous"),
         (lambda f, y: (f, y - 1), "negative"),
         (lambda f, y: (f, y + 0.5), "non-integer"),

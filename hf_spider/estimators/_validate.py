@@ -69,7 +69,8 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
     if bool(bad.any()):
         n_bad = int(bad.reshape(t.shape[0], -1).any(dim=1).sum())
         raise EstimatorInputError(
-            f"{name} holds NaN or inf values in {n_bad} row(s); drop or impute those samples before scoring"
+            f"{name} holds NaN or inf values in {n_bad} row(s): what computed them is broken (a model with NaN "
+            "weights, or one that overflows), not the samples; fix or drop that model"
         )
 
 
