@@ -202,6 +202,56 @@ def test_plain_text_encoders_are_mean_pooled_and_batching_does_not_change_featur
     np.testing.assert_allclose(one.features, many.features, rtol=1e-4, atol=1e-5)
 
 
+def _edit_weights(folder: Path, edit) -> None:
+    """Rewrite ``folder``'s safetensors weights through ``edit(name, tensor)``."""
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(str(folder / "model.safetensors"))
+    edited = {k: edit(k, v).contiguous() for k, v in weights.items()}
+    save_file(edited, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+def test_candidates_whose_features_are_the_same_for_every_sample_fail(tmp_path, text_task) -> None:
+    import torch
+
+    good = save_bert(tmp_path, "tiny/good", seed=0)
+    zero = save_bert(tmp_path, "tiny/zero-weights", seed=1)  # every weight 0: exactly constant features
+    _edit_weights(tmp_path / zero.repo_id, lambda k, v: torch.zeros_like(v) if v.is_floating_point() else v)
+    bias = save_bert(tmp_path, "tiny/const-bias", seed=2)  # last LayerNorm weight 0: its bias, up to rounding
+    _edit_weights(
+        tmp_path / bias.repo_id,
+        lambda k, v: torch.zeros_like(v) if k.endswith("layer.0.output.LayerNorm.weight") else v,
+    )
+    results = rerank_candidates([good, zero, bias], load_samples(text_task, per_class=2), options=options(tmp_path))
+    assert results[0].error is None and results[0].estimator_scores
+    for failed in results[1:]:
+        assert "its features are the same for every sample" in failed.error, failed.model_id
+        assert "the model reads nothing of the input" in failed.error and not failed.estimator_scores
+
+
+def test_feature_problem_tells_rounding_from_signal_and_blames_the_model_for_nan() -> None:
+    from hf_spider.rerank.forward import CandidateFeatures, feature_problem
+
+    rng = np.random.default_rng(0)
+    bias = rng.normal(size=16).astype(np.float32)
+    ulps = np.spacing(np.abs(bias)) * rng.integers(-2, 3, size=(30, 16))  # a few ulps of rounding per sample
+    rounded = (bias + ulps).astype(np.float32)
+    signal = (bias + 1e-4 * rng.normal(size=(30, 16))).astype(np.float32)  # small, but far above rounding
+
+    def problem(x: np.ndarray) -> str | None:
+        return feature_problem(CandidateFeatures(x, None, 0.0, 0.0))
+
+    assert "the same for every sample (spread" in problem(rounded)
+    assert "the same for every sample (spread 0 " in problem(np.zeros((30, 4), np.float32))
+    assert problem(signal) is None
+    nan = signal.copy()
+    nan[3, 2] = np.nan
+    nan[5] = np.inf
+    reason = problem(nan)
+    assert "NaN or infinite for 2 of 30 samples" in reason and "not the samples" in reason
+    assert "impute" not in reason
+
+
 def test_image_candidates_with_and_without_head(tmp_path) -> None:
     from PIL import Image
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EstimatorInputError
+from ..errors import CandidateLoadError, EstimatorInputError
 from ..hub.records import ModelRecord
-from .forward import CandidateFeatures, run_candidate
+from .forward import CandidateFeatures, feature_problem, run_candidate
 from .loading import LoadedCandidate, load_candidate, release, transformers_lib
 from .options import ForwardOptions
 from .preprocess import PreparedInputs
@@ -119,10 +119,10 @@ def rerank_candidates(
     computed: no model is loaded for them. Each process loads its next uncached candidate in a background thread
     while the current one runs (unless ``options.prefetch`` is off), preprocesses the samples once per distinct
     processor configuration, and frees each model after scoring it. Any error of one candidate (loading it, moving
-    it to the device, running out of memory there, which on CUDA is retried once at half the batch, or an estimator)
-    becomes a result with ``error`` set; the others go on. With a ``deadline``, a candidate not expected to end in
-    time is not started (``skipped``). Warnings raised by the libraries underneath are logged (``hf_spider.rerank``,
-    level INFO), not printed.
+    it to the device, running out of memory there, which on CUDA is retried once at half the batch, features that
+    are non-finite or the same for every sample, or an estimator) becomes a result with ``error`` set; the others go
+    on. With a ``deadline``, a candidate not expected to end in time is not started (``skipped``). Warnings raised by
+    the libraries underneath are logged (``hf_spider.rerank``, level INFO), not printed.
 
     Returns:
         One result per distinct candidate, in the order of ``candidates``.
@@ -260,7 +260,12 @@ def _scores(
     *,
     cached: bool = False,
 ) -> RerankResult:
-    """Every estimator that can score these features; a candidate fails only when none can (the first reason)."""
+    """Every estimator that can score these features; a candidate fails only when none can (the first reason), or
+    when its features carry nothing to score (:func:`~.forward.feature_problem`: checked here, so features read from
+    the cache are held to it too)."""
+    problem = feature_problem(features)
+    if problem is not None:
+        raise CandidateLoadError(record.repo_id, problem)
     scores: dict[str, float] = {}
     reasons: list[str] = []
     with _one_thread():

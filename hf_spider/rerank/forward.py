@@ -29,6 +29,15 @@ from .sentence_modules import sentence_embedding
 
 _HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
 
+#: Relative spread (over the samples, as a fraction of the features' largest magnitude) at or below which a
+#: candidate's features are the same for every sample. Each float32 operation rounds to half an ulp (``eps / 2`` of
+#: the value's magnitude), and errors summed over ``n`` rounded terms grow like ``sqrt(n)`` ulps (a random walk). Pooled
+#: features sum at most a few thousand rounded terms (the tokens of a mean pooling, the hidden units a LayerNorm
+#: averages): ``eps * sqrt(4096)``, 64 ulps, about 7.6e-6. A spread below it cannot be told from rounding: such a
+#: model reads nothing of its input (a zeroed last LayerNorm gives its bias for every sample, spread ~1.5 ulps), and
+#: estimators would rank that rounding noise. Models that read their input spread thousands of ulps or more.
+CONSTANT_FEATURES_RTOL = float(np.finfo(np.float32).eps) * 64.0
+
 
 @dataclass(frozen=True, eq=False)
 class CandidateFeatures:
@@ -45,6 +54,32 @@ class CandidateFeatures:
     probabilities: np.ndarray | None
     forward_seconds: float
     load_seconds: float
+
+
+def feature_problem(features: CandidateFeatures) -> str | None:
+    """Why ``features`` carry nothing to score, or ``None`` when they may be scored.
+
+    The model is at fault in both cases, never the samples: features that are NaN or infinite for some sample (NaN
+    weights, an overflow), or features that are the same for every sample up to :data:`CONSTANT_FEATURES_RTOL` of
+    their scale (zeroed weights, a hidden size of 1 under a LayerNorm): any estimator value of those would rank noise.
+    """
+    x = np.asarray(features.features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        return f"its features have shape {x.shape}, not one row of at least one value per sample"
+    bad = ~np.isfinite(x).all(axis=1)
+    if bad.any():
+        return (
+            f"its features are NaN or infinite for {int(bad.sum())} of {len(x)} samples: the model's weights or its "
+            "arithmetic are broken (NaN weights, an overflow), not the samples"
+        )
+    scale = float(np.abs(x).max())
+    spread = float(np.ptp(x, axis=0).max()) / scale if scale > 0 else 0.0
+    if len(x) > 1 and spread <= CONSTANT_FEATURES_RTOL:
+        return (
+            f"its features are the same for every sample (spread {spread:.2g} of their scale): the model reads "
+            "nothing of the input"
+        )
+    return None
 
 
 def run_candidate(candidate: LoadedCandidate, prepared: PreparedInputs) -> CandidateFeatures:
