@@ -32,11 +32,16 @@ LABELS = ("neg", "pos", "neutral")
 
 
 def _tokenizer(folder: Path):
+    """A WordPiece tokenizer that knows ``WORDS``, saved in ``folder``.
+
+    Read back with ``from_pretrained``: transformers 5 ignores ``BertTokenizer(vocab_file=...)`` and builds a
+    tokenizer of the 5 special tokens, which turns every word into ``[UNK]``.
+    """
     from transformers import BertTokenizer
 
     vocab = folder / "vocab.txt"
     vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizer(vocab_file=str(vocab), model_max_length=32)
+    tokenizer = BertTokenizer.from_pretrained(folder, model_max_length=32)
     tokenizer.save_pretrained(folder)
     return tokenizer
 
@@ -64,6 +69,16 @@ def save_bert(root: Path, repo_id: str, *, hidden: int = 16, seed: int = 0, head
     params = sum(p.numel() for p in model.parameters())
     tag = "text-classification" if head else "feature-extraction"
     return ModelRecord(repo_id=repo_id, pipeline_tag=tag, num_parameters=params, model_type="bert")
+
+
+def test_the_tiny_candidates_tokenizer_knows_the_words(tmp_path) -> None:
+    from transformers import AutoTokenizer
+
+    save_bert(tmp_path, "tiny/words")
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "tiny/words")
+    ids = tokenizer("w0 w17 w39")["input_ids"]
+    assert len(tokenizer) == len(WORDS) + 5 and tokenizer.unk_token_id not in ids
+    assert tokenizer.convert_ids_to_tokens(ids) == ["[CLS]", "w0", "w17", "w39", "[SEP]"]
 
 
 def save_vit(root: Path, repo_id: str, *, seed: int = 0, head: bool = False) -> ModelRecord:
@@ -456,10 +471,13 @@ def test_two_processes_give_the_same_shortlist_as_one(pool, text_task, tmp_path)
     one = json.loads((tmp_path / "one.json").read_text())
     two = json.loads((tmp_path / "two.json").read_text())
     assert two["metadata"]["rerank"]["processes"] == 2 and one["metadata"]["rerank"]["processes"] == 1
-    assert (
-        one["entries"] == two["entries"]
-        and one["metadata"]["rerank"]["cached"] == 0 == two["metadata"]["rerank"]["cached"]
-    )
+    # the same list; estimator values agree to the last bits of the forward pass, which torchrun runs on one thread
+    # per process (a matrix product summed in another order rounds differently)
+    pairs = zip(one["entries"], two["entries"], strict=True)
+    values = [(e.pop("estimator_scores"), f.pop("estimator_scores")) for e, f in pairs]
+    assert one["entries"] == two["entries"]
+    assert all(a.keys() == b.keys() and np.allclose(list(a.values()), list(b.values()), rtol=1e-6) for a, b in values)
+    assert one["metadata"]["rerank"]["cached"] == 0 == two["metadata"]["rerank"]["cached"]
     assert one["entries"][-1]["model_id"] == "tiny/broken" and one["entries"][-1]["error"]
     assert sum(e["error"] is None for e in one["entries"]) == 8
 
