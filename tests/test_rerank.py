@@ -267,6 +267,16 @@ def test_feature_problem_tells_rounding_from_signal_and_blames_the_model_for_nan
     assert "impute" not in reason
 
 
+def test_a_text_candidate_whose_tokenizer_knows_no_word_fails(tmp_path, text_task) -> None:
+    record = save_bert(tmp_path, "tiny/no-tokenizer")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (tmp_path / record.repo_id / name).unlink(missing_ok=True)  # transformers builds a 5-token tokenizer
+    samples = load_samples(text_task, per_class=2)
+    with pytest.raises(CandidateLoadError, match=r"as the unknown token '\[UNK\]' \(it knows 5 tokens") as info:
+        extract_features(record, samples.inputs, modality="text", options=options(tmp_path))
+    assert "the model would read nothing of the text" in info.value.reason
+
+
 def test_image_candidates_with_and_without_head(tmp_path) -> None:
     from PIL import Image
 

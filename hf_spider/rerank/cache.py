@@ -38,7 +38,9 @@ from .samples import TaskSamples
 logger = logging.getLogger(__name__)
 
 #: Bump when what a forward pass returns changes (pooling, head capture, dtype): older entries are then never read.
-FEATURES_VERSION = "1"
+#: 2: a text candidate whose tokenizer reads nearly every word as unknown fails before its forward pass
+#: (:data:`~.preprocess.UNKNOWN_TOKEN_LIMIT`), so the features such a candidate left in the cache are not read.
+FEATURES_VERSION = "2"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,11 @@ from .options import ForwardOptions
 
 #: Preprocessed sample sets kept at once (each distinct processor configuration has one).
 _PREPARED_CACHE = 4
+#: Share of the samples' tokens (special tokens aside) that a text candidate's tokenizer may map to its unknown token.
+#: A tokenizer that fits the text gives a few per cent at most; one that knows only its special tokens (a repo without
+#: tokenizer files: transformers then builds a 5-token BERT tokenizer) gives all of them, and the model would be
+#: scored on the positions and lengths of the samples, not on a word of them.
+UNKNOWN_TOKEN_LIMIT = 0.9
 
 
 class PreparedInputs:
@@ -55,6 +60,8 @@ class PreparedInputs:
         except Exception as exc:  # tokenizers and image processors raise many types on inputs they reject
             reason = memory_reason(exc) or f"its processor rejected the samples ({first_line(exc)})"
             raise CandidateLoadError(candidate.model_id, reason) from exc
+        if self.modality == "text":
+            _check_known_words(candidate.model_id, processor, out)
         self.seconds += time.perf_counter() - start
         self.configurations += 1
         self._cache[key] = out
@@ -83,3 +90,32 @@ class PreparedInputs:
             return dict(processor(images=[img.convert("RGB") for img in chunk], return_tensors="pt"))
         limit = min(self._max_length(candidate), getattr(processor, "model_max_length", None) or 10**9)
         return dict(processor(list(chunk), padding=True, truncation=True, max_length=limit, return_tensors="pt"))
+
+
+def _check_known_words(model_id: str, tokenizer: Any, batches: Sequence[dict[str, Any]]) -> None:
+    """Refuse a tokenizer that maps nearly all of the samples' tokens to its unknown token.
+
+    Raises:
+        CandidateLoadError: more than :data:`UNKNOWN_TOKEN_LIMIT` of the non-special tokens are the unknown token.
+    """
+    import torch
+
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:  # byte-level tokenizers have no unknown token: every text is read
+        return
+    special = torch.tensor(sorted(set(getattr(tokenizer, "all_special_ids", ())) - {unk}), dtype=torch.long)
+    words = unknown = 0
+    for batch in batches:
+        ids = batch["input_ids"]
+        mask = batch.get("attention_mask")
+        real = torch.ones_like(ids, dtype=torch.bool) if mask is None else mask.bool()
+        real &= ~torch.isin(ids, special)
+        words += int(real.sum())
+        unknown += int((real & (ids == unk)).sum())
+    if words and unknown > UNKNOWN_TOKEN_LIMIT * words:
+        raise CandidateLoadError(
+            model_id,
+            f"its tokenizer reads {unknown} of the samples' {words} tokens as the unknown token "
+            f"{tokenizer.unk_token!r} (it knows {len(tokenizer)} tokens: are its tokenizer files missing?): the model "
+            "would read nothing of the text",
+        )
