@@ -369,7 +369,7 @@ def test_a_failing_candidate_is_reported_and_the_others_are_scored(pool, text_ta
 # ----------------------------------------------------------------------------------------------- the shortlist
 
 
-def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task) -> None:
+def test_rerank_shortlist_orders_reranked_then_not_run_then_failed(pool, text_task) -> None:
     root, records = pool
     shortlist = stage_one(records[:9])  # bert-0..7 and broken (best stage-one score)
     out = rerank_shortlist(shortlist, text_task, records, k=4, per_class=3, options=options(root))
@@ -377,9 +377,9 @@ def test_rerank_shortlist_orders_reranked_then_failed_then_rest(pool, text_task)
     assert len(out) == len(shortlist) and [e.rank for e in out] == list(range(1, len(out) + 1))
     assert set(out.model_ids[:3]) == set(top4) - {"tiny/broken"}
     assert all(e.reasons[0].startswith("re-ranked: LogME ") and "logme" in e.estimator_scores for e in out[:3])
-    # the failed candidate keeps its stage-one place among the k, below every candidate that earned a score
-    assert out[3].model_id == "tiny/broken" and "safetensors header" in out[3].error and not out[3].estimator_scores
-    assert out.model_ids[4:] == shortlist.model_ids[4:]  # not run: stage-one order kept
+    assert out.model_ids[3:8] == shortlist.model_ids[4:]  # not run: stage-one order kept
+    # the failed candidate is listed below every candidate not shown to be broken, run or not
+    assert out[8].model_id == "tiny/broken" and "safetensors header" in out[8].error and not out[8].estimator_scores
     scores = [e.score for e in out]
     assert scores == sorted(scores, reverse=True) and scores[0] == 1.0 and scores[-1] == 0.0
     meta = out.metadata["rerank"]
@@ -797,8 +797,9 @@ def test_cli_reports_what_ran_and_lists_failures_once_without_library_warnings(t
     assert lines[0] == f"reviews (ranker: test+{'+'.join(DEFAULT_ESTIMATORS)})"  # stage one's task, what ran
     rows = [line for line in lines[2:] if line[:5].strip().isdigit()]
     assert len(rows) == 5  # --top-k rows, as `rank` prints
-    assert "tiny/broken-vit" in rows[3] and "not re-ranked (see below)" in rows[3]  # below the 3 that ran
     assert all("re-ranked: LogME" in row for row in rows[:3])
+    # the 2 not run (beyond k) follow in stage-one order; the broken one is below them, past --top-k 5
+    assert "timm/b" in rows[3] and "timm/a" in rows[4] and "broken" not in "".join(rows)
     below = lines[2 + len(rows) :]
     assert any(line.startswith("note: score: final position") and "re-ranking with logme" in line for line in below)
     failures = next(i for i, line in enumerate(below) if line.startswith("1 of 4 candidates could not be re-ranked"))

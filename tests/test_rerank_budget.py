@@ -121,3 +121,27 @@ def test_the_pipeline_reranks_exactly_k_from_a_candidate_folder(candidates, text
 
     shortlist = hf_spider.pipeline("model-selection")(str(text_task), candidates=str(candidates), top_k=0, rerank=2)
     assert shortlist.metadata["rerank"]["reranked"] == 2 and shortlist.metadata["rerank"]["failed"] == 0
+
+
+def test_failed_candidates_are_listed_below_those_the_budget_path_never_ran(tmp_path, text_task) -> None:  # noqa: F811
+    from dataclasses import replace
+
+    from hf_spider.outputs.shortlist import Shortlist
+    from hf_spider.rerank.budget import rerank_within_budget
+    from hf_spider.rerank.options import ForwardOptions
+
+    broken = [save_bert(tmp_path, f"tiny/broken-{i}", seed=i) for i in range(2)]
+    for record in broken:
+        (tmp_path / record.repo_id / "model.safetensors").write_bytes(b"not a safetensors file")
+    good = [save_bert(tmp_path, f"tiny/good-{i}", seed=i) for i in range(3)]
+    ids = [*(r.repo_id for r in broken), *(r.repo_id for r in good), "tiny/unread"]
+    shortlist = Shortlist.from_scores({m: 1.0 - i / 10 for i, m in enumerate(ids)}, task="reviews", ranker="test")
+    unread = "bad_config: config.json is not valid JSON"  # stage one could not read it
+    shortlist = shortlist.with_entries([replace(e, error=unread if e.model_id == ids[-1] else None) for e in shortlist])
+    options = ForwardOptions(local_dir=str(tmp_path), batch_size=8)
+    out = rerank_within_budget(shortlist, text_task, [*broken, *good], k=3, options=options)
+    # good-0 ran; good-1 and good-2 never ran (beyond k) and were not shown to be broken, so they stay above both
+    good_ids, broken_ids = [r.repo_id for r in good], [r.repo_id for r in broken]
+    assert out.model_ids == [*good_ids, *broken_ids, "tiny/unread"]
+    assert [bool(e.error) for e in out] == [False, False, False, True, True, True]
+    assert out.metadata["rerank"]["failed"] == 2 and out.metadata["rerank"]["reranked"] == 1

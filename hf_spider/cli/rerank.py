@@ -4,10 +4,10 @@ Runs as is in one process, or over several with ``accelerate launch -m hf_spider
 only the main process prints or writes the shortlist.
 
 What the user sees is honest about what ran: the header names the estimators that actually scored candidates, a
-candidate that could not be run keeps its stage-one place below every re-ranked one and its reason is listed once
-below the table, and when no candidate could be run at all the command exits with status 2 and one line saying why
-(offline with the weights missing from the cache, the ``hf download`` command that fetches them). Library warnings
-go to the log (``--verbose``), not to the terminal.
+candidate that could not be run is listed below every candidate that was not shown to be broken (re-ranked or not
+run) and its reason is listed once below the table, and when no candidate could be run at all the command exits
+with status 2 and one line saying why (offline with the weights missing from the cache, the ``hf download`` command
+that fetches them). Library warnings go to the log (``--verbose``), not to the terminal.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _emit(reranked: Any, args: argparse.Namespace) -> None:
         stream = sys.stdout if args.output is None or str(args.output) == "-" else sys.stderr
         print(
             f"{len(failed)} of {reranked.metadata['rerank']['k']} candidates could not be re-ranked "
-            "(each keeps its stage-one place, below every re-ranked one):",
+            "(listed below every candidate that was not shown to be broken):",
             file=stream,
         )
         for e in failed:

@@ -1,9 +1,10 @@
 """Stage two end to end: run the best stage-one candidates on the task's samples, then fuse (:mod:`.fusion`).
 
 The order of a re-ranked shortlist is: the candidates that were re-ranked, by their fused score (with successive
-halving: those that ran on more samples first); then those that failed (they keep their stage-one order, and never
-outrank a candidate that earned a forward-pass score); then the candidates beyond ``k`` and those the time budget
-left unrun, in stage-one order. Every number needed to replay the fusion without running a model again
+halving: those that ran on more samples first); then the candidates that were not run (beyond ``k``, or left unrun
+by the time budget), in stage-one order; then those shown to be broken, in stage-one order: the ones that failed
+here and the ones stage one could not read. A failed candidate never outranks one that was not shown to be broken,
+run or not. Every number needed to replay the fusion without running a model again
 is in the shortlist: each entry's ``estimator_scores``, ``evidence`` and ``confidence``, and
 ``metadata["rerank"]["stage_one_scores"]`` (see :func:`fusion_inputs`).
 """
@@ -141,10 +142,13 @@ def rerank_shortlist(
     if not reranked:
         raise NothingRerankedError({m: x.error or "" for m, x in failed.items()})
     stage_one_rank = {e.model_id: i for i, e in enumerate(shortlist, start=1)}
+    ran = {x.model_id for x, _ in reranked}
+    broken = [replace(e, error=failed[e.model_id].error) if e.model_id in failed else e for e in shortlist]
+    broken = [e for e in broken if e.error is not None and e.model_id not in ran]
     order = [
         *(_reranked_entry(entries[x.model_id], x, names, stage_one_rank[x.model_id]) for x, _ in reranked),
-        *(replace(entries[m], error=failed[m].error) for m in sorted(failed, key=stage_one_rank.__getitem__)),
-        *(e for e in shortlist if e.model_id not in failed and e.model_id not in {x.model_id for x, _ in reranked}),
+        *(e for e in shortlist if e.model_id not in ran and e.model_id not in failed and e.error is None),
+        *broken,  # failed here or unread by stage one: below every candidate not shown to be broken
     ]
     n = len(order)
     # the stage-one percentile no longer orders the list: the displays show the final position instead
