@@ -47,6 +47,33 @@ def covariance(x: torch.Tensor, *, ddof: int) -> torch.Tensor:
     return xc.T @ xc / (x.shape[0] - ddof)
 
 
+def centre(x: torch.Tensor) -> torch.Tensor:
+    """``x`` [N, D] minus its column means, in two passes.
+
+    One pass leaves the rounding error of the computed mean in every row: features that are the same for every
+    sample (a dead model) come out as N copies of that error, a rank-1 matrix of norm up to ~3 eps |x|_F which every
+    cutoff relative to its own largest eigenvalue keeps. The second pass removes the mean of the first result, so
+    such columns become exactly zero or ~eps^2 |x|_F; varying features change by rounding only.
+    """
+    xc = x - x.mean(dim=0, keepdim=True)
+    return xc - xc.mean(dim=0, keepdim=True)
+
+
+def scale_floor(x: torch.Tensor) -> float:
+    """``eps |x|_F`` in ``x``'s dtype: the size of the rounding of the (uncentred) features ``x`` themselves.
+
+    Each entry is stored to eps/2 relative, so a direction of variation smaller than this cannot be told from
+    rounding (NumPy's rank tolerance makes the same argument relative to the largest singular value). The norm is
+    taken on ``x / max|x|`` so that neither huge nor tiny features overflow or underflow.
+    """
+    import torch
+
+    amax = float(x.abs().max())
+    if amax == 0.0:
+        return 0.0
+    return torch.finfo(x.dtype).eps * amax * float((x / amax).norm())
+
+
 def default_rcond(shape: tuple[int, ...], dtype: torch.dtype) -> float:
     """Relative eigenvalue cutoff ``max(shape) * eps`` (the rank tolerance of ``numpy.linalg.matrix_rank``)."""
     import torch
@@ -54,14 +81,14 @@ def default_rcond(shape: tuple[int, ...], dtype: torch.dtype) -> float:
     return max(shape) * torch.finfo(dtype).eps
 
 
-def trace_pinv_gram(cov: torch.Tensor, B: torch.Tensor, *, rcond: float) -> float:
+def trace_pinv_gram(cov: torch.Tensor, B: torch.Tensor, *, rcond: float, floor: float = 0.0) -> float:
     """``trace(pinv(cov) @ B @ B.T)`` for a symmetric PSD ``cov`` [D, D] and ``B`` [D, C], via one ``eigh``.
 
-    Equals ``|| Lambda^{-1/2} V^T B ||_F^2`` over the eigenpairs above ``rcond * max eigenvalue``; neither the
-    pseudo-inverse nor the [D, D] product with ``B B^T`` is formed.
+    Equals ``|| Lambda^{-1/2} V^T B ||_F^2`` over the eigenpairs above both ``rcond * max eigenvalue`` and the
+    absolute ``floor``; neither the pseudo-inverse nor the [D, D] product with ``B B^T`` is formed.
     """
     evals, proj = eigh_project(cov, B)  # [D], [D, C]
-    keep = evals > rcond * evals.abs().max()
+    keep = evals > max(rcond * float(evals.abs().max()), floor)
     return float((proj[keep].square().sum(dim=1) / evals[keep]).sum())
 
 

@@ -10,6 +10,14 @@ Departure from the references: they take ``pinv(cov, rcond=1e-15)``. When D >= N
 its round-off eigenvalues (~1e-16 x the largest, times D) pass that cutoff and are inverted, so the score explodes.
 We cut at ``max(N, D) x machine epsilon`` (NumPy's rank tolerance), which keeps every eigenvalue when the covariance is
 well conditioned (all published test vectors) and drops the numerical null space otherwise.
+
+Features that do not vary (the same embedding for every sample: a dead model) score 0, the exact value
+(``pinv(0) = 0``, as the references give for all-zero features). A relative cutoff alone cannot see this: centring
+leaves the mean's rounding error in every row, a rank-1 covariance of ~1e-31 whose only eigenvalue is its own
+largest, and the score came out ~1 (above informative features). So the features are centred in two passes
+(:func:`~._linalg.centre`) and the cutoff has an absolute floor, ``eps |F|_F`` on the singular values of the centred
+features with ``F`` uncentred (:func:`~._linalg.scale_floor`): variation below the rounding of the features
+themselves is zero. Features whose centred norm is below that floor score 0 (both scores), without a decomposition.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from . import _validate as validate
-from ._linalg import class_counts, class_means, default_rcond, trace_pinv_gram
+from ._linalg import centre, class_counts, class_means, default_rcond, scale_floor, trace_pinv_gram
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +39,7 @@ def hscore(
     dtype: torch.dtype | None = None,
     device: str | torch.device | None = None,
 ) -> float:
-    """H-score of ``features`` [N, D] for ``labels`` [N]; higher is better.
+    """H-score of ``features`` [N, D] for ``labels`` [N]; higher is better (0 for features that do not vary).
 
     ``cov_g`` is the covariance (divisor N - 1) of each sample's class mean, which equals
     ``B B^T`` with ``B = [sqrt(n_c / (N - 1)) (mu_c - mu)]`` [D, C], so no [N, D] class-mean matrix is built.
@@ -48,9 +56,13 @@ def hscore(
     """
     F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N = F.shape[0]
-    Fc = F - F.mean(dim=0, keepdim=True)
-    cov_f = Fc.T @ Fc / (N - 1)
-    return trace_pinv_gram(cov_f, _between_factor(Fc, y, C), rcond=default_rcond(tuple(F.shape), F.dtype))
+    X = centre(F)
+    floor = scale_floor(F)  # singular values of X at or below it are zero
+    if float(X.norm()) <= floor:
+        return 0.0
+    rcond = default_rcond(tuple(F.shape), F.dtype)
+    cov_f = X.T @ X / (N - 1)
+    return trace_pinv_gram(cov_f, _between_factor(X, y, C), rcond=rcond, floor=floor**2 / (N - 1))
 
 
 def reg_hscore(
@@ -64,25 +76,29 @@ def reg_hscore(
 
     The shrinkage ``a`` is Ledoit and Wolf's (2004) estimate as computed by ``sklearn.covariance.ledoit_wolf`` on the
     centred features (empirical covariance with divisor N), without forming any [N, N] or [N, D, D] array:
-    ``sum(X2^T X2) = sum_i |x_i|^4`` and ``sum((X^T X)^2) = ||X^T X||_F^2``.
+    ``sum(X2^T X2) = sum_i |x_i|^4`` and ``sum((X^T X)^2) = ||X^T X||_F^2``. Features that do not vary score 0.
 
     Raises:
         EstimatorInputError: malformed features or labels.
     """
     F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N, D = F.shape
-    X = F - F.mean(dim=0, keepdim=True)
-    emp_cov = X.T @ X / N
-    mu = float(emp_cov.trace()) / D
+    X = centre(F)
+    if float(X.norm()) <= scale_floor(F):
+        return 0.0
+    rcond = default_rcond(tuple(F.shape), F.dtype)
     beta_ = float((X.square().sum(dim=1) ** 2).sum())  # sum of <X2^T, X2>
+    emp_cov = X.T @ X / N
+    emp_trace = float(emp_cov.trace())
     delta_ = float(emp_cov.square().sum())  # ||X^T X||_F^2 / N^2
+    mu = emp_trace / D
     beta = (beta_ / N - delta_) / (D * N)
-    delta = (delta_ - 2 * mu * float(emp_cov.trace()) + D * mu**2) / D
+    delta = (delta_ - 2 * mu * emp_trace + D * mu**2) / D
     a = 0.0 if min(beta, delta) == 0 else min(beta, delta) / delta
     shrunk = (1 - a) * emp_cov
     shrunk.diagonal().add_(a * mu)
     B = _between_factor(X, y, C) * math.sqrt(1 - a)
-    return trace_pinv_gram(shrunk, B, rcond=default_rcond(tuple(F.shape), F.dtype))
+    return trace_pinv_gram(shrunk, B, rcond=rcond)
 
 
 def _between_factor(Fc: torch.Tensor, y: torch.Tensor, C: int) -> torch.Tensor:

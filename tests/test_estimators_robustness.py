@@ -1,0 +1,95 @@
+"""Estimators on degenerate or awkward input: exact values where the score is defined, one clear error where not.
+
+Every expected value here comes from outside the code under test: an exact answer (features that do not vary carry
+no information), or a direct NumPy / scikit-learn transcription of the formula in the estimator's docstring.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from hf_spider import estimators as est
+
+# The package re-exports each function under its module's name: fetch the module itself.
+linalg_module = importlib.import_module("hf_spider.estimators._linalg")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Small matrices on a shared 2-core box: one intra-op thread avoids OpenMP oversubscription stalls."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _toy(n: int, d: int, c: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % c
+    return rng.normal(size=(n, d)) + 2 * rng.normal(size=(c, d))[y], y
+
+
+def _class_mean_rows(f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``[N, D]`` each sample replaced by the mean of its class (the references' ``g``)."""
+    g = np.empty_like(f)
+    for c in np.unique(y):
+        g[y == c] = f[y == c].mean(axis=0)
+    return g
+
+
+def _numpy_hscore(f: np.ndarray, y: np.ndarray) -> float:
+    """``trace(pinv(cov_f) cov_g)``, both covariances with divisor N - 1, pinv cut at max(N, D) eps (module doc)."""
+    cov_f = np.cov(f, rowvar=False)
+    cov_g = np.cov(_class_mean_rows(f, y), rowvar=False)
+    rcond = max(f.shape) * np.finfo(np.float64).eps
+    return float(np.trace(np.linalg.pinv(cov_f, rcond=rcond, hermitian=True) @ cov_g))
+
+
+def _numpy_reg_hscore(f: np.ndarray, y: np.ndarray) -> float:
+    """TransferGraph's HScoreR: scikit-learn's Ledoit-Wolf covariance, ``trace(pinv(shrunk) (1 - a) cov_g)``."""
+    from sklearn.covariance import ledoit_wolf
+
+    shrunk, a = ledoit_wolf(f - f.mean(axis=0))
+    cov_g = np.cov(_class_mean_rows(f, y), rowvar=False)
+    rcond = max(f.shape) * np.finfo(np.float64).eps
+    return float(np.trace(np.linalg.pinv(shrunk, rcond=rcond, hermitian=True) @ ((1 - a) * cov_g)))
+
+
+# ------------------------------------------------------------------------------------------------------------ H-score
+
+H_SCORES = ["hscore", "reg_hscore"]
+DTYPES = [torch.float64, torch.float32]
+
+
+@pytest.mark.parametrize("name", H_SCORES)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize(("n", "d", "c"), [(40, 16, 2), (100, 768, 10)], ids=["N>D", "D>N"])
+def test_hscores_of_features_that_do_not_vary_are_zero(name: str, dtype: torch.dtype, n: int, d: int, c: int) -> None:
+    """A dead model (one embedding for every sample) carries no information about the labels: exactly 0.
+
+    Centring used to leave the mean's rounding error in every row, a rank-1 covariance of ~1e-31 that passed the
+    relative cutoff, and the score was ~1 (Reg-H-Score 1.026), above informative features.
+    """
+    rng = np.random.default_rng(1)
+    y = np.arange(n) % c
+    dead = np.tile(rng.normal(size=d), (n, 1)).astype(np.float32)  # as a float32 model would hand it over
+    informative, _ = _toy(n, d, c)
+    fn = getattr(est, name)
+    assert fn(dead, y, dtype=dtype) == 0.0
+    assert fn(np.full((n, d), 3.7), y, dtype=dtype) == 0.0
+    assert fn(informative, y, dtype=dtype) > 0.1
+
+
+@pytest.mark.parametrize("name", H_SCORES)
+def test_hscores_see_variation_far_below_the_offset(name: str) -> None:
+    """The floor is the features' own rounding: variation 1e-6 x the offset is still signal in float64, and the
+    H-scores are affine invariant, so the score equals the NumPy formula on the variation alone."""
+    f, y = _toy(60, 8, 3)
+    offset = np.random.default_rng(2).normal(size=8)
+    expected = {"hscore": _numpy_hscore, "reg_hscore": _numpy_reg_hscore}[name](f, y)
+    assert getattr(est, name)(offset + 1e-6 * f, y) == pytest.approx(expected, rel=1e-6)
