@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -93,3 +94,30 @@ def test_hscores_see_variation_far_below_the_offset(name: str) -> None:
     offset = np.random.default_rng(2).normal(size=8)
     expected = {"hscore": _numpy_hscore, "reg_hscore": _numpy_reg_hscore}[name](f, y)
     assert getattr(est, name)(offset + 1e-6 * f, y) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", H_SCORES)
+@pytest.mark.parametrize(("n", "d", "c"), [(12, 40, 3), (7, 9, 2), (30, 31, 5)])
+def test_hscores_with_more_dims_than_samples_match_the_numpy_formula(name: str, n: int, d: int, c: int) -> None:
+    f, y = _toy(n, d, c, seed=n)
+    f += np.random.default_rng(3).uniform(size=d)  # not centred, like real features
+    expected = {"hscore": _numpy_hscore, "reg_hscore": _numpy_reg_hscore}[name](f, y)
+    fn = getattr(est, name)
+    assert fn(f, y) == pytest.approx(expected, rel=1e-9)
+    assert fn(f, y, dtype=torch.float32) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("name", H_SCORES)
+def test_hscores_decompose_only_an_n_by_n_matrix_when_d_exceeds_n(name: str, monkeypatch: Any) -> None:
+    """D = 4,096 and N = 20: the rank is at most N - 1, so no [D, D] eigendecomposition (it took 11-22 s)."""
+    shapes: list[tuple[int, ...]] = []
+    reduce = linalg_module.tridiagonalize
+
+    def recording(A: torch.Tensor, B: torch.Tensor) -> Any:
+        shapes.append(tuple(A.shape))
+        return reduce(A, B)
+
+    monkeypatch.setattr(linalg_module, "tridiagonalize", recording)
+    f, y = _toy(20, 4096, 4)
+    assert getattr(est, name)(f, y) > 0
+    assert shapes == [(20, 20)]
