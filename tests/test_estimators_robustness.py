@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from hf_spider import estimators as est
+from hf_spider.errors import EstimatorInputError
 
 # The package re-exports each function under its module's name: fetch the module itself.
 linalg_module = importlib.import_module("hf_spider.estimators._linalg")
@@ -121,3 +122,54 @@ def test_hscores_decompose_only_an_n_by_n_matrix_when_d_exceeds_n(name: str, mon
     f, y = _toy(20, 4096, 4)
     assert getattr(est, name)(f, y) > 0
     assert shapes == [(20, 20)]
+
+
+# ---------------------------------------------------------------------------------------------------------------- LFC
+
+KERNELS = ["linear", "cos", "corr", "l2"]
+CONSTANT_FEATURES = {
+    "zeros": np.zeros((40, 16)),
+    "constant": np.full((40, 16), 3.7),
+    "one-embedding": np.tile(np.random.default_rng(4).normal(size=16), (40, 1)),
+}
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("features", CONSTANT_FEATURES.values(), ids=CONSTANT_FEATURES.keys())
+def test_lfc_refuses_features_that_are_the_same_for_every_sample(kernel: str, features: np.ndarray) -> None:
+    """The centred kernel is 0, so LFC is 0/0 (the linear and l2 kernels returned NaN)."""
+    y = np.arange(40) % 2
+    with pytest.raises(EstimatorInputError, match="same for every sample"):
+        est.lfc(features, y, kernel=kernel)  # type: ignore[arg-type]
+
+
+def test_lfc_refuses_a_kernel_that_is_constant_up_to_rounding() -> None:
+    """A 1e8 offset leaves the linear kernel's centred part ~1e-16 of its norm: the closed form gave noise (6e-9)."""
+    f, y = _toy(40, 16, 2)
+    with pytest.raises(EstimatorInputError, match="constant up to rounding"):
+        est.lfc(f + 1e8, y)
+    rows = np.outer(np.random.default_rng(5).uniform(1, 2, size=40), f[0])  # one direction: cosines all 1
+    with pytest.raises(EstimatorInputError, match="constant up to rounding"):
+        est.lfc(rows, y, kernel="cos")
+
+
+# -------------------------------------------------------------------------------------------------------------- LogME
+
+
+@pytest.mark.parametrize("method", ["fixed_point", "icml"])
+@pytest.mark.parametrize(
+    "features",
+    [np.zeros((40, 16)), 1e-12 * _toy(40, 16, 2)[0], np.zeros((10, 16))],
+    ids=["zeros", "scaled-1e-12", "zeros-N<D"],
+)
+def test_logme_refuses_features_without_a_singular_value_above_the_cutoff(method: str, features: np.ndarray) -> None:
+    """Nothing above the reference's absolute 1e-10 cutoff: NaN, or LAPACK gtsv "please report this as a bug"."""
+    y = np.arange(len(features)) % 2
+    with pytest.raises(EstimatorInputError, match="features carry no signal"):
+        est.logme(features, y, method=method)  # type: ignore[arg-type]
+
+
+def test_logme_still_scores_features_just_above_the_cutoff() -> None:
+    """At 1e-9 every singular value is kept, and the maximised evidence is scale-free (alpha absorbs the scale)."""
+    f, y = _toy(40, 16, 2)
+    assert est.logme(1e-9 * f, y) == pytest.approx(est.logme(f, y), rel=1e-3)

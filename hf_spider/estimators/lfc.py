@@ -8,6 +8,13 @@ its global mean. References: zhangyikaii/Model-Spider ``mptms/LFC.py`` (linear k
 Shortcut (exact): for the inner-product kernels every term has a closed form in ``F^T F`` [D, D] (or ``F F^T`` when
 N < D) and ``F^T Y`` [D, C]; the [N, N] matrices are never built. Only the ``"l2"`` kernel forms the distance
 matrix. Model-Spider builds L in float32; we use the working dtype (a ~1e-7 relative difference).
+
+LFC is a correlation with the centred feature kernel, undefined (0/0) when that kernel is constant: every row the
+same (a dead model, all-zero features; the references return NaN), or rows that differ only in ways the kernel
+cannot see (``cos``: positive multiples of one row). Both raise :class:`~hf_spider.errors.EstimatorInputError`, as
+does a centred kernel within rounding of zero, ``|K - mean K|_F^2 <= KERNEL_RTOL |K|_F^2``: below that the closed
+form is a difference of two rounded sums and its value is noise (float64 features offset by 1e8 x their spread
+scored 6e-9 with the linear kernel).
 """
 
 from __future__ import annotations
@@ -22,6 +29,10 @@ if TYPE_CHECKING:
     import torch
 
 Kernel = Literal["linear", "cos", "corr", "l2"]
+
+#: Centred-kernel share (squared norms, in units of the dtype's eps) below which the kernel counts as constant:
+#: ``|K|_F^2`` and ``sum(K)^2 / N^2`` each carry a rounding error of a few tens of eps relative (sums of N^2 terms).
+KERNEL_RTOL_EPS = 32
 
 
 def lfc(
@@ -39,7 +50,8 @@ def lfc(
             samples), ``"corr"`` (Pearson correlation of samples) or ``"l2"`` (minus the Euclidean distance).
 
     Raises:
-        EstimatorInputError: malformed features or labels, or a zero row with ``kernel="cos"``/``"corr"``.
+        EstimatorInputError: malformed features or labels, a zero row with ``kernel="cos"``/``"corr"``, or features
+            whose kernel is constant (every row the same: LFC is 0/0).
 
     Example:
         >>> import numpy as np
@@ -53,6 +65,11 @@ def lfc(
     validate.choice(kernel, ("linear", "cos", "corr", "l2"), "kernel")
     F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N = F.shape[0]
+    if bool((F[:1] == F).all()):
+        raise EstimatorInputError(
+            "features are the same for every sample (a constant kernel), so LFC is undefined (0/0); "
+            "check the feature extraction: a model that maps every input to one embedding carries no signal"
+        )
     n_c = class_counts(y, C, F.dtype)
     # Label kernel L = 2 Y Y^T - 1: sum(L) and |L|_F^2 = N^2 in closed form.
     L_sum = 2 * n_c.square().sum() - N * N
@@ -79,5 +96,11 @@ def lfc(
         KL = 2 * class_sums(F, y, C).square().sum() - K_sum  # 2 |F^T Y|_F^2 - sum(K)
         K_norm2 = G.square().sum()
     num = KL - K_sum * L_sum / (N * N)  # <K - mean K, L - mean L>
-    den = (K_norm2 - K_sum**2 / (N * N)).sqrt() * L_norm2.sqrt()
-    return float(num / den)
+    K_centred2 = K_norm2 - K_sum**2 / (N * N)  # |K - mean K|_F^2
+    if not bool(K_centred2 > KERNEL_RTOL_EPS * torch.finfo(F.dtype).eps * K_norm2):
+        raise EstimatorInputError(
+            f"the {kernel} kernel of features is constant up to rounding ({F.dtype}), so LFC is undefined (0/0); "
+            "the features barely vary across samples (or only in ways this kernel ignores); check the features, "
+            "or pass dtype=torch.float64 if they are float32"
+        )
+    return float(num / (K_centred2.sqrt() * L_norm2.sqrt()))

@@ -14,6 +14,13 @@ Departure from the reference (paper wins): ``log |A|`` with ``A = alpha I + beta
 The reference sums ``log(alpha + beta s_i^2)`` over the retained singular values only, which drops
 ``(D - r) log alpha`` when the rank r < D (always when N < D). We keep that term, so N < D gives the paper's
 evidence; when r = D (every published test vector) the two agree.
+
+Features with no singular value above ``SVD_ZERO`` (all zero, or scaled far down, e.g. by 1e-12) raise
+:class:`~hf_spider.errors.EstimatorInputError`: with nothing kept the fixed point divides 0 by 0 (NaN; for all-zero
+features LAPACK's tridiagonal solver refused the system). The maximised evidence itself barely depends on the
+features' scale (alpha absorbs it), but the reference's cutoff is absolute: at a scale of 1e-11 it already drops
+singular values and the value moves. We keep that cutoff, so that we reproduce the reference wherever it gives a
+number, and do not rescale behind the caller's back; the message says to rescale.
 """
 
 from __future__ import annotations
@@ -68,7 +75,8 @@ def logme(
         The mean over targets of the maximum log evidence per sample.
 
     Raises:
-        EstimatorInputError: malformed features or labels (the message names which and how to fix it).
+        EstimatorInputError: malformed features or labels (the message names which and how to fix it), features
+            with no singular value above ``SVD_ZERO``.
 
     Example:
         >>> import numpy as np
@@ -91,6 +99,8 @@ def logme(
     K, P = (gram(F), gram(F, Y)) if features_side else (gram(F.T), Y)  # [D, D] and F^T Y [D, T], or [N, N], Y
     y2 = (Y * Y).sum(dim=0)  # |t|^2, [T]
     sigma, quad = (_tridiagonal_quad if F.device.type == "cpu" else _eigen_quad)(K, P, y2, features_side)
+    if sigma.shape[0] == 0:
+        raise _no_signal()
     return float(_evidence_fixed_point(sigma, quad, Y.shape[1], N, D).mean())
 
 
@@ -132,6 +142,14 @@ def _tridiagonal_quad(
         return (a, y2 - b - lam * a) if features_side else (b - lam * a, lam * lam * a)
 
     return sigma, quad
+
+
+def _no_signal() -> EstimatorInputError:
+    return EstimatorInputError(
+        f"features carry no signal: no singular value is above {SVD_ZERO:g} (LogME's absolute cutoff, as in the "
+        "reference), e.g. all-zero features or features scaled far down; check the feature extraction, or rescale "
+        "the features (to unit variance, say)"
+    )
 
 
 def _targets(labels: Any, N: int, *, regression: bool | None, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
@@ -218,6 +236,8 @@ def _evidence_icml(F: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
     N, D = F.shape
     sigma, tmp = eigh_project(gram(F), gram(F, Y))  # [D]: zeros included, so log|A| has all D terms; V^T F^T t, [D, T]
     sigma = sigma.clamp_min(0)
+    if not bool((sigma.sqrt() > SVD_ZERO).any()):
+        raise _no_signal()
     y2 = (Y * Y).sum(dim=0)
     T = Y.shape[1]
     alpha = torch.ones(T, dtype=F.dtype, device=F.device)
