@@ -173,3 +173,30 @@ def test_logme_still_scores_features_just_above_the_cutoff() -> None:
     """At 1e-9 every singular value is kept, and the maximised evidence is scale-free (alpha absorbs the scale)."""
     f, y = _toy(40, 16, 2)
     assert est.logme(1e-9 * f, y) == pytest.approx(est.logme(f, y), rel=1e-3)
+
+
+# --------------------------------------------------------------------------------------------------------------- SFDA
+
+NO_WITHIN_CLASS_VARIATION = {
+    "zeros": (np.zeros((40, 16)), np.arange(40) % 2),
+    "constant": (np.full((40, 16), 3.7), np.arange(40) % 2),
+    "two-samples": (np.random.default_rng(6).normal(size=(2, 8)), np.array([0, 1])),
+    "one-per-class": (np.random.default_rng(7).normal(size=(20, 8)), np.arange(20)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["float64", "float32"])
+@pytest.mark.parametrize(
+    ("features", "labels"), NO_WITHIN_CLASS_VARIATION.values(), ids=list(NO_WITHIN_CLASS_VARIATION)
+)
+def test_sfda_refuses_zero_within_class_scatter(features: np.ndarray, labels: np.ndarray, dtype: torch.dtype) -> None:
+    """S_w = 0: the shrinkage was NaN and torch's eigh failed to converge (a bare _LinAlgError)."""
+    with pytest.raises(EstimatorInputError, match="SFDA needs variation within classes"):
+        est.sfda(features, labels, dtype=dtype)
+
+
+def test_sfda_scores_one_class_with_variation_among_singletons() -> None:
+    """Within-class scatter from a single class is enough: the score is a probability."""
+    f = np.random.default_rng(8).normal(size=(21, 8))
+    value = est.sfda(f, np.r_[np.arange(20), 0])
+    assert 0 < value <= 1

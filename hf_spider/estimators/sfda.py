@@ -9,6 +9,12 @@ B-normalised, and builds ``coef = means V V^T``. With every eigenvector kept, ``
 Cholesky solve with the shrunk within-class scatter; ``S_b`` is never needed. The adaptive shrinkage copies the
 reference's 3-step power iteration for the largest eigenvalue of ``S_w`` (the exact eigenvalue moves the score by up
 to ~1e-2 relative), and the probabilities of the first fit go through a softmax twice, as in the reference.
+
+SFDA needs variation within classes: when every sample equals its class mean (one sample per class, two samples in
+all, or features that do not vary), ``S_w = 0``, the power iteration divides 0 by 0 and the reference's shrinkage is
+NaN (its eigensolver then fails). That raises :class:`~hf_spider.errors.EstimatorInputError`; "equals" is up to the
+rounding of the features (``S_w`` is recomputed from twice-centred residuals and compared with
+:func:`~._linalg.scale_floor`), since a constant column leaves the mean's rounding error, not zero.
 """
 
 from __future__ import annotations
@@ -16,8 +22,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+from ..errors import EstimatorInputError
 from . import _validate as validate
-from ._linalg import class_counts, class_means, solve_spd
+from ._linalg import class_counts, class_means, scale_floor, solve_spd
 
 if TYPE_CHECKING:
     import torch
@@ -38,7 +45,8 @@ def sfda(
     """SFDA score of ``features`` [N, D] for ``labels`` [N]: mean probability of the true class; higher is better.
 
     Raises:
-        EstimatorInputError: malformed features or labels.
+        EstimatorInputError: malformed features or labels, or no variation within any class (every sample equals
+            its class mean: one sample per class, or features that do not vary).
 
     Example:
         >>> import numpy as np
@@ -55,6 +63,7 @@ def sfda(
     log_priors = torch.log(class_counts(y, C, F.dtype) / N)
 
     means = class_means(F, y, C)
+    _check_within_class_variation(F, y, C, means)
     Sw = _within_scatter(F, y, means)
     shrinkage = max(math.exp(-5 * _power_eigenvalue(Sw)), MIN_SHRINKAGE)
     p = torch.softmax(_lda_logits(F, means, _shrink(Sw, shrinkage), log_priors), dim=1)
@@ -75,6 +84,18 @@ def _within_scatter(F: torch.Tensor, y: torch.Tensor, means: torch.Tensor) -> to
     """``S_w`` [D, D] = sum_c prior_c x population covariance of class c = ``(F - M_y)^T (F - M_y) / N``."""
     R = F - means[y]
     return R.T @ R / F.shape[0]
+
+
+def _check_within_class_variation(F: torch.Tensor, y: torch.Tensor, C: int, means: torch.Tensor) -> None:
+    """Raise unless some sample differs from its class mean by more than the rounding of the features."""
+    R = F - means[y]
+    R = R - class_means(R, y, C)[y]  # second pass: a constant column's residual is the mean's rounding error
+    if float(R.norm()) <= scale_floor(F):
+        raise EstimatorInputError(
+            f"SFDA needs variation within classes, but each of the {F.shape[0]} samples equals the mean of its "
+            f"class ({C} classes) up to rounding: one sample per class, features that do not vary, or features "
+            "collapsed to one point per class; pass several samples per class of a model whose features vary"
+        )
 
 
 def _power_eigenvalue(A: torch.Tensor) -> float:
