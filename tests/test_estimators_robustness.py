@@ -200,3 +200,35 @@ def test_sfda_scores_one_class_with_variation_among_singletons() -> None:
     f = np.random.default_rng(8).normal(size=(21, 8))
     value = est.sfda(f, np.r_[np.arange(20), 0])
     assert 0 < value <= 1
+
+
+# --------------------------------------------------------------------------------------------------------------- OTCE
+
+
+@pytest.mark.parametrize("offset", [0.0, 20.0, 100.0])
+def test_otce_of_a_set_against_itself_is_zero_in_float32(offset: float) -> None:
+    """Exact answer: the identity coupling costs 0 and determines the labels, so W = CE = 0. The unclamped
+    |a|^2 - 2 a.b + |b|^2 cancels in float32, and W came out negative (-0.18 at an offset of 100)."""
+    rng = np.random.default_rng(9)
+    f = (rng.normal(size=(60, 768)) + offset).astype(np.float32)
+    y = np.arange(60) % 10
+    parts = est.otce_components(f, y, source_features=f, source_labels=y, dtype=torch.float32)
+    assert 0.0 <= parts["W"] <= 1e-6 * 2 * 768  # mean squared distance between two samples: 2 D
+    assert parts["OTCE"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_otce_transport_cost_in_float32_matches_float64_scipy_and_pot() -> None:
+    import ot
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(10)
+    f, y = _toy(50, 32, 5)
+    src = rng.normal(size=(70, 32)) + 50.0
+    f = f + 50.0
+    cost = cdist(src, f, "sqeuclidean")
+    plan = ot.emd(np.full(70, 1 / 70), np.full(50, 1 / 50), cost)
+    expected = float((plan * cost).sum())
+    transport = est.otce_components(f, y, source_features=src, source_labels=np.arange(70) % 4, dtype=torch.float32)[
+        "W"
+    ]
+    assert transport == pytest.approx(expected, rel=1e-4)

@@ -8,6 +8,11 @@ for the two terms); we return the same, so *lower* is better.
 
 The exact EMD runs in POT's network-simplex solver (``ot.emd``, CPU); the cost matrix and the label statistics are
 torch on the requested device.
+
+Departure from the reference (rounding only): its cost ``|a|^2 - 2 a.b + |b|^2`` is a squared distance, never
+negative in exact arithmetic, but the expansion cancels: in float32, features offset by 100 gave costs of -1 and a
+set scored against itself (exact W = 0) W = -0.18. We subtract the target features' mean from both sets first
+(distances do not change; the cancellation of a shared offset goes) and clamp the cost at 0, so W >= 0 always.
 """
 
 from __future__ import annotations
@@ -90,8 +95,11 @@ def _terms(
             "extract both with the same model"
         )
     M, N = Fs.shape[0], Ft.shape[0]
-    # Squared distances as |a|^2 - 2 a.b + |b|^2 (the reference's geomloss formula, not clamped).
-    cost = Fs.square().sum(dim=1)[:, None] - 2 * Fs @ Ft.T + Ft.square().sum(dim=1)[None, :]  # [M, N]
+    # Squared distances as |a|^2 - 2 a.b + |b|^2 (the reference's geomloss formula), after a common shift and clamped
+    # at 0: both only remove rounding (module docstring).
+    shift = Ft.mean(dim=0, keepdim=True)
+    Fs, Ft = Fs - shift, Ft - shift
+    cost = (Fs.square().sum(dim=1)[:, None] - 2 * Fs @ Ft.T + Ft.square().sum(dim=1)[None, :]).clamp_min(0)  # [M, N]
     a = torch.full((M,), 1.0 / M, dtype=torch.float64)
     b = torch.full((N,), 1.0 / N, dtype=torch.float64)
     P = ot.emd(a, b, cost.detach().to("cpu", torch.float64), numItermax=MAX_ITER)  # [M, N]
