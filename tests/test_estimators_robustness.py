@@ -232,3 +232,48 @@ def test_otce_transport_cost_in_float32_matches_float64_scipy_and_pot() -> None:
         "W"
     ]
     assert transport == pytest.approx(expected, rel=1e-4)
+
+
+# ------------------------------------------------------------------------------------------------------------ wording
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_nleep_default_rule_gives_one_component_below_five_samples(n: int) -> None:
+    """The reference rule gives 0 components below 5 samples ("n_components=0 ... pass a smaller value"); 1 is what
+    it gives for 5-9. One component makes every posterior 1, so N-LEEP is the mean log class prior: log(1/2)."""
+    f = np.random.default_rng(11).normal(size=(n, 8))
+    assert est.nleep(f, np.arange(n) % 2) == pytest.approx(np.log(0.5), rel=1e-8)
+
+
+def test_nleep_names_the_valid_range_of_n_components() -> None:
+    f, y = _toy(20, 8, 2)
+    with pytest.raises(
+        EstimatorInputError, match=r"n_components=0 must be between 1 and the 20 samples; pass a value in 1\.\.20"
+    ):
+        est.nleep(f, y, n_components=0)
+
+
+def test_nce_names_its_argument_source() -> None:
+    _, y = _toy(40, 4, 2)
+    p = np.random.default_rng(12).dirichlet(np.ones(5), size=40)
+    with pytest.raises(EstimatorInputError, match=r"^source rows must sum to 1"):
+        est.nce(p * 1.1, y)
+    with pytest.raises(EstimatorInputError, match=r"^source holds negative values"):
+        est.nce(p - 0.3, y)
+
+
+@pytest.mark.parametrize(("name", "argument"), [("leep", "source_probs"), ("nce", "source")])
+def test_fewer_probability_rows_than_labels_names_both_arguments(name: str, argument: str) -> None:
+    _, y = _toy(40, 4, 2)
+    p = np.random.default_rng(13).dirichlet(np.ones(5), size=30)
+    with pytest.raises(EstimatorInputError, match=f"labels has 40 entries but {argument} has 30 rows"):
+        getattr(est, name)(p, y)
+
+
+@pytest.mark.parametrize("column", [np.arange(40) % 3, (np.arange(40) % 3).astype(float)], ids=["int", "float"])
+def test_logme_refuses_one_column_of_class_ids_without_regression_true(column: np.ndarray) -> None:
+    """Every other estimator refuses 2-D labels; LogME read ``y[:, None]`` as a regression target, silently."""
+    f, _ = _toy(40, 8, 3)
+    with pytest.raises(EstimatorInputError, match=r"labels\.ravel\(\).*regression=True"):
+        est.logme(f, column[:, None])
+    assert np.isfinite(est.logme(f, column[:, None], regression=True))

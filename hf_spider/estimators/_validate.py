@@ -74,13 +74,17 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
         )
 
 
-def _integer_vector(x: Any, n: int, name: str, device: torch.device) -> torch.Tensor:
+def _integer_vector(x: Any, n: int, name: str, device: torch.device, rows_of: str | None = None) -> torch.Tensor:
     import torch
 
     t = as_tensor(x, name)
     if t.ndim != 1:
         raise EstimatorInputError(f"{name} must be 1-D [N], got shape {tuple(t.shape)}; pass one class id per sample")
     if t.shape[0] != n:
+        if rows_of is not None:  # n is another argument's length: either may be the wrong one
+            raise EstimatorInputError(
+                f"{name} has {t.shape[0]} entries but {rows_of} has {n} rows; pass one row per sample in both"
+            )
         raise EstimatorInputError(f"{name} has {t.shape[0]} entries but there are {n} samples; pass one per sample")
     if t.is_floating_point():
         if not bool(torch.isfinite(t).all()) or not bool((t == t.round()).all()):
@@ -93,15 +97,20 @@ def _integer_vector(x: Any, n: int, name: str, device: torch.device) -> torch.Te
     return t
 
 
-def labels(y: Any, n: int, *, device: torch.device, name: str = "labels") -> tuple[torch.Tensor, int]:
+def labels(
+    y: Any, n: int, *, device: torch.device, name: str = "labels", rows_of: str | None = None
+) -> tuple[torch.Tensor, int]:
     """``[N]`` int64 class ids, every class of ``0..C-1`` present and ``C >= 2``; returns the ids and ``C``.
+
+    ``rows_of`` names the argument ``n`` was read from (the source probabilities of LEEP and NCE), so that a length
+    mismatch names both arguments instead of blaming the labels.
 
     References take ``C = max(y) + 1`` and silently score empty classes; we refuse instead, because an empty class
     changes LogME, H-score and GBC without any sample to justify it.
     """
     import torch
 
-    t = _integer_vector(y, n, name, device)
+    t = _integer_vector(y, n, name, device, rows_of)
     C = int(t.max()) + 1
     present = torch.bincount(t, minlength=C) > 0
     if not bool(present.all()):

@@ -44,5 +44,5 @@ def leep(
     """
     dtype, dev = validate.resolve(dtype, device)
     theta = validate.probabilities(source_probs, dtype=dtype, device=dev)
-    y, C = validate.labels(labels, theta.shape[0], device=dev)
+    y, C = validate.labels(labels, theta.shape[0], device=dev, rows_of="source_probs")
     return leep_score(theta, y, C)

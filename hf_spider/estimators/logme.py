@@ -66,7 +66,10 @@ def logme(
     Args:
         features: ``[N, D]`` target-task features (used as given: not centred or scaled, like the reference).
         labels: ``[N]`` class ids 0..C-1 (classification), or ``[N, T]`` float targets (regression, multi-label).
-        regression: treat ``labels`` as real-valued targets; by default ``True`` exactly when ``labels`` is 2-D.
+            LogME is the one estimator that takes 2-D labels: each column is a real-valued target.
+        regression: treat ``labels`` as real-valued targets; by default ``True`` exactly when ``labels`` is 2-D,
+            except that a single column of whole numbers (``y[:, None]``: class ids or a real target?) is refused
+            unless ``regression=True`` says it is a target.
         method: ``"fixed_point"`` (the reference's default) or ``"icml"`` (the ICML-2021 solver, used in papers).
         dtype: ``torch.float64`` (default) or ``torch.float32``.
         device: where to compute (``"cpu"``, ``"cuda"``, ...).
@@ -76,7 +79,7 @@ def logme(
 
     Raises:
         EstimatorInputError: malformed features or labels (the message names which and how to fix it), features
-            with no singular value above ``SVD_ZERO``.
+            with no singular value above ``SVD_ZERO``, or one integer label column without ``regression=True``.
 
     Example:
         >>> import numpy as np
@@ -158,6 +161,12 @@ def _targets(labels: Any, N: int, *, regression: bool | None, dtype: torch.dtype
 
     raw = validate.as_tensor(labels, "labels")
     if regression is None:
+        if raw.ndim == 2 and raw.shape[1] == 1 and (not raw.is_floating_point() or bool((raw == raw.round()).all())):
+            raise EstimatorInputError(
+                f"labels has shape {tuple(raw.shape)} of whole numbers: LogME reads 2-D labels as regression "
+                "targets; pass a 1-D array (labels.ravel()) for class ids, or regression=True to score the column "
+                "as one real-valued target"
+            )
         regression = raw.ndim == 2
     if not regression:
         y, C = validate.labels(raw, N, device=device)

@@ -48,10 +48,10 @@ def nce(
     raw = validate.as_tensor(source, "source")
     n = raw.shape[0] if raw.ndim else 0
     if raw.ndim == 2:
-        z = validate.probabilities(raw, n, dtype=dtype, device=dev).argmax(dim=1)
+        z = validate.probabilities(raw, n, dtype=dtype, device=dev, name="source").argmax(dim=1)
     else:
         z = validate.source_labels(raw, n, device=dev, name="source")
-    y, C = validate.labels(labels, n, device=dev)
+    y, C = validate.labels(labels, n, device=dev, rows_of="source")
     K = int(z.max()) + 1
     joint = (
         torch.zeros(K * C, dtype=dtype, device=dev).index_add_(0, z * C + y, torch.ones(n, dtype=dtype, device=dev)) / n

@@ -52,7 +52,8 @@ def nleep(
     """N-LEEP of ``features`` [N, D] for ``labels`` [N]; higher is better.
 
     Args:
-        n_components: GMM components; default ``max(min(C, N // 5), N // 10)`` (the reference's rule).
+        n_components: GMM components; default ``max(min(C, N // 5), N // 10)`` (the reference's rule), at least 1:
+            the rule gives 0 below 5 samples, where we use the single component it gives for 5 to 9 samples.
         seed: seeds the k-means++ initialisation; same seed, inputs and device give the same value.
         init_assignment: ``[N]`` component ids 0..K-1 to start EM from instead of the seeded k-means (to replay
             another implementation's initialisation, e.g. scikit-learn's ``KMeans`` labels).
@@ -74,9 +75,9 @@ def nleep(
 
     F, y, C = validate.features_and_labels(features, labels, dtype, device)
     N = F.shape[0]
-    K = max(min(C, N // 5), N // 10) if n_components is None else n_components
+    K = max(min(C, N // 5), N // 10, 1) if n_components is None else n_components
     if not 1 <= K <= N:
-        raise EstimatorInputError(f"n_components={K} must be between 1 and the {N} samples; pass a smaller value")
+        raise EstimatorInputError(f"n_components={K} must be between 1 and the {N} samples; pass a value in 1..{N}")
     X = _pca(F, PCA_VARIANCE)
     if init_assignment is None:
         start = _kmeans(X, K, torch.Generator().manual_seed(seed))
