@@ -65,3 +65,15 @@ def loopback_hub(_loopback_hub_server: LoopbackHub, monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.delenv("HF_TOKEN", raising=False)
     return hub
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Small matrices on a shared 2-core box: one intra-op thread avoids OpenMP oversubscription stalls (up to 100x).
+    A module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

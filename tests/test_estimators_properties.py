@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,13 +18,7 @@ FEW = settings(max_examples=8, deadline=None)
 RELABEL_RTOL = {"pactran": 5e-4}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny matrices on a busy 2-core box: one intra-op thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _gaussians(seed: int, sep: float, n: int = 90, d: int = 6, c: int = 3) -> tuple[np.ndarray, np.ndarray]:

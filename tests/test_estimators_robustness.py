@@ -7,7 +7,6 @@ no information), or a direct NumPy / scikit-learn transcription of the formula i
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -21,13 +20,7 @@ from hf_spider.errors import EstimatorInputError
 linalg_module = importlib.import_module("hf_spider.estimators._linalg")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small matrices on a shared 2-core box: one intra-op thread avoids OpenMP oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _toy(n: int, d: int, c: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -52,16 +52,9 @@ def check_output_file(
         shown = "an empty path" if not text else "'-' (stdout)"
         raise InvalidOutputError(f"{what} is {shown}, which cannot be written as a file here; pass a file path")
     path = Path(text)
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        _check_writable_folder(path, what)
+    info = _status(path, what, "pass a path inside a folder")
+    if info is None:
         return
-    except NotADirectoryError:
-        raise InvalidOutputError(
-            f"{what} '{path}' lies under '{_first_non_folder(path)}', which is a file, not a folder; "
-            "pass a path inside a folder"
-        ) from None
     if stat.S_ISLNK(info.st_mode):
         target = Path(os.path.realpath(path))
         if not follow_symlinks:
@@ -95,15 +88,9 @@ def check_append_file(path: str | os.PathLike[str], *, what: str, fix: str) -> N
             file or a folder that cannot be written.
     """
     path = Path(path)
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        _check_writable_folder(path, what)
+    info = _status(path, what, fix)
+    if info is None:
         return
-    except NotADirectoryError:
-        raise InvalidOutputError(
-            f"{what} '{path}' lies under '{_first_non_folder(path)}', which is a file, not a folder; {fix}"
-        ) from None
     if stat.S_ISLNK(info.st_mode):
         raise InvalidOutputError(
             f"{what} '{path}' is a symbolic link (to '{os.path.realpath(path)}'), and writing it would change what "
@@ -223,6 +210,23 @@ def _check_regular(path: Path, info: os.stat_result, what: str) -> None:
                 f"{what} '{path}' is a {kind}, not a regular file, and an atomic write would replace it; pass a "
                 "file path, or - for stdout"
             )
+
+
+def _status(path: Path, what: str, fix: str) -> os.stat_result | None:
+    """``path``'s own status (a link is not followed), or ``None`` for a new path under a folder hf-spider can write.
+
+    Raises:
+        InvalidOutputError: ``path`` lies under a file, or its folder cannot be written.
+    """
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        _check_writable_folder(path, what)
+        return None
+    except NotADirectoryError:
+        raise InvalidOutputError(
+            f"{what} '{path}' lies under '{_first_non_folder(path)}', which is a file, not a folder; {fix}"
+        ) from None
 
 
 def _kind(mode: int) -> str:
