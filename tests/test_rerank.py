@@ -814,3 +814,17 @@ def test_rerank_help_names_the_default_estimators(capsys) -> None:
         main(["rerank", "--help"])
     assert info.value.code == 0
     assert f"default: {','.join(DEFAULT_ESTIMATORS)}" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.parametrize(
+    ("failed", "listed", "expected"),
+    [
+        (1, 1, "1 of 4 candidates could not be re-ranked (listed"),
+        (1, 3, "1 of 4 candidates could not be re-ranked, and 2 could not be read at stage one (listed"),
+        (0, 2, "2 could not be read at stage one (listed"),  # never '2 of 4 could not be re-ranked': they never ran
+    ],
+)
+def test_the_failure_count_tells_the_k_that_failed_from_what_stage_one_could_not_read(failed, listed, expected) -> None:
+    from hf_spider.cli.rerank import _failure_count
+
+    assert _failure_count({"failed": failed, "k": 4}, listed).startswith(expected)

@@ -143,13 +143,18 @@ def _emit(reranked: Any, args: argparse.Namespace) -> None:
     emit_shortlist(shown, fmt, args.output, follow_symlinks=args.follow_symlinks)
     if failed and fmt != "json":
         stream = sys.stdout if args.output is None or str(args.output) == "-" else sys.stderr
-        print(
-            f"{len(failed)} of {reranked.metadata['rerank']['k']} candidates could not be re-ranked "
-            "(listed below every candidate that was not shown to be broken):",
-            file=stream,
-        )
+        print(f"{_failure_count(reranked.metadata['rerank'], len(failed))}:", file=stream)
         for e in failed:
             print(f"  {e.model_id}: {e.error}", file=stream)
+
+
+def _failure_count(meta: dict[str, Any], listed: int) -> str:
+    """What the failures below the table are: those of the ``k`` that failed here, and those stage one could not read
+    (never run, so not counted among the ``k``)."""
+    run, unread = int(meta["failed"]), listed - int(meta["failed"])
+    parts = [f"{run} of {meta['k']} candidates could not be re-ranked"] if run else []
+    parts += [f"{unread} could not be read at stage one"] if unread else []
+    return ", and ".join(parts) + " (listed below every candidate that was not shown to be broken)"
 
 
 def _warm_up(modality: str) -> None:
