@@ -90,6 +90,18 @@ def test_crawl_from_dir_writes_the_format_an_upper_case_suffix_names(tmp_path: P
     assert json.loads(capsys.readouterr().out)["total"] == 1
 
 
+def test_crawl_from_dir_merges_a_left_journal_into_the_index_and_removes_it(tmp_path: Path, capsys) -> None:
+    """A Hub crawl cut off leaves its journal; a folder crawl into the same index takes its records and, as a Hub
+    crawl does once its index is written, removes it (it was left, to be replayed over a newer index)."""
+    _write_repo(tmp_path / "repos" / "acme" / "a", {"config.json": json.dumps({"model_type": "vit"})})
+    index = tmp_path / "index.jsonl"
+    journal = tmp_path / "index.jsonl.journal.jsonl"
+    journal.write_text(json.dumps({"repo_id": "hub/left-by-a-cut-crawl", "sha": "1"}) + "\n", encoding="utf-8")
+    assert main(["crawl", "--index", str(index), "--from-dir", str(tmp_path / "repos")]) == 0
+    assert sorted(r.repo_id for r in read_index(index)) == ["acme/a", "hub/left-by-a-cut-crawl"]
+    assert not journal.exists()
+
+
 def test_folder_without_repos_is_one_clear_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidIndexError, match="holds no model repo"):

@@ -540,6 +540,7 @@ def crawl_dir(root: str | Path, index_path: str | Path) -> CrawlReport:
     records = load_with_journal(index_path)
     records.update((r.repo_id, r) for r in found)
     write_index([records[k] for k in sorted(records)], index_path)
+    CrawlJournal(index_path).discard()  # its records are in the index now, as after a Hub crawl
     return CrawlReport(
         index_path=Path(index_path),
         listed=len(found),
