@@ -174,6 +174,29 @@ def test_hub_round_trip_gives_identical_rankings(zoo: tuple, loopback_hub, tmp_p
     assert "library_name: hf_spider" in card and "trained by a test" in card
 
 
+def test_a_hub_scorer_with_pickled_weights_only_is_refused_unread(
+    zoo: tuple, loopback_hub, tmp_path, monkeypatch
+) -> None:
+    """The mixin falls back to ``pytorch_model.bin`` when a repo has no ``model.safetensors``: never unpickled."""
+    import torch
+    from huggingface_hub import HfApi
+
+    from hf_spider.testing.loopback_hub import DEFAULT_USER
+
+    models, records, tasks = zoo
+    folder = tmp_path / "scorer"
+    train_scorer(records, models, tasks, config=FAST).save_pretrained(folder)
+    torch.save(dict(TransferScorer.from_pretrained(folder).state_dict()), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    repo_id = f"{DEFAULT_USER}/pickled-scorer"
+    api = HfApi(token=loopback_hub.token)
+    api.create_repo(repo_id)
+    api.upload_folder(repo_id=repo_id, folder_path=folder)
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("a pickle was read"))
+    with pytest.raises(ScorerConfigError, match=r"only pickled weights \(pytorch_model.bin\), which hf-spider never"):
+        TransferScorer.from_pretrained(repo_id)
+
+
 def test_scoring_records_equals_scoring_their_tokens(zoo: tuple) -> None:
     models, records, tasks = zoo
     scorer = train_scorer(records, models, tasks, config=FAST)

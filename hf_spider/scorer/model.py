@@ -281,6 +281,19 @@ class TransferScorer(
         logger.info("loaded scorer from %s", model_id)
         return cast(TransferScorer, scorer)
 
+    @classmethod
+    def _load_as_pickle(cls, model: Any, model_file: str, map_location: str, strict: bool) -> Any:
+        """Refused: the mixin falls back to a pickled ``pytorch_model.bin`` when a Hub repo has no
+        ``model.safetensors``, and Hub content is untrusted (a pickle can run code; hf-spider reads safetensors only).
+
+        Raises:
+            ScorerConfigError: always, naming the file.
+        """
+        raise ScorerConfigError(
+            f"the scorer repo holds no model.safetensors, only pickled weights ({Path(model_file).name}), which "
+            "hf-spider never loads; save the scorer with save_pretrained or push_to_hub (they write safetensors)"
+        )
+
     def _save_pretrained(self, save_directory: Path) -> None:
         """Weights via the mixin, then ``config.json`` with the ``model_type`` that transformers' Auto classes read.
 
