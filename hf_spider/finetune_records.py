@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InvalidIndexError, InvalidRecordsError
+from .hub.index import not_a_file
 from .tokens.task import TaskDescription, TaskTokens
 
 logger = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ def read_user_records(
         )
     if not path.is_file():
         raise InvalidRecordsError(
-            f"records '{path}' {_not_a_file(path)}; pass a CSV with model,target,accuracy, a TransferGraph records "
+            f"records '{path}' {not_a_file(path)}; pass a CSV with model,target,accuracy, a TransferGraph records "
             "folder, 'bundled' or 'example'"
         )
     try:
@@ -307,7 +308,7 @@ def read_label_names(path: str | os.PathLike[str]) -> dict[str, tuple[str, ...]]
 
     path = Path(path)
     if not path.is_file():
-        raise InvalidRecordsError(f"labels file '{path}' {_not_a_file(path)}; pass a JSON file of label names")
+        raise InvalidRecordsError(f"labels file '{path}' {not_a_file(path)}; pass a JSON file of label names")
     try:
         head, longer = read_head(path)
     except OSError as exc:
@@ -412,14 +413,6 @@ def _checked(
     if scores is None:
         scores = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
     return UserRecords(FinetuneRecords(accuracy, scores), labels, tuple(notes), name)
-
-
-def _not_a_file(path: Path) -> str:
-    """Why ``path`` cannot be read as a file, worded as :func:`~hf_spider.hub.index.read_index` words it: ``/dev/null``
-    or a pipe is not a missing file."""
-    if path.is_dir():
-        return "is a folder"
-    return "is not a regular file (a device or a pipe)" if path.exists() else "does not exist"
 
 
 def _modality_column(frame: pd.DataFrame, name: str, where: Any) -> pd.Series:

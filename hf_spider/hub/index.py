@@ -56,6 +56,14 @@ def index_format(path: str | os.PathLike[str], *, what: str = "index", writing: 
     )
 
 
+def not_a_file(path: Path) -> str:
+    """Why ``path``, which is no regular file, cannot be read as one, for a message: ``/dev/null`` or a pipe is not a
+    missing file."""
+    if path.is_dir():
+        return "is a folder"
+    return "is not a regular file (a device or a pipe)" if path.exists() else "does not exist"
+
+
 def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
     """Read an index file (``.parquet``, or JSON Lines as ``.jsonl``/``.json``; any case).
 
@@ -65,8 +73,7 @@ def read_index(path: str | os.PathLike[str]) -> list[ModelRecord]:
     """
     path = Path(path)
     if not path.is_file():
-        what = "is a folder" if path.is_dir() else "is not a regular file" if path.exists() else "does not exist"
-        raise InvalidIndexError(f"index file '{path}' {what}; pass the path of a .parquet or .jsonl index")
+        raise InvalidIndexError(f"index file '{path}' {not_a_file(path)}; pass the path of a .parquet or .jsonl index")
     if index_format(path) == "parquet":
         rows = _read_parquet_rows(path)
         return [_record_or_raise(path, i, row, ModelRecord.from_row) for i, row in enumerate(rows, start=1)]
