@@ -473,7 +473,7 @@ def _is_number(value: Any) -> bool:
 class ScorerConfig(PretrainedConfig):
     """What ``transformers.AutoConfig`` reads from a scorer's ``config.json`` (the scorer itself loads the rest)."""
 
-    model_type = "hf_spider_scorer"  # hf_spider.scorer.model.SCORER_MODEL_TYPE, without importing the scorer
+    model_type = "hf_spider_scorer"  # hf_spider.scorer.checks.SCORER_MODEL_TYPE, without importing the scorer
 
 
 class _LoadScorer:

@@ -11,7 +11,6 @@ The equations and their reasons are documented on the torch methods named in eac
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Sequence
@@ -27,12 +26,11 @@ from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.base import Explained, Ranker, evidence_detail
 from ..tokens.metadata import METADATA_NAMES
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, PTMTokens, family_slice, metadata_slice, text_slice
+from .checks import check_local_source, expected_tensors, loading, read_config, read_weights
 from .paths import default_scorer_path
 from .task_aware import TaskAwareModel, read_for_task, task_aware_beside
 
-#: The read-out and forest layout this module evaluates (``hf_spider.scorer.pair``'s ``PAIR_FEATURES`` and
-#: ``SIMILARITY_TEMPERATURES``): a scorer saved with other pair features is run by torch instead.
-PAIR_WIDTH = 9
+#: The task-similarity temperatures of the read-out this module evaluates (``hf_spider.scorer.pair``'s).
 SIMILARITY_TEMPERATURES = (0.05, 0.2)
 _METADATA = {name: i for i, name in enumerate(METADATA_NAMES)}
 _DENSE_LEVELS = 4  # forest levels every pair walks before finished pairs leave (as hf_spider.scorer.forest)
@@ -42,6 +40,7 @@ _BLOCK = 4096  # candidates walked at once (as hf_spider.scorer.forest.BLOCK)
 def load_spider_ranker(path: str | os.PathLike[str] | None = None) -> Ranker:
     """The Model Spider ranker of a scorer folder (default: the shipped one): torch-free when the scorer allows."""
     folder = Path(path) if path is not None else default_scorer_path()
+    check_local_source(str(folder))
     scorer = NumpyScorer.from_folder(folder) if folder.is_dir() else None
     if scorer is not None:
         return scorer
@@ -61,24 +60,18 @@ class NumpyScorer:
 
     @classmethod
     def from_folder(cls, folder: Path) -> NumpyScorer | None:
-        """The scorer saved in ``folder``, ``None`` if numpy cannot run it (a trained content path, another read-out
-        layout, unreadable files): the caller then loads it with torch."""
-        from safetensors import SafetensorError
-        from safetensors.numpy import load_file
+        """The scorer saved in ``folder``, ``None`` if its content path was trained (the caller then loads it with
+        torch); its files are checked as the torch scorer's are (:mod:`hf_spider.scorer.checks`).
 
-        try:
-            config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
-            weights = load_file(folder / "model.safetensors")
-        except (OSError, ValueError, SafetensorError):
-            return None
-        members = int(config.get("members", 1))
-        for m in range(members):
-            skip = weights.get(f"members.{m}.skip.weight")
-            out = [weights.get(f"members.{m}.out.{p}") for p in ("weight", "bias")]
-            if skip is None or skip.shape != (1, PAIR_WIDTH) or any(o is None or np.any(o != 0) for o in out):
+        Raises:
+            ScorerConfigError: a file that is not what a scorer saves, in one line naming the folder and the fix.
+        """
+        with loading(str(folder)):
+            config = read_config(folder / "config.json")
+            weights = read_weights(folder / "model.safetensors", expected_tensors(config))
+        for m in range(config["members"]):
+            if any(np.any(weights[f"members.{m}.out.{p}"] != 0) for p in ("weight", "bias")):
                 return None
-        if config.get("feature_schema_version") != PTM_SCHEMA_VERSION:
-            return None
         # the task-aware model saved beside the scorer, if any
         return cls(config=config, weights=weights, task_aware=task_aware_beside(folder))
 

@@ -49,8 +49,19 @@ from torch import nn
 from ..errors import ScorerConfigError
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.base import Explained
-from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, PTMTokens, token_dim
+from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, PTMTokens
 from .card import MODEL_CARD_TEMPLATE
+from .checks import (
+    CONFIG_KEYS,
+    SCORER_MODEL_TYPE,
+    check_token_layout,
+    check_values,
+    check_weights_header,
+    expected_tensors,
+    hub_errors,
+    loading,
+    read_config,
+)
 from .explain import explain_tokens
 from .forest import predict_forest
 from .inputs import cold_start_features, task_inputs
@@ -63,9 +74,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _NEG = -1e4  # additive attention mask; finite so an all-masked row cannot produce NaN
-#: ``model_type`` written into ``config.json``: ``transformers.AutoConfig`` needs one to open the folder, and
-#: :func:`hf_spider.pipeline.register` registers it, so ``transformers.pipeline(model=<scorer path>)`` works.
-SCORER_MODEL_TYPE = "hf_spider_scorer"
 
 
 class _Member(nn.Module):
@@ -205,17 +213,7 @@ class TransferScorer(
     ) -> None:
         super().__init__()
         self.name = "hf_spider"
-        if feature_schema_version != PTM_SCHEMA_VERSION:
-            raise ScorerConfigError(
-                f"this scorer reads PTM tokens of schema {feature_schema_version} but this hf-spider builds schema "
-                f"{PTM_SCHEMA_VERSION}; retrain it with `hf-spider train-scorer` or use the hf-spider version that "
-                "saved it"
-            )
-        if in_dim != token_dim(text_dim):
-            raise ScorerConfigError(
-                f"in_dim={in_dim} does not match text_dim={text_dim} (expected {token_dim(text_dim)}); "
-                "build the config from hf_spider.tokens.ptm.token_dim(text_dim)"
-            )
+        check_token_layout(feature_schema_version, in_dim, text_dim)
         self.in_dim, self.text_dim, self.proto_dim, self.stats_dim = in_dim, text_dim, proto_dim, stats_dim
         self.text_rank = text_rank
         self.latent_rank = latent_rank
@@ -260,26 +258,84 @@ class TransferScorer(
         self.register_buffer("forest_value", torch.zeros(shape))
 
     @classmethod
-    def _from_pretrained(cls, *, model_id: str, **kwargs: Any) -> TransferScorer:
-        """The mixin's loader, strict about weight names, and quiet: it ``print``s for local folders; we log.
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | Path,
+        *,
+        force_download: bool = False,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        local_files_only: bool = False,
+        revision: str | None = None,
+        **model_kwargs: Any,
+    ) -> TransferScorer:
+        """The mixin's ``from_pretrained`` (a local folder, or a Hub repo through ``hf_hub_download``), with the
+        scorer's files checked before they are used (:mod:`hf_spider.scorer.checks`).
+
+        The mixin reads ``config.json`` without a bound and goes on without it when the Hub answers an error, so here
+        it is fetched and read by :func:`~hf_spider.scorer.checks.read_config` (capped, every key checked, the tensors
+        it describes within bounds) before the mixin's :meth:`_from_pretrained` builds the network and loads the
+        weights (:meth:`_load_as_safetensor` checks them). ``model_kwargs`` override config keys, as in the mixin.
 
         Raises:
-            ScorerConfigError: the weights were saved by a scorer of another layout (an older hf-spider).
+            ScorerConfigError: one line naming the scorer, what is wrong with it (no such folder, repo, revision or
+                file; a file that is not what a scorer saves) and the fix.
         """
+        source = str(pretrained_model_name_or_path)
+        with loading(source):
+            if Path(source).is_dir():
+                config_file = Path(source) / "config.json"
+            else:
+                from huggingface_hub import hf_hub_download
+
+                with hub_errors(source, "config.json", revision):
+                    config_file = Path(
+                        hf_hub_download(
+                            source,
+                            "config.json",
+                            revision=revision,
+                            cache_dir=cache_dir,
+                            force_download=force_download,
+                            token=token,
+                            local_files_only=local_files_only,
+                        )
+                    )
+            config = read_config(config_file)
+            kwargs = {key: config[key] for key in CONFIG_KEYS if key in config} | model_kwargs
+            with hub_errors(source, "model.safetensors", revision):
+                return cls._from_pretrained(
+                    model_id=source,
+                    revision=revision,
+                    cache_dir=cache_dir,
+                    force_download=force_download,
+                    local_files_only=local_files_only,
+                    token=token,
+                    **kwargs,
+                )
+
+    @classmethod
+    def _from_pretrained(cls, *, model_id: str, **kwargs: Any) -> TransferScorer:
+        """The mixin's loader, strict about weight names, and quiet: it ``print``s for local folders; we log."""
         kwargs.setdefault("strict", True)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()):
-                scorer = super()._from_pretrained(model_id=model_id, **kwargs)
-        except (RuntimeError, TypeError) as exc:  # strict load_state_dict / an __init__ argument of another version
-            if "state_dict" not in str(exc) and "argument" not in str(exc):
-                raise
-            detail = " ".join(str(exc).split())
-            raise ScorerConfigError(
-                f"the scorer at {model_id} does not match this hf-spider's TransferScorer ({detail}); retrain it with "
-                "`hf-spider train-scorer` or use the hf-spider version that saved it"
-            ) from exc
+        with contextlib.redirect_stdout(io.StringIO()):
+            scorer = super()._from_pretrained(model_id=model_id, **kwargs)
         logger.info("loaded scorer from %s", model_id)
         return cast(TransferScorer, scorer)
+
+    @classmethod
+    def _load_as_safetensor(cls, model: Any, model_file: str, map_location: str, strict: bool) -> Any:
+        """The mixin's safetensors loading, between two checks: the file's header must name exactly the network's
+        tensors with their shapes and dtypes before a value is read, and every value read must be finite and in range
+        (:func:`~hf_spider.scorer.checks.check_weights_header`, :func:`~hf_spider.scorer.checks.check_values`).
+
+        Raises:
+            ScorerConfigError: the weights were saved by a scorer of another layout (an older hf-spider), or hold
+                values no training writes.
+        """
+        check_weights_header(Path(model_file), expected_tensors(model._hub_mixin_config))
+        loaded = super()._load_as_safetensor(model, model_file, map_location, strict)
+        check_values({name: t.detach().cpu().numpy() for name, t in loaded.state_dict().items()})
+        return loaded
 
     @classmethod
     def _load_as_pickle(cls, model: Any, model_file: str, map_location: str, strict: bool) -> Any:

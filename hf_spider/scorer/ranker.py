@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
 from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
+from .checks import check_local_source
 from .model import TransferScorer
 from .paths import default_scorer_path
 from .task_aware import TaskAwareModel, read_for_task, task_aware_beside
@@ -51,7 +51,7 @@ class SpiderRanker:
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str] | None = None, **kwargs: object) -> SpiderRanker:
         """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin."""
         source = str(path_or_repo_id) if path_or_repo_id is not None else str(default_scorer_path())
-        _check_local_source(source)
+        check_local_source(source)
         from safetensors import SafetensorError
 
         try:
@@ -102,18 +102,3 @@ class SpiderRanker:
         return read_for_task(
             explained, task, candidates, self.task_aware, self.scorer.model_ids, self.scorer.text_encoder
         )
-
-
-def _check_local_source(source: str) -> None:
-    """Refuse a ``source`` that is a local path but no scorer folder, in words about the folder (the Hub mixin would
-    warn, then blame a version mismatch or the repo-id syntax).
-
-    Raises:
-        ScorerConfigError: a folder without ``config.json``, or a path (``./x``, ``/x``, ``a/b/c``) that does not exist.
-    """
-    fix = "pass the folder `hf-spider train-scorer` wrote or the Hub repo it was pushed to"
-    folder = Path(source)
-    if folder.is_dir() and not (folder / "config.json").is_file():
-        raise ScorerConfigError(f"'{source}' holds no config.json, so it is not a scorer folder; {fix}")
-    if not folder.exists() and (source.startswith((".", "/", "~")) or source.count("/") > 1):
-        raise ScorerConfigError(f"scorer folder '{source}' does not exist; {fix}")

@@ -40,8 +40,11 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import lzma
+import math
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -50,6 +53,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from .checks import parse_json_object, read_npz
 from .protocols import (
     ProtocolRecords,
     TaskText,
@@ -309,25 +313,40 @@ class TaskAwareModel:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> TaskAwareModel:
-        """Read a model :meth:`save` wrote (no pickle is ever read: the file may come from the Hub).
+        """Read a model :meth:`save` wrote, checked before it is decompressed (the file may come from the Hub): its
+        members, their declared sizes and ``.npy`` headers (:func:`~hf_spider.scorer.checks.read_npz`; no
+        ``np.load``, so no pickle either), then its header's fields.
 
         Raises:
-            ValueError: the file is not a task-aware model, or its arrays do not fit together.
+            ValueError: the file is not a task-aware model, or its arrays do not fit together (one line, whatever
+                the zip, its compression or its header got wrong).
         """
         try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                arrays = {k: np.asarray(data[k]) for k in _ARRAYS}
+            arrays = read_npz(Path(path), _LAYOUT)
+            header = _header(arrays.pop("header"))
+            config = header.get("config")
+            if not isinstance(config, dict):
+                raise ValueError("its header has no config object")
             model = cls(
-                model_ids=tuple(str(m) for m in header["model_ids"]),
-                protocols=tuple(str(p) for p in header["protocols"]),
-                config=TaskAwareConfig(**header["config"]),
-                confidence=float(header.get("confidence", 0.0)),
-                declared_effect=float(header.get("declared_effect", 0.0)),
+                model_ids=_strings(header, "model_ids"),
+                protocols=_strings(header, "protocols"),
+                config=TaskAwareConfig(**config),
+                confidence=_number(header, "confidence", 0.0, 1.0),
+                declared_effect=_number(header, "declared_effect", -math.inf, math.inf),
                 **arrays,
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, zipfile.BadZipFile) as exc:
-            raise ValueError(f"'{path}' is not a task-aware model ({type(exc).__name__}: {exc})") from exc
+        # a hostile archive fails in zipfile's, zlib's, bz2's or lzma's ways; a header with another config, in TypeError
+        except (
+            OSError,
+            ValueError,
+            TypeError,
+            RuntimeError,
+            EOFError,
+            zipfile.BadZipFile,
+            zlib.error,
+            lzma.LZMAError,
+        ) as exc:
+            raise ValueError(f"'{path}' is not a task-aware model ({str(exc) or type(exc).__name__})") from exc
         model._check_shapes(path)
         return model
 
@@ -370,7 +389,7 @@ def task_aware_beside(
     folder = Path(source)
     if folder.is_dir():
         path = folder / FILE_NAME
-        return _load_beside(path, source) if path.is_file() else None
+        return _load_beside(path, source) if os.path.lexists(path) else None  # a link to /dev/zero is refused
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
@@ -403,7 +422,44 @@ def _load_beside(path: str | os.PathLike[str], scorer: str | os.PathLike[str]) -
         ) from exc
 
 
-_ARRAYS = ("bias", "factors", "protocol_index", "coef", "intercept", "mean_factor")
+#: What :meth:`TaskAwareModel.save` writes: the JSON header, and each array with its dtype kinds and dimensions.
+_LAYOUT = {
+    "header": ("U", 0),
+    "bias": ("f", 1),
+    "factors": ("f", 2),
+    "protocol_index": ("iu", 1),
+    "coef": ("f", 3),
+    "intercept": ("f", 2),
+    "mean_factor": ("f", 2),
+}
+_ARRAYS = tuple(name for name in _LAYOUT if name != "header")
+
+
+def _header(array: np.ndarray) -> dict[str, object]:
+    try:
+        return parse_json_object(str(array))
+    except ValueError as exc:
+        raise ValueError(f"its header {exc}") from None
+
+
+def _strings(header: Mapping[str, object], key: str) -> tuple[str, ...]:
+    values = header.get(key)
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ValueError(f"its header's {key} is not a list of strings")
+    return tuple(values)
+
+
+def _number(header: Mapping[str, object], key: str, low: float, high: float) -> float:
+    """A number of the header (0 when absent: files written before it was), finite and in ``[low, high]``: it is
+    written into every shortlist the model ranks, and JSON has no NaN."""
+    value = header.get(key, 0.0)
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not (math.isfinite(value) and low <= value <= high)
+    ):
+        raise ValueError(f"its header's {key} is {value!r}, not a finite number in [{low}, {high}]")
+    return float(value)
 
 
 @dataclass(frozen=True)
