@@ -408,11 +408,12 @@ def rank(
         metadata["evidence"] = {k: explained.evidence.count(k) for k in EVIDENCE_KINDS if k in explained.evidence}
     else:
         scores = ranker.score(task, candidates)
-    unscored = [m for m, s in zip(ids, scores, strict=True) if math.isnan(float(s))]  # -inf: known to be last
+    # -inf is a score: nothing to rank the candidate by, so it comes last. NaN and +inf order nothing.
+    unscored = [m for m, s in zip(ids, scores, strict=True) if math.isnan(float(s)) or float(s) == math.inf]
     if unscored:
         raise ScorerConfigError(
-            f"ranker '{ranker.name}' gave {len(unscored)} candidate(s) a score that is not a number (first: "
-            f"{unscored[0]}); the task's tokens or the scorer's weights hold nan: rebuild them"
+            f"ranker '{ranker.name}' gave {len(unscored)} candidate(s) a score that is not a finite number (first: "
+            f"{unscored[0]}); the task's tokens or the scorer's weights hold nan or inf: rebuild them"
         )
     if unread:
         metadata["unread"] = unread

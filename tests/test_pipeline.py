@@ -350,5 +350,5 @@ def test_a_ranking_on_nan_tokens_is_refused(selector) -> None:
 
     tokens = read_task(TaskDescription(name="t", modality="text", label_names=("spam", "ham"))).tokens
     broken = replace(tokens, label_embeddings=np.full_like(tokens.label_embeddings, np.nan))
-    with pytest.raises(ScorerConfigError, match="a score that is not a number"):
+    with pytest.raises(ScorerConfigError, match="a score that is not a finite number"):
         selector(broken)

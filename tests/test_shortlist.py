@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from hf_spider.outputs.shortlist import Shortlist
 
 
@@ -34,6 +38,17 @@ def test_json_round_trip() -> None:
     assert Shortlist.from_json(shortlist.to_json()) == shortlist
     assert shortlist[0].evidence == "records" and shortlist[0].confidence == 0.8
     assert shortlist[0].expected_percentile == 91.0 and shortlist[2].evidence is None
+
+
+def test_a_candidate_with_nothing_to_score_by_is_strict_json_and_reads_back_last() -> None:
+    """The size prior scores a model of unknown size -inf; ``-Infinity`` is no JSON (a browser's ``JSON.parse`` and
+    every strict parser refuse it), so it is written as null and read back as -inf."""
+    shortlist = Shortlist.from_scores({"org/known": 18.2, "org/unknown": float("-inf")}, task="t", ranker="size_prior")
+    text = shortlist.to_json()
+    data = json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    assert data["entries"][1] == {**data["entries"][1], "model_id": "org/unknown", "score": None}
+    back = Shortlist.from_json(text)
+    assert back == shortlist and back[1].score == float("-inf")
 
 
 def test_json_of_a_newer_writer_keeps_the_known_fields() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -36,7 +37,9 @@ class ShortlistEntry:
 
     Args:
         model_id: the Hub repo id.
-        score: the ranker's fitness score (higher is better; comparable within one shortlist only).
+        score: the ranker's fitness score (higher is better; comparable within one shortlist only); ``-inf`` for a
+            candidate the ranker has nothing to score by (the size prior's model of unknown size), which comes last.
+            JSON has no infinity, so the JSON form writes it as ``null`` and reads ``null`` back as ``-inf``.
         rank: 1-based position.
         reasons: short human-readable notes on what moved it (``"re-ranked: LogME 0.91"``, ``"size prior"``).
         num_parameters: parameter count when known, for size-aware views.
@@ -79,6 +82,7 @@ class ShortlistEntry:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        out["score"] = None if self.score == -math.inf else self.score  # ``-Infinity`` is not JSON
         out["reasons"] = list(self.reasons)
         out["aliases"] = list(self.aliases)
         return out
@@ -179,6 +183,7 @@ class Shortlist(Sequence[ShortlistEntry]):
                 ShortlistEntry(
                     **{
                         **{k: v for k, v in e.items() if k in known},
+                        "score": -math.inf if e.get("score", 0) is None else e["score"],
                         "reasons": _listed(e.get("reasons", ())),
                         "aliases": _listed(e.get("aliases", ())),
                     }
