@@ -8,6 +8,7 @@ loop over classes, in :func:`shifted_solves`, is O(D) LAPACK work per class.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -72,6 +73,18 @@ def scale_floor(x: torch.Tensor) -> float:
     if amax == 0.0:
         return 0.0
     return torch.finfo(x.dtype).eps * amax * float((x / amax).norm())
+
+
+def power_of_two_scale(x: torch.Tensor) -> float:
+    """The power of two ``s`` with ``max |x| / s`` in [0.5, 1) (1 for all-zero ``x``).
+
+    Dividing by ``s`` only changes exponents, so it is exact, and a scale-free quantity computed on ``x / s`` is the
+    one computed on ``x``, to the last bit, wherever the latter neither overflows nor underflows. The estimators that
+    raise the features to the fourth power or beyond divide by it: within :func:`~._validate.magnitude_range` the
+    squares are safe, those higher powers are not.
+    """
+    amax = float(x.abs().max())
+    return math.ldexp(1.0, math.frexp(amax)[1]) if amax > 0 else 1.0
 
 
 def default_rcond(shape: tuple[int, ...], dtype: torch.dtype) -> float:

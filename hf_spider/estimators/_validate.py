@@ -7,6 +7,7 @@ requested dtype on the requested device. Anything malformed raises :class:`~hf_s
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -36,6 +37,8 @@ def as_tensor(x: Any, name: str) -> torch.Tensor:
     import torch
 
     if isinstance(x, torch.Tensor):
+        if x.is_complex():  # ``.to(float64)`` would drop the imaginary part with only a warning
+            raise EstimatorInputError(f"{name} has dtype {x.dtype}; pass a real-valued tensor")
         return x.detach()
     try:
         arr = np.asarray(x)
@@ -45,11 +48,20 @@ def as_tensor(x: Any, name: str) -> torch.Tensor:
         ) from exc
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise EstimatorInputError(f"{name} has dtype {arr.dtype}; pass a numeric NumPy array or tensor")
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > 8:
+        # torch has no extended precision; the estimators compute in float64 at most, so nothing is lost that they
+        # would use, and a value beyond float64's range becomes inf, which features() refuses.
+        arr = arr.astype(np.float64)
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
 def features(x: Any, *, dtype: torch.dtype, device: torch.device, name: str = "features") -> torch.Tensor:
-    """``[N, D]`` finite floating tensor with at least two rows."""
+    """``[N, D]`` finite floating tensor with at least two rows, whose magnitude ``dtype`` can square (see
+    :func:`magnitude_range`).
+
+    Both checks read the caller's values before the cast to ``dtype``, so that float64 features beyond float32's range
+    are refused as too large for float32, not reported as the infinities the cast would make of them.
+    """
     t = as_tensor(x, name)
     if t.ndim != 2:
         raise EstimatorInputError(
@@ -57,9 +69,9 @@ def features(x: Any, *, dtype: torch.dtype, device: torch.device, name: str = "f
         )
     if t.shape[0] < 2 or t.shape[1] < 1:
         raise EstimatorInputError(f"{name} has shape {tuple(t.shape)}; pass at least 2 samples with at least 1 feature")
-    t = t.to(device=device, dtype=dtype)
     _check_finite(t, name)
-    return t
+    _check_magnitude(t, name, dtype)
+    return t.to(device=device, dtype=dtype)
 
 
 def _check_finite(t: torch.Tensor, name: str) -> None:
@@ -72,6 +84,51 @@ def _check_finite(t: torch.Tensor, name: str) -> None:
             f"{name} holds NaN or inf values in {n_bad} row(s): what computed them is broken (a model with NaN "
             "weights, or one that overflows), not the samples; fix or drop that model"
         )
+
+
+def magnitude_range(dtype: torch.dtype) -> tuple[float, float]:
+    """``(low, high)``: the range of ``max |x|`` over a feature matrix that the estimators can work with in ``dtype``.
+
+    Every estimator squares the features and sums the squares (covariances, Gram matrices, norms): from ~1e160 in
+    float64 (~1e20 in float32) most of them raised bare LAPACK or overflow errors or returned NaN, and below ~1e-160
+    the H-scores silently lost all variation (the squares underflow to zero) and scored 0. The bounds keep
+    ``1 / eps`` of headroom on both sides of the squares: ``high^2 = max * eps``, so that sums of up to ``1 / eps``
+    squares stay finite, and ``low^2 = tiny / eps``, so that the square of the largest entry keeps full precision.
+    In float64 that is about ``[1e-146, 2e146]``, in float32 ``[3e-16, 6e15]``.
+    """
+    import torch
+
+    info = torch.finfo(dtype)
+    return math.sqrt(info.tiny / info.eps), math.sqrt(info.max * info.eps)
+
+
+def _check_magnitude(t: torch.Tensor, name: str, dtype: torch.dtype) -> None:
+    """Raise unless the largest ``|x|`` of finite ``t`` is 0 or within :func:`magnitude_range` of ``dtype``.
+
+    All-zero features pass: each estimator has its own rule for features that do not vary.
+    """
+    import torch
+
+    size = t.abs() if t.is_floating_point() else t.to(torch.float64).abs()  # int64's minimum has no int64 abs
+    amax = float(size.max())
+    low, high = magnitude_range(dtype)
+    if amax == 0.0 or low <= amax <= high:
+        return
+    low64, high64 = magnitude_range(torch.float64)
+    in_float64 = ", or pass dtype=torch.float64" if dtype != torch.float64 and low64 <= amax <= high64 else ""
+    if amax > high:
+        over = (size > high).any(dim=0)
+        raise EstimatorInputError(
+            f"{name} reach |x| = {amax:.3g} in {int(over.sum())} of {t.shape[1]} columns (first: column "
+            f"{int(over.nonzero()[0])}), beyond what {dtype} arithmetic can square and sum (|x| <= {high:.3g}): a "
+            "model whose activations blew up, or values in the wrong unit; fix the model that computed them, or "
+            f"rescale them (e.g. divide by their largest absolute value){in_float64}"
+        )
+    raise EstimatorInputError(
+        f"{name} are all within |x| <= {amax:.3g}, too small for {dtype} arithmetic to square without underflow "
+        f"(the largest |x| must be at least {low:.3g}); check the feature extraction, or rescale them (e.g. divide "
+        f"by their largest absolute value){in_float64}"
+    )
 
 
 def _integer_vector(x: Any, n: int, name: str, device: torch.device, rows_of: str | None = None) -> torch.Tensor:

@@ -41,6 +41,7 @@ from ._linalg import (
     eigh_project,
     gram,
     one_hot,
+    power_of_two_scale,
     scale_floor,
     trace_pinv_gram,
 )
@@ -103,6 +104,9 @@ def reg_hscore(
         EstimatorInputError: malformed features or labels.
     """
     F, y, C = validate.features_and_labels(features, labels, dtype, device)
+    # The score is scale-free, and beta_ sums fourth powers of the features: they overflowed from ~1e75 (float32:
+    # ~1e10) and underflowed, changing the score, below ~1e-80 (float32: ~1e-15).
+    F = F / power_of_two_scale(F)
     N, D = F.shape
     X = centre(F)
     if float(X.norm()) <= scale_floor(F):

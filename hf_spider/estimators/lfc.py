@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import EstimatorInputError
 from . import _validate as validate
-from ._linalg import class_counts, class_sums, one_hot
+from ._linalg import class_counts, class_sums, one_hot, power_of_two_scale
 
 if TYPE_CHECKING:
     import torch
@@ -64,6 +64,9 @@ def lfc(
 
     validate.choice(kernel, ("linear", "cos", "corr", "l2"), "kernel")
     F, y, C = validate.features_and_labels(features, labels, dtype, device)
+    # LFC is scale-free, and |F^T F|_F^2 sums fourth powers of the features: beyond ~1e75 or below ~1e-85 (float32:
+    # ~1e10, ~1e-15) they over- or underflowed and the kernel was called constant.
+    F = F / power_of_two_scale(F)
     N = F.shape[0]
     if bool((F[:1] == F).all()):
         raise EstimatorInputError(

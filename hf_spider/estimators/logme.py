@@ -79,7 +79,8 @@ def logme(
 
     Raises:
         EstimatorInputError: malformed features or labels (the message names which and how to fix it), features
-            with no singular value above ``SVD_ZERO``, or one integer label column without ``regression=True``.
+            with no singular value above ``SVD_ZERO``, one integer label column without ``regression=True``, or
+            features on which the evidence is not finite (see :func:`_finite`).
 
     Example:
         >>> import numpy as np
@@ -95,7 +96,7 @@ def logme(
     Y = _targets(labels, N, regression=regression, dtype=dtype, device=dev)
 
     if method == "icml":
-        return float(_evidence_icml(F, Y).mean())
+        return _finite(float(_evidence_icml(F, Y).mean()))
     # F = U diag(s) V^T; the evidence needs sigma = s^2 and quadratic forms of x = U^T t. Decompose the smaller Gram
     # matrix (the reference does the same when N > D; its thin SVD when N <= D has the same singular values).
     features_side = N > D
@@ -104,7 +105,25 @@ def logme(
     sigma, quad = (_tridiagonal_quad if F.device.type == "cpu" else _eigen_quad)(K, P, y2, features_side)
     if sigma.shape[0] == 0:
         raise _no_signal()
-    return float(_evidence_fixed_point(sigma, quad, Y.shape[1], N, D).mean())
+    return _finite(float(_evidence_fixed_point(sigma, quad, Y.shape[1], N, D).mean()))
+
+
+def _finite(value: float) -> float:
+    """``value``, or the error that says why the evidence is not a number.
+
+    With N <= D the features can fit every target exactly, and when they are large (N=100, D=200 in float64: from
+    ~1e7 for the fixed point, ~1e3 for the ICML solver; ~1e5 in float32) the residual degrees of freedom
+    ``N - gamma`` round to zero or below, so the noise precision beta becomes 0 or negative and the evidence NaN.
+    A NaN would rank anywhere; we raise instead.
+    """
+    if math.isfinite(value):
+        return value
+    raise EstimatorInputError(
+        f"LogME's evidence is {value} for these features: the alpha/beta fixed point broke down (the noise precision "
+        "beta reached zero or below), which happens when the linear model fits every target to rounding, typically "
+        "with no more samples than feature dimensions and features far from unit scale; rescale the features (to unit "
+        "variance, say)"
+    )
 
 
 def _eigen_quad(K: torch.Tensor, P: torch.Tensor, y2: torch.Tensor, features_side: bool) -> tuple[torch.Tensor, Quad]:
