@@ -99,7 +99,7 @@ def load_transfergraph(
         folder = root / TRANSFERGRAPH_FOLDERS[modality]
         if not folder.is_dir():
             raise InvalidIndexError(f"no TransferGraph folder '{folder}'; pass the path of shared/data/transfergraph")
-        best = best_full_runs(pd.read_csv(folder / "records.csv"))
+        best = best_full_runs(pd.read_csv(folder / "records.csv"), f"{folder.name}/records.csv")
         best["modality"] = modality
         accuracy.append(best[["model", "target", "modality", "accuracy"]])
         est = pd.read_csv(folder / "transferability_score_records.csv")
@@ -115,9 +115,25 @@ def load_transfergraph(
     )
 
 
-def best_full_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """A TransferGraph ``records.csv`` (one row per run) -> ``model, target, accuracy``: the best full fine-tuning run
-    of each pair (LoRA runs and the junk targets dropped), the protocol's ground truth."""
+def best_full_runs(runs: pd.DataFrame, name: str) -> pd.DataFrame:
+    """A TransferGraph ``records.csv`` (one row per run, as read: line ``i + 2`` is row ``i``) -> ``model, target,
+    accuracy``: the best full fine-tuning run of each pair (LoRA runs and the junk targets dropped), the protocol's
+    ground truth. A run without an accuracy (empty, NaN) gave none and is left out.
+
+    Raises:
+        InvalidRecordsError: a run's ``eval_accuracy`` is infinite (``inf``, ``1e309``) or not a number, named by
+            its line of ``name``: ``train-scorer`` kept an infinite one as the pair's best run, and ``evaluate``
+            named the row of the pairs it had grouped, not the file's line.
+    """
+    accuracy = pd.to_numeric(runs.eval_accuracy, errors="coerce")
+    bad = np.isinf(accuracy) | (accuracy.isna() & runs.eval_accuracy.notna())
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidRecordsError(
+            f"{name} line {i + 2}: eval_accuracy {str(runs.eval_accuracy.iloc[i])[:40]} is not a finite number; fix "
+            "or delete that run"
+        )
+    runs = runs.assign(eval_accuracy=accuracy)
     runs = runs[~runs.finetuned_dataset.astype(str).isin(_JUNK_TARGETS)]
     if "peft_method" in runs:
         runs = runs[runs.peft_method.isna()]
@@ -287,7 +303,7 @@ def read_user_records(
         raise InvalidRecordsError(f"records file '{path.name}' is not a readable CSV ({exc}); fix the file") from exc
     if {"finetuned_dataset", "eval_accuracy"} <= set(frame.columns):  # a TransferGraph records.csv on its own
         note = f"{path.name}: TransferGraph layout, the best full fine-tuning run of each (model, target) pair kept"
-        return _checked(best_full_runs(frame), path.name, label_names, keep_best_run, notes=[note])
+        return _checked(best_full_runs(frame, path.name), path.name, label_names, keep_best_run, notes=[note])
     return _checked(frame, path.name, label_names, keep_best_run, row_offset=2)  # line 1 is the header
 
 

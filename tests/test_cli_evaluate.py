@@ -147,6 +147,9 @@ BAD_RECORDS = {
         "1 row(s) repeat a (model, target) pair (line 5 repeats",
     ),
     "a non-numeric accuracy": ([*shipped_rows(), "a/b,rotten_tomatoes,high"], "line 5 has no numeric accuracy"),
+    "an infinite accuracy": ([*shipped_rows(), "a/b,rotten_tomatoes,inf"], "line 5: accuracy inf is outside 0..1"),
+    "an accuracy past float range": ([*shipped_rows(), "a/b,rotten_tomatoes,1e309"], "line 5: accuracy inf is"),
+    "a NaN accuracy": ([*shipped_rows(), "a/b,rotten_tomatoes,nan"], "line 5 has no numeric accuracy"),
     "a header and no rows": ([], "records.csv has no rows; add one row per fine-tuning run"),  # was an IndexError
     "every target's runs failed": (
         [line.rsplit(",", 1)[0] + ",0.01" for line in shipped_rows(models=4)],
@@ -163,6 +166,28 @@ def test_each_bad_records_case_is_one_line_and_exit_2(capsys, tmp_path, case: st
     assert code == 2 and out == ""
     assert message in error_line(err)
     assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e309", "high"])
+@pytest.mark.parametrize("lone_file", [False, True], ids=["folder", "records.csv"])
+def test_a_transfergraph_run_whose_accuracy_is_no_finite_number_names_its_line(
+    capsys, tmp_path, value: str, lone_file: bool
+) -> None:
+    """train-scorer kept an infinite eval_accuracy as the pair's best run; evaluate named the row of the grouped
+    pairs, not the file's line (a non-number failed on comparing it with the numbers)."""
+    folder = tmp_path / "tg" / "image_classification"
+    folder.mkdir(parents=True)
+    runs = ["model,finetuned_dataset,eval_accuracy", "a/m,cifar100,0.5", "b/m,cifar100,", f"c/m,cifar100,{value}"]
+    (folder / "records.csv").write_text("\n".join(runs) + "\n")  # line 3: no accuracy, a run without a result
+    (folder / "transferability_score_records.csv").write_text("model,target_dataset,metric,score\n")
+    records = str(folder / "records.csv" if lone_file else tmp_path / "tg")
+    message = f"records.csv line 4: eval_accuracy {'inf' if value == '1e309' else value} is not a finite number"
+    code, out, err = run(capsys, tmp_path, "--records", records)
+    assert code == 2 and out == "" and message in error_line(err)
+    if not lone_file:
+        assert main(["train-scorer", "--records", records, "--output", str(tmp_path / "scorer")]) == 2
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "scorer").exists()
 
 
 def test_a_target_whose_runs_failed_is_left_out_with_a_note(capsys, tmp_path) -> None:

@@ -254,6 +254,27 @@ def test_a_torn_line_is_skipped_and_its_pair_labelled_again(zoo, full, tmp_path)
     pd.testing.assert_frame_equal(_table(output), _table(full))
 
 
+def test_a_pair_line_with_an_accuracy_that_is_no_number_in_0_1_is_skipped_and_named(tmp_path, caplog) -> None:
+    """Python's json reads Infinity, NaN and 1e309, which the journal never writes: a pair holding one was read and
+    trained on. It is now an unreadable line, as a corrupt one is: skipped, named, and labelled again on resume."""
+    head = '{"model": "%s", "sha": null, "task": "d:0", "modality": "text", '
+    lines = [
+        head % "a/m" + '"estimators": {"logme": 1.0}, "accuracy": 0.5}',
+        head % "b/m" + '"accuracy": Infinity}',
+        head % "c/m" + '"accuracy": NaN}',
+        head % "d/m" + '"accuracy": 1e309}',
+        head % "e/m" + '"accuracy": 1.5}',
+        head % "f/m" + '"accuracy": 0.5, "accuracy_per_seed": [0.5, -Infinity]}',
+        head % "g/m" + '"estimators": {"logme": NaN}}',
+    ]
+    (tmp_path / "pairs").mkdir()
+    (tmp_path / "pairs" / "p.jsonl").write_text("\n".join(lines) + "\n")
+    pairs = RecordsFolder(tmp_path).read_pairs()
+    assert [(p.model, p.accuracy) for p in pairs] == [("a/m", 0.5)]
+    assert "skipped 6 unreadable record line(s)" in caplog.text
+    assert "the first p.jsonl line 2 (ValueError: accuracy is inf, not a finite number)" in caplog.text
+
+
 def test_a_folder_built_with_other_settings_is_refused(zoo, full, tmp_path) -> None:
     import shutil
 

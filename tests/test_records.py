@@ -101,6 +101,24 @@ def test_bundled_index_holds_the_transfergraph_models() -> None:
         ('{"repo_id": "org/a", "schema_version": Infinity}', "'schema_version' is inf, not a whole number"),
         ('{"repo_id": "org/a", "tags": "vision"}', "'tags' must be a list, got str"),
         ('{"repo_id": "org/a", "extra": ' + "[" * 100_000 + "]" * 100_000 + "}", "line 1 nests too deeply"),
+        # Python's json reads these, and the float fields kept them (log10 of a negative gmacs raised in the tokens).
+        ('{"repo_id": "org/a", "gmacs": Infinity}', "row 1 is not a valid model record ('gmacs' is inf, not a finite"),
+        ('{"repo_id": "org/a", "imagenet_top1": NaN}', "'imagenet_top1' is nan, not a finite number"),
+        ('{"repo_id": "org/a", "imagenet_top1": 1e309}', "'imagenet_top1' is inf, not a finite number"),
+        ('{"repo_id": "org/a", "gmacs": -4.1}', "'gmacs' is -4.1; a measure is never negative"),
+        ('{"repo_id": "org/a", "gmacs": 1' + "0" * 400 + "}", "'gmacs' is 1000000000000000000000000000000000000000,"),
+        (
+            '{"repo_id": "org/a", "eval_results": [{"dataset": "d", "metric": "accuracy", "value": -Infinity}]}',
+            "a value in 'eval_results' is -inf, not a finite number",
+        ),
+        (  # the PTM token compared it with 0 and 1: a TypeError long after the read
+            '{"repo_id": "org/a", "eval_results": [{"dataset": "d", "metric": "accuracy", "value": "high"}]}',
+            "'eval_results' holds a value that is str, not a number",
+        ),
+        (
+            '{"repo_id": "org/a", "eval_results": [{"dataset": "d", "metric": ["accuracy"], "value": 0.5}]}',
+            "'eval_results' holds a metric that is list, not a string",
+        ),
     ],
 )
 def test_a_row_no_record_can_hold_is_refused_naming_the_row(tmp_path, line, message) -> None:
@@ -115,6 +133,8 @@ def test_a_row_no_record_can_hold_is_refused_naming_the_row(tmp_path, line, mess
     [
         ({"repo_id": "org/a", "num_parameters": float("inf")}, "row 1 is not a valid model record ('num_parameters'"),
         ({"repo_id": "org/a", "tags": "notalist"}, "'tags' must be a list, got str"),  # not ('n', 'o', 't', ...)
+        ({"repo_id": "org/a", "gmacs": float("inf")}, "row 1 is not a valid model record ('gmacs' is inf"),
+        ({"repo_id": "org/a", "imagenet_top1": -float("inf")}, "'imagenet_top1' is -inf, not a finite number"),
         ({"repo_id": "org/a", "extra": "[" * 100_000 + "]" * 100_000}, "row 1 nests too deeply"),
     ],
 )

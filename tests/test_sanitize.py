@@ -116,6 +116,31 @@ def test_a_value_no_index_row_may_hold_is_dropped_and_noted_and_the_index_stays_
     assert index_stats([clean]).errors == {"bad_value": 1}  # a list pipeline tag made the counts raise TypeError
 
 
+def test_an_infinite_negative_or_nan_number_is_dropped_and_noted_as_bad_value(tmp_path) -> None:
+    """A card may state ``.inf`` or a negative GMACs: the sanitiser made inf None without a note, and kept -2."""
+    record = ModelRecord(
+        repo_id="evil/numbers",
+        gmacs=float("inf"),
+        imagenet_top1=-2.0,
+        eval_results=(EvalResult(dataset="imagenet-1k", metric="accuracy", value=float("nan")),),
+        extra={"co2": float("-inf")},
+    )
+    clean = sanitize_record(record)
+    assert (clean.gmacs, clean.imagenet_top1, clean.eval_results[0].value) == (None, None, None)  # type: ignore[index]
+    assert "co2" in clean.extra and clean.extra["co2"] is None
+    assert error_kinds(clean.error) == ["bad_value"]
+    assert clean.extra[SANITISED_KEY] == [
+        "bad_value: eval_results held 1 infinite or NaN number, dropped",
+        "bad_value: gmacs held 1 infinite or NaN number, dropped",
+        "bad_value: imagenet_top1 was dropped ('imagenet_top1' is -2.0; a measure is never negative)",
+        "bad_value: extra held 1 infinite or NaN number, dropped",
+    ]
+    assert sanitize_record(clean) is clean
+    for name in ("index.jsonl", "index.parquet"):
+        write_index([clean], tmp_path / name)
+        assert read_index(tmp_path / name) == [clean]
+
+
 def test_the_journal_never_holds_a_poison_record(tmp_path) -> None:
     """A record nobody sanitised (a lone surrogate in a label) is written as a failed record, so resumes progress."""
     poison = ModelRecord(repo_id="acme/poison", sha="1" * 40, label_names=("ok", LONE))

@@ -36,7 +36,7 @@ ERROR_KINDS = (
     "bad_weights",  # a .safetensors file has no readable header
     "unsafe_text",  # strings held control, bidi-override or unencodable characters; they are stored escaped
     "oversized",  # a file, card metadata, label list or string was over a HubLimits cap; it was cut or not read
-    "bad_value",  # a field held a value no index row may hold (a negative count, a list for a tag); it was dropped
+    "bad_value",  # a field held a value no index row may hold (a negative count, a list for a tag, inf); dropped
     "transient",  # retries ran out (429, 5xx, timeouts); the next crawl fetches the model again
 )
 #: Error kinds that mean a repo was not read: what the model is (its config, its weights) is unknown, or it is gone.

@@ -8,6 +8,7 @@ The schema is documented in ``docs/schema.md``; ``SCHEMA_VERSION`` is bumped whe
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from typing import Any
@@ -174,7 +175,8 @@ def field_value(name: str, value: Any) -> Any:
 
     Raises:
         ValueError: ``value`` cannot be that field: a string or number where a list belongs, a negative, infinite
-            or non-numeric count, a list where a string, number or flag belongs.
+            or non-numeric count, a negative, infinite or NaN measure (``gmacs``, ``imagenet_top1``) or card result
+            value, a list where a string, number or flag belongs.
     """
     if value is None:
         return None
@@ -186,14 +188,18 @@ def field_value(name: str, value: Any) -> Any:
         if not isinstance(value, list | tuple) or not all(isinstance(r, dict | EvalResult) for r in value):
             raise ValueError("'eval_results' must be a list of objects with dataset, metric and value")
         try:
-            return tuple(r if isinstance(r, EvalResult) else EvalResult(**r) for r in value)
+            results = tuple(r if isinstance(r, EvalResult) else EvalResult(**r) for r in value)
         except TypeError as exc:
             raise ValueError(f"'eval_results' holds a result that is not one ({exc})") from exc
+        return tuple(_eval_result(r) for r in results)
     if name in _COUNT_FIELDS:
         return _count(name, value)
     kind = _scalar_fields().get(name)
-    if kind == "float" and type(value).__name__ not in ("bool", "bool_") and isinstance(value, int | float):
-        return float(value)
+    if kind == "float" and _is_number(value):
+        measure = finite_number(value, f"'{name}'")
+        if measure < 0:  # gmacs and imagenet_top1 measure something; log10 of a negative gmacs raised
+            raise ValueError(f"'{name}' is {measure}; a measure is never negative")
+        return measure
     if kind == "bool" and type(value).__name__ in ("bool", "bool_"):  # numpy's from a Parquet index
         return bool(value)
     if kind is not None and (kind != "str" or not isinstance(value, str)):
@@ -226,6 +232,46 @@ def _count(name: str, value: Any) -> int:
     if count < 0:
         raise ValueError(f"'{name}' is {count}; a count is never negative")
     return count
+
+
+def _is_number(value: Any) -> bool:
+    """An ``int`` or ``float`` (NumPy's too), but not a flag: ``True`` is an ``int`` to Python, never a measure."""
+    return type(value).__name__ not in ("bool", "bool_") and isinstance(value, int | float)
+
+
+def finite_number(value: Any, what: str) -> float:
+    """``value`` as a ``float``, refused when infinite or NaN (``what`` names it in the message): JSON Lines as
+    Python's ``json`` reads it takes ``Infinity``, ``NaN`` and ``1e400`` (inf), a Parquet float column holds inf, and
+    an integer of 400 digits has no float. The records folder of ``build-records`` reads its pairs by this rule too.
+
+    Raises:
+        ValueError: ``value`` is infinite, NaN, or an integer beyond float range (``float`` itself raises
+            ``TypeError`` / ``ValueError`` for what is no number).
+    """
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{what} is {str(value)[:40]}, not a finite number")
+    return number
+
+
+def _eval_result(result: EvalResult) -> EvalResult:
+    """A card result whose value is a finite ``float`` or ``None`` and whose names are strings or ``None``.
+
+    The PTM token compares each value with 0 and 1 and lower-cases the metric: a string value, or a list for a
+    metric, raised ``TypeError`` / ``AttributeError`` there, long after the index was read.
+    """
+    for key in ("dataset", "metric", "task", "split"):
+        text = getattr(result, key)
+        if text is not None and not isinstance(text, str):
+            raise ValueError(f"'eval_results' holds a {key} that is {type(text).__name__}, not a string")
+    if result.value is None:
+        return result
+    if not _is_number(result.value):
+        raise ValueError(f"'eval_results' holds a value that is {type(result.value).__name__}, not a number")
+    return replace(result, value=finite_number(result.value, "a value in 'eval_results'"))
 
 
 def _schema_version(value: Any) -> int | None:

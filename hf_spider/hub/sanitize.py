@@ -40,7 +40,8 @@ UNSAFE_TEXT = "unsafe_text"
 #: Error kind of a record some of whose content was over a :class:`HubLimits` cap and was cut or not read.
 OVERSIZED = "oversized"
 #: Error kind of a record one of whose fields held a value no record can hold (a negative count, a list where a
-#: string belongs); the field was dropped to ``None``.
+#: string belongs, an infinite or NaN number); the field, or that number inside a structured one, was dropped to
+#: ``None``.
 BAD_VALUE = "bad_value"
 #: ``ModelRecord.extra`` key listing what :func:`sanitize_record` changed, one line per field and kind.
 SANITISED_KEY = "sanitised"
@@ -111,6 +112,7 @@ class _Walk:
     limits: HubLimits
     nodes_left: int
     escaped: int = 0  # strings that held unsafe characters
+    non_finite: int = 0  # infinite or NaN numbers, dropped
     cut: Counter[str] = field(default_factory=Counter)  # what was cut -> how often
 
 
@@ -128,12 +130,13 @@ def sanitize_value(
     tuples and mappings keep their type and their first ``max_items`` items (default ``limits.items``; applies to the
     outer level, inner levels use ``limits.items``); mapping keys become strings. Nesting past ``limits.depth`` and
     values past ``limits.nodes`` are dropped, which also bounds a structure that shares sub-structures (YAML aliases).
-    Integers outside int64 become ``None``; other non-JSON scalars (dates, ...) become their ``str``; frozen
-    dataclasses (``EvalResult``) are sanitised field by field. Safe to apply twice: a sanitised value is unchanged.
+    Integers outside int64 and infinite or NaN numbers (JSON has neither; the index rule refuses them) become
+    ``None``; other non-JSON scalars (dates, ...) become their ``str``; frozen dataclasses (``EvalResult``) are
+    sanitised field by field. Safe to apply twice: a sanitised value is unchanged.
 
     Returns:
         ``(clean, changes)``: ``changes`` is empty when nothing was changed, else short phrases, each starting with
-        its error kind (:data:`UNSAFE_TEXT`, :data:`OVERSIZED`).
+        its error kind (:data:`UNSAFE_TEXT`, :data:`OVERSIZED`, :data:`BAD_VALUE`).
 
     Example:
         >>> clean, changes = sanitize_value(["cat", "dog\\u202e", "\\ud83d"])
@@ -151,6 +154,9 @@ def sanitize_value(
             f"{UNSAFE_TEXT}: held control, bidi-override or unencodable characters ({walk.escaped} {noun}), "
             "stored escaped as \\uXXXX"
         )
+    if walk.non_finite:
+        noun = "number" if walk.non_finite == 1 else "numbers"
+        changes.append(f"{BAD_VALUE}: held {walk.non_finite} infinite or NaN {noun}, dropped")
     changes += [f"{OVERSIZED}: {what}" for what in sorted(walk.cut)]
     return clean, changes
 
@@ -181,7 +187,10 @@ def _clean(
         walk.cut["an integer beyond 64 bits was dropped"] += 1
         return None
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if math.isfinite(value):
+            return value
+        walk.non_finite += 1
+        return None
     if depth >= walk.limits.depth and isinstance(value, (Mapping, list, tuple)):
         walk.cut[f"nesting deeper than {walk.limits.depth} levels was dropped"] += 1
         return None

@@ -29,6 +29,7 @@ import numpy as np
 from ..errors import InvalidRecordsError
 from ..finetune_records import FinetuneRecords, records_from_pairs
 from ..hub.output_paths import atomic_write
+from ..hub.records import finite_number
 from ..tokens.task import TaskTokens
 
 logger = logging.getLogger(__name__)
@@ -92,18 +93,35 @@ class PairRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PairRecord:
+        """Inverse of :meth:`to_dict`.
+
+        Raises:
+            ValueError: an accuracy that is not a number in 0..1, or an estimator value that is not finite. Python's
+                ``json`` reads ``Infinity``, ``NaN`` and ``1e309`` (inf), which :class:`Journal` never writes; such
+                a line was read as is and trained on.
+        """
         return cls(
             model=str(data["model"]),
             sha=data.get("sha"),
             task=str(data["task"]),
             modality=str(data["modality"]),
-            estimators={str(k): float(v) for k, v in (data.get("estimators") or {}).items()},
+            estimators={
+                str(k): finite_number(v, f"estimator '{k}'") for k, v in (data.get("estimators") or {}).items()
+            },
             errors={str(k): str(v) for k, v in (data.get("errors") or {}).items()},
-            accuracy=None if data.get("accuracy") is None else float(data["accuracy"]),
-            accuracy_per_seed=tuple(float(a) for a in data.get("accuracy_per_seed") or ()),
+            accuracy=None if data.get("accuracy") is None else _accuracy(data["accuracy"]),
+            accuracy_per_seed=tuple(_accuracy(a) for a in data.get("accuracy_per_seed") or ()),
             error=data.get("error"),
             seconds={str(k): float(v) for k, v in (data.get("seconds") or {}).items()},
         )
+
+
+def _accuracy(value: Any) -> float:
+    """``value`` as an accuracy, a ``float`` in 0..1 (see :meth:`PairRecord.from_dict`)."""
+    accuracy = finite_number(value, "accuracy")
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"accuracy {accuracy:g} is outside 0..1")
+    return accuracy
 
 
 class Journal:
@@ -180,25 +198,29 @@ class RecordsFolder:
         return Journal(self.path / PAIRS_FOLDER / f"{name}.jsonl")
 
     def read_pairs(self) -> list[PairRecord]:
-        """Every recorded pair, once, in the order the files and lines were written (torn lines are skipped)."""
+        """Every recorded pair, once, in the order the files and lines were written (unreadable lines are skipped,
+        the first one named in a warning; their pairs count as not done and are labelled again)."""
         seen: dict[tuple[str, str], PairRecord] = {}
-        torn = 0
-        for line in self._lines():
+        unreadable, first = 0, ""
+        for where, line in self._lines():
             try:
                 pair = PairRecord.from_dict(json.loads(line))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                torn += 1
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                unreadable += 1
+                first = first or f"{where} ({type(exc).__name__}: {str(exc)[:200]})"
                 continue
             seen.setdefault(pair.key, pair)
-        if torn:
+        if unreadable:
             logger.warning(
-                "skipped %d unreadable record line(s) in '%s'; their pairs count as not done",
-                torn,
+                "skipped %d unreadable record line(s) in '%s', the first %s; their pairs count as not done",
+                unreadable,
                 self.path / PAIRS_FOLDER,
+                first,
             )
         return list(seen.values())
 
-    def _lines(self) -> Iterator[str]:
+    def _lines(self) -> Iterator[tuple[str, str]]:
+        """``("<file> line <n>", text)`` of every complete line of the pair files."""
         folder = self.path / PAIRS_FOLDER
         if not folder.is_dir():
             return
@@ -207,8 +229,8 @@ class RecordsFolder:
             complete, _, _ = data.rpartition(b"\n")  # a last line without its newline was cut short
             if len(complete) + 1 < len(data):
                 logger.warning("'%s' ends in a torn line; it is skipped", path)
-            for raw in complete.split(b"\n") if complete else ():
-                yield raw.decode("utf-8", errors="replace")
+            for n, raw in enumerate(complete.split(b"\n") if complete else (), start=1):
+                yield f"{path.name} line {n}", raw.decode("utf-8", errors="replace")
 
     def write_task_tokens(self, tokens: Mapping[str, TaskTokens]) -> None:
         """All tasks' tokens as one ``.npz`` (``<task id>/<array>`` entries), written atomically."""
