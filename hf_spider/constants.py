@@ -1,4 +1,5 @@
-"""Settings read once from the environment. Offline mode itself is huggingface_hub's (``HF_HUB_OFFLINE``)."""
+"""Settings read once from the environment, and limits every layer shares. Offline mode itself is huggingface_hub's
+(``HF_HUB_OFFLINE``)."""
 
 from __future__ import annotations
 
@@ -12,3 +13,8 @@ DEFAULT_IMAGE_ENCODER = os.environ.get("HF_SPIDER_IMAGE_ENCODER", "facebook/dino
 
 #: Where hf_spider caches task tokens and other derived artefacts.
 CACHE_DIR = Path(os.environ.get("HF_SPIDER_CACHE", Path.home() / ".cache" / "hf_spider"))
+
+#: The largest seed every generator we seed accepts: scikit-learn's ``random_state`` and numpy's ``RandomState`` stop at
+#: 2**32 - 1 (``torch.manual_seed`` at 2**64 - 1), so a larger one would fail after the work started. The command line
+#: (``hf_spider.cli._types.seed``) and :class:`~hf_spider.metarecords.FinetuneProtocol` check against it.
+MAX_SEED = 2**32 - 1

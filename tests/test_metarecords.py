@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -472,6 +473,38 @@ def test_bad_finetune_seeds_are_refused_as_the_command_line_is_read(tmp_path, ca
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert err.startswith("hf-spider build-records: error: argument --finetune-seeds: ") and message in err
     assert not (tmp_path / "out").exists()  # nothing started
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"seeds": (10**30,)}, "seed 1000000000000000000000000000000 is not a whole number in 0..4294967295"),
+        ({"seeds": (2**32,)}, "seed 4294967296 is not a whole number in 0..4294967295 (2**32 - 1)"),
+        ({"seeds": (0, -1)}, "seed -1 is not a whole number in 0..4294967295"),
+        ({"seeds": (1.5,)}, "seed 1.5 is not a whole number"),
+        ({"seeds": ()}, "seeds=(); pass a tuple of at least one seed"),  # the mean of no accuracy was NaN
+        ({"seeds": 3}, "seeds=3; pass a tuple of at least one seed"),
+        ({"lr": 0.0}, "lr=0.0; pass a finite learning rate > 0"),
+        ({"lr": float("nan")}, "lr=nan; pass a finite learning rate > 0"),
+        ({"lr": float("inf")}, "lr=inf; pass a finite learning rate > 0"),
+        ({"lr": -1e-4}, "lr=-0.0001; pass a finite learning rate > 0"),
+        ({"steps": 0}, "steps=0; pass a whole number >= 1"),
+        ({"batch_size": -8}, "batch_size=-8; pass a whole number >= 1"),
+        ({"max_length": 2.5}, "max_length=2.5; pass a whole number >= 1"),
+        ({"steps": True}, "steps=True; pass a whole number >= 1"),
+    ],
+)
+def test_a_finetune_protocol_built_from_python_is_held_to_the_command_lines_ranges(fields, message) -> None:
+    """``--finetune-seeds`` refuses a seed past 2**32 - 1 as the command line is read; ``FinetuneProtocol`` took any,
+    and a seed past 2**64 - 1 stopped the run once the records folder was started (torch.manual_seed raised)."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        FinetuneProtocol(**fields)
+
+
+def test_a_finetune_protocol_takes_numpy_whole_numbers_and_a_list_of_seeds() -> None:
+    protocol = FinetuneProtocol(steps=np.int32(4), seeds=[np.int64(3), 2**32 - 1])  # type: ignore[arg-type]
+    assert protocol.to_dict() == {"steps": 4, "lr": 1e-4, "batch_size": 32, "seeds": [3, 2**32 - 1], "max_length": 128}
+    assert json.loads(json.dumps(protocol.to_dict())) == protocol.to_dict()  # the manifest is JSON
 
 
 def test_resuming_with_other_settings_is_one_line_and_exit_code_2(zoo, full, tmp_path, capsys) -> None:

@@ -9,6 +9,8 @@ import os
 from datetime import date
 from pathlib import Path
 
+from ..constants import MAX_SEED
+
 
 def positive_int(text: str) -> int:
     """A whole number >= 1 (a batch of 0 samples, 0 workers or 0 halving rounds would fail later, blaming another
@@ -21,13 +23,8 @@ def nonnegative_int(text: str) -> int:
     return _int_at_least(text, 0)
 
 
-#: The largest seed every generator we seed accepts: scikit-learn's ``random_state`` and numpy's ``RandomState`` stop at
-#: 2**32 - 1 (``torch.manual_seed`` at 2**64 - 1), so a larger one would fail after the work started.
-MAX_SEED = 2**32 - 1
-
-
 def seed(text: str) -> int:
-    """A random seed, 0 to :data:`MAX_SEED`."""
+    """A random seed, 0 to :data:`~hf_spider.constants.MAX_SEED`."""
     value = _int_at_least(text, 0)
     if value > MAX_SEED:
         raise argparse.ArgumentTypeError(f"must be <= {MAX_SEED} (2**32 - 1), got {value}")

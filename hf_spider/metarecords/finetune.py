@@ -9,6 +9,7 @@ fine-tune here", not a tuned training run: few steps, one learning rate, no sche
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ..constants import MAX_SEED
 from ..errors import CandidateLoadError
 from ..rerank.loading import check_repo
 
@@ -45,6 +47,32 @@ class FinetuneProtocol:
     batch_size: int = 32
     seeds: tuple[int, ...] = (0,)
     max_length: int = 128
+
+    def __post_init__(self) -> None:
+        """Refuse what the command line refuses (``--finetune-*``, ``--max-length``, seeds in 0..
+        :data:`~hf_spider.constants.MAX_SEED`). Built from Python, anything passed here and went wrong once the
+        records folder was started: a seed past 2**64 - 1 stopped the run (``torch.manual_seed`` raised), no seeds
+        gave a NaN accuracy the journal refused (stopping the run too), a NaN learning rate failed every fine-tune
+        (AdamW raised), and 0 steps, batches of 0 samples or a learning rate of 0 recorded untrained accuracies.
+
+        Whole numbers given as NumPy integers become ``int`` (the manifest is JSON) and a list of seeds a tuple.
+
+        Raises:
+            ValueError: a field out of its range, named with the value and the fix.
+        """
+        for name in ("steps", "batch_size", "max_length"):
+            value = getattr(self, name)
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"FinetuneProtocol {name}={value!r}; pass a whole number >= 1")
+            object.__setattr__(self, name, int(value))
+        if isinstance(self.lr, bool) or not isinstance(self.lr, int | float) or not 0 < self.lr < math.inf:
+            raise ValueError(f"FinetuneProtocol lr={self.lr!r}; pass a finite learning rate > 0")
+        if not isinstance(self.seeds, tuple | list) or not self.seeds:
+            raise ValueError(f"FinetuneProtocol seeds={self.seeds!r}; pass a tuple of at least one seed, e.g. (0, 1)")
+        for seed in self.seeds:
+            if not _is_int(seed) or not 0 <= seed <= MAX_SEED:
+                raise ValueError(f"FinetuneProtocol seed {seed!r} is not a whole number in 0..{MAX_SEED} (2**32 - 1)")
+        object.__setattr__(self, "seeds", tuple(int(seed) for seed in self.seeds))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +144,11 @@ def finetune_accuracy(
         finally:
             del model
     return FinetuneResult(float(np.mean(per_seed)), tuple(per_seed), time.perf_counter() - start)
+
+
+def _is_int(value: Any) -> bool:
+    """A whole number (NumPy's too), not a flag: ``True`` is an ``int`` to Python."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def _preprocessor(model_id: str, folder: str, modality: str, trust_remote_code: bool) -> Any:
