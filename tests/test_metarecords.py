@@ -33,6 +33,7 @@ from hf_spider.metarecords import (
     FinetuneProtocol,
     TaskSampling,
     build_records,
+    finetune_accuracy,
     load_meta_records,
     push_meta_records,
     read_meta_records,
@@ -274,6 +275,72 @@ def test_a_pair_line_with_an_accuracy_that_is_no_number_in_0_1_is_skipped_and_na
     assert [(p.model, p.accuracy) for p in pairs] == [("a/m", 0.5)]
     assert "skipped 6 unreadable record line(s)" in caplog.text
     assert "the first p.jsonl line 2 (ValueError: accuracy is inf, not a finite number)" in caplog.text
+
+
+def _edit_config(folder: Path, **changes: object) -> None:
+    path = folder / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _empty_weights(folder: Path) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"unused": torch.zeros(1)}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+
+
+HOSTILE_FINETUNE = {  # each used to fine-tune a model of random weights, and record its accuracy as the label
+    "a config describing far more parameters than its weights": (
+        lambda f: _edit_config(f, vocab_size=3_000_000),  # 4e9 (stage two's test) would allocate 256 GB unchecked
+        "config.json describes 48,003,170 parameters but its safetensors weights hold",
+    ),
+    "weights of another shape": (
+        lambda f: _edit_config(f, hidden_size=32, intermediate_size=64),
+        "tensor 'bert.embeddings.LayerNorm.bias' is [16] in the weights but config.json makes it [32]",
+    ),
+    "weights missing from model.safetensors": (_empty_weights, "21 of its 25 weight tensors are missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_FINETUNE))
+def test_a_fine_tune_loads_through_stage_twos_checks(tmp_path, case: str) -> None:
+    """build-records' fine-tune loaded with from_pretrained(ignore_mismatched_sizes=True) alone: stage two's checks
+    (parameters on the meta device, missing and mismatched tensors) ran on the feature pass only, and
+    finetune_accuracy on its own fine-tuned whatever random model came out."""
+    from hf_spider.errors import CandidateLoadError
+
+    save_bert(tmp_path, "evil/bert")
+    hostile, message = HOSTILE_FINETUNE[case]
+    hostile(tmp_path / "evil/bert")
+    texts = [" ".join(WORDS[i : i + 3]) for i in range(8)]
+    with pytest.raises(CandidateLoadError, match=re.escape(message)):
+        finetune_accuracy(
+            "evil/bert",
+            str(tmp_path / "evil/bert"),
+            use_safetensors=True,
+            modality="text",
+            num_classes=2,
+            train=(texts, np.arange(8) % 2),
+            test=(texts, np.arange(8) % 2),
+            protocol=FinetuneProtocol(steps=1, batch_size=4, max_length=8),
+        )
+
+
+def test_a_fine_tune_draws_a_head_for_the_tasks_classes_over_a_head_of_other_classes(tmp_path) -> None:
+    """The head's tensors differ in shape from the weights' (3 classes saved, 2 asked): expected, not refused."""
+    save_bert(tmp_path, "tiny/head", head=True)  # weights with a 3-class head
+    texts = [" ".join(WORDS[i : i + 3]) for i in range(8)]
+    result = finetune_accuracy(
+        "tiny/head",
+        str(tmp_path / "tiny/head"),
+        use_safetensors=True,
+        modality="text",
+        num_classes=2,
+        train=(texts, np.arange(8) % 2),
+        test=(texts, np.arange(8) % 2),
+        protocol=FinetuneProtocol(steps=1, batch_size=4, max_length=8),
+    )
+    assert 0.0 <= result.accuracy <= 1.0 and len(result.per_seed) == 1
 
 
 def test_a_folder_built_with_other_settings_is_refused(zoo, full, tmp_path) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..constants import MAX_SEED
 from ..errors import CandidateLoadError
-from ..rerank.loading import check_repo
+from ..rerank.loading import check_repo, load_model
 
 #: Attributes transformers' classification models keep their head under, tried in order.
 HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
@@ -119,13 +119,15 @@ def finetune_accuracy(
         trust_remote_code: run the repo's own code (only for a candidate the caller chose to trust).
 
     Raises:
-        CandidateLoadError: the candidate cannot be loaded with a classification head, or its training fails.
+        CandidateLoadError: the candidate cannot be loaded with a classification head (stage two's checks included:
+            a config describing far more parameters than the weights hold, backbone tensors missing from the weights
+            or of another shape), or its training fails.
     """
     import torch
 
     device = torch.device(device or "cpu")
     start = time.perf_counter()
-    check_repo(model_id, Path(folder), modality)  # timm keys that load files, stacked modules, image sizes
+    _, layout = check_repo(model_id, Path(folder), modality)  # timm keys that load files, stacked modules, image sizes
     preprocessor = _preprocessor(model_id, folder, modality, trust_remote_code)
     train_batch = _encode(preprocessor, train[0], modality, protocol)
     test_batch = _encode(preprocessor, test[0], modality, protocol)
@@ -134,7 +136,7 @@ def finetune_accuracy(
     per_seed = []
     for seed in protocol.seeds:
         torch.manual_seed(seed)
-        model = _with_new_head(model_id, folder, modality, num_classes, use_safetensors, trust_remote_code)
+        model = _with_new_head(model_id, folder, modality, layout, num_classes, use_safetensors, trust_remote_code)
         model = model.to(device)
         try:
             _train(model, train_batch, train_labels, protocol=protocol, seed=seed, device=device)
@@ -171,31 +173,32 @@ def _encode(preprocessor: Any, inputs: Sequence[Any], modality: str, protocol: F
 
 
 def _with_new_head(
-    model_id: str, folder: str, modality: str, num_classes: int, use_safetensors: bool, trust_remote_code: bool
+    model_id: str,
+    folder: str,
+    modality: str,
+    layout: str,
+    num_classes: int,
+    use_safetensors: bool,
+    trust_remote_code: bool,
 ) -> Any:
-    """``from_pretrained`` with a head for ``num_classes``, drawn afresh even when the class count matches."""
-    import torch
-    import transformers
+    """The classification model with a head for ``num_classes``, drawn afresh even when the class count matches.
 
-    auto = (
-        transformers.AutoModelForImageClassification
-        if modality == "image"
-        else transformers.AutoModelForSequenceClassification
+    Loaded by stage two's :func:`~hf_spider.rerank.loading.load_model`, so through its checks: a config describing
+    far more parameters than the weights hold is refused before anything is allocated, and weights that leave
+    backbone tensors missing or of another shape are refused (``from_pretrained(ignore_mismatched_sizes=True)`` alone
+    drew them at random and fine-tuned a random model).
+    """
+    import torch
+
+    model = load_model(
+        model_id,
+        folder,
+        modality,
+        layout,
+        use_safetensors,
+        trust_remote_code=trust_remote_code,
+        num_labels=num_classes,
     )
-    try:
-        model = auto.from_pretrained(
-            folder,
-            num_labels=num_classes,
-            id2label={i: str(i) for i in range(num_classes)},
-            label2id={str(i): i for i in range(num_classes)},
-            ignore_mismatched_sizes=True,
-            use_safetensors=use_safetensors,
-            trust_remote_code=trust_remote_code,
-        )
-    except Exception as exc:  # no classification class for this architecture, broken weights, ...
-        raise CandidateLoadError(
-            model_id, f"transformers could not load it with a classification head ({_first_line(exc)})"
-        ) from exc
     head = next((getattr(model, name) for name in HEAD_ATTRIBUTES if hasattr(model, name)), None)
     if head is None:
         raise CandidateLoadError(

@@ -360,17 +360,23 @@ def check_parameters(model_id: str, described: int, held: int) -> None:
         )
 
 
-def check_loading_info(model_id: str, model: Any, info: dict[str, Any], *, layout: str, has_head: bool) -> None:
+def check_loading_info(
+    model_id: str, model: Any, info: dict[str, Any], *, layout: str, has_head: bool, new_head: bool = False
+) -> None:
     """Refuse a model whose weights did not fill it: tensors of another shape, or missing backbone tensors.
 
     A classification head that the weights lack is drawn afresh by design and is not counted; neither is the pooler
     of a model without a head (its features never read it). Everything else would be left at its random
-    initialisation, and the candidate ranked on noise.
+    initialisation, and the candidate ranked on noise. With ``new_head`` (a fine-tune's head for the task's classes)
+    the head may also differ in shape from the weights', and a missing pooler is drawn afresh too: both are trained.
 
     Raises:
         CandidateLoadError: naming the first mismatched tensor and its two shapes, or how many tensors are missing.
     """
-    mismatched = sorted(info.get("mismatched_keys") or (), key=lambda m: str(m[0]))
+    head = _head_tensors(model, layout) if has_head else set()
+    mismatched = sorted(
+        (m for m in info.get("mismatched_keys") or () if not (new_head and m[0] in head)), key=lambda m: str(m[0])
+    )
     if mismatched:
         name, held, described = mismatched[0]
         more = f" (and {len(mismatched) - 1} more)" if len(mismatched) > 1 else ""
@@ -379,8 +385,8 @@ def check_loading_info(model_id: str, model: Any, info: dict[str, Any], *, layou
             f"its weights do not fit its config: tensor '{name}' is {_shape(held)} in the weights but config.json "
             f"makes it {_shape(described)}{more}; fix config.json or drop it",
         )
-    head = _head_tensors(model, layout) if has_head else set()
-    missing = sorted(k for k in info.get("missing_keys") or () if not _ignorable(k, model, head, has_head))
+    pooler_optional = not has_head or new_head
+    missing = sorted(k for k in info.get("missing_keys") or () if not _ignorable(k, head, pooler_optional))
     if missing:
         total = len(model.state_dict())
         raise CandidateLoadError(
@@ -400,10 +406,10 @@ def _head_tensors(model: Any, layout: str) -> set[str]:
     return {n for n in model.state_dict() if model.base_model_prefix and not n.startswith(prefix)}
 
 
-def _ignorable(key: str, model: Any, head: set[str], has_head: bool) -> bool:
+def _ignorable(key: str, head: set[str], pooler_optional: bool) -> bool:
     if key in head:
         return True
-    return not has_head and (key.startswith("pooler.") or ".pooler." in f".{key}")
+    return pooler_optional and (key.startswith("pooler.") or ".pooler." in f".{key}")
 
 
 def memory_reason(exc: BaseException) -> str | None:

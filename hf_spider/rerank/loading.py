@@ -116,7 +116,15 @@ def load_candidate(
     sentence = (
         read_sentence_modules(model_id, root, options, use_safetensors) if layout == "sentence-transformers" else None
     )
-    model = _load_model(model_id, folder, modality, layout, use_safetensors, options)
+    model = load_model(
+        model_id,
+        folder,
+        modality,
+        layout,
+        use_safetensors,
+        trust_remote_code=options.trust_remote_code,
+        device_map=options.device_map,
+    )
     if device is not None and options.device_map is None:
         model = model.to(device)
     return LoadedCandidate(
@@ -180,19 +188,37 @@ def warm_up(modality: str) -> None:
         _ = transformers.AutoTokenizer, transformers.AutoModelForSequenceClassification
 
 
-def _load_model(
-    model_id: str, folder: str, modality: str, layout: str, use_safetensors: bool, options: ForwardOptions
+def load_model(
+    model_id: str,
+    folder: str,
+    modality: str,
+    layout: str,
+    use_safetensors: bool,
+    *,
+    trust_remote_code: bool,
+    device_map: Any = None,
+    num_labels: int | None = None,
 ) -> Any:
-    """Build the model, after checking on the meta device that its config describes no more than its weights hold,
-    and check that the weights filled it (:mod:`.checks`)."""
+    """Build the model of a checked repo (:func:`check_repo` gives ``layout``), after checking on the meta device
+    that its config describes no more than its weights hold, and check that the weights filled it (:mod:`.checks`).
+
+    Args:
+        num_labels: build the classification model with a new head of this many classes (labels ``"0"``, ``"1"``,
+            ...) whatever the config says: the fine-tunes of ``hf-spider build-records``
+            (:mod:`hf_spider.metarecords.finetune`) load through the same checks as stage two. The head's tensors may
+            then differ in shape from the weights' (:func:`.checks.check_loading_info` with ``new_head``).
+
+    Raises:
+        CandidateLoadError: the config describes far more than the weights hold, the weights do not fill the model,
+            or transformers cannot build or load it (the reason names which).
+    """
     transformers = transformers_lib()
     head_class = {
         "image": transformers.AutoModelForImageClassification,
         "text": transformers.AutoModelForSequenceClassification,
     }[modality]
-    trust = options.trust_remote_code
     try:
-        config = transformers.AutoConfig.from_pretrained(folder, trust_remote_code=trust)
+        config = transformers.AutoConfig.from_pretrained(folder, trust_remote_code=trust_remote_code)
         if layout == "timm":
             # transformers' TimmWrapper passes num_classes itself and fails when model_args repeats it
             model_args = dict(getattr(config, "model_args", None) or {})
@@ -202,20 +228,25 @@ def _load_model(
             has_head = (config.num_labels or 0) > 0
         else:
             has_head = layout == "transformers" and any(a.endswith(HEAD_SUFFIXES) for a in config.architectures or ())
+        if num_labels is not None:  # what from_pretrained(num_labels=, id2label=, label2id=) sets, in that order
+            config.num_labels = num_labels
+            config.id2label = {i: str(i) for i in range(num_labels)}
+            config.label2id = {str(i): i for i in range(num_labels)}
+            has_head = True
         model_class = head_class if has_head else transformers.AutoModel
         if use_safetensors:  # pickle weights (opted in) have no header to count without unpickling them
-            described = described_parameters(model_class, config, trust_remote_code=trust)
+            described = described_parameters(model_class, config, trust_remote_code=trust_remote_code)
             check_parameters(model_id, described, weights_parameters(model_id, Path(folder)))
         model, info = model_class.from_pretrained(
             folder,
             config=config,
             use_safetensors=use_safetensors,
-            trust_remote_code=trust,
-            device_map=options.device_map,
+            trust_remote_code=trust_remote_code,
+            device_map=device_map,
             ignore_mismatched_sizes=True,  # reported by check_loading_info, naming the tensor
             output_loading_info=True,
         )
-        check_loading_info(model_id, model, info, layout=layout, has_head=has_head)
+        check_loading_info(model_id, model, info, layout=layout, has_head=has_head, new_head=num_labels is not None)
     except CandidateLoadError:
         raise
     except ImportError as exc:
