@@ -302,6 +302,23 @@ HOSTILE_FINETUNE = {  # each used to fine-tune a model of random weights, and re
 }
 
 
+def _fine_tune_tiny_bert(tmp_path, model_id: str):
+    """One step of fine-tuning the tiny BERT saved at ``tmp_path / model_id`` on 8 texts of 2 classes."""
+    from hf_spider.metarecords import FinetuneProtocol
+
+    texts = [" ".join(WORDS[i : i + 3]) for i in range(8)]
+    return finetune_accuracy(
+        model_id,
+        str(tmp_path / model_id),
+        use_safetensors=True,
+        modality="text",
+        num_classes=2,
+        train=(texts, np.arange(8) % 2),
+        test=(texts, np.arange(8) % 2),
+        protocol=FinetuneProtocol(steps=1, batch_size=4, max_length=8),
+    )
+
+
 @pytest.mark.parametrize("case", list(HOSTILE_FINETUNE))
 def test_a_fine_tune_loads_through_stage_twos_checks(tmp_path, case: str) -> None:
     """build-records' fine-tune loaded with from_pretrained(ignore_mismatched_sizes=True) alone: stage two's checks
@@ -312,34 +329,14 @@ def test_a_fine_tune_loads_through_stage_twos_checks(tmp_path, case: str) -> Non
     save_bert(tmp_path, "evil/bert")
     hostile, message = HOSTILE_FINETUNE[case]
     hostile(tmp_path / "evil/bert")
-    texts = [" ".join(WORDS[i : i + 3]) for i in range(8)]
     with pytest.raises(CandidateLoadError, match=re.escape(message)):
-        finetune_accuracy(
-            "evil/bert",
-            str(tmp_path / "evil/bert"),
-            use_safetensors=True,
-            modality="text",
-            num_classes=2,
-            train=(texts, np.arange(8) % 2),
-            test=(texts, np.arange(8) % 2),
-            protocol=FinetuneProtocol(steps=1, batch_size=4, max_length=8),
-        )
+        _fine_tune_tiny_bert(tmp_path, "evil/bert")
 
 
 def test_a_fine_tune_draws_a_head_for_the_tasks_classes_over_a_head_of_other_classes(tmp_path) -> None:
     """The head's tensors differ in shape from the weights' (3 classes saved, 2 asked): expected, not refused."""
     save_bert(tmp_path, "tiny/head", head=True)  # weights with a 3-class head
-    texts = [" ".join(WORDS[i : i + 3]) for i in range(8)]
-    result = finetune_accuracy(
-        "tiny/head",
-        str(tmp_path / "tiny/head"),
-        use_safetensors=True,
-        modality="text",
-        num_classes=2,
-        train=(texts, np.arange(8) % 2),
-        test=(texts, np.arange(8) % 2),
-        protocol=FinetuneProtocol(steps=1, batch_size=4, max_length=8),
-    )
+    result = _fine_tune_tiny_bert(tmp_path, "tiny/head")
     assert 0.0 <= result.accuracy <= 1.0 and len(result.per_seed) == 1
 
 
