@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from test_encoders import save_tiny_vit
-from test_rerank import WORDS, _free_port, _pickle_only, save_bert, save_vit
+from test_rerank import WORDS, _free_port, _pickle_only, save_bert, save_timm, save_vit
 from test_sources import write_imagefolder
 
 from hf_spider.cli import main
@@ -338,6 +338,86 @@ def test_a_fine_tune_draws_a_head_for_the_tasks_classes_over_a_head_of_other_cla
     save_bert(tmp_path, "tiny/head", head=True)  # weights with a 3-class head
     result = _fine_tune_tiny_bert(tmp_path, "tiny/head")
     assert 0.0 <= result.accuracy <= 1.0 and len(result.per_seed) == 1
+
+
+def _fine_tune_tiny_timm(tmp_path, model_id: str, *, num_classes: int, seeds: tuple[int, ...] = (0,)):
+    """One step of fine-tuning the tiny timm model saved at ``tmp_path / model_id`` on 8 dark and bright images."""
+    from PIL import Image
+
+    from hf_spider.metarecords import FinetuneProtocol
+
+    images = [Image.new("RGB", (32, 32), (40 + 160 * (i % 2),) * 3) for i in range(8)]
+    labels = np.arange(8) % num_classes
+    return finetune_accuracy(
+        model_id,
+        str(tmp_path / model_id),
+        use_safetensors=True,
+        modality="image",
+        num_classes=num_classes,
+        train=(images, labels),
+        test=(images, labels),
+        protocol=FinetuneProtocol(steps=1, batch_size=4, seeds=seeds),
+    )
+
+
+def test_a_timm_candidate_fine_tunes_with_a_head_for_the_tasks_classes(tmp_path) -> None:
+    """transformers' TimmWrapper keeps the head inside ``timm_model``, none of HEAD_ATTRIBUTES: every timm candidate
+    was refused ("its classification head is none of the attributes ...") and build-records labelled none."""
+    save_timm(tmp_path, "timm/tiny", num_classes=3)  # weights with a 3-class head
+    result = _fine_tune_tiny_timm(tmp_path, "timm/tiny", num_classes=2, seeds=(0, 1))
+    assert all(0.0 <= a <= 1.0 for a in result.per_seed) and len(result.per_seed) == 2
+
+
+@pytest.mark.parametrize("num_classes", [2, 3])
+def test_a_timm_candidates_head_is_drawn_afresh_over_the_backbone_of_its_weights(tmp_path, num_classes: int) -> None:
+    """The head is drawn by the protocol's rule for the task's classes, even when the saved head has as many (3);
+    every other tensor, buffers included, is the saved one."""
+    import torch
+    from safetensors.torch import load_file
+
+    from hf_spider.metarecords.finetune import HEAD_INIT_STD, _with_new_head
+
+    save_timm(tmp_path, "timm/tiny", num_classes=3)
+    folder = tmp_path / "timm/tiny"
+    saved = load_file(str(folder / "model.safetensors"))
+    head = json.loads((folder / "config.json").read_text())["pretrained_cfg"]["classifier"] + "."  # "fc."
+    weights = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = _with_new_head("timm/tiny", str(folder), "image", "timm", num_classes, True, False)
+        state = model.timm_model.state_dict()
+        assert state.keys() == saved.keys()
+        for key, value in state.items():
+            if not key.startswith(head):
+                torch.testing.assert_close(value, saved[key], rtol=0, atol=0, msg=key)
+        weight, bias = state[head + "weight"], state[head + "bias"]
+        assert weight.shape == (num_classes, 96) and torch.count_nonzero(bias) == 0
+        assert abs(float(weight.std()) / HEAD_INIT_STD - 1) < 0.2 and abs(float(weight.mean())) < HEAD_INIT_STD / 4
+        weights.append(weight)
+    assert not torch.equal(*weights)  # drawn from the seed, not loaded
+    assert float(saved[head + "weight"].std()) > 2 * HEAD_INIT_STD  # timm's own init: the saved head is not this
+
+
+def test_build_records_labels_a_timm_candidate(zoo, tmp_path) -> None:
+    """End to end: its feature pass ran, and every fine-tuned pair was recorded as a failed fine-tune."""
+    models = tmp_path / "models"
+    record = save_timm(models, "timm/tiny", num_classes=3)
+    output = tmp_path / "records"
+    build_records(
+        [record],
+        [zoo["images"]],
+        output,
+        sampling=SAMPLING,
+        finetune=PROTOCOL,
+        finetune_tasks_per_dataset=1,
+        options=ForwardOptions(local_dir=str(models), batch_size=8),
+        image_encoder=zoo["encoder"],
+    )
+    meta = read_meta_records(output)
+    assert [p.error for p in meta.pairs] == [None] * 4 and not meta.failures
+    tuned = [p for p in meta.pairs if p.accuracy is not None]
+    assert [p.task for p in tuned] == ["shapes:0000"] and 0.0 <= tuned[0].accuracy <= 1.0
+    assert len(tuned[0].accuracy_per_seed) == len(PROTOCOL.seeds)
 
 
 def test_a_folder_built_with_other_settings_is_refused(zoo, full, tmp_path) -> None:

@@ -20,10 +20,8 @@ import numpy as np
 
 from ..constants import MAX_SEED
 from ..errors import CandidateLoadError
-from ..rerank.loading import check_repo, load_model
+from ..rerank.loading import check_repo, classification_heads, load_model
 
-#: Attributes transformers' classification models keep their head under, tried in order.
-HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
 #: Standard deviation of the freshly drawn head weights (transformers' ``initializer_range`` default).
 HEAD_INIT_STD = 0.02
 _EVAL_BATCH = 256
@@ -187,6 +185,10 @@ def _with_new_head(
     far more parameters than the weights hold is refused before anything is allocated, and weights that leave
     backbone tensors missing or of another shape are refused (``from_pretrained(ignore_mismatched_sizes=True)`` alone
     drew them at random and fine-tuned a random model).
+
+    Every linear layer of the head (:func:`~hf_spider.rerank.loading.classification_heads`, timm's included) is
+    drawn normal with std :data:`HEAD_INIT_STD` and a zero bias; a head holding none is refused, as fine-tuning it
+    would label with the saved head, not a fresh one.
     """
     import torch
 
@@ -199,16 +201,15 @@ def _with_new_head(
         trust_remote_code=trust_remote_code,
         num_labels=num_classes,
     )
-    head = next((getattr(model, name) for name in HEAD_ATTRIBUTES if hasattr(model, name)), None)
-    if head is None:
-        raise CandidateLoadError(
-            model_id, f"its classification head is none of the attributes {', '.join(HEAD_ATTRIBUTES)}; drop it"
-        )
-    for module in head.modules():
-        if isinstance(module, torch.nn.Linear):
-            torch.nn.init.normal_(module.weight, std=HEAD_INIT_STD)
-            if module.bias is not None:
-                torch.nn.init.zeros_(module.bias)
+    heads = classification_heads(model_id, model, layout)
+    # linear maps: Linear, and the 1x1 Conv2d some timm heads classify with (resnetv2 / BiT, DLA, DPN)
+    layers = [m for h in heads for m in h.modules() if isinstance(m, torch.nn.Linear | torch.nn.Conv2d)]
+    if not layers:  # kept as built: the saved head when the class count matches, not one drawn afresh
+        raise CandidateLoadError(model_id, "its classification head holds no linear layer to draw afresh; drop it")
+    for layer in layers:
+        torch.nn.init.normal_(layer.weight, std=HEAD_INIT_STD)
+        if layer.bias is not None:
+            torch.nn.init.zeros_(layer.bias)
     return model
 
 

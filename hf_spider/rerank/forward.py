@@ -22,12 +22,10 @@ import numpy as np
 from ..errors import CandidateLoadError
 from ..hub.records import ModelRecord
 from .fetch import first_line
-from .loading import HEAD_SUFFIXES, LoadedCandidate, load_candidate, release
+from .loading import HEAD_SUFFIXES, LoadedCandidate, classification_heads, load_candidate, release
 from .options import ForwardOptions
 from .preprocess import PreparedInputs
 from .sentence_modules import sentence_embedding
-
-_HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
 
 #: Relative spread (over the samples, as a fraction of the features' largest magnitude) at or below which a
 #: candidate's features are the same for every sample. Each float32 operation rounds to half an ulp (``eps / 2`` of
@@ -165,15 +163,7 @@ def _head_input(candidate: LoadedCandidate) -> Iterator[list[Any]]:
     if not type(model).__name__.endswith(HEAD_SUFFIXES):
         yield captured
         return
-    if candidate.layout == "timm":
-        head = model.timm_model.get_classifier()
-    else:
-        head = next((getattr(model, a) for a in _HEAD_ATTRIBUTES if hasattr(model, a)), None)
-    if head is None:
-        raise CandidateLoadError(
-            candidate.model_id,
-            f"its classification head is none of the attributes {', '.join(_HEAD_ATTRIBUTES)}; drop it",
-        )
+    head = classification_heads(candidate.model_id, model, candidate.layout)[0]  # a distilled DeiT's: the class token's
     handle = head.register_forward_hook(lambda _module, args, _output: captured.append(args[0]))
     try:
         yield captured

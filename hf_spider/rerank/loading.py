@@ -43,6 +43,8 @@ from .sentence_modules import SentencePooling, read_sentence_modules
 
 #: Class-name suffixes of models with a classification head (its input is the feature :mod:`.forward` reads).
 HEAD_SUFFIXES = ("ForSequenceClassification", "ForImageClassification")
+#: Attributes transformers' classification models keep their head under, tried in order (:func:`classification_heads`).
+HEAD_ATTRIBUTES = ("classifier", "score", "fc", "head")
 
 #: Files whose bytes decide what a tokenizer or image processor does (the preprocessing cache key).
 _PROCESSOR_FILES = (
@@ -258,6 +260,30 @@ def load_model(
         reason = memory_reason(exc) or f"transformers could not load it ({first_line(exc)})"
         raise CandidateLoadError(model_id, reason) from exc
     return model.eval()
+
+
+def classification_heads(model_id: str, model: Any, layout: str) -> tuple[Any, ...]:
+    """The module(s) holding the classification head of a model with one: stage two reads its input
+    (:mod:`.forward`), build-records draws it afresh (:mod:`hf_spider.metarecords.finetune`).
+
+    transformers' classes keep it under one of :data:`HEAD_ATTRIBUTES`. transformers' ``TimmWrapper`` (the timm
+    layout) keeps the timm model under ``timm_model`` and the head where the architecture puts it (``fc``, ``head``,
+    ``head.fc``, ``classifier``, ...), which timm's own ``get_classifier()`` returns, as two modules (class and
+    distillation token) for a distilled DeiT. ``get_output_embeddings()`` is no general route: it returns a language
+    model's ``lm_head``, and ``None`` for these.
+
+    Raises:
+        CandidateLoadError: a transformers model with its head under none of :data:`HEAD_ATTRIBUTES`.
+    """
+    if layout == "timm":
+        classifier = model.timm_model.get_classifier()
+        return tuple(classifier) if isinstance(classifier, tuple | list) else (classifier,)
+    for name in HEAD_ATTRIBUTES:
+        if hasattr(model, name):
+            return (getattr(model, name),)
+    raise CandidateLoadError(
+        model_id, f"its classification head is none of the attributes {', '.join(HEAD_ATTRIBUTES)}; drop it"
+    )
 
 
 def _processor_key(folder: Path, config: dict[str, Any], modality: str, layout: str) -> str:
