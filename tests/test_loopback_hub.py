@@ -65,6 +65,31 @@ def test_old_revisions_stay_readable(loopback_hub: LoopbackHub) -> None:
     assert Path(old).read_text() == CARD
 
 
+def test_paths_info_answers_each_asked_path_as_the_tree_lists_it(loopback_hub: LoopbackHub) -> None:
+    """``get_paths_info`` (a form-encoded POST): sizes, blob ids and LFS entries as in the tree listing, a folder as a
+    folder, a path the revision lacks left out; another revision answers for its own files."""
+    from huggingface_hub.errors import RevisionNotFoundError
+    from huggingface_hub.hf_api import RepoFile, RepoFolder
+
+    first = _add(loopback_hub, "acme/tiny")
+    loopback_hub.update_repo("acme/tiny", {"sub/big.safetensors": b"x" * 5000})
+    api = HfApi(endpoint=loopback_hub.endpoint)
+    asked = ["config.json", "model.safetensors", "sub", "sub/big.safetensors", "missing.bin"]
+    answered = {entry.path: entry for entry in api.get_paths_info("acme/tiny", asked)}
+    assert list(answered) == ["config.json", "model.safetensors", "sub", "sub/big.safetensors"]
+    assert isinstance(answered.pop("sub"), RepoFolder)
+    listed = {entry.path: entry for entry in api.list_repo_tree("acme/tiny", recursive=True)}
+    for path, entry in answered.items():
+        assert isinstance(entry, RepoFile)
+        assert (entry.size, entry.blob_id, entry.lfs) == (listed[path].size, listed[path].blob_id, listed[path].lfs)
+    assert answered["config.json"].lfs is None and answered["sub/big.safetensors"].lfs.size == 5000
+    assert [e.path for e in api.get_paths_info("acme/tiny", asked, revision=first)] == asked[:2]
+    with pytest.raises(RevisionNotFoundError):
+        api.get_paths_info("acme/tiny", asked, revision="no-such-branch")
+    with pytest.raises(RepositoryNotFoundError):
+        api.get_paths_info("acme/nothing", asked)
+
+
 def test_truncated_download_is_retried_by_the_client(loopback_hub: LoopbackHub) -> None:
     _add(loopback_hub, "acme/tiny")
     rule = loopback_hub.faults.add("truncate", match=r"GET /acme/tiny/resolve/main/README\.md", times=1)

@@ -177,7 +177,8 @@ def test_hub_round_trip_gives_identical_rankings(zoo: tuple, loopback_hub, tmp_p
 def test_a_hub_scorer_with_pickled_weights_only_is_refused_unread(
     zoo: tuple, loopback_hub, tmp_path, monkeypatch
 ) -> None:
-    """The mixin falls back to ``pytorch_model.bin`` when a repo has no ``model.safetensors``: never unpickled."""
+    """The mixin falls back to ``pytorch_model.bin`` when a repo has no ``model.safetensors``: never downloaded (the
+    Hub's answer on the files' sizes says there is none), so never unpickled."""
     import torch
     from huggingface_hub import HfApi
 
@@ -193,8 +194,10 @@ def test_a_hub_scorer_with_pickled_weights_only_is_refused_unread(
     api.create_repo(repo_id)
     api.upload_folder(repo_id=repo_id, folder_path=folder)
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("a pickle was read"))
-    with pytest.raises(ScorerConfigError, match=r"only pickled weights \(pytorch_model.bin\), which hf-spider never"):
+    loopback_hub.clear_requests()
+    with pytest.raises(ScorerConfigError, match=r"its Hub repo holds no model\.safetensors, so it is no scorer repo"):
         TransferScorer.from_pretrained(repo_id)
+    assert loopback_hub.count("pytorch_model.bin") == 0
 
 
 def test_scoring_records_equals_scoring_their_tokens(zoo: tuple) -> None:

@@ -383,6 +383,108 @@ def test_a_missing_hub_repo_or_revision_says_so(loopback_hub, tmp_path, scorer, 
         SpiderRanker.from_pretrained(repo_id)
 
 
+def _push(hub, folder: Path | None = None) -> str:
+    """The scorer in ``folder`` (default: the shipped one) pushed to the loopback Hub, its request log emptied."""
+    from hf_spider.cli.train_scorer import push_scorer_folder
+    from hf_spider.testing.loopback_hub import DEFAULT_USER
+
+    repo_id = f"{DEFAULT_USER}/spider-scorer"
+    push_scorer_folder(folder or default_scorer_path(), repo_id, token=hub.token)
+    hub.clear_requests()
+    return repo_id
+
+
+def _over_the_cap(repo_id: str, filename: str, size: int, cap: int) -> str:
+    return (
+        f"cannot load a scorer from '{repo_id}': its {filename} on the Hub is {size:,} bytes, over the {cap:,} a "
+        "scorer's file may have, so it is not downloaded; pass the repo `hf-spider train-scorer --push-to-hub` wrote"
+    )
+
+
+@pytest.mark.parametrize("loader", ["SpiderRanker", "TransferScorer"])
+@pytest.mark.parametrize(
+    ("filename", "caps"),
+    [("config.json", {"MAX_CONFIG_BYTES": 4096}), ("model.safetensors", {"MAX_TENSOR_BYTES": 4096})],
+)
+def test_a_hub_file_over_its_cap_is_refused_before_anything_is_downloaded(
+    loopback_hub, monkeypatch, loader, filename, caps
+) -> None:
+    """hf_hub_download takes any size: a 50 GB model.safetensors was downloaded in full, then refused on disk. The caps
+    are lowered here so that the shipped scorer's files are over them."""
+    from hf_spider.scorer.model import TransferScorer
+
+    repo_id = _push(loopback_hub)
+    for name, value in {**caps, "SAFETENSORS_HEADER_BYTES": 0}.items():
+        monkeypatch.setattr(checks, name, value)
+    size = (default_scorer_path() / filename).stat().st_size
+    load = SpiderRanker.from_pretrained if loader == "SpiderRanker" else TransferScorer.from_pretrained
+    with pytest.raises(ScorerConfigError) as info:
+        load(repo_id)
+    assert str(info.value) == _over_the_cap(repo_id, filename, size, 4096)
+    # one request, for the sizes of the files not in the cache: nothing was fetched, not even config.json's HEAD
+    assert [(r.method, r.path) for r in loopback_hub.requests] == [("POST", f"/api/models/{repo_id}/paths-info/main")]
+
+
+def test_a_task_aware_model_over_its_cap_on_the_hub_is_refused_undownloaded(loopback_hub, monkeypatch, scorer) -> None:
+    (scorer / FILE_NAME).write_bytes(bytes(3 * 2**20))  # never read: refused by the size the Hub gives
+    repo_id = _push(loopback_hub, scorer)
+    monkeypatch.setattr(checks, "MAX_TENSOR_BYTES", 2 * 2**20)  # the scorer's own 1.4 MB of weights stay within it
+    with pytest.raises(ScorerConfigError) as info:
+        SpiderRanker.from_pretrained(repo_id)
+    assert str(info.value) == _over_the_cap(repo_id, FILE_NAME, 3 * 2**20, checks.file_cap(FILE_NAME))
+    assert loopback_hub.count(FILE_NAME) == 0  # not even a HEAD: its size came with the scorer's, in one request
+    assert loopback_hub.count("/paths-info/", method="POST") == 1
+
+
+def test_the_size_request_is_retried_and_a_hub_that_stays_down_is_said_as_such(
+    loopback_hub, monkeypatch, tmp_path
+) -> None:
+    from dataclasses import replace
+
+    from huggingface_hub import constants
+
+    from hf_spider.scorer.model import TransferScorer
+
+    repo_id = _push(loopback_hub)
+    monkeypatch.setattr(checks, "HUB_SIZES_POLICY", replace(checks.HUB_SIZES_POLICY, max_retries=2, backoff=0.01))
+    rule = loopback_hub.faults.add("503", match="paths-info", times=1)
+    TransferScorer.from_pretrained(repo_id)
+    assert rule.hits == 1 and loopback_hub.count("/paths-info/") == 2
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    loopback_hub.clear_requests()
+    loopback_hub.faults.add("503", match="paths-info")
+    with pytest.raises(ScorerConfigError) as info:
+        TransferScorer.from_pretrained(repo_id)
+    assert str(info.value).startswith(
+        f"cannot load a scorer from '{repo_id}': its config.json or model.safetensors is not in the local cache and "
+        "the Hub cannot be reached"
+    )
+    assert loopback_hub.count("/paths-info/") == 3 and loopback_hub.count("/resolve/") == 0
+
+
+@pytest.mark.parametrize("task_aware", [True, False], ids=["with-task-aware", "scorer-only"])
+def test_a_hub_scorer_is_sized_in_one_request_and_not_again_from_the_cache(
+    loopback_hub, monkeypatch, scorer, task_aware
+) -> None:
+    from huggingface_hub import constants
+
+    if not task_aware:
+        (scorer / FILE_NAME).unlink()
+    repo_id = _push(loopback_hub, scorer)
+    files = ("config.json", "model.safetensors", FILE_NAME)
+    assert (SpiderRanker.from_pretrained(repo_id).task_aware is not None) == task_aware
+    assert loopback_hub.count("/paths-info/", method="POST") == 1
+    assert [loopback_hub.count(f"/resolve/main/{name}$", method="GET") for name in files] == [1, 1, int(task_aware)]
+    loopback_hub.clear_requests()
+    SpiderRanker.from_pretrained(repo_id)  # every file (or its absence) is cached: no download, so no size asked
+    assert loopback_hub.count("/paths-info/") == 0 and loopback_hub.count("/resolve/", method="GET") == 0
+    loopback_hub.clear_requests()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    ranker = SpiderRanker.from_pretrained(repo_id)
+    assert ranker.scorer is not None and (ranker.task_aware is not None) == task_aware
+    assert loopback_hub.requests == []
+
+
 # ---------------------------------------------------------------------------------------------------------- layout
 
 
@@ -404,6 +506,17 @@ def test_the_layout_checked_without_torch_is_the_networks(config) -> None:
     names = {"torch.float32": "F32", "torch.int64": "I64"}
     held = {k: checks.TensorSpec(tuple(t.shape), names[str(t.dtype)]) for k, t in network.state_dict().items()}
     assert checks.expected_tensors(network._hub_mixin_config) == held
+
+
+def test_the_safetensors_header_allowance_holds_the_largest_header_the_caps_allow() -> None:
+    config = {**json.loads((default_scorer_path() / "config.json").read_text()), "members": checks.MAX_MEMBERS}
+    offsets = [10**12 - 1, 10**12 - 1]  # wider than any offset under the cap
+    header = {
+        n: {"dtype": t.dtype, "shape": [checks._MAX_SIZE] * len(t.shape), "data_offsets": offsets}
+        for n, t in checks.expected_tensors(config).items()
+    }
+    header["__metadata__"] = {"format": "pt"}
+    assert 8 + len(json.dumps(header, separators=(",", ":"))) < checks.SAFETENSORS_HEADER_BYTES / 4
 
 
 def test_the_constants_spelt_out_for_numpy_are_the_networks() -> None:

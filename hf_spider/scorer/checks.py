@@ -16,6 +16,10 @@ candidate's repo in stage two (:mod:`hf_spider.rerank.checks`). Its files are ch
   directory, each array's dtype and shape from its ``.npy`` header, all before an array is decompressed (a 3 MB file
   declaring 3 GB of zeros is refused unread), and no ``np.load``, so no pickle either.
 
+From a Hub repo, each file's size is asked of the Hub before it is downloaded (:func:`check_hub_sizes`), and a file over
+its cap (:func:`file_cap`) is refused undownloaded: ``hf_hub_download`` takes whatever size the repo holds, and the
+checks above run on a file once it is on disk.
+
 Failures are one line each: :func:`loading` names the scorer in front of what is wrong and its fix
 (:class:`~hf_spider.errors.ScorerConfigError`); :func:`read_npz` raises ``ValueError``, which the task-aware loader
 words. Nothing here imports torch: the numpy scorer that ``hf-spider rank`` runs (:mod:`hf_spider.scorer.inference`)
@@ -32,7 +36,8 @@ import reprlib
 import stat
 import struct
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -40,6 +45,7 @@ import numpy as np
 
 from ..errors import ScorerConfigError
 from ..hub.index import not_a_file
+from ..hub.retry import RetryPolicy
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, token_dim
 
@@ -57,6 +63,18 @@ MAX_CONFIG_BYTES = 16 * 2**20
 #: times the weights and holds the collaborative table of 10,000 models by 5,000 training tasks (200 MB of float32),
 #: while a config asking for a hidden width of 20,000 describes 32 GiB and a 3 MB zip bomb declared 3.2 GB.
 MAX_TENSOR_BYTES = 256 * 2**20
+
+#: Bytes a ``model.safetensors`` may hold beside its tensors: the 8-byte length and the JSON header that names each
+#: tensor's dtype, shape and offsets. An entry takes about 100 bytes and a scorer at most ``21 * MAX_MEMBERS + 13`` =
+#: 1,357 tensors: the header of the largest scorer the caps allow, with 12-digit offsets, is 143 KB. 1 MiB is seven
+#: times that, where the format itself lets a header take 100 MB.
+SAFETENSORS_HEADER_BYTES = 2**20
+
+#: Bytes an ``.npz`` may hold beside the arrays it declares: ``np.savez`` stores each ``.npy`` in a zip entry with a
+#: local header, a zip64 field, a data descriptor and a directory entry (about 200 bytes each for the 7 arrays of a
+#: task-aware model) and ends with an end record. A deflated entry of data that does not compress grows by 5 bytes a
+#: 64 KiB block, 20 KiB on :data:`MAX_TENSOR_BYTES`; 64 KiB covers either.
+NPZ_ZIP_BYTES = 2**16
 
 #: Most ensemble members a scorer may average. The shipped scorer and ``train-scorer``'s default have 3. The byte cap
 #: alone does not bound how many there are (a member of width 1 is a few hundred bytes), and each is 21 tensors laid
@@ -109,6 +127,7 @@ _DESCRIPTIONS: dict[str, tuple[Any, str]] = {
 CONFIG_KEYS = (*_SIZES, "feature_schema_version", *_DESCRIPTIONS)
 
 _RETRAIN = "retrain it with `hf-spider train-scorer` or use the hf-spider version that saved it"
+_PUSHED = "pass the repo `hf-spider train-scorer --push-to-hub` wrote"
 _SAVE = "fix config.json, or save the scorer again with save_pretrained or `hf-spider train-scorer`"
 
 
@@ -183,7 +202,29 @@ def open_regular(path: Path, cap: int) -> IO[bytes]:
     f.close()
     if not stat.S_ISREG(info.st_mode):
         raise ValueError(not_a_file(path))
-    raise ValueError(f"is {info.st_size:,} bytes, over the {cap:,} a scorer's file may have")
+    raise ValueError(_too_big(info.st_size, cap))
+
+
+def file_cap(filename: str) -> int:
+    """Most bytes a scorer's file may take on disk, by the suffix of ``filename``: ``.json`` (``config.json``)
+    :data:`MAX_CONFIG_BYTES`; ``.safetensors`` the tensors' :data:`MAX_TENSOR_BYTES` and the header's
+    :data:`SAFETENSORS_HEADER_BYTES`; ``.npz`` the arrays' :data:`MAX_TENSOR_BYTES` (declared uncompressed) and the
+    zip's :data:`NPZ_ZIP_BYTES`. The one bound of a file in a folder (:func:`open_regular`) and of a file on the Hub
+    (:func:`check_hub_sizes`), read when called, so a test can lower a cap.
+
+    Raises:
+        KeyError: another suffix (a scorer has no other file).
+    """
+    caps = {
+        "json": MAX_CONFIG_BYTES,
+        "safetensors": MAX_TENSOR_BYTES + SAFETENSORS_HEADER_BYTES,
+        "npz": MAX_TENSOR_BYTES + NPZ_ZIP_BYTES,
+    }
+    return caps[filename.rpartition(".")[2]]
+
+
+def _too_big(size: int, cap: int) -> str:
+    return f"is {size:,} bytes, over the {cap:,} a scorer's file may have"
 
 
 def parse_json_object(data: bytes | str) -> dict[str, Any]:
@@ -215,7 +256,7 @@ def read_config(path: Path) -> dict[str, Any]:
         ScorerConfigError: naming the file, what is wrong and the fix (wrap in :func:`loading` to name the scorer).
     """
     try:
-        with open_regular(path, MAX_CONFIG_BYTES) as f:
+        with open_regular(path, file_cap("config.json")) as f:
             config = parse_json_object(f.read())
     except ValueError as exc:
         raise ScorerConfigError(f"its config.json {exc}; pass a scorer `hf-spider train-scorer` wrote") from exc
@@ -324,7 +365,7 @@ def check_weights_header(path: Path, expected: Mapping[str, TensorSpec]) -> None
     from safetensors import SafetensorError, safe_open
 
     try:
-        open_regular(path, MAX_TENSOR_BYTES + 2**20).close()  # the header of a safetensors file is under 1 MiB here
+        open_regular(path, file_cap("model.safetensors")).close()
         with safe_open(str(path), framework="np") as f:
             held = {k: TensorSpec(tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}  # noqa: SIM118
     except (ValueError, SafetensorError) as exc:
@@ -426,7 +467,7 @@ def read_npz(path: Path, layout: Mapping[str, tuple[str, int]]) -> dict[str, np.
     before its data is decompressed.
 
     Args:
-        path: the file; a regular file of at most :data:`MAX_TENSOR_BYTES`.
+        path: the file; a regular file of at most ``file_cap("npz")``.
         layout: each array's name, with the dtype kinds (``"f"``, ``"iu"``, ``"U"``) and number of dimensions it
             must have. The file must hold these arrays and no other.
 
@@ -436,7 +477,7 @@ def read_npz(path: Path, layout: Mapping[str, tuple[str, int]]) -> dict[str, np.
             more bytes than the member holds, a member that holds more than its header declares.
     """
     try:
-        f = open_regular(path, MAX_TENSOR_BYTES)
+        f = open_regular(path, file_cap("npz"))
     except ValueError as exc:
         raise ValueError(f"it {exc}") from None
     wanted = {f"{name}.npy": name for name in layout}
@@ -520,10 +561,153 @@ def _kinds(kinds: str, ndim: int) -> str:
     return f"a {ndim}-dimensional {' or '.join(words[k] for k in kinds)} array"
 
 
+#: The files of a scorer repo that :meth:`~hf_spider.scorer.model.TransferScorer.from_pretrained` downloads, in order.
+SCORER_FILES = ("config.json", "model.safetensors")
+
+#: How the request for the sizes is retried: as ``hf_hub_download`` retries a file's failed ``HEAD`` (5 retries, waits
+#: doubling from 1 s up to 8 s, ``http_backoff``'s defaults), each try bounded to the 10 s of its first ``HEAD``.
+HUB_SIZES_POLICY = RetryPolicy(max_retries=5, backoff=1.0, max_backoff=8.0, timeout=10.0)
+
+
+class _SizeRequest(NamedTuple):
+    """What one load has asked the Hub (see :func:`one_size_request`)."""
+
+    repo: tuple[str, str | None]  # repo id and revision
+    filenames: tuple[str, ...]  # every file the load may download
+    sizes: dict[str, int | None]  # the answers so far: size, or None for a file the repo lacks
+
+
+_size_request: ContextVar[_SizeRequest | None] = ContextVar("hf_spider_scorer_size_request", default=None)
+
+
+@contextlib.contextmanager
+def one_size_request(repo_id: str, revision: str | None, filenames: Iterable[str]) -> Iterator[None]:
+    """Make one Hub request for the sizes of ``filenames`` of ``repo_id`` at ``revision`` while the block loads them:
+    the first :func:`check_hub_sizes` in the block asks for all of them that are not in the cache, and later ones read
+    its answer. :meth:`~hf_spider.scorer.ranker.SpiderRanker.from_pretrained` loads the scorer and then the task-aware
+    model beside it, two loaders that would otherwise ask one request each."""
+    token = _size_request.set(_SizeRequest((repo_id, revision), tuple(filenames), {}))
+    try:
+        yield
+    finally:
+        _size_request.reset(token)
+
+
+def check_hub_sizes(
+    repo_id: str,
+    filenames: Sequence[str],
+    *,
+    required: bool,
+    revision: str | None = None,
+    token: str | bool | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force_download: bool = False,
+    local_files_only: bool = False,
+) -> None:
+    """Refuse the files of a Hub scorer repo that are over their cap (:func:`file_cap`) before ``hf_hub_download``
+    fetches them: it takes whatever size a repo holds, and the checks above see a file once it is on disk in full, so
+    a hostile repo's 50 GB ``model.safetensors`` or ``config.json`` would be downloaded first.
+
+    The sizes come from one ``HfApi.get_paths_info`` request (retried on a transient failure, bounded in time), asked
+    only when a download would happen: never offline (``HF_HUB_OFFLINE``) or with ``local_files_only``, and only for
+    the files the cache does not hold at ``revision`` (``try_to_load_from_cache``, which also knows a file the repo
+    lacks), unless ``force_download``. A cached branch is the commit it named when it was fetched: if the branch has
+    moved on since, ``hf_hub_download`` fetches its new files without asking here (pin a commit as ``revision`` to
+    rule that out); they are still checked on disk.
+
+    Args:
+        repo_id: the scorer's Hub repo; ``revision``, ``token``, ``cache_dir``, ``force_download`` and
+            ``local_files_only`` as the caller's ``hf_hub_download`` is given them.
+        filenames: the files about to be downloaded.
+        required: whether each of ``filenames`` must be in the repo. A scorer's files are: without
+            ``model.safetensors`` the Hub mixin would fall back to downloading a pickled ``pytorch_model.bin`` in
+            full, only to refuse it. The task-aware model beside it is not.
+
+    Raises:
+        ScorerConfigError: a file over its cap (its name, size and the cap), or a required one the repo lacks.
+        huggingface_hub's errors, as ``hf_hub_download`` would raise them, for the caller to word as it words the
+            download's (:func:`hub_errors`): ``RepositoryNotFoundError``, ``GatedRepoError``,
+            ``RevisionNotFoundError``, and ``LocalEntryNotFoundError`` when the Hub cannot be reached.
+    """
+    from huggingface_hub import constants
+
+    if local_files_only or constants.is_offline_mode():
+        return
+    shared = _size_request.get()
+    if shared is not None and shared.repo != (repo_id, revision):
+        shared = None
+    sizes = shared.sizes if shared is not None else {}
+
+    def to_ask(names: Iterable[str]) -> list[str]:
+        return [n for n in names if n not in sizes and (force_download or not _cached(repo_id, n, revision, cache_dir))]
+
+    asked = to_ask(filenames)
+    if asked:
+        others = to_ask(n for n in shared.filenames if n not in asked) if shared is not None else []
+        sizes.update(_sizes_on_hub(repo_id, [*asked, *others], revision=revision, token=token))
+    at = _at(revision)
+    for name in filenames:
+        size = sizes.get(name, 0)  # 0: not asked, the cache holds it
+        if size is None and required:
+            raise ScorerConfigError(_lacks(name, at))
+        if size is not None and size > file_cap(name):
+            raise ScorerConfigError(
+                f"its {name} on the Hub{at} {_too_big(size, file_cap(name))}, so it is not downloaded; {_PUSHED}"
+            )
+
+
+def _cached(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike[str] | None) -> bool:
+    """Whether ``hf_hub_download`` finds ``filename`` in the cache at ``revision``, or knows the repo lacks it."""
+    from huggingface_hub import try_to_load_from_cache
+
+    folder = None if cache_dir is None else Path(cache_dir)
+    return try_to_load_from_cache(repo_id, filename, cache_dir=folder, revision=revision) is not None
+
+
+def _sizes_on_hub(
+    repo_id: str, filenames: Sequence[str], *, revision: str | None, token: str | bool | None
+) -> dict[str, int | None]:
+    """Each of ``filenames`` with the bytes its download takes (an LFS file's object, not its pointer), ``None`` for
+    one the repo does not hold as a file: one ``get_paths_info`` request.
+
+    Raises:
+        LocalEntryNotFoundError: the Hub could not be reached, or failed, past the retries (what ``hf_hub_download``
+            raises then, when the cache does not hold the file).
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.hf_api import RepoFile
+
+    from ..hub import retry
+
+    def ask() -> list[Any]:
+        return HfApi().get_paths_info(repo_id, list(filenames), revision=revision, repo_type="model", token=token)
+
+    policy = HUB_SIZES_POLICY
+    try:
+        with retry.session_timeout(policy.timeout):
+            entries = retry.call_with_retries(ask, what=f"the sizes of {repo_id}'s scorer files", policy=policy)
+    except Exception as exc:
+        if retry.is_transient(exc) or isinstance(exc, retry.RetriesStoppedError):
+            raise LocalEntryNotFoundError(f"the Hub could not be reached ({retry.describe(exc)})") from exc
+        raise
+    held = {e.path: e.lfs.size if e.lfs is not None else e.size for e in entries if isinstance(e, RepoFile)}
+    return {name: held.get(name) for name in filenames}
+
+
+def _at(revision: str | None) -> str:
+    return f" at revision '{revision}'" if revision else ""
+
+
+def _lacks(filename: str, at: str) -> str:
+    return f"its Hub repo{at} holds no {filename}, so it is no scorer repo; {_PUSHED}"
+
+
 @contextlib.contextmanager
 def hub_errors(source: str, filename: str, revision: str | None) -> Iterator[None]:
-    """What the Hub said while a scorer's ``filename`` was downloaded, as what to fix (the mixin would go on without
-    a config, and then blame a version mismatch for a repo or revision that does not exist)."""
+    """What the Hub said while a scorer's ``filename`` was downloaded, or its size asked (:func:`check_hub_sizes`), as
+    what to fix (the mixin would go on without a config, and then blame a version mismatch for a repo or revision
+    that does not exist)."""
     from huggingface_hub.errors import (
         EntryNotFoundError,
         GatedRepoError,
@@ -532,7 +716,7 @@ def hub_errors(source: str, filename: str, revision: str | None) -> Iterator[Non
         RevisionNotFoundError,
     )
 
-    at = f" at revision '{revision}'" if revision else ""
+    at = _at(revision)
     try:
         yield
     except GatedRepoError as exc:
@@ -554,10 +738,7 @@ def hub_errors(source: str, filename: str, revision: str | None) -> Iterator[Non
             f"no connection); run `hf download {source}` while online, or unset HF_HUB_OFFLINE"
         ) from exc
     except EntryNotFoundError as exc:
-        raise ScorerConfigError(
-            f"its Hub repo{at} holds no {filename}, so it is no scorer repo; pass the repo `hf-spider train-scorer "
-            "--push-to-hub` wrote"
-        ) from exc
+        raise ScorerConfigError(_lacks(filename, at)) from exc
 
 
 def _show(value: Any) -> str:

@@ -53,7 +53,9 @@ from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, PTMTokens
 from .card import MODEL_CARD_TEMPLATE
 from .checks import (
     CONFIG_KEYS,
+    SCORER_FILES,
     SCORER_MODEL_TYPE,
+    check_hub_sizes,
     check_token_layout,
     check_values,
     check_weights_header,
@@ -275,7 +277,9 @@ class TransferScorer(
         The mixin reads ``config.json`` without a bound and goes on without it when the Hub answers an error, so here
         it is fetched and read by :func:`~hf_spider.scorer.checks.read_config` (capped, every key checked, the tensors
         it describes within bounds) before the mixin's :meth:`_from_pretrained` builds the network and loads the
-        weights (:meth:`_load_as_safetensor` checks them). ``model_kwargs`` override config keys, as in the mixin.
+        weights (:meth:`_load_as_safetensor` checks them). From the Hub, the sizes of both files are asked first, and
+        one over its cap is not downloaded (:func:`~hf_spider.scorer.checks.check_hub_sizes`). ``model_kwargs``
+        override config keys, as in the mixin.
 
         Raises:
             ScorerConfigError: one line naming the scorer, what is wrong with it (no such folder, repo, revision or
@@ -288,18 +292,17 @@ class TransferScorer(
             else:
                 from huggingface_hub import hf_hub_download
 
+                hub: dict[str, Any] = {
+                    "revision": revision,
+                    "cache_dir": cache_dir,
+                    "force_download": force_download,
+                    "token": token,
+                    "local_files_only": local_files_only,
+                }
+                with hub_errors(source, " or ".join(SCORER_FILES), revision):
+                    check_hub_sizes(source, SCORER_FILES, required=True, **hub)
                 with hub_errors(source, "config.json", revision):
-                    config_file = Path(
-                        hf_hub_download(
-                            source,
-                            "config.json",
-                            revision=revision,
-                            cache_dir=cache_dir,
-                            force_download=force_download,
-                            token=token,
-                            local_files_only=local_files_only,
-                        )
-                    )
+                    config_file = Path(hf_hub_download(source, "config.json", **hub))
             config = read_config(config_file)
             kwargs = {key: config[key] for key in CONFIG_KEYS if key in config} | model_kwargs
             with hub_errors(source, "model.safetensors", revision):

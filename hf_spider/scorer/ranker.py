@@ -20,10 +20,10 @@ from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
 from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
-from .checks import check_local_source
+from .checks import SCORER_FILES, check_local_source, one_size_request
 from .model import TransferScorer
 from .paths import default_scorer_path
-from .task_aware import TaskAwareModel, read_for_task, task_aware_beside
+from .task_aware import FILE_NAME, TaskAwareModel, read_for_task, task_aware_beside
 from .train import TrainConfig, train_scorer
 
 
@@ -49,24 +49,30 @@ class SpiderRanker:
 
     @classmethod
     def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str] | None = None, **kwargs: object) -> SpiderRanker:
-        """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin."""
+        """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin.
+
+        From the Hub, the scorer's files and the task-aware model beside them are sized in one request before any is
+        downloaded (:func:`~hf_spider.scorer.checks.one_size_request`).
+        """
         source = str(path_or_repo_id) if path_or_repo_id is not None else str(default_scorer_path())
         check_local_source(source)
         from safetensors import SafetensorError
 
-        try:
-            scorer = TransferScorer.from_pretrained(source, **kwargs)  # type: ignore[arg-type]
-        except ScorerConfigError:
-            raise
-        # no such folder, repo or file; an invalid id; offline without a copy; weights that are not safetensors
-        except (OSError, ValueError, SafetensorError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ScorerConfigError(
-                f"cannot load a scorer from '{source}' ({reason}); pass the folder `hf-spider train-scorer` wrote or "
-                "the Hub repo it was pushed to"
-            ) from exc
-        hub = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
-        task_aware = task_aware_beside(source, **hub)  # type: ignore[arg-type]
+        revision = kwargs.get("revision")
+        with one_size_request(source, revision if isinstance(revision, str) else None, (*SCORER_FILES, FILE_NAME)):
+            try:
+                scorer = TransferScorer.from_pretrained(source, **kwargs)  # type: ignore[arg-type]
+            except ScorerConfigError:
+                raise
+            # no such folder, repo or file; an invalid id; offline without a copy; weights that are not safetensors
+            except (OSError, ValueError, SafetensorError) as exc:
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise ScorerConfigError(
+                    f"cannot load a scorer from '{source}' ({reason}); pass the folder `hf-spider train-scorer` wrote "
+                    "or the Hub repo it was pushed to"
+                ) from exc
+            hub = {k: kwargs[k] for k in ("revision", "token", "cache_dir", "local_files_only") if k in kwargs}
+            task_aware = task_aware_beside(source, **hub)  # type: ignore[arg-type]
         return cls(scorer=scorer, task_aware=task_aware)
 
     @classmethod

@@ -48,12 +48,12 @@ import zlib
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from .checks import parse_json_object, read_npz
+from .checks import check_hub_sizes, loading, parse_json_object, read_npz
 from .protocols import (
     ProtocolRecords,
     TaskText,
@@ -381,10 +381,11 @@ def task_aware_beside(
     local_files_only: bool = False,
 ) -> TaskAwareModel | None:
     """The task-aware model saved beside a scorer (``task_aware.npz``): in its folder, or in its Hub repo
-    (``hf_hub_download``); ``None`` when the scorer has none, or it is not in the local cache offline (logged).
+    (``hf_hub_download``, once the Hub says it is within its cap, :func:`~hf_spider.scorer.checks.check_hub_sizes`);
+    ``None`` when the scorer has none, or it is not in the local cache offline (logged).
 
     Raises:
-        ScorerConfigError: the file is there but is not a task-aware model.
+        ScorerConfigError: the file is there but is not a task-aware model, or it is over the cap on the Hub.
     """
     folder = Path(source)
     if folder.is_dir():
@@ -393,15 +394,16 @@ def task_aware_beside(
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
+    hub: dict[str, Any] = {
+        "revision": revision,
+        "token": token,
+        "cache_dir": cache_dir,
+        "local_files_only": local_files_only,
+    }
     try:
-        downloaded = hf_hub_download(
-            str(source),
-            FILE_NAME,
-            revision=revision,
-            token=token,
-            cache_dir=None if cache_dir is None else Path(cache_dir),
-            local_files_only=local_files_only,
-        )
+        with loading(str(source)):
+            check_hub_sizes(str(source), (FILE_NAME,), required=False, **hub)
+        downloaded = hf_hub_download(str(source), FILE_NAME, **hub)
     except LocalEntryNotFoundError:
         logger.warning("%s of %s is not in the local cache: only its scorer ranks", FILE_NAME, source)
         return None

@@ -2,7 +2,8 @@
 
 It answers what the 2.4 client calls (see the project's ``shared/HUB_CLIENT_NOTES.md``): model listing with ``Link``
 pagination and ``expand``, model info by revision, ``HEAD``/``GET`` (with ``Range``) on ``resolve``, ``tree``,
-``whoami-v2``, repo creation, ``validate-yaml``, ``preupload`` and ndjson ``commit``, and collections with their items.
+``paths-info``, ``whoami-v2``, repo creation, ``validate-yaml``, ``preupload`` and ndjson ``commit``, and collections
+with their items.
 Dataset repos (``repo_type="dataset"``: ``/api/datasets/...``, ``/datasets/<id>/resolve/...``) take the same reads and
 commits, so ``upload_folder`` / ``snapshot_download`` of a dataset work too; listings list models only.
 Repos live in memory; every commit stays readable by its sha. Faults are injected per request by :class:`FaultPlan`
@@ -36,7 +37,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qs, quote, urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -619,7 +620,7 @@ async def _datasets_api(hub: LoopbackHub, request: Request) -> Response:
 
 async def _models_api(hub: LoopbackHub, request: Request, repo_type: str = "model") -> Response:
     rest = request.path_params["rest"]
-    for action in ("revision", "tree", "preupload", "commit"):
+    for action in ("revision", "tree", "paths-info", "preupload", "commit"):
         repo_id, sep, tail = rest.partition(f"/{action}/")
         if sep:
             break
@@ -632,6 +633,8 @@ async def _models_api(hub: LoopbackHub, request: Request, repo_type: str = "mode
         return await _preupload(found, request)
     if request.method == "POST" and action == "commit":
         return await _commit(hub, found, request, tail)
+    if request.method == "POST" and action == "paths-info":
+        return await _paths_info(found, request, tail)
     if request.method != "GET" or action not in ("info", "revision", "tree"):
         return _error(405, None, f"{request.method} not supported on {request.url.path}")
     revision, _, path_in_repo = tail.partition("/") if action == "tree" else (tail, "", "")
@@ -777,14 +780,47 @@ def _tree(commit: Commit, prefix: str, *, recursive: bool) -> Response:
         rel = path[len(prefix) + 1 :] if prefix else path
         if not recursive and "/" in rel:
             folder = (prefix + "/" if prefix else "") + rel.split("/")[0]
-            entries[folder] = {"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(), "path": folder}
+            entries[folder] = _folder_entry(folder)
             continue
-        entries[path] = {"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path}
-        if lfs_tracked(path):  # as the Hub's tree listing: the LFS object's sha256 under "oid"
-            entries[path]["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+        entries[path] = _file_entry(path, data, lfs_tracked(path))
     if prefix and not entries:
         return _error(404, "EntryNotFound", f"{prefix} does not exist", **{"X-Repo-Commit": commit.oid})
     return JSONResponse(list(entries.values()))
+
+
+def _file_entry(path: str, data: bytes, lfs: bool) -> dict[str, Any]:
+    """A file as the Hub's tree listing and paths-info send it: its git blob id under ``oid`` and, for a file stored
+    in LFS, the LFS object's sha256 under ``"lfs"`` (``size`` is the file's own size either way)."""
+    entry: dict[str, Any] = {"type": "file", "oid": git_blob_oid(data), "size": len(data), "path": path}
+    if lfs:
+        entry["lfs"] = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": 134}
+    return entry
+
+
+def _folder_entry(path: str) -> dict[str, Any]:
+    return {"type": "directory", "oid": hashlib.sha1(path.encode()).hexdigest(), "path": path}
+
+
+async def _paths_info(repo: HubRepo, request: Request, revision: str) -> Response:
+    """``POST .../paths-info/{revision}`` (``HfApi.get_paths_info``): an entry per asked path that is a file or a
+    folder at ``revision``, as the tree listing writes it; a path the revision lacks is left out, not an error. The
+    paths come form-encoded (``paths=a&paths=b``, as the client sends them) or as JSON; ``expand``'s extra fields (last
+    commit, security scan) are not served."""
+    commit = repo.commit_at(revision)
+    if commit is None:
+        return _error(404, "RevisionNotFound", f"Invalid rev id: {revision}")
+    body = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        paths = json.loads(body or b"{}").get("paths") or []
+    else:
+        paths = parse_qs(body.decode("utf-8", "surrogateescape")).get("paths", [])
+    lfs_tracked, entries = _lfs_tracked(commit), []
+    for path in dict.fromkeys(p.strip("/") for p in (paths if isinstance(paths, list) else [paths])):
+        if path in commit.files:
+            entries.append(_file_entry(path, commit.files[path], lfs_tracked(path)))
+        elif any(name.startswith(path + "/") for name in commit.files):
+            entries.append(_folder_entry(path))
+    return JSONResponse(entries)
 
 
 # ---- files ----------------------------------------------------------------------------------------------------------
