@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_rerank import options, save_bert, save_timm, save_vit
+from test_rerank import options, save_bert, save_sentence_transformer, save_timm, save_vit
 
 from hf_spider.errors import CandidateLoadError
 from hf_spider.rerank.checks import MAX_IMAGE_SIDE, timm_model_arguments
@@ -209,3 +209,37 @@ def test_an_allocation_failure_says_the_model_asked_for_more_memory(tmp_path, mo
 
     monkeypatch.setattr(loading.transformers_lib().AutoModel, "from_pretrained", no_memory)
     assert "more memory than is available" in _refusal(record, tmp_path, "text")
+
+
+# ----------------------------------------------------------------------------------------------- config files
+
+
+def test_a_config_past_the_crawlers_cap_is_refused_without_reading_it_whole(tmp_path, monkeypatch) -> None:
+    """Stage two read a candidate's JSON files whole (``read_text``): a runaway ``config.json`` went into memory."""
+    from hf_spider.hub import sanitize
+
+    record = save_bert(tmp_path, "evil/big")
+    config = tmp_path / "evil/big/config.json"
+    monkeypatch.setattr(sanitize, "LIMITS", sanitize.HubLimits(file_bytes=config.stat().st_size - 1))
+    assert "'config.json' is larger than" in _refusal(record, tmp_path, "text")
+
+
+def test_a_pooling_config_that_is_a_fifo_is_refused_without_blocking(tmp_path) -> None:
+    """``read_text`` on a FIFO waits for a writer that never comes (a Pooling module's config had no regular-file
+    check)."""
+    import os
+    import threading
+
+    record = save_sentence_transformer(tmp_path, "evil/fifo")
+    pooling = tmp_path / "evil/fifo/1_Pooling/config.json"
+    pooling.unlink()
+    os.mkfifo(pooling)
+    refusals: list[str] = []
+    worker = threading.Thread(target=lambda: refusals.append(_refusal(record, tmp_path, "text")), daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+    if worker.is_alive():  # unblock the reader so the test process can end
+        with open(os.open(pooling, os.O_WRONLY | os.O_NONBLOCK), "w"):
+            pass
+        pytest.fail("reading a FIFO Pooling config blocked")
+    assert "'config.json' is not a regular file" in refusals[0]

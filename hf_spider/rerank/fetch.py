@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import OFFLINE_CACHE_MISS, CandidateLoadError
+from ..hub.index import not_a_file
 from ..hub.records import ModelRecord
 from .options import ForwardOptions
 
@@ -129,9 +130,24 @@ def _check_folder(model_id: str, folder: Path, options: ForwardOptions) -> tuple
 
 
 def read_json(model_id: str, path: Path) -> Any:
-    """A repo's JSON file; an unreadable one refuses the candidate (its error names the file)."""
+    """A repo's JSON file, read as the crawler reads a ``config.json`` (:func:`~hf_spider.hub.cards.read_head`: at most
+    ``HubLimits.file_bytes``, so a runaway file cannot exhaust the memory); an unreadable one refuses the candidate
+    (its error names the file)."""
+    from ..hub.cards import read_head
+    from ..hub.sanitize import LIMITS
+
+    if not path.is_file():  # a FIFO would block the read, a device never end it
+        raise CandidateLoadError(model_id, f"'{path.name}' {not_a_file(path)}; drop it")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        head, longer = read_head(path, limits=LIMITS)
+        if longer:
+            raise CandidateLoadError(
+                model_id,
+                f"'{path.name}' is larger than {LIMITS.file_bytes // 2**20} MiB, too large for a config; drop it",
+            )
+        return json.loads(head.decode("utf-8"))
+    except RecursionError:
+        raise CandidateLoadError(model_id, f"'{path.name}' nests too deeply to be a config; drop it") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CandidateLoadError(model_id, f"'{path.name}' is unreadable ({first_line(exc)}); drop it") from exc
 
