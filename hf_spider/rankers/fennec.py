@@ -191,17 +191,31 @@ def factorise(
         # models: features (1, v_t), targets y - c_t, prior W a_m
         features = np.column_stack([np.ones(n_tasks), task_v[:, 1:]])  # [T, k + 1]
         target = (y - task_v[:, 0][None, :]) * mask
-        gram = np.einsum("mt,ti,tj->mij", mask, features, features) + reg * eye
+        gram = masked_grams(mask, features) + reg * eye
         prior = arch @ arch_map
         model_x = np.linalg.solve(gram, (target @ features + reg * prior)[..., None])[..., 0]
         # tasks: features (1, u_m), targets y - b_m
         features = np.column_stack([np.ones(n_models), model_x[:, 1:]])  # [M, k + 1]
         target = (y - model_x[:, 0][:, None]) * mask
-        gram = np.einsum("mt,mi,mj->tij", mask, features, features) + reg * free_bias
+        gram = masked_grams(mask.T, features) + reg * free_bias
         task_v = np.linalg.solve(gram, (target.T @ features)[..., None])[..., 0]
         # archi2vec map: ridge from a_m to (b_m, u_m)
         arch_map = np.linalg.solve(arch.T @ arch + arch_reg * np.eye(arch.shape[1]), arch.T @ model_x)
     return TransferSpace(model_x=model_x, task_v=task_v, arch_map=arch_map)
+
+
+def masked_grams(mask: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """``[R, K, K]`` the Gram matrix of the ``features [C, K]`` each row of ``mask [R, C]`` selects:
+    ``sum_c mask_rc f_c f_c^T``.
+
+    One matrix product with the ``C`` outer products flattened (``[C, K * K]``), not a three-operand ``einsum``: numpy
+    runs that as a plain loop, about 50 times slower. :func:`factorise` builds two per round, and training factorises
+    once per task group (:func:`~hf_spider.scorer.train.fit_transfer_spaces`: one per target of a CSV), so this
+    product set the pace of the part of training that grows with the square of the number of targets. Equal to the
+    ``einsum`` up to the order of the sums.
+    """
+    outer = (features[:, :, None] * features[:, None, :]).reshape(len(features), -1)
+    return (mask @ outer).reshape(len(mask), features.shape[1], features.shape[1])
 
 
 def with_bias(arch: np.ndarray) -> np.ndarray:

@@ -204,8 +204,9 @@ def train_scorer(
     labels, trust = training_labels(records)
     recorded = replace(records, accuracy=labels[labels.model.isin(position)])
     norm = recorded.accuracy
-    usable = [t for t in sorted(norm.target.unique()) if t in tasks and (norm.target == t).sum() >= 2]
-    skipped = sorted(set(norm.target.unique()) - set(usable))
+    lists = {str(t): rows for t, rows in norm.groupby("target", sort=True)}  # one pass, not a mask per target
+    usable = [t for t, rows in lists.items() if t in tasks and len(rows) >= 2]
+    skipped = sorted(set(lists) - set(usable))
     if skipped:
         logger.info("no task tokens (or fewer than 2 models) for %d target(s), skipped: %s", len(skipped), skipped)
     if not usable:
@@ -244,34 +245,35 @@ def train_scorer(
     scorer.collab.copy_(torch.tensor(table.to_numpy(dtype=np.float32)))
     _fill_task_embeddings(scorer, tasks)
     scorer.fit_text_basis(x)
-    if config.transfer_space:
-        latent = fit_transfer_spaces(scorer, x, config.seed)
-    else:  # the buffers stay zero: every transfer-space feature reads 0
-        latent = {task_group(name): scorer.latent_tables() for name in usable}
     row_of = {m: i for i, m in enumerate(seen)}
-    batches = []
-    for name in usable:
-        rows = norm[norm.target == name]
-        batches.append(
-            _TaskBatch(
-                name=name,
-                rows=torch.tensor([row_of[m] for m in rows.model], dtype=torch.long),
-                target=torch.tensor(rows.accuracy.to_numpy(), dtype=torch.float32),
-                inputs=scorer.task_inputs(tasks[name]),
-                trust=trust.get(name, 1.0),
-            )
+    batches = [
+        _TaskBatch(
+            name=name,
+            rows=torch.tensor([row_of[m] for m in lists[name].model], dtype=torch.long),
+            target=torch.tensor(lists[name].accuracy.to_numpy(), dtype=torch.float32),
+            inputs=scorer.task_inputs(tasks[name]),
+            trust=trust.get(name, 1.0),
         )
-    with torch.no_grad():
-        pairs = {
-            b.name: scorer.pair_features(
-                x[b.rows], b.rows, *b.inputs[:2], exclude_task=b.name, latent=latent[task_group(b.name)]
-            )
-            for b in batches
-        }
+        for name in usable
+    ]
     compressed = scorer.compress(x)
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the lists are small: extra threads only add contention (and run-to-run jitter)
+    # One thread from here on: the transfer spaces, the pair features and the lists are each small, and are computed
+    # once per target; extra threads only add contention (on a busy machine each small step waited milliseconds for
+    # its pool) and run-to-run jitter.
+    torch.set_num_threads(1)
     try:
+        if config.transfer_space:
+            latent = fit_transfer_spaces(scorer, x, config.seed)
+        else:  # the buffers stay zero: every transfer-space feature reads 0
+            latent = {task_group(name): scorer.latent_tables() for name in usable}
+        with torch.no_grad():
+            pairs = {
+                b.name: scorer.pair_features(
+                    x[b.rows], b.rows, *b.inputs[:2], exclude_task=b.name, latent=latent[task_group(b.name)]
+                )
+                for b in batches
+            }
         for member in scorer.member_modules:
             _train_member(member, compressed, batches, pairs, config)
         scorer.eval()
@@ -434,7 +436,16 @@ def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> d
     The scorer keeps the space of every training task. While a task is trained on, its features come from a space
     factorised without its group's columns, as a new task's will: a space fitted to the task's own records would make
     the transfer-space score look more trustworthy in training than it can be at test time.
+
+    Each group's space is a full refit, so the cost is groups x models x tasks: with every CSV target its own group it
+    grows with the square of the number of targets, and nothing short of another fit can remove that (the refits
+    share only their seed). What makes it bearable: each product is one matrix product
+    (:func:`~hf_spider.rankers.fennec.masked_grams`), and BLAS runs on one thread, since thousands of small products
+    and solves only contend for a pool (ten times slower on a busy machine) and one thread sums in the same order on
+    every machine.
     """
+    from threadpoolctl import threadpool_limits
+
     values = scorer.collab.double().numpy()
     arch = with_bias(x[:, archi2vec_slice()].double().numpy())
 
@@ -444,15 +455,12 @@ def fit_transfer_spaces(scorer: TransferScorer, x: torch.Tensor, seed: int) -> d
             model_x=torch.from_numpy(space.model_x).float(), task_v=torch.from_numpy(space.task_v).float()
         )
 
-    full = fit(values)
+    groups = np.array([task_group(t) for t in scorer.train_tasks])
+    with threadpool_limits(limits=1):
+        full = fit(values)
+        spaces = {group: fit(np.where(groups == group, np.nan, values)) for group in dict.fromkeys(groups.tolist())}
     scorer.latent.copy_(full.model_x)
     scorer.task_latent.copy_(full.task_v)
-    groups = [task_group(t) for t in scorer.train_tasks]
-    spaces = {}
-    for group in dict.fromkeys(groups):
-        held_out = values.copy()
-        held_out[:, [g == group for g in groups]] = np.nan
-        spaces[group] = fit(held_out)
     return spaces
 
 
