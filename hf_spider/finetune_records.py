@@ -22,6 +22,7 @@ import pandas as pd
 
 from .errors import InvalidIndexError, InvalidRecordsError
 from .hub.index import not_a_file
+from .hub.sanitize import escape_for_display, some_of
 from .tokens.task import TaskDescription, TaskTokens
 
 logger = logging.getLogger(__name__)
@@ -413,11 +414,7 @@ def _checked(
                 f"'{frame.model[i]}' on '{frame.target[i]}' from {where(first)}); pass keep_best_run=True "
                 "(--keep-best-run) to keep the best run of each pair, or remove the repeats"
             )
-        pairs = frame[repeated][["model", "target"]].drop_duplicates()
-        notes.append(
-            f"{name}: kept the best run of {len(pairs)} (model, target) pair(s) given more than once "
-            f"({int(repeated.sum())} row(s) dropped)"
-        )
+        notes.append(_repeats_note(frame, repeated, name))
     labels = {**_labels_column(frame, name, where), **{t: tuple(n) for t, n in (label_names or {}).items()}}
     for target, names in labels.items():
         if len(set(names)) < 2:
@@ -429,6 +426,28 @@ def _checked(
     if scores is None:
         scores = pd.DataFrame(columns=["model", "target", "modality", "estimator", "score"])
     return UserRecords(FinetuneRecords(accuracy, scores), labels, tuple(notes), name)
+
+
+def _repeats_note(frame: pd.DataFrame, repeated: pd.Series, name: str) -> str:
+    """The note of the pairs given on several rows, whose best run is kept: how many, how many rows were dropped, and
+    the runs of the first few, so a user sees whether they were copies of one run or runs that disagree."""
+    runs = (
+        frame[frame.duplicated(["model", "target"], keep=False)]
+        .groupby(["model", "target"], sort=False)
+        .accuracy.agg(lambda a: sorted(a, reverse=True))
+    )
+
+    def show(pair: tuple[tuple[str, str], list[float]]) -> str:
+        (model, target), (best, *dropped) = pair
+        return (
+            f"'{escape_for_display(model)}' on '{escape_for_display(target)}' ({best:g} kept, "
+            f"{', '.join(f'{a:g}' for a in dropped)} dropped)"
+        )
+
+    return (
+        f"{name}: kept the best run of {len(runs)} (model, target) pair(s) given more than once "
+        f"({int(repeated.sum())} row(s) dropped): {some_of(list(runs.items()), show=show)}"
+    )
 
 
 def _modality_column(frame: pd.DataFrame, name: str, where: Any) -> pd.Series:

@@ -185,9 +185,23 @@ def train_default(
         candidates: the models' records: ``"bundled"``, an index file or a folder of repos.
         config: hyper-parameters.
         metrics: benchmark results (``benchmarks/transfergraph_bench.py --json``) to state in the card.
+
+    Nothing is dropped unsaid: each kind of record left out gets one warning with how many and a few of them
+    (:func:`~hf_spider.scorer.train.left_out_notes`: models the candidates do not describe, targets without label
+    names or with fewer than two models; a target named like an MTEB task, whose MTEB records the task-aware model
+    keeps), and when nothing is left to train on, one error says why.
+
+    A CSV's (model, target) pair given on several rows is trained on its best run, with a warning that counts the
+    pairs and dropped rows and shows the runs of a few: the best full fine-tuning run of a pair is the ground truth of
+    every record this trains on (TransferGraph's, the bundled ones), since the rows of one pair are the runs of a
+    sweep or of seeds and the best is what the model reaches once tuned. Averaging them would mix failed runs into the
+    accuracy and put a team's records on another scale than the bundled ones; refusing them, as ``hf-spider
+    evaluate`` does without ``--keep-best-run``, would refuse the one-row-per-run file the format is
+    (:func:`~hf_spider.finetune_records.read_records_csv`). Identical copies of a run collapse to one by that rule.
     """
     from ..finetune_records import load_bundled_records, load_transfergraph, read_user_records, record_tasks
     from ..hub.output_paths import atomic_write
+    from ..hub.sanitize import some_of
     from ..ranking import load_candidates
     from ..scorer.card import card_summary
     from ..scorer.protocols import load_mteb_records
@@ -214,6 +228,8 @@ def train_default(
     else:
         user = read_user_records(records, keep_best_run=True)
         data, labels, source = user.records, user.label_names, f"records file {Path(records).name}"
+        for note in user.notes:  # the repeated pairs whose best run is kept, a percent scale read as such
+            logger.warning("%s", note)
     models = load_candidates(candidates)
     tasks = tasks if tasks is not None else record_tasks(data, label_names=labels)
     summary = card_summary(data, source, config, metrics, sample_encoders=sample_encoders(tasks))
@@ -222,5 +238,14 @@ def train_default(
     with atomic_write(Path(output) / "README.md") as f:  # the mixin keeps an existing card; this one is ours
         f.write(str(scorer.generate_model_card()))
     label_names = {name: task.description.label_names for name, task in tasks.items()}
-    train_task_aware(load_mteb_records() + protocol_records(data, label_names)).save(Path(output) / TASK_AWARE_FILE)
+    mteb, own = load_mteb_records(), protocol_records(data, label_names)
+    clash = sorted(set(own.tasks) & set(mteb.tasks))
+    if clash:  # one task name, one list: the sum keeps MTEB's
+        logger.warning(
+            "%d target(s) of the records are named like an MTEB task, whose records the task-aware model keeps "
+            "instead: %s; rename them to have the task-aware model learn from yours",
+            len(clash),
+            some_of(clash),
+        )
+    train_task_aware(mteb + own).save(Path(output) / TASK_AWARE_FILE)
     return scorer

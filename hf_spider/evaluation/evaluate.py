@@ -28,6 +28,7 @@ from huggingface_hub.utils import tqdm
 from ..errors import InvalidRecordsError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
+from ..hub.sanitize import some_of
 from ..rankers import PRIORS, TRAINABLE_RANKERS, trainable_ranker
 from ..rankers.base import Ranker, TrainableRanker
 from ..tokens.task import TaskTokens
@@ -266,14 +267,14 @@ def evaluate_records(
     if unknown:
         if not allow_unknown_models:
             raise InvalidRecordsError(
-                f"{user.source}: {len(unknown)} model id(s) are in no candidate record ({_some(unknown)}); pass "
+                f"{user.source}: {len(unknown)} model id(s) are in no candidate record ({some_of(unknown)}); pass "
                 "candidates= (--candidates) with a crawled index or their repo folders, or allow_unknown_models=True "
                 "(--allow-unknown-models) to rank them from their repo id alone"
             )
         modality_of = accuracy.drop_duplicates("model").set_index("model").modality
         pool.update({m: ModelRecord(repo_id=m, pipeline_tag=_PIPELINE_TAG[modality_of[m]]) for m in unknown})
         notes.append(
-            f"{len(unknown)} model(s) in no candidate record, ranked from their repo id alone: {_some(unknown)}"
+            f"{len(unknown)} model(s) in no candidate record, ranked from their repo id alone: {some_of(unknown)}"
         )
     shipped = load_bundled_records()
     new = sorted(set(accuracy.model) - set(shipped.accuracy.model))
@@ -305,7 +306,7 @@ def evaluate_records(
     unlabelled = [t for t in evaluated if t not in descriptions]
     if unlabelled:
         raise InvalidRecordsError(
-            f"{user.source}: no label names for target(s) {_some(unlabelled)}; add a labels column (class names "
+            f"{user.source}: no label names for target(s) {some_of(unlabelled)}; add a labels column (class names "
             "separated by '|') or pass label_names= (--labels-file JSON)"
         )
     tasks = {name: task_tokens_from_labels(d) for name, d in descriptions.items()}
@@ -373,7 +374,7 @@ def _with_modality(accuracy: pd.DataFrame, pool: Mapping[str, ModelRecord], sour
     if modality.isna().any():
         targets = sorted(set(accuracy.target[modality.isna()]))
         raise InvalidRecordsError(
-            f"{source}: the modality of target(s) {_some(targets)} is unknown (none of their models has an image or "
+            f"{source}: the modality of target(s) {some_of(targets)} is unknown (none of their models has an image or "
             "text record); add a modality column (image or text)"
         )
     return accuracy.assign(modality=modality)
@@ -385,7 +386,7 @@ def _evaluated_targets(accuracy: pd.DataFrame, targets: Sequence[str] | None, so
     unknown = [t for t in chosen if t not in counts.index]
     if unknown:
         raise InvalidRecordsError(
-            f"target(s) {_some(unknown)} are not in {source}; pick from {_some(sorted(counts.index))}"
+            f"target(s) {some_of(unknown)} are not in {source}; pick from {some_of(sorted(counts.index))}"
         )
     small = [t for t in chosen if counts[t] < MIN_MODELS_PER_TARGET]
     if small:
@@ -426,9 +427,3 @@ def _merge(shipped: FinetuneRecords, user: FinetuneRecords) -> FinetuneRecords:
             ignore_index=True,
         ),
     )
-
-
-def _some(items: Sequence[str], limit: int = 3) -> str:
-    """``'a', 'b', 'c' and 4 more``: enough of a list to find it, short enough for one line."""
-    shown = ", ".join(f"'{item}'" for item in items[:limit])
-    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -103,6 +103,18 @@ def escape_unsafe(text: str, *, multiline: bool = False) -> tuple[str, int]:
 def escape_for_display(text: object) -> str:
     """``str(text)`` safe for one line of a terminal, a table cell or a collection note (see :func:`escape_unsafe`)."""
     return escape_unsafe(str(text))[0]
+
+
+def some_of(items: Sequence[Any], limit: int = 3, *, show: Callable[[Any], str] | None = None) -> str:
+    """``'a', 'b', 'c' and 4 more``: enough of a list to find it, short enough for one line of a note or an error.
+    Each item is quoted and escaped for display (a name read from a user's file cannot break the line or the
+    terminal), or written by ``show``, which then escapes what it writes; only the items shown are written."""
+    shown = ", ".join((show or _quoted)(item) for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def _quoted(item: object) -> str:
+    return f"'{escape_for_display(item)}'"
 
 
 @dataclass

@@ -17,7 +17,7 @@ Seeded and deterministic on CPU.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,6 +28,7 @@ from huggingface_hub.utils import tqdm
 from ..errors import InvalidIndexError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
+from ..hub.sanitize import some_of
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..rankers.fennec import factorise, with_bias
 from ..rankers.graph import percentile_matrix
@@ -186,7 +187,7 @@ def train_scorer(
     """Train a :class:`TransferScorer` on ``records`` of ``models`` for the training ``tasks``.
 
     Args:
-        records: ground truth; targets without task tokens in ``tasks`` are skipped (logged).
+        records: ground truth; what cannot be trained on is left out (warned, see :func:`left_out_notes`).
         models: records of the models (content tokens); models without any record are still usable at scoring time.
         tasks: task tokens of the training targets, by target name.
         config: hyper-parameters.
@@ -194,6 +195,9 @@ def train_scorer(
         embedder: the text embedder (and its cache) for the PTM tokens.
         text_encoder: Hub id of the text encoder of the PTM tokens, recorded in the scorer's config.
         summary: model-card Markdown, recorded in the config (see :func:`card_summary`).
+
+    Records training cannot use are left out with a warning for each kind (:func:`left_out_notes`); when nothing is
+    left, those notes are the error.
 
     Raises:
         InvalidIndexError: no target has both task tokens and at least two recorded models.
@@ -206,14 +210,14 @@ def train_scorer(
     norm = recorded.accuracy
     lists = {str(t): rows for t, rows in norm.groupby("target", sort=True)}  # one pass, not a mask per target
     usable = [t for t, rows in lists.items() if t in tasks and len(rows) >= 2]
-    skipped = sorted(set(lists) - set(usable))
-    if skipped:
-        logger.info("no task tokens (or fewer than 2 models) for %d target(s), skipped: %s", len(skipped), skipped)
+    notes = left_out_notes(records, labels, position, tasks)
     if not usable:
         raise InvalidIndexError(
-            "no training target has task tokens and at least two recorded models; give each target the accuracies of "
-            "two or more models and its label names (a labels column of the records, e.g. cat|dog)"
+            "no training target has task tokens and at least two recorded models"
+            + (f": {'; '.join(notes)}" if notes else "; give each target the accuracies of two or more models")
         )
+    for note in notes:
+        logger.warning("%s", note)
     seen = sorted(set(norm.model))
     table = percentile_matrix(recorded).reindex(index=seen, columns=usable)
     quality = table.mean(axis=1).dropna()  # each seen model's mean percentile (none: records on skipped targets only)
@@ -284,6 +288,52 @@ def train_scorer(
         torch.set_num_threads(threads)
     logger.info("trained the scorer on %d tasks and %d models (%d members)", len(usable), len(seen), config.members)
     return scorer
+
+
+def left_out_notes(
+    records: FinetuneRecords, labels: pd.DataFrame, models: Collection[str], tasks: Mapping[str, TaskTokens]
+) -> list[str]:
+    """One line for each kind of record the scorer cannot train on, with how many and a few of them: a user whose
+    records shrink must learn what was dropped and why, not find a scorer of fewer targets or models.
+
+    ``labels`` are the lists :func:`training_labels` made of ``records``, ``models`` the ids with PTM tokens. The
+    kinds: the records of models the candidates do not describe (no tokens), targets without task tokens (a CSV's
+    target whose label names the package does not know, or whose modality is not given), targets with fewer than two
+    described models (no order to learn), and the tasks with estimator values only that :func:`training_labels` could
+    not rank.
+    """
+    notes = []
+    known = labels.model.isin(models)
+    if not known.all():
+        unknown = sorted(set(labels.model[~known]))
+        notes.append(
+            f"{len(unknown)} model(s) are in no candidate record, so their {int((~known).sum())} record(s) are left "
+            f"out of the scorer's training: {some_of(unknown)}; pass records of them as candidates (--candidates: an "
+            "index file or a folder of their repos)"
+        )
+    targets = sorted(set(labels.target))
+    untokened = [t for t in targets if t not in tasks]
+    if untokened:
+        notes.append(
+            f"{len(untokened)} target(s) have no task tokens (label names read as image or text), so they are left out "
+            f"of the scorer's training: {some_of(untokened)}; give each its class names (a labels column, e.g. "
+            "cat|dog) and its modality (a modality column: image or text)"
+        )
+    counts = labels.target[known].value_counts()
+    single = [t for t in targets if t in tasks and counts.get(t, 0) < 2]
+    if single:
+        notes.append(
+            f"{len(single)} target(s) have fewer than two models among the candidates, no order to learn, so they are "
+            f"left out of the scorer's training: {some_of(single)}"
+        )
+    unranked = sorted(set(records.estimator_scores.target) - set(labels.target))
+    if unranked:
+        notes.append(
+            f"{len(unranked)} task(s) with estimator values only are left out of the scorer's training: "
+            f"{some_of(unranked)}; no task of their modality has measured accuracy that their estimators agree with "
+            "(fine-tune some: hf-spider build-records --finetune-tasks)"
+        )
+    return notes
 
 
 def _train_member(
