@@ -270,3 +270,13 @@ def test_logme_refuses_one_column_of_class_ids_without_regression_true(column: n
     with pytest.raises(EstimatorInputError, match=r"labels\.ravel\(\).*regression=True"):
         est.logme(f, column[:, None])
     assert np.isfinite(est.logme(f, column[:, None], regression=True))
+
+
+def test_nleep_on_features_of_large_scale_names_the_scale_not_only_the_component_count() -> None:
+    """The mixture's covariance regulariser is absolute (scikit-learn's 1e-6): at a feature scale of 1e6 it steadies
+    nothing and a covariance goes singular, with as few components as the task has classes."""
+    f = np.random.default_rng(0).normal(size=(40, 100))
+    y = np.arange(40) % 4
+    assert np.isfinite(est.nleep(f, y))
+    with pytest.raises(EstimatorInputError, match="features nearer unit scale"):
+        est.nleep(f * 1e6, y)

@@ -161,7 +161,8 @@ def _m_step(X: torch.Tensor, resp: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         if bool((info != 0).any()):
             raise EstimatorInputError(
                 f"N-LEEP's Gaussian mixture has a component with a singular covariance ({p} PCA dims, {K} components, "
-                f"{X.dtype}); pass a smaller n_components"
+                f"{X.dtype}); pass a smaller n_components, or features nearer unit scale (the covariance regulariser, "
+                f"{REG_COVAR:g}, is absolute, as in scikit-learn, so it steadies nothing for features of large scale)"
             )
         chols.append(L)
     return nk / N, means, torch.cat(chols)
