@@ -86,6 +86,36 @@ def test_crawl_push_to_hub_is_read_back_pinned_by_revision(
         load_candidates("hf://datasets/not a repo")
 
 
+def test_a_pushed_index_over_its_cap_is_refused_before_it_is_downloaded(
+    loopback_hub: LoopbackHub, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path
+) -> None:
+    """hf_hub_download takes any size: a hostile index of any size was downloaded in full, then read into memory. The
+    cap is lowered here so that a small index is over it; once within it, the same index loads."""
+    from hf_spider.hub import live
+    from hf_spider.hub.index import write_index
+
+    index = write_index(load_candidates(None)[:50], tmp_path / "index.parquet")
+    loopback_hub.add_repo("tester/idx", {live.PUSHED_INDEX: index.read_bytes()}, repo_type="dataset")
+    size = index.stat().st_size
+    monkeypatch.setattr(live, "MAX_PUSHED_INDEX_BYTES", size - 1)
+    argv = ["rank", "--labels", "cat,dog", "--modality", "image", "--candidates", "hf://datasets/tester/idx"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        f"index.parquet of dataset tester/idx is {size:,} bytes on the Hub, over the {size - 1:,} an index may have, "
+        "so it is not downloaded; check the repo, or pass a local index file or one `hf-spider crawl --push-to-hub` "
+        "wrote"
+    )
+    assert [(r.method, r.path) for r in loopback_hub.requests] == [("POST", "/api/datasets/tester/idx/paths-info/main")]
+    monkeypatch.setattr(live, "MAX_PUSHED_INDEX_BYTES", size)
+    loopback_hub.clear_requests()
+    assert len(read_dataset_index("hf://datasets/tester/idx")) == 50
+    assert loopback_hub.count("/paths-info/", method="POST") == 1 and loopback_hub.count("/resolve/", method="GET") == 1
+    loopback_hub.clear_requests()
+    assert len(read_dataset_index("hf://datasets/tester/idx")) == 50  # cached: no size asked
+    assert loopback_hub.count("/paths-info/") == 0
+
+
 def test_repo_ids_and_a_hub_query_are_pools_too(loopback_hub: LoopbackHub) -> None:
     _add_image_models(loopback_hub, 3)
     bundled = load_candidates(None)[0]

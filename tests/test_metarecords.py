@@ -446,6 +446,47 @@ def test_records_round_trip_through_a_hub_dataset_repo(loopback_hub, full, monke
         load_meta_records("tester/no-such-records")
 
 
+def test_records_from_the_hub_are_sized_first_and_only_the_files_read_are_downloaded(
+    loopback_hub, full, monkeypatch
+) -> None:
+    """snapshot_download took the whole repo, of any size: records over the cap are refused undownloaded (the cap is
+    lowered here), and within it only the files the reader reads come down, not the card nor a stray file."""
+    from hf_spider.metarecords import hub
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    push_meta_records(full, "tester/sized-records", token=loopback_hub.token)
+    loopback_hub.update_repo(
+        "tester/sized-records", {"weights.bin": bytes(5000), "pairs/more/x.txt": "x"}, repo_type="dataset"
+    )
+    read = sorted(p for p in full.rglob("*") if p.is_file() and p.name != "README.md")
+    total = sum(p.stat().st_size for p in read)
+    largest = max(read, key=lambda p: p.stat().st_size)
+    monkeypatch.setattr(hub, "MAX_RECORDS_BYTES", total - 1)
+    loopback_hub.clear_requests()
+    with pytest.raises(InvalidRecordsError) as info:
+        load_meta_records("tester/sized-records")
+    assert str(info.value) == (
+        f"the records of Hub dataset 'tester/sized-records' take {total:,} bytes in {len(read)} files (the largest, "
+        f"{largest.relative_to(full).as_posix()}, {largest.stat().st_size:,} bytes), over the {total - 1:,} records "
+        "may take, so they are not downloaded; check the repo id, or pass a records folder or a repo "
+        "`hf-spider build-records --push-to-hub` wrote"
+    )
+    assert loopback_hub.count("/resolve/") == 0 and loopback_hub.count("/tree/", method="GET") >= 1
+    monkeypatch.setattr(hub, "MAX_RECORDS_BYTES", total)
+    loopback_hub.clear_requests()
+    pulled = load_meta_records("tester/sized-records")
+    assert pulled.manifest == read_meta_records(full).manifest
+    gets = [r.path for r in loopback_hub.requests if r.method == "GET" and "/resolve/" in r.path]
+    fetched = {path.split("/resolve/")[1].split("/", 1)[1] for path in gets}  # after the commit resolved
+    assert fetched == {p.relative_to(full).as_posix() for p in read}
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    loopback_hub.clear_requests()
+    assert load_meta_records("tester/sized-records").manifest == pulled.manifest  # offline: the cache, no request
+    assert loopback_hub.requests == []
+
+
 def test_hub_candidates_run_at_their_pinned_revision_and_unsafe_ones_are_never_downloaded(
     loopback_hub, zoo, tmp_path, monkeypatch
 ) -> None:

@@ -24,6 +24,7 @@ from safetensors.numpy import load_file, save_file
 
 from hf_spider.cli import main
 from hf_spider.errors import ScorerConfigError
+from hf_spider.hub import sizes
 from hf_spider.scorer import checks
 from hf_spider.scorer.inference import load_spider_ranker
 from hf_spider.scorer.paths import default_scorer_path
@@ -446,7 +447,7 @@ def test_the_size_request_is_retried_and_a_hub_that_stays_down_is_said_as_such(
     from hf_spider.scorer.model import TransferScorer
 
     repo_id = _push(loopback_hub)
-    monkeypatch.setattr(checks, "HUB_SIZES_POLICY", replace(checks.HUB_SIZES_POLICY, max_retries=2, backoff=0.01))
+    monkeypatch.setattr(sizes, "HUB_SIZES_POLICY", replace(sizes.HUB_SIZES_POLICY, max_retries=2, backoff=0.01))
     rule = loopback_hub.faults.add("503", match="paths-info", times=1)
     TransferScorer.from_pretrained(repo_id)
     assert rule.hits == 1 and loopback_hub.count("/paths-info/") == 2

@@ -49,6 +49,13 @@ LISTINGS: dict[str, tuple[Selection, ...]] = {
 DEFAULT_LIMIT = 500
 #: File name of a pushed index in its dataset repo.
 PUSHED_INDEX = "index.parquet"
+#: Most bytes a pushed index may take on the Hub; a larger one is refused before it is downloaded
+#: (:func:`read_dataset_index`). A crawl with details (configs, card statistics) writes about 170 bytes a model as
+#: Parquet (the 349 models of the bundled ``data/bundled_index.jsonl``, 2,900 bytes a row as JSON Lines, take 60 KB
+#: as Parquet; the listing-only default pool takes 60 bytes a row). The whole Hub, some 2 million models, is then
+#: about 340 MB; 2 GiB holds 1,000 bytes a model for 2 million models, or today's rows for 12 million, where a
+#: hostile repo's index could be any size and is read into memory whole.
+MAX_PUSHED_INDEX_BYTES = 2 * 2**30
 _DATASET_URI = re.compile(r"^hf://datasets/(?P<repo>[\w.-]+/[\w.-]+)(?:@(?P<revision>[\w./-]+))?$")
 
 
@@ -118,10 +125,15 @@ def is_dataset_index(pool: object) -> bool:
 def read_dataset_index(uri: str, *, token: str | None = None) -> list[ModelRecord]:
     """The records of an index pushed to a dataset repo (``hf://datasets/ORG/NAME[@REVISION]``).
 
+    Its size is asked of the Hub first (:func:`hf_spider.hub.sizes.download_sizes`: one request, none when the cache
+    holds it or offline), and an index over :data:`MAX_PUSHED_INDEX_BYTES` is not downloaded.
+
     Raises:
-        InvalidIndexError: a malformed URI, or a repo / revision without an index.
+        InvalidIndexError: a malformed URI, a repo / revision without an index, or an index over the cap.
     """
     from huggingface_hub import hf_hub_download
+
+    from .sizes import download_sizes
 
     match = _DATASET_URI.match(uri)
     if match is None:
@@ -129,13 +141,29 @@ def read_dataset_index(uri: str, *, token: str | None = None) -> list[ModelRecor
             f"'{uri}' is not a dataset index; pass hf://datasets/ORG/NAME or hf://datasets/ORG/NAME@REVISION"
         )
     repo_id, revision = match["repo"], match["revision"]
+    at = f" at {revision}" if revision else ""
     try:
+        size = download_sizes(
+            repo_id,
+            (PUSHED_INDEX,),
+            what=f"the size of {repo_id}'s {PUSHED_INDEX}",
+            repo_type="dataset",
+            revision=revision,
+            token=token,
+        ).get(PUSHED_INDEX)
+        if size is not None and size > MAX_PUSHED_INDEX_BYTES:
+            raise InvalidIndexError(
+                f"{PUSHED_INDEX} of dataset {repo_id}{at} is {size:,} bytes on the Hub, over the "
+                f"{MAX_PUSHED_INDEX_BYTES:,} an index may have, so it is not downloaded; check the repo, or pass a "
+                "local index file or one `hf-spider crawl --push-to-hub` wrote"
+            )
         path = hf_hub_download(repo_id, PUSHED_INDEX, repo_type="dataset", revision=revision, token=token)
+    except InvalidIndexError:
+        raise
     except Exception as exc:  # not found, gated, offline without a copy: one line naming the fix
         raise InvalidIndexError(
-            f"cannot read {PUSHED_INDEX} of dataset {repo_id}"
-            f"{f' at {revision}' if revision else ''} ({type(exc).__name__}); check the repo and revision, or push "
-            "an index with `hf-spider crawl --push-to-hub`"
+            f"cannot read {PUSHED_INDEX} of dataset {repo_id}{at} ({type(exc).__name__}); check the repo and "
+            "revision, or push an index with `hf-spider crawl --push-to-hub`"
         ) from exc
     logger.info("read the index of %s at %s", repo_id, Path(path).parent.name)
     return read_index(path)

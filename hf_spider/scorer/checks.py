@@ -36,8 +36,7 @@ import reprlib
 import stat
 import struct
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextvars import ContextVar
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
@@ -45,7 +44,7 @@ import numpy as np
 
 from ..errors import ScorerConfigError
 from ..hub.index import not_a_file
-from ..hub.retry import RetryPolicy
+from ..hub.sizes import download_sizes
 from ..outputs.shortlist import EVIDENCE_KINDS
 from ..tokens.ptm import HEAD_DIM, PTM_SCHEMA_VERSION, TEXT_PARTS, token_dim
 
@@ -564,34 +563,6 @@ def _kinds(kinds: str, ndim: int) -> str:
 #: The files of a scorer repo that :meth:`~hf_spider.scorer.model.TransferScorer.from_pretrained` downloads, in order.
 SCORER_FILES = ("config.json", "model.safetensors")
 
-#: How the request for the sizes is retried: as ``hf_hub_download`` retries a file's failed ``HEAD`` (5 retries, waits
-#: doubling from 1 s up to 8 s, ``http_backoff``'s defaults), each try bounded to the 10 s of its first ``HEAD``.
-HUB_SIZES_POLICY = RetryPolicy(max_retries=5, backoff=1.0, max_backoff=8.0, timeout=10.0)
-
-
-class _SizeRequest(NamedTuple):
-    """What one load has asked the Hub (see :func:`one_size_request`)."""
-
-    repo: tuple[str, str | None]  # repo id and revision
-    filenames: tuple[str, ...]  # every file the load may download
-    sizes: dict[str, int | None]  # the answers so far: size, or None for a file the repo lacks
-
-
-_size_request: ContextVar[_SizeRequest | None] = ContextVar("hf_spider_scorer_size_request", default=None)
-
-
-@contextlib.contextmanager
-def one_size_request(repo_id: str, revision: str | None, filenames: Iterable[str]) -> Iterator[None]:
-    """Make one Hub request for the sizes of ``filenames`` of ``repo_id`` at ``revision`` while the block loads them:
-    the first :func:`check_hub_sizes` in the block asks for all of them that are not in the cache, and later ones read
-    its answer. :meth:`~hf_spider.scorer.ranker.SpiderRanker.from_pretrained` loads the scorer and then the task-aware
-    model beside it, two loaders that would otherwise ask one request each."""
-    token = _size_request.set(_SizeRequest((repo_id, revision), tuple(filenames), {}))
-    try:
-        yield
-    finally:
-        _size_request.reset(token)
-
 
 def check_hub_sizes(
     repo_id: str,
@@ -608,12 +579,10 @@ def check_hub_sizes(
     fetches them: it takes whatever size a repo holds, and the checks above see a file once it is on disk in full, so
     a hostile repo's 50 GB ``model.safetensors`` or ``config.json`` would be downloaded first.
 
-    The sizes come from one ``HfApi.get_paths_info`` request (retried on a transient failure, bounded in time), asked
-    only when a download would happen: never offline (``HF_HUB_OFFLINE``) or with ``local_files_only``, and only for
-    the files the cache does not hold at ``revision`` (``try_to_load_from_cache``, which also knows a file the repo
-    lacks), unless ``force_download``. A cached branch is the commit it named when it was fetched: if the branch has
-    moved on since, ``hf_hub_download`` fetches its new files without asking here (pin a commit as ``revision`` to
-    rule that out); they are still checked on disk.
+    The sizes come from :func:`hf_spider.hub.sizes.download_sizes`: one ``HfApi.get_paths_info`` request (one for
+    all the files of a :func:`~hf_spider.hub.sizes.one_size_request` block), asked only for the files a download
+    would fetch: none offline, none the cache holds. A file fetched unasked (a cached branch that has moved on) is
+    still checked on disk.
 
     Args:
         repo_id: the scorer's Hub repo; ``revision``, ``token``, ``cache_dir``, ``force_download`` and
@@ -629,22 +598,16 @@ def check_hub_sizes(
             download's (:func:`hub_errors`): ``RepositoryNotFoundError``, ``GatedRepoError``,
             ``RevisionNotFoundError``, and ``LocalEntryNotFoundError`` when the Hub cannot be reached.
     """
-    from huggingface_hub import constants
-
-    if local_files_only or constants.is_offline_mode():
-        return
-    shared = _size_request.get()
-    if shared is not None and shared.repo != (repo_id, revision):
-        shared = None
-    sizes = shared.sizes if shared is not None else {}
-
-    def to_ask(names: Iterable[str]) -> list[str]:
-        return [n for n in names if n not in sizes and (force_download or not _cached(repo_id, n, revision, cache_dir))]
-
-    asked = to_ask(filenames)
-    if asked:
-        others = to_ask(n for n in shared.filenames if n not in asked) if shared is not None else []
-        sizes.update(_sizes_on_hub(repo_id, [*asked, *others], revision=revision, token=token))
+    sizes = download_sizes(
+        repo_id,
+        filenames,
+        what=f"the sizes of {repo_id}'s scorer files",
+        revision=revision,
+        token=token,
+        cache_dir=cache_dir,
+        force_download=force_download,
+        local_files_only=local_files_only,
+    )
     at = _at(revision)
     for name in filenames:
         size = sizes.get(name, 0)  # 0: not asked, the cache holds it
@@ -654,45 +617,6 @@ def check_hub_sizes(
             raise ScorerConfigError(
                 f"its {name} on the Hub{at} {_too_big(size, file_cap(name))}, so it is not downloaded; {_PUSHED}"
             )
-
-
-def _cached(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike[str] | None) -> bool:
-    """Whether ``hf_hub_download`` finds ``filename`` in the cache at ``revision``, or knows the repo lacks it."""
-    from huggingface_hub import try_to_load_from_cache
-
-    folder = None if cache_dir is None else Path(cache_dir)
-    return try_to_load_from_cache(repo_id, filename, cache_dir=folder, revision=revision) is not None
-
-
-def _sizes_on_hub(
-    repo_id: str, filenames: Sequence[str], *, revision: str | None, token: str | bool | None
-) -> dict[str, int | None]:
-    """Each of ``filenames`` with the bytes its download takes (an LFS file's object, not its pointer), ``None`` for
-    one the repo does not hold as a file: one ``get_paths_info`` request.
-
-    Raises:
-        LocalEntryNotFoundError: the Hub could not be reached, or failed, past the retries (what ``hf_hub_download``
-            raises then, when the cache does not hold the file).
-    """
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import LocalEntryNotFoundError
-    from huggingface_hub.hf_api import RepoFile
-
-    from ..hub import retry
-
-    def ask() -> list[Any]:
-        return HfApi().get_paths_info(repo_id, list(filenames), revision=revision, repo_type="model", token=token)
-
-    policy = HUB_SIZES_POLICY
-    try:
-        with retry.session_timeout(policy.timeout):
-            entries = retry.call_with_retries(ask, what=f"the sizes of {repo_id}'s scorer files", policy=policy)
-    except Exception as exc:
-        if retry.is_transient(exc) or isinstance(exc, retry.RetriesStoppedError):
-            raise LocalEntryNotFoundError(f"the Hub could not be reached ({retry.describe(exc)})") from exc
-        raise
-    held = {e.path: e.lfs.size if e.lfs is not None else e.size for e in entries if isinstance(e, RepoFile)}
-    return {name: held.get(name) for name in filenames}
 
 
 def _at(revision: str | None) -> str:

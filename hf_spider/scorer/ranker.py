@@ -16,11 +16,12 @@ import numpy as np
 from ..errors import ScorerConfigError
 from ..finetune_records import FinetuneRecords
 from ..hub.records import ModelRecord
+from ..hub.sizes import one_size_request
 from ..rankers.base import Explained
 from ..tokens.pool_tokens import precomputed_tokens
 from ..tokens.ptm import ptm_tokens
 from ..tokens.task import TaskTokens
-from .checks import SCORER_FILES, check_local_source, one_size_request
+from .checks import SCORER_FILES, check_local_source
 from .model import TransferScorer
 from .paths import default_scorer_path
 from .task_aware import FILE_NAME, TaskAwareModel, read_for_task, task_aware_beside
@@ -52,7 +53,7 @@ class SpiderRanker:
         """Load a scorer from a local folder or a Hub repo (default: the shipped scorer). ``kwargs`` go to the mixin.
 
         From the Hub, the scorer's files and the task-aware model beside them are sized in one request before any is
-        downloaded (:func:`~hf_spider.scorer.checks.one_size_request`).
+        downloaded (:func:`~hf_spider.hub.sizes.one_size_request`).
         """
         source = str(path_or_repo_id) if path_or_repo_id is not None else str(default_scorer_path())
         check_local_source(source)
