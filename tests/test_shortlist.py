@@ -49,6 +49,7 @@ def test_a_candidate_with_nothing_to_score_by_is_strict_json_and_reads_back_last
     assert data["entries"][1] == {**data["entries"][1], "model_id": "org/unknown", "score": None}
     back = Shortlist.from_json(text)
     assert back == shortlist and back[1].score == float("-inf")
+    assert shortlist.to_pandas().score.tolist() == [18.2, float("-inf")]  # a frame is no JSON: it keeps the number
 
 
 def test_json_of_a_newer_writer_keeps_the_known_fields() -> None:

@@ -236,7 +236,7 @@ class Shortlist(Sequence[ShortlistEntry]):
     def to_pandas(self) -> pd.DataFrame:
         import pandas as pd
 
-        rows = [e.to_dict() for e in self.entries]
+        rows = [{**e.to_dict(), "score": e.score} for e in self.entries]  # a frame holds -inf; only JSON cannot
         columns = list(ShortlistEntry.__dataclass_fields__)
         return pd.DataFrame(rows, columns=columns)
 
