@@ -36,7 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, quote, urlencode
 
 from starlette.applications import Starlette
@@ -51,6 +51,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+_T = TypeVar("_T")
 
 #: Fault kinds :class:`FaultPlan` can inject.
 #: ``"404"`` answers ``RepoNotFound``, as for a repo deleted after it was listed. ``"stall"`` holds the request back
@@ -591,9 +592,7 @@ async def _list_models(hub: LoopbackHub, request: Request) -> Response:
         repos.sort(key=lambda r: (_SORT_KEYS[sort](r), r.repo_id), reverse=True)
     else:
         repos.sort(key=lambda r: r.repo_id)
-    offset = int(q.get("cursor", "0"))
-    size = min(hub.page_size, int(q["limit"])) if q.get("limit") else hub.page_size
-    page = repos[offset : offset + size]
+    page, headers = _page(hub, request, repos, "/api/models")
 
     expand = q.getlist("expand") + q.getlist("expand[]")
     if expand:
@@ -607,10 +606,6 @@ async def _list_models(hub: LoopbackHub, request: Request) -> Response:
         if q.get("config") in ("True", "true", "1"):
             wanted_fields.add("config")
     body = [_model_json(r, r.head, wanted_fields) for r in page]
-    headers = {}
-    if offset + size < len(repos):
-        items = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + size))]
-        headers["Link"] = f'<{_base_url(request)}/api/models?{urlencode(items)}>; rel="next"'
     return JSONResponse(body, headers=headers)
 
 
@@ -968,18 +963,13 @@ async def _collections_root(hub: LoopbackHub, request: Request) -> Response:
         kind, _, item_id = item.partition("/")
         found = [c for c in found if any(i["type"] + "s" == kind and i["id"] == item_id for i in c["items"])]
     found.sort(key=lambda c: c["lastUpdated"], reverse=True)
-    offset = int(q.get("cursor", "0"))
-    size = min(hub.page_size, int(q["limit"])) if q.get("limit") else hub.page_size
+    page, headers = _page(hub, request, found, "/api/collections")
     body = []
-    for c in found[offset : offset + size]:
+    for c in page:
         listed = _collection_json(c, request)
         listed.pop("position")  # the client adds its own position to listed collections
         listed["items"] = listed["items"][:4]
         body.append(listed)
-    headers = {}
-    if offset + size < len(found):
-        items = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + size))]
-        headers["Link"] = f'<{_base_url(request)}/api/collections?{urlencode(items)}>; rel="next"'
     return JSONResponse(body, headers=headers)
 
 
@@ -1113,6 +1103,23 @@ def _iso(moment: datetime) -> str:
 
 def _slugify(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "collection"
+
+
+def _page(hub: LoopbackHub, request: Request, listed: list[_T], path: str) -> tuple[list[_T], dict[str, str]]:
+    """The page of ``listed`` a listing request asks for (``cursor``, ``limit`` capped at the hub's page size) and the
+    headers of its answer: a ``Link`` to the next page at ``path`` while one remains.
+
+    Model and collection listings page alike, as the Hub does, and the client follows the ``Link`` of both the same
+    way: one implementation keeps the two from drifting apart.
+    """
+    q = request.query_params
+    offset = int(q.get("cursor", "0"))
+    size = min(hub.page_size, int(q["limit"])) if q.get("limit") else hub.page_size
+    headers = {}
+    if offset + size < len(listed):
+        items = [(k, v) for k, v in q.multi_items() if k != "cursor"] + [("cursor", str(offset + size))]
+        headers["Link"] = f'<{_base_url(request)}{path}?{urlencode(items)}>; rel="next"'
+    return listed[offset : offset + size], headers
 
 
 def _base_url(request: Request) -> str:
