@@ -8,7 +8,9 @@ repo; ``push_meta_records`` uploads one. The format is documented in ``docs/reco
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .build import DEFAULT_ESTIMATORS, BuildSummary, build_records
@@ -57,11 +59,5 @@ __all__ = [
     "sample_tasks",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import lazily: ``import hf_spider.metarecords`` must not import torch, transformers or datasets."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+# Import lazily: ``import hf_spider.metarecords`` must not import torch, transformers or datasets.
+__getattr__ = lazy_exports(__name__, _EXPORTS)

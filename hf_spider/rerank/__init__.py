@@ -9,7 +9,9 @@ from a shortlist). ``FeatureCache`` holds the candidates' features per revision 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .budget import rerank_within_budget
@@ -52,11 +54,5 @@ __all__ = [
     "rerank_within_budget",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    """Import lazily: ``import hf_spider.rerank`` must not import torch or transformers."""
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+# Import lazily: ``import hf_spider.rerank`` must not import torch or transformers.
+__getattr__ = lazy_exports(__name__, _EXPORTS)
