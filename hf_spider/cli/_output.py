@@ -8,10 +8,10 @@ file or a new path (:func:`~hf_spider.hub.output_paths.check_output_file`), chec
 
 from __future__ import annotations
 
+import argparse
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from ..errors import InvalidOutputError
 from ..hub.output_paths import atomic_write, check_output_file
@@ -25,8 +25,11 @@ SUFFIX_FORMATS = {".json": "json", ".md": "markdown", ".markdown": "markdown"}
 FORMAT_SUFFIXES = {"table": ".txt", "json": ".json", "markdown": ".md"}
 
 
-def add_output_arguments(group: Any) -> None:
-    """``--format`` and ``--output`` on an argparse group, with the defaults :func:`emit_shortlist` resolves."""
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """The "output" group of a command that prints a shortlist (``rank``, ``rerank``): ``--top-k``, and ``--format``
+    and ``--output`` with the defaults :func:`emit_shortlist` resolves."""
+    group = parser.add_argument_group("output")
+    group.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
     group.add_argument(
         "--format",
         choices=FORMATS,

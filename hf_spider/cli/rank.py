@@ -101,9 +101,7 @@ def register(subparsers: Any) -> None:
         "with class prototypes reads the dataset's samples",
     )
     add_rerank_arguments(parser)
-    out = parser.add_argument_group("output")
-    out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
-    add_output_arguments(out)
+    add_output_arguments(parser)
     add_push_arguments(parser)
     parser.set_defaults(func=run)
 

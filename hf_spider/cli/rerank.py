@@ -67,9 +67,7 @@ def register(subparsers: Any) -> None:
     )
     add_forward_arguments(run_group)
 
-    out = parser.add_argument_group("output")
-    out.add_argument("--top-k", type=int, default=10, help="how many models to list (default: 10; 0 = all)")
-    add_output_arguments(out)
+    add_output_arguments(parser)
     parser.set_defaults(func=run)
 
 
