@@ -476,6 +476,33 @@ def test_training_spaces_never_see_the_task_they_score(zoo: tuple) -> None:
     assert not torch.allclose(again["food"].model_x, spaces["food"].model_x)  # the others do read it
 
 
+def test_training_spaces_beyond_the_fold_cap_leave_out_a_fold_of_groups(
+    zoo: tuple, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With more task groups than ``TRANSFER_SPACE_FOLDS``, groups are dealt into that many folds in order of
+    appearance: a group's space is blind to every column of its fold (its own included) and reads the other folds."""
+    import hf_spider.scorer.train as train
+
+    models, records, tasks = zoo
+    scorer = train_scorer(records, models, tasks, config=FAST)
+    assert len(scorer.train_tasks) >= 3
+    by_id = {m.repo_id: m for m in models}
+    x = torch.from_numpy(ptm_tokens([by_id[m] for m in scorer.model_ids]).features)
+    monkeypatch.setattr(train, "TRANSFER_SPACE_FOLDS", 2)
+    spaces = fit_transfer_spaces(scorer, x, seed=0)
+    first, second, third = scorer.train_tasks[:3]  # folds 0, 1, 0: each task is its own group here
+    assert spaces[first] is spaces[third] and spaces[first] is not spaces[second]
+    assert len({id(space) for space in spaces.values()}) == 2  # two refits, not one per group
+    column = scorer.train_tasks.index(third)
+    scorer.collab[:, column] = scorer.collab[
+        torch.randperm(len(scorer.collab), generator=torch.Generator().manual_seed(0)), column
+    ]
+    again = fit_transfer_spaces(scorer, x, seed=0)
+    torch.testing.assert_close(again[first].model_x, spaces[first].model_x)  # the third's fold mate is blind to it
+    torch.testing.assert_close(again[third].model_x, spaces[third].model_x)  # and so is the third itself
+    assert not torch.allclose(again[second].model_x, spaces[second].model_x)  # the other fold reads it
+
+
 def test_content_path_is_trained_only_when_asked(zoo: tuple) -> None:
     """By default seen models are scored by the linear read-out alone; ``content_path=True`` trains the attention."""
     models, records, tasks = zoo
