@@ -530,6 +530,71 @@ def test_data_notes_reach_the_shortlist(capsys, tmp_path) -> None:
     assert any("have no label (null) and were left out" in n for n in json.loads(out)["metadata"]["notes"])
 
 
+def _table(path: Path, labels: list) -> Path:
+    """A text CSV with one row per label, its column named as ``path``'s labels are asked for (``score``)."""
+    path.write_text("text,score\n" + "".join(f"row {i},{label}\n" for i, label in enumerate(labels)))
+    return path
+
+
+@pytest.mark.parametrize("command", ["rank", "rerank"])
+def test_fractional_labels_are_refused_as_a_regression_target(capsys, tmp_path, command) -> None:
+    path = _table(tmp_path / "reg.csv", [3.142, 0.5, 2.0, 7.25, 1.0])
+    with pytest.raises(InvalidDatasetError) as info:
+        load_task_source(path, label_column="score")
+    message = str(info.value)
+    assert message.startswith("column 'score' of dataset 'reg.csv' holds numbers with a fraction (3.142;")
+    assert "regression target" in message and "for classification" in message
+    assert message.endswith("--label-column (label_column=)") and "\n" not in message
+    code, _, err = run_cli(capsys, command, "--dataset", str(path), "--label-column", "score", "--top-k", "1")
+    assert_one_line_error(code, err, "look like a regression target")
+
+
+def test_a_label_column_of_ids_is_noted_before_encoding_and_under_the_shortlist(capsys, tmp_path, caplog) -> None:
+    path = _table(tmp_path / "ids.csv", [f"id-{i}" for i in range(60)] + ["a", "a"])
+    with caplog.at_level(logging.WARNING):
+        source = load_task_source(path, label_column="score")
+    assert source.notes == (
+        "column 'score' of dataset 'ids.csv' has 61 classes for 62 rows, and 60 rows are the only one of their class: "
+        "it reads like an id or free text, and each value is read as a class name; if it is not the class label, pass "
+        "the right column with --label-column (label_column=)",
+    )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == list(source.notes)
+    argv = ["rank", "--dataset", str(path), "--label-column", "score", "--no-rerank", "--format", "json"]
+    code, out, _ = run_cli(capsys, *argv, "--top-k", "1")
+    assert code == 0 and source.notes[0] in json.loads(out)["metadata"]["notes"]
+
+
+@pytest.mark.parametrize(
+    ("classes", "singles", "noted"),
+    [
+        (51, 51, True),  # every row its own class
+        (50, 50, False),  # a small few-shot task: not over ID_LIKE_MIN_CLASSES
+        (101, 100, True),  # 100 of 150 rows alone
+        (101, 50, False),  # 50 of 300 rows alone: a long tail, not an id column
+    ],
+)
+def test_the_id_like_rule_counts_classes_and_rows_alone(classes, singles, noted) -> None:
+    from hf_spider.tokens.row_checks import id_like_labels_note
+
+    counts = (1,) * singles + (5,) * (classes - singles)
+    note = id_like_labels_note("d", "label", counts, sum(counts))
+    assert (note is not None) == noted
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        [1.0, 2.0, 1.0, 2.0, 3.0, 3.0],  # whole numbers stored as floats are class ids
+        [f"class {i % 60}" for i in range(120)],  # 60 classes of 2 rows each
+        [f"rare {i}" for i in range(60)] + ["common"] * 100,  # a long tail: 60 of 160 rows alone
+    ],
+    ids=["integral floats", "many classes of several rows", "long tail"],
+)
+def test_class_labels_get_no_error_and_no_note(tmp_path, labels) -> None:
+    source = load_task_source(_table(tmp_path / "ok.csv", labels), label_column="score")
+    assert source.notes == () and source.description.num_classes == len(set(labels))
+
+
 def test_datasets_cache_goes_under_the_hf_spider_cache(tmp_path) -> None:
     from hf_spider import constants
 

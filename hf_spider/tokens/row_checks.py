@@ -1,14 +1,16 @@
 """The rows of a loaded split that cannot be used as they are: unreadable images, rows without a label, mixed labels.
 
 What can be used with care is used and noted (:attr:`~.sources.TaskSource.notes`): rows without a label are left out
-and counted, labels of mixed types (``"pos"`` and ``1``) are named. What cannot (a class whose every image is
-unreadable, a one-class image folder, nested labels) is refused with the fix.
+and counted, labels of mixed types (``"pos"`` and ``1``) are named, a label column where most rows are alone in their
+class (an id or free-text column taken for the labels) is named. What cannot (a class whose every image is unreadable,
+a one-class image folder, nested labels, fractional numbers that are a regression target) is refused with the fix.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -104,9 +106,11 @@ def _image_is_readable(value: Any) -> bool:
 def labelled_rows(name: str, dataset: Any, label_column: str) -> tuple[Any, tuple[str, ...]]:
     """``dataset`` without the rows that have no label (``null``), and a note for each change or assumption.
 
-    Only a column of raw values is checked (a ``ClassLabel`` has no missing or mixed values; a stream is not read
-    whole). Labels of several types (``"pos"`` and ``1``) are kept, each read as its text, and named in a note:
-    ``1`` and ``"1"`` become one class.
+    Only a column of raw values is checked (a ``ClassLabel`` has no missing or mixed values and is a class label by
+    declaration; a stream is not read whole). Labels of several types (``"pos"`` and ``1``) are kept, each read as its
+    text, and named in a note: ``1`` and ``"1"`` become one class. A number with a fraction (``0.5``) is refused: it is
+    no class id but a regression target, whose every distinct value would otherwise become a class (and a label name
+    to embed); whole numbers stored as floats (``1.0``) are class ids and kept.
     """
     import datasets
 
@@ -118,6 +122,14 @@ def labelled_rows(name: str, dataset: Any, label_column: str) -> tuple[Any, tupl
         raise InvalidDatasetError(
             f"column '{label_column}' of dataset '{name}' holds a {type(nested).__name__} ({str(nested)[:40]}), not "
             "a class name or number; give each row one label, or pass --label-column"
+        )
+    fraction = next((v for v in column if isinstance(v, float) and math.isfinite(v) and not v.is_integer()), None)
+    if fraction is not None:
+        distinct = len({v for v in column if v is not None})
+        raise InvalidDatasetError(
+            f"column '{label_column}' of dataset '{name}' holds numbers with a fraction ({fraction}; {distinct} "
+            f"distinct values in {len(column)} rows), which look like a regression target, and hf-spider ranks models "
+            "for classification; pass the column of class labels with --label-column (label_column=)"
         )
     notes = []
     kinds = {_LABEL_KINDS.get(type(v), type(v).__name__) for v in column if v is not None}
@@ -137,6 +149,35 @@ def labelled_rows(name: str, dataset: Any, label_column: str) -> tuple[Any, tupl
         dataset = dataset.select([i for i in range(len(column)) if i not in absent])
     return dataset, tuple(notes)
 
+
+def id_like_labels_note(
+    name: str, label_column: str, class_counts: tuple[int, ...] | None, num_rows: int | None
+) -> str | None:
+    """A note when most rows of the split are the only row of their class (:data:`ID_LIKE_MIN_CLASSES`,
+    :data:`ID_LIKE_SINGLE_ROW_SHARE`), ``None`` otherwise or when the counts are unknown (a stream).
+
+    Such a column is more often an id or free text taken for the labels than a task: every value becomes a class
+    whose name is embedded and ranked on. It is noted, not refused: extreme classification (thousands of classes with
+    a long tail) exists.
+    """
+    if class_counts is None or num_rows is None or len(class_counts) <= ID_LIKE_MIN_CLASSES:
+        return None
+    alone = sum(1 for count in class_counts if count == 1)
+    if alone < ID_LIKE_SINGLE_ROW_SHARE * num_rows:
+        return None
+    return (
+        f"column '{label_column}' of dataset '{name}' has {len(class_counts)} classes for {num_rows} rows, and {alone} "
+        "rows are the only one of their class: it reads like an id or free text, and each value is read as a class "
+        "name; if it is not the class label, pass the right column with --label-column (label_column=)"
+    )
+
+
+#: More classes than this before :func:`id_like_labels_note` looks at the split: a small task with a few single-row
+#: classes (a dozen labelled examples) is a few-shot task, not a mistaken column.
+ID_LIKE_MIN_CLASSES = 50
+#: The share of rows alone in their class from which :func:`id_like_labels_note` speaks. An id or free-text column
+#: has nearly every row alone (share close to 1); a real long-tailed label set keeps most rows in classes of several.
+ID_LIKE_SINGLE_ROW_SHARE = 0.5
 
 #: How a label's Python type reads in a note about mixed label types.
 _LABEL_KINDS = {str: "text", int: "numbers", float: "numbers", bool: "true/false values"}

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidDatasetError
 from .columns import detect_input, detect_label_column, label_statistics, pick_split, split_sizes
 from .dataset_reader import first_line, load_source
-from .row_checks import is_one_class_image_folder, labelled_rows, refuse_emptied_classes, without_unreadable_images
+from .row_checks import (
+    id_like_labels_note,
+    is_one_class_image_folder,
+    labelled_rows,
+    refuse_emptied_classes,
+    without_unreadable_images,
+)
 from .task import TaskDescription
 
 if TYPE_CHECKING:
@@ -66,11 +72,14 @@ def load_task_source(
         streaming: stream a Hub dataset instead of downloading it whole.
 
     An image file that cannot be read is left out with a counted warning (:attr:`TaskSource.unreadable`), never
-    silently; a split with no readable image is refused.
+    silently; a split with no readable image is refused. The labels are checked here, before anything is encoded, as
+    every entry point (``rank``, ``rerank``, ``build-records``, the pipeline) reads a dataset through this function: a
+    label column where most rows are alone in their class is noted
+    (:func:`~.row_checks.id_like_labels_note`).
 
     Raises:
         InvalidDatasetError: missing path, unknown layout, an empty, header-only or non-UTF-8 table, no label
-            column, a single class or an empty split.
+            column, labels that are numbers with a fraction (a regression target), a single class or an empty split.
     """
     name, loaded = load_source(source, config=config, streaming=streaming)
     dataset, split_name = pick_split(name, loaded, split)
@@ -104,6 +113,8 @@ def load_task_source(
         raise InvalidDatasetError(
             f"dataset '{name}' has a single class ('{only}') in split '{split_name}'; ranking needs at least 2 classes"
         )
+    id_like = id_like_labels_note(name, label_column, class_counts, num_rows)
+    notes = (*notes, id_like) if id_like else notes
     description = TaskDescription(
         name=name,
         modality=modality,
