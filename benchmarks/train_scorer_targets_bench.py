@@ -1,11 +1,12 @@
 """Training time of the scorer against the number of training targets: 100 / 400 / 1,600 synthetic targets.
 
-What a team's large records CSV gives ``hf-spider train-scorer``: every target its own group, so every target gets its
-own leave-one-out transfer space (:func:`hf_spider.scorer.train.fit_transfer_spaces`), which made training time grow
-with the square of the number of targets. Synthetic records: ``--models`` models, each target recorded on
-``--per-target`` of them drawn at random, accuracies from a per-model skill plus noise; random PTM tokens and label
-embeddings (the cost does not depend on their values; no encoder runs). ``train_scorer`` runs with the default
-``TrainConfig``; the seconds of the transfer spaces are reported beside the total. One run per size: the machine may
+What a team's large records CSV gives ``hf-spider train-scorer``: every target its own group. One held-out transfer
+space per group made training time grow with the square of the number of targets; now at most
+``TRANSFER_SPACE_FOLDS`` spaces are fitted (:func:`hf_spider.scorer.train.fit_transfer_spaces`). Synthetic records:
+``--models`` models, each target recorded on ``--per-target`` of them drawn at random, accuracies from a per-model
+skill plus noise; random PTM tokens and label embeddings (the cost does not depend on their values; no encoder runs).
+``train_scorer`` runs with the default ``TrainConfig``; the seconds of the transfer spaces are reported beside the
+total. One run per size: the machine may
 be shared, so the JSON records the load average around each run.
 
     nice -n 10 python benchmarks/train_scorer_targets_bench.py --json benchmarks/results/train_scorer_targets.json
