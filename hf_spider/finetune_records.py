@@ -193,9 +193,9 @@ def records_from_pairs(pairs: Iterable[Mapping[str, Any]]) -> FinetuneRecords:
         if pair.get("accuracy") is not None:
             accuracy.append({**key, "accuracy": float(pair["accuracy"])})
         scores += [{**key, "estimator": name, "score": float(v)} for name, v in sorted(pair["estimators"].items())]
-    return FinetuneRecords(
-        pd.DataFrame(accuracy, columns=["model", "target", "modality", "accuracy"]),
-        pd.DataFrame(scores, columns=["model", "target", "modality", "estimator", "score"]),
+    return FinetuneRecords(  # typed even when empty (no pair fine-tuned): an object column would spread in a concat
+        pd.DataFrame(accuracy, columns=["model", "target", "modality", "accuracy"]).astype({"accuracy": float}),
+        pd.DataFrame(scores, columns=["model", "target", "modality", "estimator", "score"]).astype({"score": float}),
     )
 
 

@@ -13,10 +13,11 @@ import torch
 from test_encoders import save_tiny_vit
 from test_sources import write_imagefolder
 
-from hf_spider.finetune_records import FinetuneRecords
+from hf_spider.finetune_records import FinetuneRecords, records_from_pairs
 from hf_spider.hub.records import ModelRecord
 from hf_spider.ranking import rank, read_task, task_reading
 from hf_spider.scorer.pair import hidden_tasks, task_group
+from hf_spider.scorer.protocols import ProtocolRecords, TaskText, finetune_protocol_records
 from hf_spider.scorer.ranker import SpiderRanker
 from hf_spider.scorer.task_aware import TaskAwareConfig, fit_task_aware
 from hf_spider.scorer.train import TrainConfig, protocol_records, train_scorer, training_labels
@@ -67,6 +68,47 @@ def test_estimator_only_tasks_get_lists_trusted_as_the_estimators_agree() -> Non
     assert 0.8 < trust["src:0005"] <= 1.0
     approximated = labels[labels.target == "src:0005"].set_index("model").accuracy
     assert approximated.idxmax() == "m5" and approximated.idxmin() == "m0"  # LogME's order, NCE ignored
+
+
+def test_estimator_only_tasks_that_cannot_be_ranked_leave_the_measured_lists_as_they_were() -> None:
+    """When no estimator-only task can be ranked (the only estimator contradicts accuracy, so it weighs nothing), the
+    measured tasks are the whole training lists, their accuracy still numbers: concatenating the empty frame of
+    approximated rows made the column dtype object, and train-scorer failed converting it to a tensor."""
+    records, _ = _measured_and_estimated()
+    records = FinetuneRecords(records.accuracy, records.estimator_scores[records.estimator_scores.estimator == "nce"])
+    labels, trust = training_labels(records)
+    assert labels.accuracy.dtype == np.float64
+    pd.testing.assert_frame_equal(labels, records.accuracy[labels.columns].reset_index(drop=True))
+    assert trust == dict.fromkeys(("src:0000", "src:0001", "src:0002"), 1.0)
+    read = protocol_records(records)
+    assert read.scores.score.dtype == np.float64 and set(read.protocol_of().values()) == {"finetune"}
+
+
+def test_a_scorer_trains_when_every_estimator_only_task_is_left_out() -> None:
+    """Measured tasks and estimator-only ones whose only estimator contradicts accuracy: the estimator-only tasks are
+    left out with a warning and the scorer trains on the measured ones."""
+    records, models, tasks = _two_domains()
+    accuracy = records.accuracy
+    scores = accuracy.assign(estimator="nce", score=-accuracy.accuracy).drop(columns="accuracy")
+    measured = accuracy[~accuracy.target.str.endswith(("0004", "0005"))].reset_index(drop=True)
+    scorer = train_scorer(FinetuneRecords(measured, scores), models, tasks, config=FAST)
+    assert scorer.train_tasks == sorted(set(measured.target))
+
+
+def test_empty_records_keep_their_numbers_numbers() -> None:
+    """Records of no fine-tuned pair, and a sum of protocol records with an empty part, keep float score columns (an
+    empty frame of no rows has object columns, which a concat spreads to the whole column)."""
+    pair = {"model": "m", "task": "t", "modality": "image", "estimators": {"logme": 1.0}, "accuracy": None}
+    records = records_from_pairs([pair])
+    assert records.accuracy.empty and records.accuracy.accuracy.dtype == np.float64
+    assert records.estimator_scores.score.dtype == np.float64
+    measured = ProtocolRecords(
+        pd.DataFrame({"model": ["a", "b"], "task": ["x", "x"], "protocol": "finetune", "score": [0.5, 0.7]}),
+        {"x": TaskText("x", "image")},
+    )
+    empty = ProtocolRecords(pd.DataFrame(columns=["model", "task", "protocol", "score"]), {})
+    for summed in (measured + empty, empty + measured, measured + finetune_protocol_records(records)):
+        assert summed.scores.score.dtype == np.float64 and len(summed.scores) == 2
 
 
 def test_the_task_aware_model_reads_each_sampled_task_under_its_protocol() -> None:

@@ -420,6 +420,30 @@ def test_build_records_labels_a_timm_candidate(zoo, tmp_path) -> None:
     assert len(tuned[0].accuracy_per_seed) == len(PROTOCOL.seeds)
 
 
+def test_a_scorer_trains_on_records_whose_estimator_only_tasks_are_all_left_out(zoo, tmp_path, caplog) -> None:
+    """End to end: records of a folder of three tiny ViTs, one task of three fine-tuned; the two estimator-only tasks
+    cannot be trusted against it and are left out with a warning, and the scorer trains on the measured one (it
+    failed with a TypeError on the accuracy column, dtype object after an empty concat; ``train-scorer`` alike)."""
+    from hf_spider.ranking import load_candidates
+    from hf_spider.scorer.train import TrainConfig, train_scorer
+
+    folder = tmp_path / "vits"
+    for i in range(3):
+        save_vit(folder, f"tiny/vit-{i}", seed=i, head=i == 0)
+    models = load_candidates(folder)
+    output = tmp_path / "records"
+    sampling = TaskSampling(tasks_per_dataset=3, per_class=4, test_per_class=4, pool_per_class=12, seed=0)
+    options = ForwardOptions(local_dir=str(folder), batch_size=8)
+    build_records(models, [zoo["images"]], output, sampling=sampling, finetune=PROTOCOL, options=options,
+                  finetune_tasks_per_dataset=1, image_encoder=zoo["encoder"])  # fmt: skip
+    meta = read_meta_records(output)
+    assert meta.records.accuracy.target.unique().tolist() == ["shapes:0000"]
+    config = TrainConfig(epochs=5, members=1, hidden=16, forest_trees=0, content_path=True)
+    scorer = train_scorer(meta.records, models, meta.tasks, config=config)
+    assert "2 task(s) with estimator values only are left out of the scorer's training" in caplog.text
+    assert scorer.train_tasks == ["shapes:0000"] and sorted(scorer.model_ids) == [f"tiny/vit-{i}" for i in range(3)]
+
+
 def test_a_folder_built_with_other_settings_is_refused(zoo, full, tmp_path) -> None:
     import shutil
 

@@ -105,7 +105,9 @@ class ProtocolRecords:
 
     def __add__(self, other: ProtocolRecords) -> ProtocolRecords:
         clash = set(self.tasks) & set(other.tasks)
-        scores = pd.concat([self.scores, other.scores[~other.scores.task.isin(clash)]], ignore_index=True)
+        parts = [s for s in (self.scores, other.scores[~other.scores.task.isin(clash)]) if not s.empty]
+        # an empty part is left out of the concat: its columns (object when built from no rows) would make score object
+        scores = pd.concat(parts, ignore_index=True) if parts else self.scores
         return ProtocolRecords(scores, {**other.tasks, **self.tasks}, self.declared | other.declared)
 
 

@@ -139,7 +139,11 @@ def training_labels(records: FinetuneRecords) -> tuple[pd.DataFrame, dict[str, f
 
     def agreement(values: pd.Series) -> float:
         joined = pd.concat([values.rename("v"), truth.rename("t")], axis=1, join="inner").dropna()
-        per_task = [spearmanr(g.v, g.t)[0] for _, g in joined.groupby(level=0) if len(g) >= 3 and g.v.nunique() > 1]
+        per_task = [
+            spearmanr(g.v, g.t)[0]
+            for _, g in joined.groupby(level=0)
+            if len(g) >= 3 and g.v.nunique() > 1 and g.t.nunique() > 1  # a constant side has no order to agree with
+        ]
         return float(np.nanmean(per_task)) if per_task else float("nan")
 
     rows = []
@@ -158,8 +162,10 @@ def training_labels(records: FinetuneRecords) -> tuple[pd.DataFrame, dict[str, f
         approximated = {t for t in ensemble.index.get_level_values(0) if t not in trust}
         trust.update(dict.fromkeys(sorted(approximated), task_trust) if task_trust > 0 else {})
         logger.info("%s: estimator weights %s, trust of approximated tasks %.2f", modality, weights, task_trust)
-    labels = pd.concat([accuracy, pd.DataFrame(rows, columns=accuracy.columns)], ignore_index=True)
-    return labels, trust
+    if not rows:  # no estimator-only task could be ranked: an empty frame in the concat would make accuracy object
+        return accuracy.reset_index(drop=True), trust
+    approximated_rows = pd.DataFrame(rows, columns=accuracy.columns).astype({"accuracy": float})
+    return pd.concat([accuracy, approximated_rows], ignore_index=True), trust
 
 
 def protocol_records(
