@@ -146,9 +146,10 @@ def read_task(
     :func:`~hf_spider.tokens.sources.load_task_source`. By default it stands in stage one by its label-name
     embeddings and statistics: the default scorer was trained on tasks known by their label names, so stage one
     encodes no sample and needs no image encoder (it works offline with the text encoder alone), and the tokens note
-    that the samples were not read. A scorer trained with class prototypes (``sample_encoders``, its encoders by
-    modality) gets them: the dataset's samples are encoded with the scorer's own encoder
-    (:func:`~hf_spider.tokens.build.build_task_tokens`). :class:`TaskTokens` given by the caller are used as they are.
+    that stage one did not read the samples (:func:`samples_not_read_note`). A scorer trained with class prototypes
+    (``sample_encoders``, its encoders by modality) gets them: the dataset's samples are encoded with the scorer's own
+    encoder (:func:`~hf_spider.tokens.build.build_task_tokens`). :class:`TaskTokens` given by the caller are used as
+    they are.
 
     Args:
         task: a ``datasets`` object, a local path, a Hub dataset id, a :class:`TaskDescription` or
@@ -482,16 +483,24 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
             "which may differ from the one ranked; crawl an index (`hf-spider crawl`) to pin"
         )
     if task.sampling.get("samples_not_read"):
-        notes.append(
-            "the dataset's samples were not read: this scorer knows tasks by their label names only (its model card "
-            "says so); a scorer trained with class prototypes (`hf-spider train-scorer --content-path` on "
-            "`hf-spider build-records` records) reads them"
-        )
+        notes.append(samples_not_read_note())
     unreadable = int(task.sampling.get("unreadable_inputs", 0))
     if unreadable:
         notes.append(f"{unreadable} unreadable input file(s) of the dataset were left out; fix or delete them")
     notes += task.sampling.get("data_notes", [])
     return notes
+
+
+def samples_not_read_note(reranked: int = 0) -> str:
+    """The note of a shortlist of a dataset whose stage one read its label names, not its samples (a scorer without
+    class prototypes, :func:`read_task`). Made with stage one's list; stage two, which runs ``reranked`` candidates
+    on the samples, swaps it for this note with their count (:func:`~hf_spider.rerank.combine.rerank_shortlist`)."""
+    rerun = f"; stage two re-ranked {reranked} candidate(s) on them" if reranked else ""
+    return (
+        "stage one did not read the dataset's samples: this scorer knows tasks by their label names only (its model "
+        f"card says so){rerun}; a scorer trained with class prototypes (`hf-spider train-scorer --content-path` on "
+        "`hf-spider build-records` records) reads them in stage one"
+    )
 
 
 def default_ranker() -> Ranker:

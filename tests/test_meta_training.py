@@ -15,7 +15,7 @@ from test_sources import write_imagefolder
 
 from hf_spider.finetune_records import FinetuneRecords, records_from_pairs
 from hf_spider.hub.records import ModelRecord
-from hf_spider.ranking import rank, read_task, task_reading
+from hf_spider.ranking import rank, read_task, samples_not_read_note, task_reading
 from hf_spider.scorer.pair import hidden_tasks, task_group
 from hf_spider.scorer.protocols import ProtocolRecords, TaskText, finetune_protocol_records
 from hf_spider.scorer.ranker import SpiderRanker
@@ -190,7 +190,7 @@ def test_the_task_samples_change_the_ranking() -> None:
 
 def test_a_scorer_trained_with_prototypes_reads_a_datasets_samples(tmp_path: Path) -> None:
     """``read_task`` encodes the samples with the scorer's own encoder; the default scorer reads label names only
-    and the shortlist says the samples were not read."""
+    and the shortlist says stage one did not read the samples."""
     encoder = str(save_tiny_vit(tmp_path / "vit"))
     folder = write_imagefolder(tmp_path / "images", {"cat": 6, "dog": 6})
     description = TaskDescription(name="t", modality="image", label_names=("cat", "dog"))
@@ -206,6 +206,7 @@ def test_a_scorer_trained_with_prototypes_reads_a_datasets_samples(tmp_path: Pat
     plain = read_task(folder)
     assert plain.tokens.prototypes is None and plain.tokens.sampling["samples_not_read"]
     shortlist = rank(plain.tokens, models, ranker=ranker)
-    assert any("samples were not read" in note for note in shortlist.metadata["notes"])
+    assert samples_not_read_note() in shortlist.metadata["notes"]
+    assert samples_not_read_note().startswith("stage one did not read the dataset's samples: ")
     assert task_statistics(description).shape == read.tokens.statistics.shape
     assert torch.isfinite(torch.from_numpy(ranker.score(read.tokens, models))).all()

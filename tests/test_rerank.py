@@ -389,6 +389,25 @@ def test_rerank_shortlist_orders_reranked_then_not_run_then_failed(pool, text_ta
     assert meta["fusion"]["fitted"] is True
 
 
+def test_the_note_that_stage_one_did_not_read_the_samples_says_stage_two_did(pool, text_task) -> None:
+    """Stage one's note that it read label names only is made before stage two runs; after stage two it says how many
+    candidates were re-ranked on the samples, and the other notes are kept as they were."""
+    from hf_spider.ranking import samples_not_read_note
+
+    root, records = pool
+    base = stage_one(records[:9])
+    notes = ["another note", samples_not_read_note()]
+    base = replace(base, metadata={**base.metadata, "notes": notes})
+    out = rerank_shortlist(base, text_task, records, k=4, per_class=3, options=options(root))
+    assert out.metadata["rerank"]["reranked"] == 3  # the fourth of the top 4 is broken
+    assert out.metadata["notes"] == ["another note", samples_not_read_note(3)]
+    assert samples_not_read_note(3).startswith("stage one did not read the dataset's samples: ")
+    assert "; stage two re-ranked 3 candidate(s) on them; " in samples_not_read_note(3)
+    assert "re-ranked" not in samples_not_read_note()
+    plain = rerank_shortlist(stage_one(records[:3]), text_task, records, k=2, per_class=3, options=options(root))
+    assert "notes" not in plain.metadata  # none made, none added
+
+
 def test_a_reranked_shortlist_replays_through_fuse(pool, text_task) -> None:
     from hf_spider.rerank import fuse, fusion_inputs
 

@@ -17,6 +17,7 @@ from test_rerank import (  # noqa: F401 (fixtures)
 from test_rerank_cache import cache_dir, forward_passes  # noqa: F401 (fixtures)
 
 from hf_spider.cli import main
+from hf_spider.ranking import samples_not_read_note
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,7 @@ def test_rank_with_a_dataset_reranks_by_itself_and_a_second_run_reads_the_cache(
     assert meta["failed"] == 0 and meta["budget_seconds"] == 60.0 and meta["cached"] == 0
     assert set(forward_passes) == models  # successive halving: some ran on more samples in a later round
     assert all(e["estimator_scores"] for e in first["entries"])
+    assert samples_not_read_note(len(models)) in first["metadata"]["notes"]  # stage one read label names, two samples
     passes = len(forward_passes)
     forward_passes.clear()
     second = _rank(capsys, "--dataset", dataset, "--candidates", str(candidates), "--top-k", "0")
@@ -74,6 +76,8 @@ def test_no_rerank_and_label_names_give_stage_one(capsys, candidates, text_task,
     plain = _rank(capsys, "--dataset", str(text_task), "--candidates", str(candidates), "--no-rerank")
     labels = _rank(capsys, "--labels", "neg,pos", "--modality", "text", "--candidates", str(candidates))
     assert forward_passes == [] and "rerank" not in plain["metadata"] and "rerank" not in labels["metadata"]
+    assert samples_not_read_note() in plain["metadata"]["notes"]  # no sample read, by either stage
+    assert not any("did not read" in note for note in labels["metadata"].get("notes", []))  # no samples to read
 
 
 def test_offline_without_cached_weights_stage_one_names_the_download_command(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import NothingRerankedError, RerankBudgetError
 from ..hub.records import ModelRecord
 from ..outputs.shortlist import Shortlist, ShortlistEntry
+from ..ranking import samples_not_read_note
 from ..tokens.sampling import DEFAULT_PER_CLASS
 from .distributed import Deadline, RerankResult, estimator_spec, partial_state, rerank_candidates
 from .fusion import DEFAULT_ESTIMATORS, FUSION_PARAMETERS, FusionParameters, fuse
@@ -56,7 +57,8 @@ def rerank_shortlist(
 
     After re-ranking, an entry's ``score`` is its final position as a fraction of the list (1 = first, 0 = last), so
     the column reads the same for every entry whether it was re-ranked, failed or not run; the fused values are in
-    ``metadata["rerank"]["fused_scores"]`` and each re-ranked entry's reason says what moved it.
+    ``metadata["rerank"]["fused_scores"]`` and each re-ranked entry's reason says what moved it. Stage one's note
+    that it did not read the dataset's samples now says how many candidates stage two re-ranked on them.
 
     Args:
         shortlist: the stage-one shortlist (best first).
@@ -155,6 +157,7 @@ def rerank_shortlist(
     final = [replace(e, score=1.0 - i / max(n - 1, 1), expected_percentile=None) for i, e in enumerate(order)]
     metadata = {
         **shortlist.metadata,
+        **_notes_after_rerank(shortlist.metadata, len(reranked)),
         "rerank": {
             "k": len(pool),
             "reranked": len(reranked),
@@ -179,6 +182,15 @@ def rerank_shortlist(
     }
     out = shortlist.with_entries(final)
     return replace(out, ranker=f"{shortlist.ranker}+{'+'.join(names)}", metadata=metadata)
+
+
+def _notes_after_rerank(metadata: Mapping[str, Any], reranked: int) -> dict[str, list[str]]:
+    """Stage one's notes with the one saying it did not read the dataset's samples now saying that stage two ran
+    ``reranked`` candidates on them (:func:`~hf_spider.ranking.samples_not_read_note`); empty without notes."""
+    if "notes" not in metadata:
+        return {}
+    stage_one = samples_not_read_note()
+    return {"notes": [samples_not_read_note(reranked) if n == stage_one else n for n in metadata["notes"]]}
 
 
 def fusion_inputs(shortlist: Shortlist) -> tuple[list[str], dict[str, Any]]:
