@@ -282,6 +282,7 @@ class ModelSelectionPipeline(Pipeline):
             model_inputs.candidates,
             ranker=ranker,
             candidate_filter=model_inputs.candidate_filter,
+            local_dir=model_inputs.local_dir,
         )
         shortlist = replace(shortlist, metadata={**shortlist.metadata, "pool_size": model_inputs.pool_size})
         return {"shortlist": shortlist, "prepared": model_inputs}

@@ -350,6 +350,7 @@ def rank(
     ranker: Ranker,
     top_k: int | None = None,
     candidate_filter: CandidateFilter | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
 ) -> Shortlist:
     """Score every candidate with ``ranker`` (one batched call) and return the best ``top_k`` as a shortlist.
 
@@ -359,6 +360,8 @@ def rank(
     unknown"``) to the entries. The shortlist's ``metadata["notes"]`` says what a reader must know about the whole
     list (a pool known mostly by size, candidates of unknown modality, unpinned revisions, unreadable inputs), and
     ``metadata["read"]`` what stage one read of the task (``"label names"`` or ``"samples"``: class prototypes).
+    ``local_dir`` is the folder the candidates are read from in place (``<local_dir>/<repo id>``: a pool given as a
+    folder of repos, ``--local-dir``): no candidate is fetched from the Hub, so no revision is noted as unpinned.
     Each entry carries what the Hub says of its repo (license, downloads, last modified) where the record has it, and
     a reason when its card lists the dataset the task's samples come from among its training data
     (:func:`~hf_spider.hub.dataset_ids.card_lists`): such a model may need no fine-tuning at all.
@@ -420,7 +423,7 @@ def rank(
         metadata["unread"] = unread
         if "expected_percentile" in extra:  # no calibrated view of a score that rests on nothing read
             extra["expected_percentile"] = {m: p for m, p in extra["expected_percentile"].items() if m not in unread}
-    list_notes = _list_notes(task, candidates, metadata.get("evidence") or {})
+    list_notes = _list_notes(task, candidates, metadata.get("evidence") or {}, from_hub=local_dir is None)
     if list_notes:
         metadata["notes"] = list_notes
     shortlist = Shortlist.from_scores(
@@ -445,8 +448,11 @@ def _with_hub_facts(entry: ShortlistEntry, record: ModelRecord) -> ShortlistEntr
     return replace(entry, license=record.license, downloads=record.downloads, last_modified=record.last_modified)
 
 
-def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: dict[str, int]) -> list[str]:
-    """One line per fact about the whole shortlist that changes how to read it."""
+def _list_notes(
+    task: TaskTokens, candidates: Sequence[ModelRecord], evidence: dict[str, int], *, from_hub: bool = True
+) -> list[str]:
+    """One line per fact about the whole shortlist that changes how to read it; ``from_hub``: the candidates are
+    fetched from the Hub, at their recorded revision or else at the current one (not read from a local folder)."""
     notes = []
     total = sum(evidence.values())
     unrecorded = total - evidence.get("records", 0) - evidence.get("lineage", 0)  # lineage reads its ancestor's task
@@ -476,7 +482,7 @@ def _list_notes(task: TaskTokens, candidates: Sequence[ModelRecord], evidence: d
             f"and were ranked as {task.description.modality} models; check their cards or leave them out with --models"
         )
     unpinned = sum(c.sha is None for c in candidates)
-    if unpinned:
+    if unpinned and from_hub:  # a folder's repos are read as they are there: no Hub revision to pin
         whole = "none of the" if unpinned == len(candidates) else f"{unpinned} of the {len(candidates)}"
         notes.append(
             f"{whole} candidates record a revision: a model fetched from the Hub comes at its current main revision, "

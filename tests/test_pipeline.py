@@ -117,6 +117,24 @@ def test_candidates_from_an_index_file(selector, tmp_path) -> None:
     assert sorted(shortlist.model_ids) == sorted(r.repo_id for r in chosen)
 
 
+def test_a_folder_pool_is_read_in_place_so_its_revisions_are_not_noted(selector, tmp_path) -> None:
+    """Candidates given as a folder of repos are read there, never fetched from the Hub: no note that they record no
+    revision. The same records as an index file are fetched from the Hub, at its current revision: noted."""
+    from hf_spider.hub.local import records_from_dir
+
+    folder = tmp_path / "repos"
+    for name in ("org/encoder-a", "org/encoder-b"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "config.json").write_text('{"model_type": "bert", "architectures": ["BertModel"]}')
+        (folder / name / "README.md").write_text("---\npipeline_tag: feature-extraction\n---\nA text encoder.\n")
+    in_place = selector(LABELS, candidates=str(folder), top_k=0, rerank_budget=0)
+    assert sorted(in_place.model_ids) == ["org/encoder-a", "org/encoder-b"]
+    assert not any("record a revision" in note for note in in_place.metadata.get("notes", []))
+    index = write_index(records_from_dir(folder), tmp_path / "pool.jsonl")
+    fetched = selector(LABELS, candidates=str(index), top_k=0, rerank_budget=0)
+    assert any(note.startswith("none of the candidates record a revision") for note in fetched.metadata["notes"])
+
+
 def test_candidates_as_repo_ids_of_the_bundled_index(selector) -> None:
     ids = [r.repo_id for r in default_pool() if r.modality == "text"][:4]
     assert sorted(selector(LABELS, candidates=ids, top_k=0).model_ids) == sorted(ids)

@@ -535,6 +535,7 @@ def test_cli_reads_a_candidates_folder_in_place(pool, text_task, tmp_path) -> No
     shortlist = json.loads(out.read_text())
     assert shortlist["metadata"]["rerank"]["reranked"] == 2  # the third of the stage-one top 3 has pickle weights only
     assert [e["model_id"] for e in shortlist["entries"] if e["estimator_scores"]] == ["tiny/bert-0", "tiny/bert-2"]
+    assert not any("record a revision" in note for note in shortlist["metadata"]["notes"])  # none fetched from the Hub
 
 
 def test_cli_refuses_an_estimator_that_needs_the_source_task(pool, text_task, capsys) -> None:

@@ -65,6 +65,7 @@ def test_rank_with_a_dataset_reranks_by_itself_and_a_second_run_reads_the_cache(
     assert set(forward_passes) == models  # successive halving: some ran on more samples in a later round
     assert all(e["estimator_scores"] for e in first["entries"])
     assert samples_not_read_note(len(models)) in first["metadata"]["notes"]  # stage one read label names, two samples
+    assert not any("record a revision" in note for note in first["metadata"]["notes"])  # read in place, not fetched
     passes = len(forward_passes)
     forward_passes.clear()
     second = _rank(capsys, "--dataset", dataset, "--candidates", str(candidates), "--top-k", "0")

@@ -9,7 +9,7 @@ from typing import Any
 from ..errors import InvalidDatasetError
 from ..outputs.collections import add_push_arguments, check_push_args, push_from_args
 from ..rankers import DEFAULT_RANKER, RANKERS
-from ._forward import add_rerank_arguments, rerank_from_args
+from ._forward import add_rerank_arguments, candidates_folder, rerank_from_args
 from ._output import add_output_arguments, checked_output, emit_shortlist
 from ._types import iso_date, names, nonnegative_number
 
@@ -155,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             ranker=ranker,
             top_k=args.top_k or None,
             candidate_filter=candidate_filter,
+            local_dir=candidates_folder(args),  # a folder pool is read in place, as stage two reads it
         )
         if args.candidates == "hub":  # the shortlisted models' config and card, fetched now, may move them
             candidates = HubPool(tokens.description.modality).with_details(candidates, shortlist.model_ids)

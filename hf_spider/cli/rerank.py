@@ -108,7 +108,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.shortlist is not None:
             shortlist = Shortlist.read(args.shortlist)
         else:
-            shortlist = _stage_one(source.description, candidates)
+            shortlist = _stage_one(source.description, candidates, local_dir=forward_options(args).local_dir)
         warming.join()  # imports are the process's start-up, not a cost of the candidates
         reranked = rerank_shortlist(
             shortlist,
@@ -167,10 +167,12 @@ def _warm_up(modality: str) -> None:
         importlib.import_module(module)
 
 
-def _stage_one(description: Any, candidates: Any) -> Any:
-    """Rank the pool with the default ranker, as ``hf-spider rank`` does, when no shortlist is given."""
+def _stage_one(description: Any, candidates: Any, *, local_dir: str | None) -> Any:
+    """Rank the pool with the default ranker, as ``hf-spider rank`` does, when no shortlist is given; ``local_dir``:
+    the folder the candidates are read from (``--local-dir`` or a ``--candidates`` folder)."""
     from ..ranking import default_ranker, rank, select_candidates
     from ..tokens.build import task_tokens_from_labels
 
     tokens = task_tokens_from_labels(description)
-    return rank(tokens, select_candidates(candidates, modality=description.modality), ranker=default_ranker())
+    pool = select_candidates(candidates, modality=description.modality)
+    return rank(tokens, pool, ranker=default_ranker(), local_dir=local_dir)
