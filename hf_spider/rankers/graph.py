@@ -72,6 +72,12 @@ MEAN_COLUMN, NEAR_COLUMN = 0, 1
 UNSEEN_FOLDS = 4
 #: Floor on node degree before the normalised Laplacian, so an isolated node does not divide by zero.
 EPS = 1e-9
+#: Relative tolerance under which two distances or similarities count as tied when neighbours are picked (ties go to
+#: the lower index), and magnitudes as tied when an eigenvector's sign is fixed: far above float rounding (~1e-16), far
+#: below any real difference.
+TIE_TOLERANCE = 1e-9
+#: Eigenvalues of the normalised Laplacian (in [0, 2]) closer than this are treated as one degenerate eigenspace.
+EIGEN_TOLERANCE = 1e-9
 
 
 def task_vector(tokens: TaskTokens) -> np.ndarray:
@@ -117,23 +123,93 @@ def neighbour_average(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return np.where(mass > EPS, total / np.maximum(mass, EPS), np.nan)
 
 
+def tie_tolerant_order(values: np.ndarray) -> np.ndarray:
+    """Indices that sort ``values`` ascending along the last axis, values within :data:`TIE_TOLERANCE` (relative to
+    the largest finite magnitude) counting as tied and tied values keeping their index order.
+
+    A plain ``argsort`` orders near-equal values by their last bits, which depend on the BLAS summation order (thread
+    count, build): neighbour picks must not. Values are snapped to a grid of that tolerance first; infinities stay.
+    """
+    finite = np.isfinite(values)
+    step = TIE_TOLERANCE * max(float(np.abs(values[finite]).max(initial=0.0)), EPS)
+    snapped = np.where(finite, np.round(np.where(finite, values, 0.0) / step), values)
+    return np.argsort(snapped, axis=-1, kind="stable")
+
+
 def spectral_embedding(adjacency: np.ndarray, dim: int) -> np.ndarray:
     """``[N, dim]`` Laplacian eigenmap of a symmetric weighted graph (Belkin & Niyogi, 2003).
 
     The eigenvectors of the normalised Laplacian with the smallest non-trivial eigenvalues, rescaled by
-    ``D^-1/2`` (the random-walk embedding). Dense ``eigh`` is used: the bundled graph has a few hundred nodes.
+    ``D^-1/2`` (the random-walk embedding). Dense ``eigh`` is used: the bundled graph has a few thousand nodes.
+
+    Each connected component is embedded on its own, as Belkin & Niyogi prescribe (a component's nodes get its
+    eigenvectors, zero elsewhere; a component smaller than ``dim + 1`` nodes fills fewer columns). Embedding the whole
+    graph at once is not defined when it is disconnected: the Laplacian's null space then has one dimension per
+    component, and the "smallest non-trivial" eigenvectors are an arbitrary basis of it that LAPACK picks by rounding
+    noise. The graph of the bundled zoo has dozens of components (clusters of unrecorded models of one architecture
+    linked only to each other), and that choice moved the cold-start weighted tau of the example records between
+    0.37 and 0.50 with the BLAS thread count and the machine.
+    For the same reason an eigenspace that is (near-)degenerate within a component gets a canonical basis
+    (:func:`_canonical_basis`) and each vector a canonical sign.
     """
+    from scipy.sparse.csgraph import connected_components
+
+    dim = min(dim, len(adjacency) - 1)
+    embedding = np.zeros((len(adjacency), max(dim, 0)))
+    n_components, labels = connected_components(adjacency > 0, directed=False)
+    for component in range(n_components):
+        nodes = np.flatnonzero(labels == component)
+        k = min(dim, len(nodes) - 1)
+        if k >= 1:
+            embedding[nodes, :k] = _component_eigenmap(adjacency[np.ix_(nodes, nodes)], k)
+    return embedding / max(float(np.abs(embedding).max(initial=0.0)), EPS)
+
+
+def _component_eigenmap(adjacency: np.ndarray, dim: int) -> np.ndarray:
+    """``[N, dim]`` Laplacian eigenmap of a connected graph of ``N > dim`` nodes, canonical up to rounding noise."""
     from scipy.linalg import eigh
 
     degree = np.maximum(adjacency.sum(axis=1), EPS)
     scale = 1.0 / np.sqrt(degree)
     laplacian = np.eye(len(adjacency)) - scale[:, None] * adjacency * scale[None, :]
-    dim = min(dim, len(adjacency) - 1)
-    _, vectors = eigh(laplacian, subset_by_index=[1, dim])  # skip the trivial constant eigenvector
-    embedding = vectors * scale[:, None]
-    # eigh fixes each vector only up to sign: orient them so the result does not depend on the LAPACK build.
-    signs = np.sign(embedding[np.abs(embedding).argmax(axis=0), np.arange(embedding.shape[1])])
-    return embedding * signs / max(float(np.abs(embedding).max()), EPS)
+    values, vectors = eigh(laplacian)  # ascending; index 0 is the trivial eigenvector sqrt(degree)
+    # An eigenspace straddling the cut after ``dim`` is taken whole so its basis is chosen canonically, then cut.
+    stop = dim + 1
+    while stop < len(values) and values[stop] - values[stop - 1] <= EIGEN_TOLERANCE:
+        stop += 1
+    basis = _canonical_basis(values[1:stop], vectors[:, 1:stop])[:, :dim]
+    embedding = basis * scale[:, None]
+    # eigh fixes each vector only up to sign: make its first entry of (near-)largest magnitude positive, so the result
+    # does not depend on the LAPACK build or thread count (nodes related by a symmetry of the graph tie exactly).
+    magnitude = np.abs(embedding)
+    first = (magnitude >= (1.0 - TIE_TOLERANCE) * magnitude.max(axis=0)).argmax(axis=0)
+    signs = np.sign(embedding[first, np.arange(embedding.shape[1])])
+    return embedding * np.where(signs == 0, 1.0, signs)
+
+
+def _canonical_basis(values: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """``vectors`` with each run of eigenvalues within :data:`EIGEN_TOLERANCE` of each other re-expressed in a basis
+    that depends only on their span.
+
+    ``eigh`` returns any orthonormal basis of a degenerate eigenspace, and which one depends on rounding. The span is
+    well defined, so its projector ``P`` is; the basis here is the symmetric (Loewdin) orthonormalisation of ``P X``
+    for a fixed ``X`` (seeded Gaussian columns), ``P X (X^T P X)^{-1/2}``, which any basis of the span gives alike.
+    Non-degenerate vectors are returned as they are.
+    """
+    out = vectors.copy()
+    start = 0
+    while start < len(values):
+        stop = start + 1
+        while stop < len(values) and values[stop] - values[stop - 1] <= EIGEN_TOLERANCE:
+            stop += 1
+        if stop - start > 1:
+            span = vectors[:, start:stop]
+            probe = np.random.default_rng(0).standard_normal((len(vectors), stop - start))
+            projected = span @ (span.T @ probe)  # P X
+            gram_values, gram_vectors = np.linalg.eigh(probe.T @ projected)  # X^T P X, positive definite
+            out[:, start:stop] = projected @ (gram_vectors / np.sqrt(gram_values)) @ gram_vectors.T
+        start = stop
+    return out
 
 
 @dataclass
@@ -329,7 +405,7 @@ class GraphRanker:
         task_sim = space.vectors @ space.vectors.T
         np.fill_diagonal(task_sim, -np.inf)
         for i, name in enumerate(space.names):
-            for k in np.argsort(-task_sim[i])[:DATASET_NEIGHBOURS]:
+            for k in tie_tolerant_order(-task_sim[i])[:DATASET_NEIGHBOURS]:
                 connect(column[name], column[space.names[k]], max(float(task_sim[i, k]), 0.0))
         for i, j, weight in _architecture_neighbours(arch, arch, MODEL_NEIGHBOURS, exclude_self=True):
             connect(i, j, weight)
@@ -454,5 +530,5 @@ def _architecture_neighbours(
     if exclude_self:
         np.fill_diagonal(distance, np.inf)
     k = min(k, len(keys) - int(exclude_self))
-    nearest = np.argsort(distance, axis=1, kind="stable")[:, :k]
+    nearest = tie_tolerant_order(distance)[:, :k]
     return [(i, int(j), float(np.exp(-distance[i, j]))) for i in range(len(queries)) for j in nearest[i]]
