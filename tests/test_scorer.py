@@ -459,6 +459,22 @@ def test_transfer_space_scores_seen_models_by_their_vector() -> None:
     torch.testing.assert_close(held_latent, torch.tensor([[0.3 + 2.0] * 2, [0.0, 0.0]]))
 
 
+def test_a_target_whose_accuracies_all_tie_leaves_the_records_confidence_measured(zoo: tuple) -> None:
+    """A target on which every model scored the same (runs that did not train) has no order: the confidence of
+    record-based scores is measured on the other targets, not zeroed by that target's undefined rank correlation."""
+    from hf_spider.outputs.shortlist import EVIDENCE_KINDS
+
+    models, records, tasks = zoo
+    flat = records.accuracy[records.accuracy.target == "animals"].assign(target="flat", accuracy=0.01)
+    tied = FinetuneRecords(pd.concat([records.accuracy, flat], ignore_index=True), records.estimator_scores)
+    label_names = ("sun", "rain", "snow")
+    flat_task = task_tokens_from_labels(TaskDescription(name="flat", modality="image", label_names=label_names))
+    scorer = train_scorer(tied, models, {**tasks, "flat": flat_task}, config=FAST)
+    assert "flat" in scorer.train_tasks
+    records_confidence = float(scorer.evidence_confidence[EVIDENCE_KINDS.index("records")])
+    assert 0.0 < records_confidence <= 1.0
+
+
 def test_training_spaces_never_see_the_task_they_score(zoo: tuple) -> None:
     """The space a training task is trained with is factorised without its column: its records cannot leak in."""
     models, records, tasks = zoo

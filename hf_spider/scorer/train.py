@@ -396,7 +396,7 @@ def _calibrate(
         percentile = pd.Series(b.target.double().numpy()).rank(pct=True).to_numpy()
         scores.append(s)
         truth.append(percentile)
-        if np.ptp(s) > 0:
+        if np.ptp(s) > 0 and np.ptp(percentile) > 0:  # a list whose accuracies all tie has no order to agree with
             correlations.append(float(spearmanr(s, percentile)[0]))
     s_all, p_all = np.concatenate(scores), np.concatenate(truth)
     spread = float(np.var(s_all))
